@@ -1,0 +1,27 @@
+"""``nn.Module`` layers: thin holders of parameters over :mod:`headkit.functional`.
+
+Importing this package fills the registries (dropout kinds, heads, output maps, losses).
+"""
+
+from headkit.nn.dense import DenseBlock, DenseStack
+from headkit.nn.dropout import DROPOUTS, Dropout, DropoutPlan, build_dropout
+from headkit.nn.heads import HEADS, LinearHead
+from headkit.nn.losses import LOSSES, CrossEntropyLoss
+from headkit.nn.network import HeadNet
+from headkit.nn.outputs import OUTPUTS, Softmax
+
+__all__ = [
+    "DROPOUTS",
+    "HEADS",
+    "LOSSES",
+    "OUTPUTS",
+    "CrossEntropyLoss",
+    "DenseBlock",
+    "DenseStack",
+    "Dropout",
+    "DropoutPlan",
+    "HeadNet",
+    "LinearHead",
+    "Softmax",
+    "build_dropout",
+]

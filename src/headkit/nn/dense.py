@@ -1,0 +1,135 @@
+"""The Dense trunk: Linear → norm → activation → dropout, repeated."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from headkit.exceptions import ConfigError
+from headkit.nn.dropout import DropoutPlan
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "mish": nn.Mish,
+    "tanh": nn.Tanh,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+}
+NORMS = ("batch", "layer")
+
+
+def make_activation(name: str) -> nn.Module:
+    """Return a fresh activation module by name."""
+    try:
+        return ACTIVATIONS[name.lower()]()
+    except KeyError:
+        raise ConfigError(
+            f"Unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}."
+        ) from None
+
+
+class DenseBlock(nn.Module):
+    """One block: Linear → optional norm → activation → dropout, with an optional skip.
+
+    Shape
+    -----
+    Input (..., in_features); output (..., out_features), or (k, ..., out_features) when the
+    dropout is multi-sample in training mode.
+    """
+
+    def __init__(
+        self,
+        linear: nn.Module,
+        out_features: int,
+        activation: str,
+        norm: str | None,
+        dropout: nn.Module,
+        residual: bool,
+    ) -> None:
+        super().__init__()
+        self.linear = linear
+        if norm is None:
+            self.norm: nn.Module = nn.Identity()
+        elif norm == "batch":
+            self.norm = nn.BatchNorm1d(out_features)
+        elif norm == "layer":
+            self.norm = nn.LayerNorm(out_features)
+        else:
+            raise ConfigError(f"Unknown norm {norm!r}; choose None, 'batch' or 'layer'.")
+        self.activation = make_activation(activation)
+        self.dropout = dropout
+        self.residual = residual
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.activation(self.norm(self.linear(x)))
+        if self.residual:
+            h = h + x
+        return self.dropout(h)
+
+
+class DenseStack(nn.Module):
+    """A stack of Dense blocks, usable on top of any backbone.
+
+    Parameters
+    ----------
+    in_features : int
+        Width of the input.
+    hidden_sizes : sequence of int
+        Width of each block; empty gives an identity trunk followed only by the final dropout.
+    activation : str
+        Activation name (see ``ACTIVATIONS``).
+    norm : {None, "batch", "layer"}
+        Normalisation after each linear layer.
+    residual : bool
+        Skip connection around blocks whose input and output widths agree.
+    dropout : DropoutPlan, float or str
+        A plan, a rate or a spec (see :func:`headkit.nn.dropout.build_dropout`).
+
+    Shape
+    -----
+    Input (N, in_features); output (N, out_features) with ``out_features = hidden_sizes[-1]``
+    (or ``in_features``), and (k, N, out_features) in training mode with multi-sample dropout.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_sizes: Sequence[int] = (256, 256),
+        activation: str = "relu",
+        norm: str | None = None,
+        residual: bool = False,
+        dropout: DropoutPlan | float | str = 0.2,
+    ) -> None:
+        super().__init__()
+        from headkit.nn.dropout import build_dropout
+
+        plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
+        widths = [in_features, *hidden_sizes]
+        blocks = []
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
+            last = i == len(hidden_sizes) - 1
+            drop = plan.final(n_out) if last else plan.hidden(n_out)
+            blocks.append(
+                DenseBlock(
+                    plan.linear(n_in, n_out),
+                    n_out,
+                    activation,
+                    norm,
+                    drop,
+                    residual and n_in == n_out,
+                )
+            )
+        self.blocks = nn.ModuleList(blocks)
+        self.input_dropout = plan.final(in_features) if not blocks else nn.Identity()
+        self.in_features = in_features
+        self.out_features = widths[-1]
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.input_dropout(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
