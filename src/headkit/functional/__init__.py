@@ -8,3 +8,74 @@ from headkit.functional.losses import cross_entropy
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = ["cross_entropy", "dropout", "log_softmax", "softmax"]
+
+# Softmax family: output maps, losses and margin heads (issue 4).
+from headkit.functional.fenchel_young import (
+    entmax15_loss,
+    fenchel_young_loss,
+    sparsemax_loss,
+    tsallis_entropy,
+)
+from headkit.functional.loss_variants import (
+    bias_loss,
+    maxsup_loss,
+    noisy_softmax_loss,
+    spherical_z_loss,
+    z_loss,
+)
+from headkit.functional.losses import (
+    distillation_loss,
+    nll_loss,
+    one_vs_all_loss,
+    smooth_targets,
+)
+from headkit.functional.margins import (
+    arcface_logits,
+    cosface_logits,
+    cosine_similarity,
+    equiangular_basis_vectors,
+    simplex_etf,
+    sphereface2_loss,
+    sphereface_logits,
+)
+from headkit.functional.softmax import (
+    gumbel_softmax,
+    log_power_softmax,
+    log_scalable_softmax,
+    power_softmax,
+    scalable_softmax,
+    sigmoid,
+)
+from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
+
+__all__ += [
+    "arcface_logits",
+    "bias_loss",
+    "cosface_logits",
+    "cosine_similarity",
+    "distillation_loss",
+    "entmax15",
+    "entmax15_loss",
+    "entmax_bisect",
+    "equiangular_basis_vectors",
+    "fenchel_young_loss",
+    "gumbel_softmax",
+    "log_power_softmax",
+    "log_scalable_softmax",
+    "maxsup_loss",
+    "nll_loss",
+    "noisy_softmax_loss",
+    "one_vs_all_loss",
+    "power_softmax",
+    "scalable_softmax",
+    "sigmoid",
+    "simplex_etf",
+    "smooth_targets",
+    "sparsemax",
+    "sparsemax_loss",
+    "spherical_z_loss",
+    "sphereface2_loss",
+    "sphereface_logits",
+    "tsallis_entropy",
+    "z_loss",
+]

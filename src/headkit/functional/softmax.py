@@ -1,9 +1,46 @@
-"""Output maps from logits to probabilities: the softmax family."""
+"""Output maps from logits to probabilities: the softmax family.
+
+Dense maps live here (softmax with temperature, Gumbel-softmax, Scalable-Softmax, Power-Softmax,
+one-vs-all sigmoid); the sparse maps (sparsemax, entmax) are in :mod:`headkit.functional.sparse`.
+Every map takes the class dimension ``dim``, rejects an empty class dimension with a
+:class:`headkit.exceptions.DataError`, and computes half-precision inputs in float32.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+from headkit.exceptions import DataError
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def check_class_dim(x: Tensor, dim: int) -> int:
+    """Validate the class dimension of ``x`` and return it as a non-negative index.
+
+    Raises
+    ------
+    DataError
+        When ``x`` is a scalar, ``dim`` is out of range, or the class dimension is empty.
+    """
+    if x.dim() == 0:
+        raise DataError("Expected logits with a class dimension; got a scalar tensor.")
+    if not -x.dim() <= dim < x.dim():
+        raise DataError(f"dim={dim} is out of range for logits of shape {tuple(x.shape)}.")
+    dim = dim % x.dim()
+    if x.shape[dim] == 0:
+        raise DataError(
+            f"The class dimension (dim={dim}) of logits of shape {tuple(x.shape)} is empty; "
+            "pass at least one class."
+        )
+    return dim
+
+
+def _upcast(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in _HALF else x
 
 
 def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
@@ -29,8 +66,8 @@ def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
-    compute = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    return torch.softmax(compute / temperature, dim=dim).to(x.dtype)
+    dim = check_class_dim(x, dim)
+    return torch.softmax(_upcast(x) / temperature, dim=dim).to(x.dtype)
 
 
 def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
@@ -52,5 +89,162 @@ def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
-    compute = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-    return torch.log_softmax(compute / temperature, dim=dim).to(x.dtype)
+    dim = check_class_dim(x, dim)
+    return torch.log_softmax(_upcast(x) / temperature, dim=dim).to(x.dtype)
+
+
+def gumbel_noise(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Standard Gumbel noise ``g = -log(E)``, ``E ~ Exponential(1)``, shaped like ``x``."""
+    noise = torch.empty_like(_upcast(x)).exponential_(generator=generator)
+    return -noise.log()
+
+
+def gumbel_softmax(
+    x: Tensor,
+    tau: float = 1.0,
+    hard: bool = False,
+    dim: int = -1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Gumbel-softmax sample with an optional straight-through one-hot (Jang et al. 2017).
+
+    ``y = softmax((x + g) / τ)`` with ``g_i`` i.i.d. standard Gumbel; as τ → 0 the sample tends
+    to the one-hot ``argmax(x + g)``, which is distributed as ``softmax(x)`` (Gumbel-max trick).
+    With ``hard=True`` the forward value is that exact one-hot and the backward pass is the
+    soft sample's (straight-through): ``y_hard - y.detach() + y``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C, ...)
+        Logits (unnormalised log-probabilities).
+    tau : float
+        Temperature τ > 0.
+    hard : bool
+        Return a one-hot sample with straight-through gradients.
+    dim : int
+        The class dimension.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, same shape and dtype as ``x``
+        A random point of the simplex along ``dim`` (one-hot when ``hard``).
+    """
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0; got {tau}.")
+    dim = check_class_dim(x, dim)
+    y = torch.softmax((_upcast(x) + gumbel_noise(x, generator)) / tau, dim=dim)
+    if hard:
+        index = y.argmax(dim=dim, keepdim=True)
+        one_hot = torch.zeros_like(y).scatter_(dim, index, 1.0)
+        y = one_hot - y.detach() + y
+    return y.to(x.dtype)
+
+
+def _ssmax_scale(x: Tensor, s: float | Tensor, dim: int, n: int | None) -> Tensor | float:
+    size = x.shape[dim] if n is None else n
+    if size < 1:
+        raise ValueError(f"n must be >= 1; got {size}.")
+    return s * math.log(size)
+
+
+def scalable_softmax(
+    x: Tensor, s: float | Tensor = 1.0, dim: int = -1, n: int | None = None
+) -> Tensor:
+    """Scalable-Softmax (SSMax; Nakanishi 2025): softmax of logits scaled by ``s·log n``.
+
+    ``SSMax(x)_i = n^{s·x_i} / Σ_j n^{s·x_j} = softmax(s · log(n) · x)_i``. With one logit
+    larger by a fixed gap, plain softmax's maximum probability fades like ``1/n`` as the number
+    of entries ``n`` grows, while SSMax's stays bounded away from 0 (→ 1 when ``s·gap > 1``).
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C, ...)
+        Logits.
+    s : float or Tensor
+        Scaling parameter (learnable in :class:`headkit.nn.outputs.ScalableSoftmax`); a tensor
+        must broadcast against ``x``.
+    dim : int
+        The class dimension.
+    n : int, optional
+        The size used in ``log n``; defaults to ``x.shape[dim]``.
+
+    Returns
+    -------
+    Tensor, same shape and dtype as ``x``
+        Probabilities along ``dim``.
+    """
+    dim = check_class_dim(x, dim)
+    scale = _ssmax_scale(x, s, dim, n)
+    return torch.softmax(_upcast(x) * scale, dim=dim).to(x.dtype)
+
+
+def log_scalable_softmax(
+    x: Tensor, s: float | Tensor = 1.0, dim: int = -1, n: int | None = None
+) -> Tensor:
+    """Logarithm of :func:`scalable_softmax`, ``log_softmax(s·log(n)·x)``; same arguments."""
+    dim = check_class_dim(x, dim)
+    scale = _ssmax_scale(x, s, dim, n)
+    return torch.log_softmax(_upcast(x) * scale, dim=dim).to(x.dtype)
+
+
+def log_power_softmax(x: Tensor, p: float = 2.0, dim: int = -1, eps: float = 1e-6) -> Tensor:
+    """Logarithm of :func:`power_softmax`, ``p·log(abs(x)+ε) - logsumexp(p·log(abs(x)+ε))``."""
+    if p <= 0:
+        raise ValueError(f"power p must be > 0; got {p}.")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0; got {eps}.")
+    dim = check_class_dim(x, dim)
+    log_u = p * torch.log(_upcast(x).abs() + eps)
+    return torch.log_softmax(log_u, dim=dim).to(x.dtype)
+
+
+def power_softmax(x: Tensor, p: float = 2.0, dim: int = -1, eps: float = 1e-6) -> Tensor:
+    """Power-Softmax: a polynomial normaliser ``u_i^p / Σ_j u_j^p`` with ``u = abs(x) + ε``.
+
+    The exponential of softmax is replaced by a power of a positive transform (Zimerman et al.
+    2025, "Power-Softmax: Towards Secure LLM Inference over Encrypted Data"); for an even
+    integer ``p`` and ``ε = 0`` it is the polynomial ``x^p / Σ_j x_j^p``. It is invariant to
+    scaling ``x`` (not to shifting it, unlike softmax). Computed in log space, so logits of
+    ±1e4 stay finite. ``ε > 0`` keeps every probability strictly positive.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C, ...)
+        Logits.
+    p : float
+        The power, > 0 (2 by default).
+    dim : int
+        The class dimension.
+    eps : float
+        ε ≥ 0 added to ``abs(x)``.
+
+    Returns
+    -------
+    Tensor, same shape and dtype as ``x``
+        Probabilities along ``dim``.
+    """
+    return log_power_softmax(x, p, dim, eps).exp()
+
+
+def sigmoid(x: Tensor, dim: int = -1) -> Tensor:
+    """One-vs-all output: an independent sigmoid per class (as in SphereFace2).
+
+    ``p_k = 1 / (1 + exp(-x_k))``; the entries do not sum to 1 (multi-label, open set: all
+    may be small). ``dim`` names the class dimension, which must not be empty.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., C, ...)
+        Logits.
+    dim : int
+        The class dimension.
+
+    Returns
+    -------
+    Tensor, same shape and dtype as ``x``
+        Per-class probabilities in [0, 1].
+    """
+    check_class_dim(x, dim)
+    return torch.sigmoid(_upcast(x)).to(x.dtype)

@@ -25,3 +25,62 @@ __all__ = [
     "Softmax",
     "build_dropout",
 ]
+
+# Softmax family (issue 4): heads, output maps and losses; importing loss_variants registers them.
+from headkit.nn.heads import (
+    ArcFaceHead,
+    CosFaceHead,
+    CosineHead,
+    FixedHead,
+    SphereFace2Head,
+    SphereFaceHead,
+)
+from headkit.nn.loss_variants import (
+    BiasLoss,
+    DistillationLoss,
+    LabelSmoothingLoss,
+    MaxSupLoss,
+    NoisySoftmaxLoss,
+    SphericalZLoss,
+    ZLoss,
+)
+from headkit.nn.losses import (
+    FenchelYoungLoss,
+    NLLLoss,
+    OneVsAllLoss,
+)
+from headkit.nn.outputs import (
+    Entmax15,
+    EntmaxBisect,
+    GumbelSoftmax,
+    PowerSoftmax,
+    ScalableSoftmax,
+    Sigmoid,
+    Sparsemax,
+)
+
+__all__ += [
+    "ArcFaceHead",
+    "BiasLoss",
+    "CosFaceHead",
+    "CosineHead",
+    "DistillationLoss",
+    "Entmax15",
+    "EntmaxBisect",
+    "FenchelYoungLoss",
+    "FixedHead",
+    "GumbelSoftmax",
+    "LabelSmoothingLoss",
+    "MaxSupLoss",
+    "NLLLoss",
+    "NoisySoftmaxLoss",
+    "OneVsAllLoss",
+    "PowerSoftmax",
+    "ScalableSoftmax",
+    "Sigmoid",
+    "Sparsemax",
+    "SphereFace2Head",
+    "SphereFaceHead",
+    "SphericalZLoss",
+    "ZLoss",
+]

@@ -1,15 +1,30 @@
 """Heads map trunk features to logits; the ``head=`` registry.
 
 Contract: ``head(features, target=None) -> logits``. ``features`` has shape (..., D) (a leading
-sample dimension may come from multi-sample dropout); ``target`` (shape (...,) class indices) is
+sample dimension may come from multi-sample dropout); ``target`` (shape (N,) class indices) is
 given during training only, so margin heads can apply their margin to the target logit. Margins
-never apply in eval mode.
+never apply in eval mode. A target of shape (N,) broadcasts over features (k, N, D).
+
+| head | logits | training |
+|---|---|---|
+| linear | x Wᵀ + b | — |
+| cosine | s·cos θ | — |
+| cosface | s·cos θ | target: s·(cos θ_y - m) |
+| arcface | s·cos θ | target: s·cos(θ_y + m), fallback past π - m |
+| sphereface | ‖x‖·cos θ | target: ‖x‖·(λ cos θ_y + ψ(θ_y)) / (1 + λ), λ annealed |
+| sphereface2 | r·g(cos θ) + b | own one-vs-all loss (``training_loss``) |
+| etf, ebv | s·cos θ to fixed class vectors | s learnable |
 """
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import Tensor, nn
 
+from headkit import functional as F
+from headkit.functional.margins import sphereface2_logits
 from headkit.registry import Registry
 
 HEADS = Registry("head")
@@ -30,7 +45,276 @@ class LinearHead(nn.Linear):
         return super().forward(x)
 
 
+class CosineHead(nn.Module):
+    """Normalised (cosine) head ``s·cos θ_j``, base of the margin heads.
+
+    Parameters
+    ----------
+    in_features, n_classes : int
+        Feature width D and number of classes C.
+    s : float
+        Scale (initial value when ``learn_scale``).
+    learn_scale : bool
+        Train s (stored as log s).
+
+    Shape
+    -----
+    Input (..., D); output (..., C) in [-s, s].
+    """
+
+    def __init__(
+        self, in_features: int, n_classes: int, s: float = 16.0, learn_scale: bool = False
+    ) -> None:
+        super().__init__()
+        if s <= 0:
+            raise ValueError(f"scale s must be > 0; got {s}.")
+        self.weight = nn.Parameter(torch.empty(n_classes, in_features))
+        nn.init.normal_(self.weight, std=0.01)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(s)), requires_grad=learn_scale)
+
+    @property
+    def s(self) -> Tensor:
+        """The scale, a scalar tensor."""
+        return self.log_scale.exp()
+
+    def cosine(self, x: Tensor) -> Tensor:
+        """Return cos θ between features and class weights, shape (..., C)."""
+        return F.cosine_similarity(x, self.weight)
+
+    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
+        """Return training logits with the margin; the plain head has none."""
+        return self.s * cosine
+
+    def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        cosine = self.cosine(x)
+        if self.training and target is not None:
+            return self.margin_logits(cosine, target, x)
+        return self.eval_logits(cosine, x)
+
+    def eval_logits(self, cosine: Tensor, features: Tensor) -> Tensor:
+        """Return logits without margin."""
+        return self.s * cosine
+
+    def extra_repr(self) -> str:
+        n_classes, in_features = self.weight.shape
+        return f"in_features={in_features}, n_classes={n_classes}, s={self.s.item():.3g}"
+
+
+class CosFaceHead(CosineHead):
+    """CosFace / AM-Softmax: additive cosine margin m on the target class in training."""
+
+    def __init__(self, in_features: int, n_classes: int, s: float = 30.0, m: float = 0.35):
+        super().__init__(in_features, n_classes, s)
+        self.m = m
+
+    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
+        return F.cosface_logits(cosine, target, self.s, self.m)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, m={self.m}"
+
+
+class ArcFaceHead(CosineHead):
+    """ArcFace: additive angular margin m (radians) on the target class in training."""
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        s: float = 30.0,
+        m: float = 0.5,
+        easy_margin: bool = False,
+    ) -> None:
+        super().__init__(in_features, n_classes, s)
+        self.m = m
+        self.easy_margin = easy_margin
+
+    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
+        return F.arcface_logits(cosine, target, self.s, self.m, self.easy_margin)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, m={self.m}, easy_margin={self.easy_margin}"
+
+
+class SphereFaceHead(CosineHead):
+    """SphereFace (A-Softmax): multiplicative angular margin with λ annealing.
+
+    Logits keep the feature norm, ``s·‖x‖·cos θ_j``. In training the target logit is
+    ``s·‖x‖·(λ cos θ_y + ψ(θ_y))/(1 + λ)``; λ decays geometrically from ``lambda_max`` to
+    ``lambda_min`` over the first half of training (told by ``set_progress``) and stays there,
+    following the original paper's schedule (λ from 1000 down to 5).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        m: int = 4,
+        s: float = 1.0,
+        lambda_max: float = 1000.0,
+        lambda_min: float = 5.0,
+    ) -> None:
+        super().__init__(in_features, n_classes, s)
+        if m < 1:
+            raise ValueError(f"m must be an integer >= 1; got {m}.")
+        if not 0 <= lambda_min <= lambda_max:
+            raise ValueError("Need 0 <= lambda_min <= lambda_max.")
+        self.m = int(m)
+        self.lambda_max = lambda_max
+        self.lambda_min = lambda_min
+        self.lam = lambda_max
+
+    def set_progress(self, fraction: float) -> None:
+        """Anneal λ: geometric from ``lambda_max`` (fraction 0) to ``lambda_min`` (≥ 0.5)."""
+        f = min(max(2.0 * fraction, 0.0), 1.0)
+        if self.lambda_min == 0:
+            self.lam = self.lambda_max * (1.0 - f)
+        else:
+            self.lam = self.lambda_max * (self.lambda_min / self.lambda_max) ** f
+
+    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
+        norm = features.norm(dim=-1, keepdim=True)
+        return F.sphereface_logits(cosine, target, norm, self.m, self.s, self.lam)
+
+    def eval_logits(self, cosine: Tensor, features: Tensor) -> Tensor:
+        return self.s * features.norm(dim=-1, keepdim=True) * cosine
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, m={self.m}, lambda={self.lam:.3g}"
+
+
+class SphereFace2Head(CosineHead):
+    """SphereFace2: one-vs-all binary classification with margins; computes its own loss.
+
+    ``forward`` returns ``r·g(cos θ) + b`` (read with ``output="sigmoid"``);
+    ``training_loss(features, target)`` is :func:`headkit.functional.sphereface2_loss`, which
+    :class:`headkit.nn.HeadNet` uses instead of the criterion.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        r: float = 40.0,
+        m: float = 0.4,
+        lam: float = 0.7,
+        t: float = 3.0,
+    ) -> None:
+        super().__init__(in_features, n_classes, r)
+        if not 0.0 < lam < 1.0:
+            raise ValueError(f"lam must be in (0, 1); got {lam}.")
+        self.r, self.m, self.lam, self.t = r, m, lam, t
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def eval_logits(self, cosine: Tensor, features: Tensor) -> Tensor:
+        return sphereface2_logits(cosine, self.bias, self.r, self.t)
+
+    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
+        return self.eval_logits(cosine, features)
+
+    def training_loss(self, features: Tensor, target: Tensor) -> Tensor:
+        """Return the SphereFace2 loss of a batch, shape ()."""
+        cosine = self.cosine(features)
+        return F.sphereface2_loss(cosine, target, self.bias, self.r, self.m, self.lam, self.t)
+
+    def extra_repr(self) -> str:
+        return f"r={self.r}, m={self.m}, lam={self.lam}, t={self.t}"
+
+
+class FixedHead(nn.Module):
+    """Cosine logits to fixed, non-trainable class vectors with a learnable scale.
+
+    Parameters
+    ----------
+    vectors : Tensor, shape (C, D)
+        Unit class vectors (a buffer, saved with the weights, never trained).
+    s : float
+        Initial scale (learned as log s).
+
+    Shape
+    -----
+    Input (..., D); output (..., C).
+    """
+
+    def __init__(self, vectors: Tensor, s: float = 10.0) -> None:
+        super().__init__()
+        self.register_buffer("weight", vectors)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(s)))
+
+    def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        return self.log_scale.exp() * F.cosine_similarity(x, self.weight)
+
+    def extra_repr(self) -> str:
+        n_classes, in_features = self.weight.shape
+        return f"in_features={in_features}, n_classes={n_classes}"
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 @HEADS.register("linear")
 def linear(in_features: int, n_classes: int, bias: bool = True) -> nn.Module:
     """Affine layer x Wᵀ + b (the default)."""
     return LinearHead(in_features, n_classes, bias=bias)
+
+
+@HEADS.register("cosine")
+def cosine(in_features: int, n_classes: int, s: float = 16.0, learn_scale: bool = False):
+    """Normalised softmax s·cos θ (features and weights L2-normalised)."""
+    return CosineHead(in_features, n_classes, s, learn_scale)
+
+
+@HEADS.register("cosface")
+def cosface(in_features: int, n_classes: int, s: float = 30.0, m: float = 0.35) -> nn.Module:
+    """CosFace / AM-Softmax: s·(cos θ_y − m) on the target in training (Wang et al. 2018)."""
+    return CosFaceHead(in_features, n_classes, s, m)
+
+
+@HEADS.register("arcface")
+def arcface(
+    in_features: int, n_classes: int, s: float = 30.0, m: float = 0.5, easy_margin: bool = False
+) -> nn.Module:
+    """ArcFace: s·cos(θ_y + m) on the target in training, m in radians (Deng et al. 2019)."""
+    return ArcFaceHead(in_features, n_classes, s, m, easy_margin)
+
+
+@HEADS.register("sphereface")
+def sphereface(
+    in_features: int,
+    n_classes: int,
+    m: int = 4,
+    s: float = 1.0,
+    lambda_max: float = 1000.0,
+    lambda_min: float = 5.0,
+) -> nn.Module:
+    """SphereFace: multiplicative angular margin cos(mθ_y), λ-annealed (Liu et al. 2017)."""
+    return SphereFaceHead(in_features, n_classes, m, s, lambda_max, lambda_min)
+
+
+@HEADS.register("sphereface2")
+def sphereface2(
+    in_features: int,
+    n_classes: int,
+    r: float = 40.0,
+    m: float = 0.4,
+    lam: float = 0.7,
+    t: float = 3.0,
+) -> nn.Module:
+    """SphereFace2: one-vs-all binary losses with margins; trains with its own loss."""
+    return SphereFace2Head(in_features, n_classes, r, m, lam, t)
+
+
+@HEADS.register("etf")
+def etf(in_features: int, n_classes: int, s: float = 10.0, seed: int = 0) -> nn.Module:
+    """Fixed simplex-ETF classifier (pairwise cosine −1/(C−1)), learnable scale only."""
+    return FixedHead(F.simplex_etf(n_classes, in_features, _generator(seed)), s)
+
+
+@HEADS.register("ebv")
+def ebv(
+    in_features: int, n_classes: int, s: float = 10.0, max_cos: float = 0.002, seed: int = 0
+) -> nn.Module:
+    """Fixed Equiangular Basis Vectors (near-orthogonal), learnable scale (Shen et al. 2023)."""
+    vectors = F.equiangular_basis_vectors(n_classes, in_features, max_cos, 2000, _generator(seed))
+    return FixedHead(vectors, s)

@@ -1,16 +1,27 @@
 """Loss modules; the ``loss=`` registry.
 
 Contract: ``loss(logits, target, features=None) -> scalar``. ``logits`` has shape (N, C) or
-(k, N, C) (multi-sample dropout: the k losses are averaged); ``target`` is (N,) class indices;
-``features`` (N, D) or (k, N, D) are the trunk outputs for losses that need them. Factories may
-take ``n_classes`` and ``output`` (the network's output map) from context.
+(k, N, C) (multi-sample dropout: the k losses are averaged); ``target`` is (N,) class indices
+(or (N, C) probability rows where a loss accepts soft targets); ``features`` (N, D) or (k, N, D)
+are the trunk outputs for losses that need them. Factories may take ``n_classes`` and ``output``
+(the network's output map) from context.
+
+``cross_entropy`` builds the output map's *natural* loss (``output.natural_loss``): softmax
+cross-entropy for softmax, the Fenchel–Young loss of the same α for sparsemax/entmax, the NLL of
+the map's log-probabilities for Gumbel/SSMax/Power, one-vs-all BCE for sigmoid. The regularised
+variants (``label_smoothing``, ``maxsup``, ``z_loss``, ``noisy_softmax``, ``bias_loss``) wrap
+that natural loss, so with softmax they are exactly the papers' losses and with another map they
+apply the same idea to the loss that matches it. Distillation needs a teacher and is not a
+by-name loss: use :class:`DistillationLoss` or :func:`headkit.functional.distillation_loss`.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from headkit import functional as F
+from headkit.functional.losses import nll_rows, reduce_rows
 from headkit.registry import Registry
 
 LOSSES = Registry("loss")
@@ -19,40 +30,188 @@ LOSSES = Registry("loss")
 def flatten_samples(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Fold a leading sample dimension into the batch: (k, N, C), (N,) → (k·N, C), (k·N,).
 
-    The mean over the folded batch equals the mean of the k per-sample means.
+    Soft targets (N, C) become (k·N, C). The mean over the folded batch equals the mean of the
+    k per-sample means.
     """
-    if logits.dim() == target.dim() + 2:
+    if logits.dim() == 3:
         k = logits.shape[0]
         return logits.reshape(-1, logits.shape[-1]), target.repeat(k, *([1] * (target.dim() - 1)))
     return logits, target
 
 
-class CrossEntropyLoss(nn.Module):
-    """Softmax cross-entropy with optional label smoothing and class weights."""
+def _weight_tensor(class_weights: tuple[float, ...]) -> Tensor | None:
+    return torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
 
-    def __init__(self, label_smoothing: float = 0.0, weight: Tensor | None = None) -> None:
+
+class RowLoss(nn.Module):
+    """Base of the losses: per-row values (``rows``) reduced like torch's cross-entropy.
+
+    Parameters
+    ----------
+    ignore_index : int
+        Index target whose rows contribute nothing.
+    weight : Tensor, shape (C,), optional
+        Class weights.
+    """
+
+    def __init__(self, ignore_index: int = -100, weight: Tensor | None = None) -> None:
         super().__init__()
-        self.label_smoothing = label_smoothing
+        self.ignore_index = ignore_index
         self.register_buffer("weight", weight)
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Return per-row losses (M,) for logits (M, C) and targets (M,) or (M, C)."""
+        raise NotImplementedError
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> Tensor:
+        logits, target = flatten_samples(logits, target)
+        return reduce_rows(self.rows(logits, target), target, self.weight, self.ignore_index)
+
+
+class CrossEntropyLoss(RowLoss):
+    """Softmax cross-entropy with optional label smoothing, class weights and ignore_index."""
+
+    def __init__(
+        self,
+        label_smoothing: float = 0.0,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+    ) -> None:
+        super().__init__(ignore_index, weight)
+        self.label_smoothing = label_smoothing
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(
+            logits,
+            target,
+            ignore_index=self.ignore_index,
+            reduction="none",
+            label_smoothing=self.label_smoothing,
+        )
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> Tensor:
         logits, target = flatten_samples(logits, target)
         return F.cross_entropy(
-            logits, target, weight=self.weight, label_smoothing=self.label_smoothing
+            logits,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
         )
 
     def extra_repr(self) -> str:
         return f"label_smoothing={self.label_smoothing}"
 
 
+class FenchelYoungLoss(RowLoss):
+    """Fenchel–Young loss of α-entmax; α read from the output map when it has one.
+
+    Parameters
+    ----------
+    alpha : float, optional
+        Fixed α; ``None`` uses ``output.alpha`` (a learnable α is trained through this loss).
+    output : nn.Module, optional
+        The network's output map (kept by reference, not registered as a submodule).
+    """
+
+    def __init__(
+        self,
+        alpha: float | None = None,
+        output: nn.Module | None = None,
+        ignore_index: int = -100,
+        weight: Tensor | None = None,
+    ) -> None:
+        super().__init__(ignore_index, weight)
+        self._output = (output,)
+        self._alpha = alpha
+
+    @property
+    def alpha(self) -> float | Tensor:
+        """The α in use."""
+        if self._alpha is not None:
+            return self._alpha
+        from_output = getattr(self._output[0], "alpha", None)
+        return 1.5 if from_output is None else from_output
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.fenchel_young_loss(
+            logits, target, self.alpha, ignore_index=self.ignore_index, reduction="none"
+        )
+
+    def extra_repr(self) -> str:
+        alpha = self.alpha
+        return f"alpha={alpha.item() if isinstance(alpha, Tensor) else alpha:.4g}"
+
+
+class NLLLoss(RowLoss):
+    """Negative log-likelihood ``-log p_y`` of the output map's ``log_prob``."""
+
+    def __init__(
+        self,
+        output: nn.Module | None = None,
+        ignore_index: int = -100,
+        weight: Tensor | None = None,
+    ) -> None:
+        super().__init__(ignore_index, weight)
+        self._output = (output,)
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        output = self._output[0]
+        log_probs = output.log_prob(logits) if output is not None else F.log_softmax(logits)
+        return nll_rows(log_probs.float(), target, self.ignore_index)
+
+
+class OneVsAllLoss(RowLoss):
+    """One-vs-all binary cross-entropy ``Σ_k BCE(σ(z_k), y_k)`` (per-class sigmoid outputs)."""
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.one_vs_all_loss(logits, target, ignore_index=self.ignore_index, reduction="none")
+
+
+def natural_loss(
+    output: nn.Module | None, ignore_index: int = -100, class_weights: tuple[float, ...] = ()
+) -> RowLoss:
+    """Build the natural loss of an output map (softmax cross-entropy when there is none)."""
+    name = getattr(output, "natural_loss", "softmax_cross_entropy")
+    return LOSSES.build(name, output=output, ignore_index=ignore_index, class_weights=class_weights)
+
+
 @LOSSES.register("softmax_cross_entropy")
-def softmax_cross_entropy(label_smoothing: float = 0.0) -> nn.Module:
+def softmax_cross_entropy(
+    label_smoothing: float = 0.0, ignore_index: int = -100, class_weights: tuple = ()
+) -> nn.Module:
     """Softmax cross-entropy on the logits, whatever the output map."""
-    return CrossEntropyLoss(label_smoothing)
+    return CrossEntropyLoss(label_smoothing, _weight_tensor(class_weights), ignore_index)
 
 
 @LOSSES.register("cross_entropy")
-def cross_entropy(output: nn.Module | None = None) -> nn.Module:
+def cross_entropy(
+    output: nn.Module | None = None, ignore_index: int = -100, class_weights: tuple = ()
+) -> nn.Module:
     """The negative log-likelihood matched to the output map (softmax → softmax cross-entropy)."""
-    natural = getattr(output, "natural_loss", "softmax_cross_entropy")
-    return LOSSES.build(natural, output=output)
+    return natural_loss(output, ignore_index, class_weights)
+
+
+@LOSSES.register("fenchel_young")
+def fenchel_young(
+    output: nn.Module | None = None,
+    alpha: float | None = None,
+    ignore_index: int = -100,
+    class_weights: tuple = (),
+) -> nn.Module:
+    """Fenchel–Young (sparsemax/entmax) loss; α from the output map unless given."""
+    return FenchelYoungLoss(alpha, output, ignore_index, _weight_tensor(class_weights))
+
+
+@LOSSES.register("nll")
+def nll(
+    output: nn.Module | None = None, ignore_index: int = -100, class_weights: tuple = ()
+) -> nn.Module:
+    """Negative log-likelihood of the output map's log_prob (Gumbel, SSMax, Power)."""
+    return NLLLoss(output, ignore_index, _weight_tensor(class_weights))
+
+
+@LOSSES.register("one_vs_all")
+def one_vs_all(ignore_index: int = -100, class_weights: tuple = ()) -> nn.Module:
+    """One-vs-all binary cross-entropy Σ_k BCE(σ(z_k), y_k) (sigmoid outputs)."""
+    return OneVsAllLoss(ignore_index, _weight_tensor(class_weights))

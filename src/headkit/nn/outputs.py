@@ -4,13 +4,24 @@ Contract: ``output(logits) -> probabilities`` along the last dimension (rows sum
 entry in [0, 1] for one-vs-all maps), and ``output.log_prob(logits)``. ``output.natural_loss``
 names the loss that trains the logits consistently with the map (``cross_entropy`` for softmax,
 the Fenchel–Young loss for sparse maps); the ``cross_entropy`` loss defers to it.
+
+| output | map | natural loss |
+|---|---|---|
+| softmax | exp(z/T) / Σ exp(z/T) | softmax_cross_entropy |
+| sparsemax, entmax15, entmax_bisect | α-entmax (exact zeros) | fenchel_young (same α) |
+| gumbel | Gumbel-softmax sample in training, softmax(z) in eval | nll of the relaxed sample |
+| ssmax | softmax(s·log(C)·z), s learnable | nll (trains s too) |
+| power | abs(z)^p / Σ abs(z)^p | nll |
+| sigmoid | σ(z_k) per class | one_vs_all (binary cross-entropy) |
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from headkit import functional as F
+from headkit.functional.softmax import gumbel_noise
 from headkit.registry import Registry
 
 OUTPUTS = Registry("output map")
@@ -43,7 +54,238 @@ class Softmax(nn.Module):
         return f"temperature={self.temperature}"
 
 
+class _SparseOutput(nn.Module):
+    """Base of the entmax maps: ``log_prob`` is ``log p`` (``-inf`` at the exact zeros)."""
+
+    natural_loss = "fenchel_young"
+    alpha: float | Tensor
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return ``log p``, shape (..., C); ``-inf`` where the map gives an exact zero."""
+        return torch.log(self(logits))
+
+
+class Sparsemax(_SparseOutput):
+    """Sparsemax (α = 2): Euclidean projection onto the simplex.
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    alpha = 2.0
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.sparsemax(logits, dim=-1)
+
+
+class Entmax15(_SparseOutput):
+    """Exact 1.5-entmax.
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    alpha = 1.5
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.entmax15(logits, dim=-1)
+
+
+class EntmaxBisect(_SparseOutput):
+    """α-entmax by bisection with a learnable α = 1 + sigmoid(a) ∈ (1, 2).
+
+    As in "Adaptively Sparse Transformers" (Correia, Niculae & Martins 2019), α is a parameter
+    trained with the network (through the Fenchel–Young loss, whose α-gradient is closed-form).
+
+    Parameters
+    ----------
+    alpha : float
+        Initial α in (1, 2).
+    learnable : bool
+        Train α; when false it stays fixed.
+    n_iter : int
+        Bisection steps.
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    def __init__(self, alpha: float = 1.5, learnable: bool = True, n_iter: int = 50) -> None:
+        super().__init__()
+        if not 1.0 < alpha < 2.0:
+            raise ValueError(f"alpha must be in (1, 2); got {alpha}.")
+        raw = torch.logit(torch.tensor(alpha - 1.0))
+        self.alpha_logit = nn.Parameter(raw, requires_grad=learnable)
+        self.n_iter = n_iter
+
+    @property
+    def alpha(self) -> Tensor:  # type: ignore[override]
+        """The current α, a scalar tensor."""
+        return 1.0 + torch.sigmoid(self.alpha_logit)
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.entmax_bisect(logits, self.alpha, dim=-1, n_iter=self.n_iter)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha.item():.4f}, learnable={self.alpha_logit.requires_grad}"
+
+
+class GumbelSoftmax(nn.Module):
+    """Gumbel-softmax: a relaxed categorical sample in training, ``softmax(z)`` in eval.
+
+    In training mode ``forward`` returns ``softmax((z + g)/τ)`` (one-hot with straight-through
+    gradients when ``hard``); in eval mode it returns ``softmax(z)``, the distribution that
+    Gumbel-max samples follow. ``log_prob`` is ``log_softmax((z + g)/τ)`` in training (a fresh
+    sample) and ``log_softmax(z)`` in eval, so the natural loss (NLL) trains on noisy relaxed
+    samples and is exactly softmax cross-entropy without noise (τ = 1).
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    natural_loss = "nll"
+
+    def __init__(self, tau: float = 1.0, hard: bool = False) -> None:
+        super().__init__()
+        if tau <= 0:
+            raise ValueError(f"tau must be > 0; got {tau}.")
+        self.tau = tau
+        self.hard = hard
+
+    def forward(self, logits: Tensor) -> Tensor:
+        if self.training:
+            return F.gumbel_softmax(logits, tau=self.tau, hard=self.hard, dim=-1)
+        return F.softmax(logits, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return log-probabilities of a relaxed sample (training) or of softmax (eval)."""
+        if self.training:
+            noisy = logits.float() + gumbel_noise(logits)
+            return F.log_softmax(noisy, dim=-1, temperature=self.tau).to(logits.dtype)
+        return F.log_softmax(logits, dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"tau={self.tau}, hard={self.hard}"
+
+
+class ScalableSoftmax(nn.Module):
+    """Scalable-Softmax ``softmax(s·log(C)·z)`` with a learnable s.
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    natural_loss = "nll"
+
+    def __init__(self, s: float = 1.0, learnable: bool = True) -> None:
+        super().__init__()
+        self.s = nn.Parameter(torch.tensor(float(s)), requires_grad=learnable)
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.scalable_softmax(logits, self.s, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return log-probabilities, shape (..., C)."""
+        return F.log_scalable_softmax(logits, self.s, dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"s={self.s.item():.4f}, learnable={self.s.requires_grad}"
+
+
+class PowerSoftmax(nn.Module):
+    """Power-Softmax ``(abs(z)+ε)^p / Σ (abs(z)+ε)^p``.
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    natural_loss = "nll"
+
+    def __init__(self, p: float = 2.0, eps: float = 1e-6) -> None:
+        super().__init__()
+        if p <= 0:
+            raise ValueError(f"power p must be > 0; got {p}.")
+        self.p = p
+        self.eps = eps
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.power_softmax(logits, self.p, dim=-1, eps=self.eps)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return log-probabilities, shape (..., C)."""
+        return F.log_power_softmax(logits, self.p, dim=-1, eps=self.eps)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, eps={self.eps}"
+
+
+class Sigmoid(nn.Module):
+    """Independent per-class sigmoids (one-vs-all); rows need not sum to 1.
+
+    Shape
+    -----
+    Input (..., C); output (..., C) in [0, 1].
+    """
+
+    natural_loss = "one_vs_all"
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.sigmoid(logits, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return ``log σ(z)`` per class, shape (..., C)."""
+        return torch.nn.functional.logsigmoid(logits.float()).to(logits.dtype)
+
+
 @OUTPUTS.register("softmax")
 def softmax(temperature: float = 1.0) -> nn.Module:
     """Softmax exp(z/T)/Σ exp(z/T) (the default)."""
     return Softmax(temperature)
+
+
+@OUTPUTS.register("sparsemax")
+def sparsemax() -> nn.Module:
+    """Sparsemax: projection onto the simplex, exact zeros (Martins & Astudillo 2016)."""
+    return Sparsemax()
+
+
+@OUTPUTS.register("entmax15")
+def entmax15() -> nn.Module:
+    """1.5-entmax, exact sort-based; sparse, between softmax and sparsemax (Peters et al. 2019)."""
+    return Entmax15()
+
+
+@OUTPUTS.register("entmax_bisect")
+def entmax_bisect(alpha: float = 1.5, learnable: bool = True, n_iter: int = 50) -> nn.Module:
+    """α-entmax by bisection with a learnable α in (1, 2) (Adaptively Sparse Transformers)."""
+    return EntmaxBisect(alpha, learnable, n_iter)
+
+
+@OUTPUTS.register("gumbel")
+def gumbel(tau: float = 1.0, hard: bool = False) -> nn.Module:
+    """Gumbel-softmax samples in training (straight-through if hard), softmax in eval."""
+    return GumbelSoftmax(tau, hard)
+
+
+@OUTPUTS.register("ssmax")
+def ssmax(s: float = 1.0, learnable: bool = True) -> nn.Module:
+    """Scalable-Softmax softmax(s·log C·z), s learnable (Nakanishi 2025)."""
+    return ScalableSoftmax(s, learnable)
+
+
+@OUTPUTS.register("power")
+def power(p: float = 2.0, eps: float = 1e-6) -> nn.Module:
+    """Power-Softmax abs(z)^p/Σ abs(z)^p, a polynomial normaliser (Zimerman et al. 2025)."""
+    return PowerSoftmax(p, eps)
+
+
+@OUTPUTS.register("sigmoid")
+def sigmoid() -> nn.Module:
+    """Per-class sigmoids, one-vs-all (SphereFace2; multi-label and open-set use)."""
+    return Sigmoid()

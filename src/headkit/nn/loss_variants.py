@@ -1,0 +1,215 @@
+"""Regularised variants of an output map's natural loss, and distillation.
+
+Each variant wraps the natural loss of the network's output map (see
+:mod:`headkit.nn.losses`); with softmax it is exactly the paper's loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from headkit import functional as F
+from headkit.exceptions import DataError
+from headkit.functional.loss_variants import (
+    bias_loss_weights,
+    log_z_penalty,
+    maxsup_penalty,
+    noisy_target_logits,
+)
+from headkit.functional.losses import reduce_rows, smooth_targets
+from headkit.nn.losses import LOSSES, RowLoss, flatten_samples, natural_loss
+
+
+class _Wrapped(RowLoss):
+    """A variant built on a base (natural) loss's rows."""
+
+    def __init__(self, base: RowLoss) -> None:
+        super().__init__(base.ignore_index, base.weight)
+        self.base = base
+
+
+class LabelSmoothingLoss(_Wrapped):
+    """The base loss on smoothed targets ``(1 - ε)·onehot + ε/C`` (Szegedy et al. 2016)."""
+
+    def __init__(self, base: RowLoss, epsilon: float = 0.1) -> None:
+        super().__init__(base)
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"label smoothing epsilon must be in [0, 1]; got {epsilon}.")
+        self.epsilon = epsilon
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        soft = smooth_targets(target, logits.shape[-1], self.epsilon, self.ignore_index)
+        return self.base.rows(logits, soft.to(logits.dtype))
+
+    def extra_repr(self) -> str:
+        return f"epsilon={self.epsilon}"
+
+
+class MaxSupLoss(_Wrapped):
+    """The base loss plus ``α·(z_max - mean z)`` (MaxSup, Zhou et al. 2025)."""
+
+    def __init__(self, base: RowLoss, alpha: float = 0.1) -> None:
+        super().__init__(base)
+        self.alpha = alpha
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        return self.base.rows(logits, target) + self.alpha * maxsup_penalty(logits)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class ZLoss(_Wrapped):
+    """The base loss plus the auxiliary z-loss ``λ·(log Z)²``."""
+
+    def __init__(self, base: RowLoss, lam: float = 1e-4) -> None:
+        super().__init__(base)
+        self.lam = lam
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        return self.base.rows(logits, target) + self.lam * log_z_penalty(logits)
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}"
+
+
+class NoisySoftmaxLoss(_Wrapped):
+    """The base loss on logits whose target entry is pushed down by annealed noise.
+
+    The noise scale is ``alpha·(1 - progress)`` (linear to 0 over training through
+    ``set_progress``); noise applies only in training mode with gradients enabled, so
+    validation losses are noise-free.
+    """
+
+    def __init__(self, base: RowLoss, alpha: float = 0.1) -> None:
+        super().__init__(base)
+        if alpha < 0:
+            raise ValueError(f"alpha must be >= 0; got {alpha}.")
+        self.alpha = alpha
+        self.progress = 0.0
+
+    def set_progress(self, fraction: float) -> None:
+        """Record training progress in [0, 1] (the noise anneals linearly to 0)."""
+        self.progress = min(max(float(fraction), 0.0), 1.0)
+
+    @property
+    def noise_scale(self) -> float:
+        """The current σ."""
+        return self.alpha * (1.0 - self.progress)
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        if self.training and torch.is_grad_enabled() and not target.is_floating_point():
+            logits = noisy_target_logits(
+                logits, target, self.noise_scale, ignore_index=self.ignore_index
+            )
+        return self.base.rows(logits, target)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, progress={self.progress:.2f}"
+
+
+class BiasLoss(_Wrapped):
+    """The base loss with rows weighted by ``exp(α·v) - β`` of the feature variance v."""
+
+    def __init__(self, base: RowLoss, alpha: float = 0.3, beta: float = 0.3) -> None:
+        super().__init__(base)
+        self.alpha, self.beta = alpha, beta
+
+    def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> Tensor:
+        if features is None:
+            raise DataError("bias_loss needs the trunk features; call it with features=...")
+        if logits.dim() == 3 and features.dim() == 2:
+            features = features.expand(logits.shape[0], *features.shape)
+        weights = bias_loss_weights(features, self.alpha, self.beta).reshape(-1)
+        logits, target = flatten_samples(logits, target)
+        rows = self.base.rows(logits, target) * weights
+        return reduce_rows(rows, target, self.weight, self.ignore_index)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, beta={self.beta}"
+
+
+class SphericalZLoss(RowLoss):
+    """The Z-loss of de Brébisson & Vincent: ``softplus(a(b - ζ_y))/a`` on z-scored logits."""
+
+    def __init__(self, a: float = 1.0, b: float | None = None, ignore_index: int = -100) -> None:
+        super().__init__(ignore_index)
+        self.a, self.b = a, b
+
+    def rows(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.spherical_z_loss(
+            logits, target, self.a, self.b, ignore_index=self.ignore_index, reduction="none"
+        )
+
+    def extra_repr(self) -> str:
+        return f"a={self.a}, b={self.b}"
+
+
+class DistillationLoss(nn.Module):
+    """Knowledge distillation ``β·T²·KL(teacher_T ‖ student_T) + (1 - β)·CE``.
+
+    Not a by-name loss (it needs teacher logits): call
+    ``loss(logits, target, teacher_logits=teacher(x))``; with ``target=None`` only the
+    distillation term is returned. Logits may carry a leading sample dim (k, N, C); the teacher
+    logits (N, C) are then broadcast.
+    """
+
+    def __init__(self, temperature: float = 4.0, beta: float = 0.5) -> None:
+        super().__init__()
+        self.temperature, self.beta = temperature, beta
+
+    def forward(
+        self,
+        logits: Tensor,
+        target: Tensor | None,
+        features: Tensor | None = None,
+        *,
+        teacher_logits: Tensor,
+    ) -> Tensor:
+        if logits.dim() == 3 and teacher_logits.dim() == 2:
+            teacher_logits = teacher_logits.expand_as(logits)
+        if target is not None:
+            logits_flat, target = flatten_samples(logits, target)
+            teacher_logits = teacher_logits.reshape(logits_flat.shape)
+            logits = logits_flat
+        return F.distillation_loss(logits, teacher_logits, self.temperature, target, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, beta={self.beta}"
+
+
+@LOSSES.register("label_smoothing")
+def label_smoothing(epsilon: float = 0.1, output: nn.Module | None = None) -> nn.Module:
+    """Label smoothing: the natural loss on (1−ε)·onehot + ε/C targets."""
+    return LabelSmoothingLoss(natural_loss(output), epsilon)
+
+
+@LOSSES.register("maxsup")
+def maxsup(alpha: float = 0.1, output: nn.Module | None = None) -> nn.Module:
+    """MaxSup: natural loss + α(z_max − mean z), penalising the top-1 logit."""
+    return MaxSupLoss(natural_loss(output), alpha)
+
+
+@LOSSES.register("z_loss")
+def z_loss(lam: float = 1e-4, output: nn.Module | None = None) -> nn.Module:
+    """Auxiliary z-loss: natural loss + λ·log²Z, keeping log Z near 0."""
+    return ZLoss(natural_loss(output), lam)
+
+
+@LOSSES.register("noisy_softmax")
+def noisy_softmax(alpha: float = 0.1, output: nn.Module | None = None) -> nn.Module:
+    """Noisy Softmax: annealed noise subtracted from the target logit (Chen et al. 2017)."""
+    return NoisySoftmaxLoss(natural_loss(output), alpha)
+
+
+@LOSSES.register("bias_loss")
+def bias_loss(alpha: float = 0.3, beta: float = 0.3, output: nn.Module | None = None):
+    """Bias Loss: rows weighted by feature diversity exp(α·v) − β (needs features)."""
+    return BiasLoss(natural_loss(output), alpha, beta)
+
+
+@LOSSES.register("spherical_z")
+def spherical_z(a: float = 1.0, b: float | None = None) -> nn.Module:
+    """Spherical Z-loss of de Brébisson & Vincent: shift- and scale-invariant."""
+    return SphericalZLoss(a, b)
