@@ -35,7 +35,7 @@ class _SparsemaxFunction(torch.autograd.Function):
         z_sorted = torch.sort(x, dim=-1, descending=True).values
         cumsum = z_sorted.cumsum(dim=-1) - 1
         support = _ranks_like(x) * z_sorted > cumsum
-        k = support.sum(dim=-1, keepdim=True)
+        k = support.sum(dim=-1, keepdim=True).clamp(min=1)  # NaN rows stay NaN
         tau = cumsum.gather(-1, k - 1) / k.to(x.dtype)
         p = torch.clamp(x - tau, min=0)
         ctx.save_for_backward(p)
@@ -63,7 +63,7 @@ class _Entmax15Function(torch.autograd.Function):
         ss = rho * (mean_sq - mean**2)
         delta = (1 - ss) / rho
         tau = mean - torch.sqrt(torch.clamp(delta, min=0))
-        k = (tau <= z_sorted).sum(dim=-1, keepdim=True)
+        k = (tau <= z_sorted).sum(dim=-1, keepdim=True).clamp(min=1)
         tau_star = tau.gather(-1, k - 1)
         p = torch.clamp(x - tau_star, min=0) ** 2
         ctx.save_for_backward(p)
