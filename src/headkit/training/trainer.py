@@ -271,7 +271,7 @@ class Trainer:
                 score = self._score(val_loss, val_acc)  # type: ignore[arg-type]
                 if score < best_score:
                     best_score, since_best, self.best_epoch = score, 0, self.epoch
-                    if cfg.restore_best:
+                    if cfg.restore_best and cfg.patience is not None:
                         best_state = self._state()
                 else:
                     since_best += 1
