@@ -10,7 +10,6 @@ import torch
 from torch import Tensor, nn
 
 from headkit import functional as F
-from headkit.exceptions import DataError
 from headkit.functional.loss_variants import (
     bias_loss_weights,
     log_z_penalty,
@@ -110,7 +109,10 @@ class NoisySoftmaxLoss(_Wrapped):
 
 
 class BiasLoss(_Wrapped):
-    """The base loss with rows weighted by ``exp(α·v) - β`` of the feature variance v."""
+    """The base loss with rows weighted by ``exp(α·v) - β`` of the feature variance v.
+
+    Without ``features`` (validation / evaluation calls) the rows are unweighted: the base loss.
+    """
 
     def __init__(self, base: RowLoss, alpha: float = 0.3, beta: float = 0.3) -> None:
         super().__init__(base)
@@ -118,7 +120,7 @@ class BiasLoss(_Wrapped):
 
     def forward(self, logits: Tensor, target: Tensor, features: Tensor | None = None) -> Tensor:
         if features is None:
-            raise DataError("bias_loss needs the trunk features; call it with features=...")
+            return self.base(logits, target)
         if logits.dim() == 3 and features.dim() == 2:
             features = features.expand(logits.shape[0], *features.shape)
         weights = bias_loss_weights(features, self.alpha, self.beta).reshape(-1)
