@@ -8,7 +8,13 @@ import headkit.functional as F
 from headkit.exceptions import ConfigError
 from headkit.nn.heads import HEADS
 
-torch.manual_seed(0)
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same RNG state, whatever runs before it."""
+    torch.manual_seed(0)
+
+
 N, D, C = 12, 16, 7
 
 

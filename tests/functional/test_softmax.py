@@ -7,7 +7,11 @@ import torch
 import headkit.functional as F
 from headkit.exceptions import DataError
 
-torch.manual_seed(0)
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same RNG state, whatever runs before it."""
+    torch.manual_seed(0)
 
 
 def naive_softmax(x, dim):

@@ -4,7 +4,11 @@ import torch
 
 import headkit.functional as F
 
-torch.manual_seed(0)
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same RNG state, whatever runs before it."""
+    torch.manual_seed(0)
 
 
 def projection_reference(z):

@@ -5,7 +5,13 @@ import headkit.functional as F
 from headkit.nn.losses import LOSSES
 from headkit.nn.outputs import OUTPUTS
 
-torch.manual_seed(0)
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same RNG state, whatever runs before it."""
+    torch.manual_seed(0)
+
+
 ISSUE_NAMES = [
     "cross_entropy",
     "label_smoothing",

@@ -6,7 +6,13 @@ from headkit.exceptions import ConfigError
 from headkit.nn.losses import LOSSES
 from headkit.nn.outputs import OUTPUTS
 
-torch.manual_seed(0)
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same RNG state, whatever runs before it."""
+    torch.manual_seed(0)
+
+
 NAMES = ["softmax", "sparsemax", "entmax15", "entmax_bisect", "gumbel", "ssmax", "power", "sigmoid"]
 NATURAL = {
     "softmax": "softmax_cross_entropy",
