@@ -52,7 +52,10 @@ class PlainLog(Callback):
 
     def on_fit_end(self, trainer: Trainer) -> None:
         if trainer.restored_epoch is not None:
-            print(f"restored weights of epoch {trainer.restored_epoch}", file=self.stream or sys.stderr)
+            print(
+                f"restored weights of epoch {trainer.restored_epoch}",
+                file=self.stream or sys.stderr,
+            )
 
 
 class ProgressBar(Callback):
