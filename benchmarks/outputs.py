@@ -177,6 +177,8 @@ def main() -> None:
             "",
             "Test accuracy, NLL (probabilities clipped at 1e-12), ECE (15 bins) and the mean",
             "fraction of exact zeros in the test probabilities. Heads use the softmax output.",
+            "`fit s` is wall time on a shared 2-core machine (other jobs' tests ran unlocked",
+            "beside it), a rough cost indication only; the timings below are the speed figures.",
             "",
             *quality_lines,
             "",
