@@ -43,6 +43,12 @@ def _upcast(x: Tensor) -> Tensor:
     return x.float() if x.dtype in _HALF else x
 
 
+def _scaled(x: Tensor, temperature: float) -> Tensor:
+    """``x / T`` in float32 or wider; no extra pass over ``x`` when T = 1."""
+    x = _upcast(x)
+    return x if temperature == 1 else x / temperature
+
+
 def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     """Softmax with temperature, safe for extreme logits and low-precision inputs.
 
@@ -67,7 +73,7 @@ def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
     dim = check_class_dim(x, dim)
-    return torch.softmax(_upcast(x) / temperature, dim=dim).to(x.dtype)
+    return torch.softmax(_scaled(x, temperature), dim=dim).to(x.dtype)
 
 
 def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
@@ -90,7 +96,7 @@ def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
     dim = check_class_dim(x, dim)
-    return torch.log_softmax(_upcast(x) / temperature, dim=dim).to(x.dtype)
+    return torch.log_softmax(_scaled(x, temperature), dim=dim).to(x.dtype)
 
 
 def gumbel_noise(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
