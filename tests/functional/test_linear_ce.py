@@ -121,7 +121,8 @@ def test_bfloat16_inputs_accumulate_in_float32():
     assert got.dtype == torch.float32
     got.backward()
     assert xb.grad.dtype == torch.bfloat16 and wb.grad.dtype == torch.bfloat16
-    ref = naive(xb.detach().float(), wb.detach().float(), t, bb.detach().float(), "mean", 0, 0, None)
+    x32, w32, b32 = (p.detach().float() for p in (xb, wb, bb))
+    ref = naive(x32, w32, t, b32, "mean", 0, 0, None)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -158,7 +159,7 @@ def test_bad_options_raise_config_error(kwargs, word):
 
 
 def test_bad_shapes_and_labels_raise():
-    x, w, b, t = _problem()
+    x, w, _, t = _problem()
     with pytest.raises(ConfigError, match="share D"):
         linear_cross_entropy(x, w[:, :3], t)
     with pytest.raises(ConfigError, match="target"):

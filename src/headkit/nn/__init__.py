@@ -3,12 +3,14 @@
 Importing this package fills the registries (dropout kinds, heads, output maps, losses).
 """
 
+from headkit.nn.chunked import LinearCrossEntropyHead
 from headkit.nn.dense import DenseBlock, DenseStack
 from headkit.nn.dropout import DROPOUTS, Dropout, DropoutPlan, build_dropout
 from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.losses import LOSSES, CrossEntropyLoss
 from headkit.nn.network import HeadNet
 from headkit.nn.outputs import OUTPUTS, Softmax
+from headkit.nn.partial_fc import PartialFC, RowSparseSGD
 
 __all__ = [
     "DROPOUTS",
@@ -24,4 +26,7 @@ __all__ = [
     "LinearHead",
     "Softmax",
     "build_dropout",
+    "LinearCrossEntropyHead",
+    "PartialFC",
+    "RowSparseSGD",
 ]
