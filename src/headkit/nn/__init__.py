@@ -11,6 +11,7 @@ from headkit.nn.losses import LOSSES, CrossEntropyLoss
 from headkit.nn.network import HeadNet
 from headkit.nn.outputs import OUTPUTS, Softmax
 from headkit.nn.partial_fc import PartialFC, RowSparseSGD
+from headkit.nn.sharded import ShardedLinearHead
 
 __all__ = [
     "DROPOUTS",
@@ -29,4 +30,5 @@ __all__ = [
     "LinearCrossEntropyHead",
     "PartialFC",
     "RowSparseSGD",
+    "ShardedLinearHead",
 ]
