@@ -32,7 +32,17 @@ from headkit.exceptions import ConfigError
 Reduction = Literal["mean", "sum", "none"]
 
 _MIN_ROWS = 128
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
+_AUTO_BUDGET = (32 * 2**20, 2**30)
+
+
+def auto_memory_budget(n_classes: int, n_features: int) -> int:
+    """Default logit-block budget: the size of the float32 weight (its gradient's size).
+
+    Clamped to [32 MiB, 1 GiB]; row blocks then hold about ``D`` full logit rows, so the
+    working memory stays near the C×D gradient the caller allocates anyway.
+    """
+    low, high = _AUTO_BUDGET
+    return int(min(high, max(low, n_classes * n_features * 4)))
 
 
 def _plan(n: int, c: int, budget: int, n_buffers: int, min_rows: int) -> int:
@@ -292,7 +302,7 @@ def linear_cross_entropy(
     z_loss: float = 0.0,
     softcap: float | None = None,
     chunk_size: int | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
 ) -> Tensor:
     """Softmax cross-entropy of a linear layer's logits, never materialising all N×C of them.
 
@@ -326,8 +336,9 @@ def linear_cross_entropy(
     chunk_size : int, optional
         Classes per chunk; forces the class-chunk (online normaliser) schedule. By default the
         schedule and block size are chosen from ``memory_budget``.
-    memory_budget : int
-        Bytes for the logit block(s) (default 256 MiB). Inputs, their float32 copies for
+    memory_budget : int, optional
+        Bytes for the logit block(s); by default the size of a float32 C×D matrix clamped to
+        [32 MiB, 1 GiB] (:func:`auto_memory_budget`). Inputs, their float32 copies for
         bfloat16 inputs, and the gradients (same size as the inputs) come on top.
 
     Returns
@@ -345,6 +356,8 @@ def linear_cross_entropy(
         raise ConfigError(f"softcap must be > 0 or None; got {softcap}.")
     if chunk_size is not None and chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive integer or None; got {chunk_size}.")
+    if memory_budget is None:
+        memory_budget = auto_memory_budget(weight.shape[0], weight.shape[-1])
     if memory_budget < 1:
         raise ConfigError(f"memory_budget must be a positive number of bytes; got {memory_budget}.")
     if weight.dim() != 2 or x.shape[-1] != weight.shape[1]:

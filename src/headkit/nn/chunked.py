@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from headkit.exceptions import ConfigError
-from headkit.functional.linear_ce import linear_cross_entropy
+from headkit.functional.linear_ce import auto_memory_budget, linear_cross_entropy
 from headkit.nn.heads import HEADS
 
 
@@ -29,8 +29,9 @@ class LinearCrossEntropyHead(nn.Module):
     label_smoothing, z_loss, softcap
         As in :func:`headkit.functional.linear_cross_entropy`; ``softcap`` also applies to the
         logits ``forward`` returns, so training and prediction see the same scores.
-    memory_budget_mb : float
-        MiB for one block of logits during training and for the class chunks of ``forward``.
+    memory_budget_mb : float, optional
+        MiB for one block of logits during training and for the class chunks of ``forward``
+        (default: :func:`headkit.functional.linear_ce.auto_memory_budget`).
 
     Shape
     -----
@@ -46,10 +47,10 @@ class LinearCrossEntropyHead(nn.Module):
         label_smoothing: float = 0.0,
         z_loss: float = 0.0,
         softcap: float | None = None,
-        memory_budget_mb: float = 256.0,
+        memory_budget_mb: float | None = None,
     ) -> None:
         super().__init__()
-        if memory_budget_mb <= 0:
+        if memory_budget_mb is not None and memory_budget_mb <= 0:
             raise ConfigError(f"memory_budget_mb must be > 0; got {memory_budget_mb}.")
         self.in_features, self.n_classes = in_features, n_classes
         self.label_smoothing, self.z_loss, self.softcap = label_smoothing, z_loss, softcap
@@ -60,7 +61,7 @@ class LinearCrossEntropyHead(nn.Module):
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Return logits (..., C), computed over class chunks that fit the memory budget."""
-        budget = int(self.memory_budget_mb * 2**20)
+        budget = self._budget()
         rows = max(1, x.numel() // max(1, x.shape[-1]))
         chunk = max(1, min(self.n_classes, budget // (4 * rows)))
         if chunk >= self.n_classes or torch.is_grad_enabled():
@@ -72,6 +73,11 @@ class LinearCrossEntropyHead(nn.Module):
             b = self.bias[c0:c1] if self.bias is not None else None
             out[..., c0:c1] = self._cap(nn.functional.linear(x, self.weight[c0:c1], b))
         return out
+
+    def _budget(self) -> int:
+        if self.memory_budget_mb is None:
+            return auto_memory_budget(self.n_classes, self.in_features)
+        return int(self.memory_budget_mb * 2**20)
 
     def _cap(self, logits: Tensor) -> Tensor:
         if self.softcap is None:
@@ -90,7 +96,7 @@ class LinearCrossEntropyHead(nn.Module):
             label_smoothing=self.label_smoothing,
             z_loss=self.z_loss,
             softcap=self.softcap,
-            memory_budget=int(self.memory_budget_mb * 2**20),
+            memory_budget=self._budget(),
         )
 
     def extra_repr(self) -> str:
@@ -113,7 +119,7 @@ def chunked_linear(
     label_smoothing: float = 0.0,
     z_loss: float = 0.0,
     softcap: float | None = None,
-    memory_budget_mb: float = 256.0,
+    memory_budget_mb: float | None = None,
 ) -> nn.Module:
     """Linear head trained by chunked linear cross-entropy, never holding N×C logits."""
     return LinearCrossEntropyHead(
