@@ -191,10 +191,18 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
 ) -> None:
-    """Train a classifier and write a run directory (model, config, metrics.json, history.csv)."""
+    """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
+
+    Under ``torchrun --nproc-per-node N -m headkit train ...`` the N processes train one model
+    data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
+    """
     started = time.perf_counter()
     from headkit.config import TrainingConfig
     from headkit.exceptions import ConfigError, DataError
+    from headkit.training import distributed
+
+    env = distributed.init_distributed()  # no-op outside torchrun
+    quiet = quiet or not env.is_main
 
     if data is None and target is not None:
         raise ConfigError("--target only applies with --data FILE; add --data or drop --target.")
@@ -259,6 +267,9 @@ def train(
         "seconds": round(time.perf_counter() - started, 3),
         "data": str(data) if data is not None else dataset,
     }
+    if not env.is_main:
+        distributed.shutdown()
+        return
     model.save(
         out,
         extra_files={
@@ -270,6 +281,7 @@ def train(
     if not quiet:
         _metrics_table(f"headkit · {metrics['data']} · {model.n_iter_} epochs", results)
         typer.echo(f"run written to {out}  ({metrics['seconds']:.1f}s)")
+    distributed.shutdown()
 
 
 def _holdout(X: Any, y: Any, fraction: float, seed: int) -> tuple[Any, ...]:

@@ -1,5 +1,7 @@
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +61,8 @@ def _worker(rank, world, port, outdir):
     # 2. DDP over a HeadNet with the class-sharded head; 3. DDP with a plain linear head
     env = detect_env()
     xs, ys = shard_arrays(inputs.numpy(), labels.numpy(), env=env)
-    for tag, head in (("sharded", "sharded_linear"), ("linear", "linear")):
+    heads = (("sharded", "sharded_linear"), ("linear", "linear"), ("pfc", "partial_fc:r=1.0"))
+    for tag, head in heads:
         net = _net(head)
         if tag == "sharded":
             with torch.no_grad():
@@ -67,7 +70,7 @@ def _worker(rank, world, port, outdir):
         model = wrap_ddp(net, CrossEntropyLoss())
         model(torch.from_numpy(xs), torch.from_numpy(ys)).backward()
         for name, p in net.named_parameters():
-            out[f"{tag}.{name}"] = p.grad.numpy()
+            out[f"{tag}.{name}"] = (p.grad.to_dense() if p.grad.is_sparse else p.grad).numpy()
         out[f"{tag}.eval"] = net.eval()(inputs).detach().numpy()
     np.savez(Path(outdir) / f"rank{rank}.npz", **out)
     dist.destroy_process_group()
@@ -132,6 +135,29 @@ def test_ddp_linear_head_equals_single_process(results):
     for r in results:
         for name, p in net.named_parameters():
             np.testing.assert_allclose(r[f"linear.{name}"], p.grad, atol=1e-6)
+
+
+def test_ddp_partial_fc_sparse_grads_are_averaged(results):
+    _, _, _, inputs, labels, _ = _problem()
+    net = _net("partial_fc:r=1.0")
+    net.training_loss(inputs, labels, None).backward()
+    for r in results:
+        for name, p in net.named_parameters():
+            grad = p.grad.to_dense() if p.grad.is_sparse else p.grad
+            np.testing.assert_allclose(r[f"pfc.{name}"], grad, atol=1e-6)
+
+
+def test_torchrun_cli_trains_and_only_rank0_writes(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    cmd += ["--master-port", str(_free_port()), "-m", "headkit", "train", "--dataset", "digits"]
+    cmd += ["--epochs", "1", "--hidden-sizes", "16", "--head", "partial_fc:r=0.5"]
+    cmd += ["--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("run written to") == 1
+    assert {p.name for p in out.iterdir()} >= {"model.safetensors", "config.json", "metrics.json"}
 
 
 def test_shard_indices_cover_and_balance():

@@ -32,7 +32,10 @@ class RowSparseSGD(torch.optim.Optimizer):
     Weight decay and momentum act on the touched rows only ("lazy" updates). Momentum keeps a
     dense buffer the size of the parameter, allocated on the first step with ``momentum > 0``;
     with ``momentum=0`` the optimiser holds no state at all. Dense gradients are accepted too.
+    ``cycle_momentum = False`` tells the trainer's one-cycle schedule to leave momentum alone.
     """
+
+    cycle_momentum = False
 
     def __init__(
         self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0
@@ -134,6 +137,8 @@ class PartialFC(nn.Module):
     ``forward``: (..., D) → (..., C) full logits (computed over class chunks without autograd);
     ``training_loss``: features (N, D) or (k, N, D), target (N,) → scalar.
     """
+
+    row_sparse = True  # sparse row gradients: averaged by a hook under DDP, not by buckets
 
     def __init__(
         self,

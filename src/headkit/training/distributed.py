@@ -117,6 +117,32 @@ def shard_indices(n: int, rank: int, world_size: int, seed: int | None = None) -
     return order[rank::world_size]
 
 
+def active() -> bool:
+    """True inside an initialised process group of more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank_rows(n: int) -> int:
+    """Number of the n rows this rank visits per epoch (n outside a process group)."""
+    if not active():
+        return n
+    return -(-n // dist.get_world_size())
+
+
+def rank_slice(order: Tensor) -> Tensor:
+    """Return this rank's share of an epoch's permutation (the same on every rank), padded.
+
+    Identity outside a process group; inside, as :func:`shard_indices` deals rows.
+    """
+    if not active():
+        return order
+    world, rank = dist.get_world_size(), dist.get_rank()
+    total = -(-len(order) // world) * world
+    if total > len(order):
+        order = torch.cat([order, order[: total - len(order)]])
+    return order[rank::world]
+
+
 def shard_arrays(*arrays: np.ndarray, env: DistEnv | None = None, seed: int | None = None):
     """Return this rank's shard of each array (rows), as :func:`shard_indices` deals them."""
     env = env or detect_env()
@@ -144,22 +170,52 @@ def wrap_ddp(net: nn.Module, criterion: nn.Module | None = None, env: DistEnv | 
     a plain :class:`LossModule`. Parameters of class-sharded modules (``sharded = True``) are
     excluded from gradient averaging, and their feature gradient is scaled by the world size so
     that, after DDP's average, the trunk receives the gradient of the global-mean loss.
+    Parameters of modules with sparse row gradients (``row_sparse = True``, Partial FC) are
+    averaged by a gradient hook instead of DDP's dense buckets.
     """
     module = LossModule(net, criterion)
     env = env or detect_env()
     if not env.enabled or not (dist.is_available() and dist.is_initialized()):
         return module
-    ignore = []
+    ignore, sparse_group = [], None
     for name, sub in module.named_modules():
         if getattr(sub, "sharded", False):
             ignore += [f"{name}.{p}" for p, _ in sub.named_parameters()]
             sub.feature_grad_scale = float(env.world_size)
+        elif getattr(sub, "row_sparse", False):
+            # DDP cannot bucket sparse row gradients: average them with our own hook on a
+            # separate gloo group, so their collectives never interleave with DDP's buckets.
+            sparse_group = sparse_group or dist.new_group(backend="gloo")
+            for pname, param in sub.named_parameters():
+                ignore.append(f"{name}.{pname}")
+                dist.broadcast(param.data, 0)
+                param.register_post_accumulate_grad_hook(_sparse_averager(sparse_group))
     if ignore:
         nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
             module, ignore
         )
     device_ids = [env.local_rank] if next(net.parameters()).is_cuda else None
     return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+
+def _sparse_averager(group):
+    """Return a post-accumulate-grad hook that averages a (sparse) gradient over ranks."""
+    from headkit.nn.sharded import _all_gather_rows
+
+    def hook(param: Tensor) -> None:
+        grad, world = param.grad, dist.get_world_size(group)
+        if grad is None:
+            return
+        if not grad.is_sparse:
+            dist.all_reduce(grad, group=group)
+            grad.div_(world)
+            return
+        grad = grad.coalesce()
+        rows, _ = _all_gather_rows(grad.indices()[0], group)
+        values, _ = _all_gather_rows(grad.values(), group)
+        param.grad = torch.sparse_coo_tensor(rows[None], values / world, grad.shape).coalesce()
+
+    return hook
 
 
 def all_reduce_mean(value: float) -> float:
