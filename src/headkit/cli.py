@@ -257,6 +257,7 @@ def train(
         **params,
     )
     model.fit(_frame(X_train, names), y_train)
+    distributed.gather_sharded(model.model_)  # class-sharded heads: full weight on every rank
     results = {"train": _evaluate(model, X_train, y_train, names)}
     if len(y_test):
         results["test"] = _evaluate(model, X_test, y_test, names)

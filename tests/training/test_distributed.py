@@ -17,6 +17,7 @@ from headkit.nn.sharded import ShardedLinearHead, class_shard, sharded_cross_ent
 from headkit.training.distributed import (
     DistEnv,
     detect_env,
+    gather_sharded,
     shard_arrays,
     shard_indices,
     wrap_ddp,
@@ -72,6 +73,10 @@ def _worker(rank, world, port, outdir):
         for name, p in net.named_parameters():
             out[f"{tag}.{name}"] = (p.grad.to_dense() if p.grad.is_sparse else p.grad).numpy()
         out[f"{tag}.eval"] = net.eval()(inputs).detach().numpy()
+        if tag == "sharded":
+            with torch.no_grad():
+                net.head.weight.copy_(head_w[off : off + size])
+            out["sharded.gathered"] = gather_sharded(net).head.weight.detach().numpy()
     np.savez(Path(outdir) / f"rank{rank}.npz", **out)
     dist.destroy_process_group()
 
@@ -126,6 +131,7 @@ def test_ddp_with_sharded_head_equals_single_process(results):
         for name, p in net.trunk.named_parameters():
             np.testing.assert_allclose(r[f"sharded.trunk.{name}"], p.grad, atol=1e-6)
         np.testing.assert_allclose(r["sharded.eval"], (net.eval()(inputs)).detach(), atol=1e-5)
+        np.testing.assert_array_equal(r["sharded.gathered"], head_w)
 
 
 def test_ddp_linear_head_equals_single_process(results):

@@ -36,13 +36,14 @@ _AUTO_BUDGET = (32 * 2**20, 2**30)
 
 
 def auto_memory_budget(n_classes: int, n_features: int) -> int:
-    """Default logit-block budget: the size of the float32 weight (its gradient's size).
+    """Default logit-block budget: about the size of the float32 C×D weight gradient.
 
-    Clamped to [32 MiB, 1 GiB]; row blocks then hold about ``D`` full logit rows, so the
-    working memory stays near the C×D gradient the caller allocates anyway.
+    ``C · 4 · max(D, 128)`` bytes clamped to [32 MiB, 1 GiB]: row blocks then hold about
+    ``max(D, 128)`` full logit rows, so the working memory stays near the C×D gradient the
+    caller allocates anyway.
     """
     low, high = _AUTO_BUDGET
-    return int(min(high, max(low, n_classes * n_features * 4)))
+    return int(min(high, max(low, n_classes * 4 * max(n_features, _MIN_ROWS))))
 
 
 def _plan(n: int, c: int, budget: int, n_buffers: int, min_rows: int) -> int:

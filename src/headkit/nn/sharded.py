@@ -172,9 +172,23 @@ class ShardedLinearHead(nn.Module):
         self.weight = nn.Parameter(torch.empty(size, in_features))
         nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_features))
         self.feature_grad_scale = 1.0
+        self.gathered = False
 
     def _distributed(self) -> bool:
-        return _group_info(self.group)[1] > 1
+        return not self.gathered and _group_info(self.group)[1] > 1
+
+    @torch.no_grad()
+    def gather_(self) -> ShardedLinearHead:
+        """Collect the full C×D weight on every rank (a collective) and act as a local head.
+
+        Call on all ranks after training, before evaluating or saving: the state dict then holds
+        every class and loads into a single-process model.
+        """
+        if self._distributed():
+            full, _ = _all_gather_rows(self.weight.detach(), self.group)
+            self.weight = nn.Parameter(full, requires_grad=self.weight.requires_grad)
+            self.class_offset, self.gathered = 0, True
+        return self
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Return full logits (..., C), gathering every rank's class block."""

@@ -218,6 +218,14 @@ def _sparse_averager(group):
     return hook
 
 
+def gather_sharded(net: nn.Module) -> nn.Module:
+    """Gather every class-sharded head's full weight on all ranks (call on every rank)."""
+    for module in net.modules():
+        if getattr(module, "sharded", False) and hasattr(module, "gather_"):
+            module.gather_()
+    return net
+
+
 def all_reduce_mean(value: float) -> float:
     """Average a Python number over ranks (identity outside a process group)."""
     if not (dist.is_available() and dist.is_initialized()):
