@@ -11,7 +11,6 @@ SCHEDULES = {
     "rows": {"memory_budget": 10**8},
     "rows_small_blocks": {"memory_budget": 7 * 1003 * 4 * 2},
     "chunks": {"chunk_size": 128},
-    "chunks_budget": {"memory_budget": 1000},
 }
 
 
@@ -75,6 +74,17 @@ def test_matches_naive_loss_and_grads(reduction, eps, z_loss, cap, bias, schedul
     ):
         scale = max(1.0, r.abs().max().item())
         assert (a - r).abs().max().item() <= 1e-5 * scale
+
+
+def test_tiny_budget_falls_back_to_class_chunks():
+    x, w, b, t = _problem()
+    got = linear_cross_entropy(x, w, t, b, memory_budget=1000, label_smoothing=0.1)
+    ref = naive(x, w, t, b, "mean", 0.1, 0.0, None)
+    torch.testing.assert_close(got, ref)
+    for a, r in zip(
+        torch.autograd.grad(got, [x, w, b]), torch.autograd.grad(ref, [x, w, b]), strict=True
+    ):
+        torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-6)
 
 
 def test_ignored_rows_have_zero_loss_and_grad():

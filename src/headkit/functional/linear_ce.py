@@ -269,7 +269,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         _, reduction, eps, z_loss, cap, _, _ = ctx.opts
         if ctx.rows:
             idx, gx, gw, gb = ctx.saved_tensors
-            gx, gw, gb = (None if t is None else t * grad for t in (gx, gw, gb))
+            if grad.numel() != 1 or float(grad) != 1.0:  # loss.backward() passes 1: no copy
+                gx, gw, gb = (None if t is None else t * grad for t in (gx, gw, gb))
         else:
             idx, x, w, b, tv, lse = ctx.saved_tensors
             n = idx.shape[0]
