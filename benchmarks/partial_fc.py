@@ -161,7 +161,7 @@ def main() -> None:
         accuracy(100_000, 64, 3, 1, 2048)
         print()
     if args.headline:
-        headline(10_000_000, 128, 51_200, 3, 512, 0.01)
+        headline(10_000_000, 128, 25_600, 3, 256, 0.01)
 
 
 if __name__ == "__main__":
