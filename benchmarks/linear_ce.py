@@ -32,6 +32,10 @@ import types
 FULL = [(4096, 256, 65_536), (4096, 256, 262_144), (4096, 256, 1_048_576)]
 QUICK = [(1024, 64, 8_192), (1024, 64, 32_768)]
 NAIVE_MAX_C = 262_144  # the naive expression needs ~48 GB at C = 1,048,576
+SKIP = {
+    "naive": "skipped: needs ~48 GB (N×C logits, softmax and gradient)",
+    "cce": "skipped: ~17 GB extra (4x its C=262,144 figure) on a shared 24 GB machine",
+}
 
 
 def _rss() -> int:
@@ -155,7 +159,7 @@ def main() -> None:
         rows = {}
         for method in ("naive", "cce", "headkit"):
             if method != "headkit" and c > (32_768 if args.quick else NAIVE_MAX_C):
-                rows[method] = {"error": "skipped: needs > 24 GB (logits N×C ×3)"}
+                rows[method] = {"error": SKIP[method]}
                 continue
             rows[method] = run(method, n, d, c, args.timeout)
         flops = 6 * n * d * c

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -146,3 +148,20 @@ def test_training_reduces_loss():
         opt.step()
     with torch.no_grad():
         assert F.cross_entropy(x @ head.weight.T, y).item() < 0.5 * first
+
+
+def test_cli_train_with_partial_fc_head_and_evaluate(tmp_path):
+    from typer.testing import CliRunner
+
+    from headkit.cli import app
+
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "8"]
+    args += ["--hidden-sizes", "32", "--head", "partial_fc:r=0.1", "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert '"partial_fc:r=0.1"' in (out / "config.json").read_text()
+    result = CliRunner().invoke(app, ["evaluate", str(out), "digits", "--json"])
+    assert result.exit_code == 0, result.output
+    accuracy = json.loads(result.output)["accuracy"]
+    assert accuracy > 0.8  # 10 digit classes: sampled softmax still learns them
