@@ -134,14 +134,16 @@ def headline(
         centre,
         log_every=max(1, steps_per_epoch // 2),
     )
+    train_peak = _peak_gb()
     xt = centre(y[:n_test]) + noise * torch.randn(n_test, dim)
     t0 = time.perf_counter()
-    acc = top1(head, xt, y[:n_test], rows=250)
+    acc = top1(head, xt, y[:n_test], rows=max(1, 2**29 // n_classes))  # logit block <= 2 GiB
     print(
         f"steps {len(losses)}, {sps:.2f} steps/s; loss first epoch {sum(losses[:steps_per_epoch]) / steps_per_epoch:.4f}"
         f" -> last epoch {sum(losses[-steps_per_epoch:]) / steps_per_epoch:.4f}; "
         f"top-1 over all {n_classes:,} classes on {n_test:,} fresh samples of pool classes: {acc:.1f} % "
-        f"({time.perf_counter() - t0:.0f} s); peak RSS {_peak_gb():.2f} GiB"
+        f"({time.perf_counter() - t0:.0f} s); peak RSS {train_peak:.2f} GiB in training, "
+        f"{_peak_gb():.2f} GiB with the evaluation"
     )
 
 
