@@ -69,16 +69,18 @@ def train(head, dim, y, epochs, batch, lr, noise, centre_fn, log_every=0, seed=0
     return losses, step / (time.perf_counter() - t0)
 
 
-def accuracy(n_classes: int, dim: int, per_class: int, epochs: int, batch: int) -> None:
+def accuracy(
+    n_classes: int, dim: int, per_class: int, epochs: int, batch: int, noise_norm: float = 0.6
+) -> None:
     torch.manual_seed(0)
     centres = F.normalize(torch.randn(n_classes, dim), dim=1)
     y_train = torch.arange(n_classes).repeat(per_class)
     y_test = torch.arange(n_classes)
-    noise = 0.6 / dim**0.5  # noise norm 0.6 against unit centres
+    noise = noise_norm / dim**0.5  # noise norm against unit centres
     x_test = centres[y_test] + noise * torch.randn(n_classes, dim)
     print(
         f"C={n_classes:,}, D={dim}, {per_class} samples/class/epoch (fresh noise), "
-        f"{epochs} epochs, batch {batch}, noise norm 0.6, SGD lr {batch}·1.0, test 1 sample/class"
+        f"{epochs} epochs, batch {batch}, noise norm {noise_norm}, SGD lr {batch}·1.0, test 1 sample/class"
     )
     print("| sample rate r | top-1 test accuracy % | final-epoch train loss | steps/s | time s |")
     print("|---|---|---|---|---|")
@@ -152,6 +154,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--headline", action="store_true")
+    parser.add_argument("--noise", type=float, default=0.6, help="noise norm for --accuracy")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     if args.quick:
@@ -160,7 +163,7 @@ def main() -> None:
         headline(200_000, 32, 4_096, 3, 256, 0.1)
         return
     if args.accuracy:
-        accuracy(100_000, 64, 3, 1, 2048)
+        accuracy(100_000, 64, 3, 1, 2048, args.noise)
         print()
     if args.headline:
         headline(10_000_000, 128, 25_600, 3, 256, 0.01)
