@@ -32,6 +32,7 @@ from headkit.exceptions import ConfigError
 Reduction = Literal["mean", "sum", "none"]
 
 _MIN_ROWS = 128
+_SLAB_BYTES = 1048576  # column slab of a row block for the fused exp pass (0: whole block)
 _AUTO_BUDGET = (32 * 2**20, 2**30)
 
 
@@ -58,6 +59,21 @@ def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
         return z.div_(cap).tanh_().mul_(cap)
     torch.tanh(z.div_(cap), out=tanh_out)
     return torch.mul(tanh_out, cap, out=z)
+
+
+def _exp_sum_(z: Tensor, m: Tensor) -> Tensor:
+    """Set ``z`` to ``exp(z - m[:, None])`` in place and return its row sums.
+
+    Wide blocks are walked in column slabs of about ``_SLAB_BYTES`` so that the subtraction,
+    the exponential and the sum read the slab from cache instead of memory three times.
+    """
+    cols = max(256, _SLAB_BYTES // (4 * max(1, z.shape[0])))
+    if _SLAB_BYTES <= 0 or z.shape[1] <= cols:
+        return z.sub_(m[:, None]).exp_().sum(1)
+    s = z.new_zeros(z.shape[0])
+    for c0 in range(0, z.shape[1], cols):
+        s += z[:, c0 : c0 + cols].sub_(m[:, None]).exp_().sum(1)
+    return s
 
 
 def _block_grads(
@@ -124,7 +140,7 @@ def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
             if zsum is not None:
                 zsum[r0:r1] = z.sum(1)
         m = z.amax(1)
-        s = z.sub_(m[:, None]).exp_().sum(1)
+        s = _exp_sum_(z, m)
         lse[r0:r1] = m + s.log()
         if grads:
             gr = g[r0:r1]
