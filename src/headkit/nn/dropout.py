@@ -274,7 +274,7 @@ class DropConnectPlan(DropoutPlan):
 class NestedPlan(DropoutPlan):
     """Standard dropout (rate ``p``) after hidden blocks; nested dropout before the head."""
 
-    def __init__(self, p: float = 0.0, distribution: str = "geometric", scale: float = 0.5) -> None:
+    def __init__(self, p: float = 0.2, distribution: str = "geometric", scale: float = 0.5) -> None:
         super().__init__(p)
         NestedDropout(distribution, scale)  # validates the options
         self.distribution = distribution
@@ -315,7 +315,7 @@ def dropconnect(p: float = 0.2, per_sample: bool = False, inference: str = "mean
 
 
 @DROPOUTS.register("nested")
-def nested(p: float = 0.0, distribution: str = "geometric", scale: float = 0.5) -> DropoutPlan:
+def nested(p: float = 0.2, distribution: str = "geometric", scale: float = 0.5) -> DropoutPlan:
     """Nested dropout: keep the first b units of the last hidden layer (Rippel et al. 2014)."""
     return NestedPlan(p, distribution, scale)
 
