@@ -251,6 +251,9 @@ def test_truncate_keeps_the_other_layers_and_the_temperature():
         small.trunk.blocks[0].linear.weight, net.trunk.blocks[0].linear.weight
     )
     assert small.temperature.item() == 2.0 and small.training
+    low = net.to(torch.bfloat16).truncate(5)
+    assert low.head.weight.dtype == torch.bfloat16
+    torch.testing.assert_close(low.head.weight, net.head.weight[:, :5], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(

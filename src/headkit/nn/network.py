@@ -140,6 +140,7 @@ class HeadNet(nn.Module):
                 "use residual=False."
             )
         small = HeadNet(self.config.replace(hidden_sizes=(*sizes[:-1], k)))
+        small.to(device=self.temperature.device, dtype=self.temperature.dtype)
         source = self.state_dict()
         state = {}
         for name, tensor in small.state_dict().items():
@@ -148,5 +149,4 @@ class HeadNet(nn.Module):
                 old = old[tuple(slice(0, n) for n in tensor.shape)]
             state[name] = old.detach().clone()
         small.load_state_dict(state)
-        small.to(device=self.temperature.device)
         return small.train(self.training)
