@@ -1,8 +1,10 @@
 """Dropout-family functions: random masks and noise on activations or weights.
 
-Every function draws its randomness in float32 from ``generator`` (the global RNG when ``None``)
-and casts to the input's dtype, so a seed gives the same masks for float32 and bfloat16 inputs and
-on any device. Each accepts an explicit mask or noise tensor instead, for exact references and
+Randomness is drawn independently of the input's dtype, so a seed gives the same masks for float32
+and bfloat16 inputs: Bernoulli masks come from the fast sampler of :mod:`headkit.functional._masks`
+(global RNG; survivors scaled by its exact keep probability) or, when a ``generator`` is given,
+from ``torch.rand`` on it; Gaussian noise from ``torch.randn`` in float32. Each function accepts an
+explicit mask or noise tensor instead (scaled by ``1 / (1 - p)``), for exact references and
 ``gradcheck``.
 """
 
@@ -12,6 +14,8 @@ import math
 
 import torch
 from torch import Tensor
+
+from headkit.functional._masks import keep_mask
 
 NESTED_DISTRIBUTIONS = ("geometric", "gaussian", "uniform")
 DROPCONNECT_INFERENCE = ("mean", "moment")
@@ -46,7 +50,7 @@ def dropout_mask(
     -------
     Tensor, shape ``shape``, float32 with values in {0, 1}
     """
-    return _keep_mask(shape, p, device, generator).float()
+    return _keep_mask(shape, p, device, generator)[0].float()
 
 
 def _keep_mask(
@@ -54,17 +58,26 @@ def _keep_mask(
     p: float,
     device: torch.device | str | None,
     generator: torch.Generator | None,
-) -> Tensor:
-    """Boolean keep-mask ``u >= p``, ``u ~ U[0, 1)`` in float32 (faster than ``bernoulli_``)."""
+) -> tuple[Tensor, float]:
+    """Boolean keep-mask and its exact keep probability.
+
+    Without a generator, the fast lane sampler of :mod:`headkit.functional._masks` (keep
+    probability ``1 - round(p·2^16)/2^16`` on the CPU); with one, ``u >= p`` for ``u ~ U[0, 1)``
+    drawn in float32 from it (keep probability ``1 - p``).
+    """
     _check_p(p)
-    return torch.rand(shape, device=device, dtype=torch.float32, generator=generator) >= p
+    if generator is None:
+        return keep_mask(tuple(shape), p, torch.device(device or "cpu"))
+    u = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
+    return u >= p, 1.0 - p
 
 
-def _apply_keep(x: Tensor, keep: Tensor, p: float) -> Tensor:
-    """Return ``x ⊙ keep / (1 - p)`` (``keep`` bool or {0, 1}, broadcastable to ``x``)."""
+def _apply_keep(x: Tensor, keep: Tensor, keep_prob: float) -> Tensor:
+    """Return ``x ⊙ keep / keep_prob`` (``keep`` bool or {0, 1}, broadcastable to ``x``)."""
     if keep.dtype != torch.bool:
         keep = keep != 0
-    return torch.where(keep, x * (1.0 / (1.0 - p)), torch.zeros((), dtype=x.dtype, device=x.device))
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
+    return torch.where(keep, x * (1.0 / keep_prob), zero)
 
 
 def dropout(
@@ -100,9 +113,9 @@ def dropout(
     _check_p(p)
     if not training or p == 0.0:
         return x
-    if mask is None:
-        mask = _keep_mask(x.shape, p, x.device, generator)
-    return _apply_keep(x, mask, p)
+    if mask is not None:
+        return _apply_keep(x, mask, 1.0 - p)
+    return _apply_keep(x, *_keep_mask(x.shape, p, x.device, generator))
 
 
 def multi_sample_dropout(
@@ -145,11 +158,11 @@ def multi_sample_dropout(
         raise ValueError(f"multi-sample dropout needs k >= 1 masks; got k={k}.")
     if not training:
         return x
-    if masks is None:
-        if p == 0.0:
-            return x.unsqueeze(0).expand(k, *x.shape)
-        masks = _keep_mask((k, *x.shape), p, x.device, generator)
-    return _apply_keep(x.unsqueeze(0), masks, p)
+    if masks is not None:
+        return _apply_keep(x.unsqueeze(0), masks, 1.0 - p)
+    if p == 0.0:
+        return x.unsqueeze(0).expand(k, *x.shape)
+    return _apply_keep(x.unsqueeze(0), *_keep_mask((k, *x.shape), p, x.device, generator))
 
 
 def gaussian_dropout(
@@ -290,8 +303,10 @@ def linear_dropconnect(
         )
     rows = x.reshape(-1, x.shape[-1])
     if mask is None:
-        mask = _keep_mask((rows.shape[0], *weight.shape), p, x.device, generator)
-    weights = drop_connect(weight, p, mask=mask)  # (M, out, in)
+        keep, keep_prob = _keep_mask((rows.shape[0], *weight.shape), p, x.device, generator)
+        weights = _apply_keep(weight, keep, keep_prob)  # (M, out, in)
+    else:
+        weights = drop_connect(weight, p, mask=mask)
     out = torch.bmm(weights, rows.unsqueeze(-1)).squeeze(-1)
     if bias is not None:
         out = out + bias

@@ -37,6 +37,8 @@ class HeadNet(nn.Module):
         Logits → probabilities (N, C).
     temperature : Tensor, shape ()
         Post-hoc calibration temperature applied by :meth:`predict_proba` (1 until fitted).
+    feature_mean, feature_scale : Tensor, shape (n_features,)
+        Input standardisation applied first (identity until :meth:`set_standardization`).
 
     Shape
     -----
@@ -72,14 +74,24 @@ class HeadNet(nn.Module):
         )
         self.output = OUTPUTS.build(config.output, n_classes=config.n_classes)
         self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("feature_mean", torch.zeros(config.n_features))
+        self.register_buffer("feature_scale", torch.ones(config.n_features))
+
+    def set_standardization(self, mean: Tensor, scale: Tensor) -> None:
+        """Store input scaling ``(x - mean) / scale`` applied before the trunk, shape (F,) each.
+
+        Saved with the weights, so a loaded model takes raw features.
+        """
+        self.feature_mean.copy_(mean)
+        self.feature_scale.copy_(scale)
 
     def features(self, x: Tensor) -> Tensor:
         """Return the trunk's output (the penultimate features), shape (N, D)."""
-        return self.trunk(x)
+        return self.trunk((x - self.feature_mean) / self.feature_scale)
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Return logits, shape (N, C) (or (k, N, C) with multi-sample dropout in training)."""
-        return self.head(self.trunk(x), target)
+        return self.head(self.features(x), target)
 
     def training_loss(self, x: Tensor, target: Tensor, criterion: nn.Module) -> Tensor:
         """Return the training loss of a batch, shape ().
@@ -87,7 +99,7 @@ class HeadNet(nn.Module):
         Uses the head's own ``training_loss`` when it has one (heads that never materialise the
         full logits), else ``criterion(head(features, target), target, features)``.
         """
-        feats = self.trunk(x)
+        feats = self.features(x)
         fused = getattr(self.head, "training_loss", None)
         if fused is not None:
             return fused(feats, target)
