@@ -64,6 +64,17 @@ def test_early_stopping_and_best_weights_restore():
     assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
 
 
+def test_without_patience_the_whole_schedule_runs_and_last_weights_are_kept():
+    model, cfg = make(epochs=12, patience=None, monitor="val_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # validation loss is best early, then worsens
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.epoch == 12 and trainer.best_epoch < 12
+    assert trainer.evaluate(Xv, yv)[0] == pytest.approx(trainer.history[-1].val_loss, rel=1e-5)
+
+
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
 def test_schedules_shape_the_learning_rate(schedule):
     model, cfg = make(epochs=6, schedule=schedule)

@@ -76,8 +76,8 @@ def _apply_keep(x: Tensor, keep: Tensor, keep_prob: float) -> Tensor:
     """Return ``x ⊙ keep / keep_prob`` (``keep`` bool or {0, 1}, broadcastable to ``x``)."""
     if keep.dtype != torch.bool:
         keep = keep != 0
-    zero = torch.zeros((), dtype=x.dtype, device=x.device)
-    return torch.where(keep, x * (1.0 / keep_prob), zero)
+    # The scaled mask is built outside the graph (a fresh tensor), so autograd sees one multiply.
+    return x * keep.to(x.dtype).mul_(1.0 / keep_prob)
 
 
 def dropout(

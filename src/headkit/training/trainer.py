@@ -23,6 +23,7 @@ from headkit.training.gradient_noise import GradientNoise
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
+WARMUP_FRACTION = 0.25  # share of one-cycle steps spent raising the learning rate
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -167,7 +168,7 @@ class Trainer:
                     opt,
                     max_lr=[g["lr"] for g in opt.param_groups],
                     total_steps=steps,
-                    pct_start=0.25,
+                    pct_start=WARMUP_FRACTION,
                 )
                 for opt in self.optimizers
             ]
@@ -283,7 +284,7 @@ class Trainer:
                 score = self._score(val_loss, val_acc)  # type: ignore[arg-type]
                 if score < best_score:
                     best_score, since_best, self.best_epoch = score, 0, self.epoch
-                    if cfg.restore_best:
+                    if cfg.restore_best and cfg.patience is not None:
                         best_state = self._state()
                 else:
                     since_best += 1
