@@ -185,7 +185,11 @@ def train(
         float | None, typer.Option(help="Held-out share for early stopping.")
     ] = None,
     patience: Annotated[
-        int | None, typer.Option(help="Stop after N epochs without validation improvement and keep the best epoch's weights (default: run every epoch).")
+        int | None,
+        typer.Option(
+            help="Stop after N epochs without validation improvement, keeping the best "
+            "epoch's weights (default: run every epoch)."
+        ),
     ] = None,
     gradient_noise: Annotated[
         float | None,

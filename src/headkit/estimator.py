@@ -121,7 +121,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     best_epoch_ : int or None
-        Epoch whose weights were kept.
+        Epoch with the best validation score; its weights are the model's only when early
+        stopping (``patience``) restored them.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
