@@ -191,6 +191,10 @@ def train(
             "epoch's weights (default: run every epoch)."
         ),
     ] = None,
+    gradient_noise: Annotated[
+        float | None,
+        typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
@@ -237,6 +241,7 @@ def train(
         "schedule": schedule,
         "validation_fraction": validation_fraction,
         "patience": patience,
+        "gradient_noise": gradient_noise,
     }
     params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
     model = HeadClassifier(
@@ -362,6 +367,13 @@ def predict(
     target: Annotated[
         str | None, typer.Option(help="Label column to drop (default: the training one).")
     ] = None,
+    mc_samples: Annotated[
+        int | None,
+        typer.Option(
+            help="MC dropout: average this many stochastic passes and add entropy and "
+            "mutual_information columns."
+        ),
+    ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
     import pandas as pd
@@ -380,10 +392,18 @@ def predict(
         )
         has_target = target in frame.columns
     X, _, names = _load_data(data, target if has_target else None, require_target=False)
-    proba = model.predict_proba(_frame(X, names))
+    uncertainty = None
+    if mc_samples is None:
+        proba = model.predict_proba(_frame(X, names))
+    else:
+        uncertainty = model.predict_uncertainty(_frame(X, names), mc_samples=mc_samples)
+        proba = uncertainty["proba"]
     result = pd.DataFrame({"label": model.classes_[proba.argmax(axis=1)]})
     for j, label in enumerate(model.classes_):
         result[f"proba_{label}"] = proba[:, j]
+    if uncertainty is not None:
+        result["entropy"] = uncertainty["entropy"]
+        result["mutual_information"] = uncertainty["mutual_information"]
     if output.suffix.lower() in (".parquet", ".pq"):
         tmp = output.with_name(f".{output.name}.tmp")
         result.to_parquet(tmp, index=False)

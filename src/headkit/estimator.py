@@ -375,13 +375,61 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
         return torch.cat(logits), torch.cat(proba)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
         entry is an independent probability).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        mc_samples : int, optional
+            With T >= 2, MC dropout (Gal & Ghahramani 2016): the mean of T stochastic passes
+            with the dropout modules on and everything else in eval mode (seeded by
+            ``random_state``). ``None`` or 1 gives the deterministic prediction.
         """
+        if mc_samples is not None and self._check_mc_samples(mc_samples) > 1:
+            return self._mc_predict(X, mc_samples)["proba"]
         return self._logits_and_proba(X)[1].numpy()
+
+    def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
+        """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).
+
+        Keys: ``"entropy"`` (predictive entropy H[p̄], nats), ``"expected_entropy"`` (mean
+        entropy of the passes, aleatoric), ``"mutual_information"`` (entropy minus expected
+        entropy, epistemic / BALD) and ``"proba"`` (n_samples, n_classes), the same as
+        ``predict_proba(X, mc_samples=mc_samples)``. See :func:`headkit.nn.mc_predict`.
+        """
+        return self._mc_predict(X, self._check_mc_samples(mc_samples))
+
+    @staticmethod
+    def _check_mc_samples(mc_samples: Any) -> int:
+        from headkit.exceptions import ConfigError
+
+        if isinstance(mc_samples, bool) or not isinstance(mc_samples, Integral) or mc_samples < 1:
+            raise ConfigError(
+                f"mc_samples must be an int >= 1 (the number of MC-dropout passes); "
+                f"got {mc_samples!r}."
+            )
+        return int(mc_samples)
+
+    def _mc_predict(self, X: Any, mc_samples: int) -> dict[str, np.ndarray]:
+        from headkit.nn.uncertainty import mc_predict
+
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        device = next(self.model_.buffers()).device
+        seed = self.random_state if isinstance(self.random_state, Integral) else 0
+        parts = []
+        with self._seeded(int(seed)):
+            for start in range(0, len(X), PREDICT_BATCH):
+                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
+                parts.append(mc_predict(self.model_, batch, samples=mc_samples))
+        return {
+            name: torch.cat([getattr(part, name) for part in parts]).cpu().numpy()
+            for name in ("proba", "entropy", "expected_entropy", "mutual_information")
+        }
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Return the log of :meth:`predict_proba` (``-inf`` where a sparse map gives 0)."""

@@ -111,3 +111,54 @@ class HeadNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_features={self.config.n_features}, n_classes={self.config.n_classes}"
+
+    def truncate(self, k: int) -> HeadNet:
+        """Return a smaller network that uses only the first ``k`` units of the last hidden layer.
+
+        The copy has ``hidden_sizes[-1] = k``; the last Dense block keeps its first ``k`` output
+        rows (and norm statistics) and the head its first ``k`` input columns, so for a linear
+        head the result equals this network with the last hidden layer's units ``k:`` set to
+        zero. Meant for networks trained with nested dropout (``dropout="nested"``), whose units
+        are ordered by importance.
+
+        Parameters
+        ----------
+        k : int
+            Units to keep, ``1 <= k <= hidden_sizes[-1]``.
+
+        Returns
+        -------
+        HeadNet
+            A new network (weights copied), in the same train/eval mode.
+        """
+        from headkit.exceptions import ConfigError
+
+        sizes = self.config.hidden_sizes
+        if not sizes:
+            raise ConfigError("truncate(k) needs at least one hidden layer; this network has none.")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= sizes[-1]:
+            raise ConfigError(
+                f"truncate(k) needs an int k in [1, {sizes[-1]}] (the last hidden width); "
+                f"got {k!r}."
+            )
+        if self.config.norm == "layer":
+            raise ConfigError(
+                "truncate(k) cannot keep a layer-normalised last layer equivalent; "
+                "use norm=None or norm='batch'."
+            )
+        if getattr(self.trunk.blocks[-1], "residual", False):
+            raise ConfigError(
+                "truncate(k) cannot cut a residual last block (its skip needs the full width); "
+                "use residual=False."
+            )
+        small = HeadNet(self.config.replace(hidden_sizes=(*sizes[:-1], k)))
+        small.to(device=self.temperature.device, dtype=self.temperature.dtype)
+        source = self.state_dict()
+        state = {}
+        for name, tensor in small.state_dict().items():
+            old = source[name]
+            if old.shape != tensor.shape:
+                old = old[tuple(slice(0, n) for n in tensor.shape)]
+            state[name] = old.detach().clone()
+        small.load_state_dict(state)
+        return small.train(self.training)
