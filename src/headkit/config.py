@@ -91,6 +91,9 @@ class TrainingConfig:
         Epochs without validation-loss improvement before stopping; ``None`` never stops early.
     restore_best : bool
         Load the weights of the best validation epoch at the end.
+    monitor : str
+        What "best" means for early stopping and the restore: ``"val_accuracy"`` (higher is
+        better; ties go to the lower validation loss) or ``"val_loss"``.
     gradient_noise : float
         η of annealed Gaussian gradient noise, σ² = η / (1 + t)^γ; 0 disables it.
     gradient_noise_gamma : float
@@ -102,14 +105,15 @@ class TrainingConfig:
     """
 
     loss: str = "cross_entropy"
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 3e-3
+    epochs: int = 150
+    batch_size: int = 256
+    lr: float = 1e-2
     weight_decay: float = 1e-2
     schedule: str = "onecycle"
     validation_fraction: float = 0.1
-    patience: int | None = 15
+    patience: int | None = 40
     restore_best: bool = True
+    monitor: str = "val_accuracy"
     gradient_noise: float = 0.0
     gradient_noise_gamma: float = 0.55
     random_state: int | None = None

@@ -76,6 +76,7 @@ def test_residual_block_with_zero_branch_is_redundant_and_drop_is_exact():
         net.trunk.blocks[1].linear.weight.zero_()
         net.trunk.blocks[1].linear.bias.fill_(-1.0)  # ReLU(−1) = 0: branch is zero
         net.temperature.fill_(1.7)
+        net.set_standardization(torch.randn(5), torch.rand(5) + 0.5)
         x = torch.randn(30, 5)
         red = net.block_redundancy(x)
         assert red[1].item() == pytest.approx(0.0, abs=1e-7)

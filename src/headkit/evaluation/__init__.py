@@ -42,6 +42,7 @@ from headkit.evaluation.ood import (
     ood_metrics,
 )
 from headkit.evaluation.similarity import block_redundancy, cka_matrix, linear_cka
+from headkit.evaluation.summary import summary_metrics
 
 __all__ = [
     "MahalanobisDetector",
@@ -74,6 +75,7 @@ __all__ = [
     "ood_metrics",
     "precision_recall",
     "reliability_curve",
+    "summary_metrics",
     "temperature_scale",
     "top_k_accuracy",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
+
+from headkit.functional._masks import keep_mask
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -29,4 +30,5 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         raise ValueError(f"dropout rate p must be in [0, 1); got {p}.")
     if not training or p == 0.0:
         return x
-    return torch.nn.functional.dropout(x, p, training=True)
+    mask, keep = keep_mask(x.shape, p, x.device)
+    return x * mask.to(x.dtype) * (1.0 / keep)

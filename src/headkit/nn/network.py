@@ -39,6 +39,8 @@ class HeadNet(nn.Module):
         Logits → probabilities (N, C).
     temperature : Tensor, shape ()
         Post-hoc calibration temperature applied by :meth:`predict_proba` (1 until fitted).
+    feature_mean, feature_scale : Tensor, shape (n_features,)
+        Input standardisation applied first (identity until :meth:`set_standardization`).
 
     Shape
     -----
@@ -74,14 +76,24 @@ class HeadNet(nn.Module):
         )
         self.output = OUTPUTS.build(config.output, n_classes=config.n_classes)
         self.register_buffer("temperature", torch.ones(()))
+        self.register_buffer("feature_mean", torch.zeros(config.n_features))
+        self.register_buffer("feature_scale", torch.ones(config.n_features))
+
+    def set_standardization(self, mean: Tensor, scale: Tensor) -> None:
+        """Store input scaling ``(x - mean) / scale`` applied before the trunk, shape (F,) each.
+
+        Saved with the weights, so a loaded model takes raw features.
+        """
+        self.feature_mean.copy_(mean)
+        self.feature_scale.copy_(scale)
 
     def features(self, x: Tensor) -> Tensor:
         """Return the trunk's output (the penultimate features), shape (N, D)."""
-        return self.trunk(x)
+        return self.trunk((x - self.feature_mean) / self.feature_scale)
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Return logits, shape (N, C) (or (k, N, C) with multi-sample dropout in training)."""
-        return self.head(self.trunk(x), target)
+        return self.head(self.features(x), target)
 
     def training_loss(self, x: Tensor, target: Tensor, criterion: nn.Module) -> Tensor:
         """Return the training loss of a batch, shape ().
@@ -89,7 +101,7 @@ class HeadNet(nn.Module):
         Uses the head's own ``training_loss`` when it has one (heads that never materialise the
         full logits), else ``criterion(head(features, target), target, features)``.
         """
-        feats = self.trunk(x)
+        feats = self.features(x)
         fused = getattr(self.head, "training_loss", None)
         if fused is not None:
             return fused(feats, target)
@@ -112,12 +124,13 @@ class HeadNet(nn.Module):
         x : Tensor, shape (N, n_features)
             Input features.
         include_input : bool
-            Prepend the trunk's input (after the input dropout of a block-less trunk).
+            Prepend the trunk's input (standardised, and after the input dropout of a block-less
+            trunk).
 
         Runs in the module's current mode; call ``eval()`` first for deterministic activations
         (in training mode a multi-sample final dropout adds a leading sample dimension).
         """
-        h = self.trunk.input_dropout(x)
+        h = self.trunk.input_dropout((x - self.feature_mean) / self.feature_scale)
         outs = [h] if include_input else []
         for block in self.trunk.blocks:
             h = block(h)
@@ -157,7 +170,7 @@ class HeadNet(nn.Module):
         :class:`headkit.exceptions.ConfigError` names the block that breaks the chain. The copy
         is rebuilt from ``config`` with the shorter ``hidden_sizes`` (so it saves and loads like
         any network); the last kept block receives the final (between trunk and head) dropout
-        module of the dropout plan. The temperature buffer is copied too.
+        module of the dropout plan. The temperature and standardisation buffers are copied too.
         """
         from headkit.exceptions import ConfigError
 
@@ -194,6 +207,7 @@ class HeadNet(nn.Module):
         new.head.load_state_dict(self.head.state_dict())
         new.output.load_state_dict(self.output.state_dict())
         new.temperature.copy_(self.temperature)
+        new.set_standardization(self.feature_mean, self.feature_scale)
         param = next(self.parameters(), None)
         if param is not None:
             new = new.to(device=param.device, dtype=param.dtype)

@@ -1,0 +1,428 @@
+"""The ``headkit`` command: train, evaluate, predict and inspect from the shell.
+
+Only typer and headkit's light modules are imported at start-up, so ``headkit --help`` does not
+import torch; each command imports what it needs. User errors print one red line and exit with
+status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    name="headkit",
+    help="Train, evaluate and ship a features → Dense → Dropout → Softmax classifier.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+_STATE = {"debug": False}
+USAGE_ERROR = 2
+
+
+def _fail(message: str) -> typer.Exit:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(USAGE_ERROR)
+
+
+def _user_errors(command: F) -> F:
+    """Turn the errors a user can fix into one red line and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from headkit.exceptions import HeadkitError
+
+        try:
+            return command(*args, **kwargs)
+        except (HeadkitError, ValueError, OSError) as error:
+            if _STATE["debug"]:
+                raise
+            raise _fail(
+                str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    """Train, evaluate and ship a features → Dense → Dropout → Softmax classifier."""
+    _STATE["debug"] = debug
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _parse_sizes(text: str) -> tuple[int, ...]:
+    from headkit.exceptions import ConfigError
+
+    if text.strip().lower() in ("", "none", "0"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--hidden-sizes must be comma-separated integers like 256,256; got {text!r}."
+        ) from None
+    if any(s < 1 for s in sizes):
+        raise ConfigError(f"--hidden-sizes must be positive; got {text!r}.")
+    return sizes
+
+
+def _dropout_value(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _load_data(source: str, target: str | None, require_target: bool):
+    """Return (X, y or None, feature_names) from a file, or a built-in data set's test split."""
+    from headkit.data import DATASETS, load_dataset, load_table
+
+    path = Path(source)
+    name = source.split(":", 1)[0].lower()
+    if not path.exists() and name in DATASETS:
+        data = load_dataset(source)
+        return data.X_test, data.y_test, data.feature_names
+    table = load_table(path, target, require_target=require_target)
+    return table.X, table.y, table.feature_names
+
+
+def _frame(X: Any, names: list[str]):
+    import pandas as pd
+
+    return (
+        pd.DataFrame(X, columns=names) if names and not all(n.startswith("x") for n in names) else X
+    )
+
+
+def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("split")
+    keys = ["accuracy", "macro_f1", "log_loss", "top3_accuracy", "n_samples"]
+    for key in keys:
+        table.add_column(key, justify="right")
+    for split, values in rows.items():
+        table.add_row(
+            split,
+            *(f"{values[k]:.4f}" if isinstance(values[k], float) else str(values[k]) for k in keys),
+        )
+    Console().print(table)
+
+
+def _history_csv(history: list[dict[str, Any]]) -> str:
+    import io
+
+    import pandas as pd
+
+    buffer = io.StringIO()
+    pd.DataFrame(history).to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------- train
+@app.command()
+@_user_errors
+def train(
+    dataset: Annotated[
+        str, typer.Option(help="Built-in data: mnist1d, digits or blobs[:n_classes=N].")
+    ] = "mnist1d",
+    data: Annotated[
+        Path | None, typer.Option(help="Training file: .csv, .tsv, .parquet, .npy or .npz.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Label column of --data (an index for .npy).")
+    ] = None,
+    test_fraction: Annotated[
+        float, typer.Option(help="Share of --data held out for the final test metrics.")
+    ] = 0.2,
+    out: Annotated[
+        Path | None, typer.Option(help="Run directory to write (default runs/NAME-TIME).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
+    hidden_sizes: Annotated[
+        str, typer.Option(help="Dense widths, e.g. 256,256 (none for linear).")
+    ] = "256,256",
+    activation: Annotated[
+        str, typer.Option(help="relu, gelu, silu, mish, tanh, elu, leaky_relu.")
+    ] = "relu",
+    norm: Annotated[
+        str | None, typer.Option(help="batch or layer normalisation after each Dense layer.")
+    ] = None,
+    dropout: Annotated[
+        str, typer.Option(help="A rate (0.2) or a dropout spec (multisample:k=8).")
+    ] = "0.2",
+    head: Annotated[
+        str, typer.Option(help="Head spec: linear, cosine, arcface:s=30,m=0.5, ...")
+    ] = "linear",
+    output: Annotated[
+        str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
+    ] = "softmax",
+    loss: Annotated[
+        str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
+    ] = "cross_entropy",
+    epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Rows per step.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay.")] = None,
+    schedule: Annotated[str | None, typer.Option(help="onecycle, cosine or constant.")] = None,
+    validation_fraction: Annotated[
+        float | None, typer.Option(help="Held-out share for early stopping.")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(help="Epochs without improvement before stopping.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
+) -> None:
+    """Train a classifier and write a run directory (model, config, metrics.json, history.csv)."""
+    started = time.perf_counter()
+    from headkit.config import TrainingConfig
+    from headkit.exceptions import ConfigError, DataError
+
+    if data is None and target is not None:
+        raise ConfigError("--target only applies with --data FILE; add --data or drop --target.")
+    run_name = data.stem if data is not None else dataset.split(":")[0]
+    out = out or Path("runs") / f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not overwrite:
+        raise ConfigError(
+            f"{out} already exists; pass --overwrite to replace it or choose another --out."
+        )
+
+    from headkit.data import load_dataset, load_table
+    from headkit.estimator import HeadClassifier
+
+    if data is not None:
+        if target is None:
+            raise DataError(f"Say which column of {data} holds the labels with --target COLUMN.")
+        table = load_table(data, target)
+        X_train, y_train, X_test, y_test = _holdout(table.X, table.y, test_fraction, seed)
+        names = table.feature_names
+    else:
+        ds = load_dataset(dataset)
+        X_train, y_train, X_test, y_test, names = (
+            ds.X_train,
+            ds.y_train,
+            ds.X_test,
+            ds.y_test,
+            ds.feature_names,
+        )
+
+    defaults = TrainingConfig()
+    overrides = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
+        "validation_fraction": validation_fraction,
+        "patience": patience,
+    }
+    params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
+    model = HeadClassifier(
+        hidden_sizes=_parse_sizes(hidden_sizes),
+        activation=activation,
+        norm=norm,
+        dropout=_dropout_value(dropout),
+        head=head,
+        output=output,
+        loss=loss,
+        random_state=seed,
+        device=device,
+        verbose=0 if quiet else 1,
+        **params,
+    )
+    model.fit(_frame(X_train, names), y_train)
+    results = {"train": _evaluate(model, X_train, y_train, names)}
+    if len(y_test):
+        results["test"] = _evaluate(model, X_test, y_test, names)
+    metrics = {
+        "splits": results,
+        "epochs_run": model.n_iter_,
+        "best_epoch": model.best_epoch_,
+        "seconds": round(time.perf_counter() - started, 3),
+        "data": str(data) if data is not None else dataset,
+    }
+    model.save(
+        out,
+        extra_files={
+            "metrics.json": json.dumps(metrics, indent=2),
+            "history.csv": _history_csv(model.history_),
+        },
+        extra_metadata={"target": target, "data": metrics["data"]},
+    )
+    if not quiet:
+        _metrics_table(f"headkit · {metrics['data']} · {model.n_iter_} epochs", results)
+        typer.echo(f"run written to {out}  ({metrics['seconds']:.1f}s)")
+
+
+def _holdout(X: Any, y: Any, fraction: float, seed: int) -> tuple[Any, ...]:
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from headkit.exceptions import ConfigError
+
+    if not 0 <= fraction < 1:
+        raise ConfigError(f"--test-fraction must be in [0, 1); got {fraction}.")
+    if fraction == 0 or len(y) < 10:
+        return X, y, X[:0], y[:0]
+    counts = np.unique(y, return_counts=True)[1]
+    stratify = y if counts.min() >= 2 else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=fraction, random_state=seed, stratify=stratify
+    )
+    return X_train, y_train, X_test, y_test
+
+
+def _evaluate(model: Any, X: Any, y: Any, names: list[str]) -> dict[str, float]:
+    from headkit.evaluation import summary_metrics
+
+    return summary_metrics(y, model.predict_proba(_frame(X, names)), model.classes_)
+
+
+# ------------------------------------------------------------------------- evaluate / predict
+def _load_run(run: Path, device: str = "cpu"):
+    from headkit.estimator import HeadClassifier
+
+    return HeadClassifier.load(run, device=device)
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    data: Annotated[
+        str,
+        typer.Argument(help="Labelled data file, or a built-in data set name (its test split)."),
+    ],
+    target: Annotated[
+        str | None, typer.Option(help="Label column (default: the one used in training).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
+    import numpy as np
+
+    model = _load_run(run)
+    target = target or model.model_.metadata.get("target")
+    X, y, names = _load_data(data, target, require_target=True)
+    y = np.asarray(y)
+    if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+        y = y.astype(model.classes_.dtype)
+    known = np.isin(y, model.classes_)
+    report: dict[str, Any] = {}
+    if known.any():
+        report = _evaluate(model, X[known], y[known], names)
+    if not known.all():
+        unseen = sorted({str(v) for v in y[~known]})
+        report["unseen_label_rows"] = int((~known).sum())
+        report["unseen_labels"] = unseen[:20]
+        report["accuracy_all_rows"] = float(report.get("accuracy", 0.0) * known.mean())
+        typer.echo(
+            f"warning: {int((~known).sum())} rows have labels the model never saw ({', '.join(unseen[:5])}); "
+            "they are left out of the metrics and count as errors in accuracy_all_rows.",
+            err=True,
+        )
+    if as_json or "accuracy" not in report:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _metrics_table(f"headkit evaluate · {data}", {"data": report})
+
+
+@app.command()
+@_user_errors
+def predict(
+    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    data: Annotated[
+        str, typer.Argument(help="Feature file (a label column, if present, is ignored).")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write predictions (.csv or .parquet).")
+    ],
+    target: Annotated[
+        str | None, typer.Option(help="Label column to drop (default: the training one).")
+    ] = None,
+) -> None:
+    """Write the predicted label and one probability column per class."""
+    import pandas as pd
+
+    from headkit.io import atomic_write_text
+
+    model = _load_run(run)
+    target = target or model.model_.metadata.get("target")
+    path = Path(data)
+    has_target = target is not None and path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq")
+    if has_target:
+        frame = (
+            pd.read_parquet(path)
+            if path.suffix.lower() in (".parquet", ".pq")
+            else pd.read_csv(path, nrows=0)
+        )
+        has_target = target in frame.columns
+    X, _, names = _load_data(data, target if has_target else None, require_target=False)
+    proba = model.predict_proba(_frame(X, names))
+    result = pd.DataFrame({"label": model.classes_[proba.argmax(axis=1)]})
+    for j, label in enumerate(model.classes_):
+        result[f"proba_{label}"] = proba[:, j]
+    if output.suffix.lower() in (".parquet", ".pq"):
+        tmp = output.with_name(f".{output.name}.tmp")
+        result.to_parquet(tmp, index=False)
+        tmp.replace(output)
+    else:
+        atomic_write_text(output, result.to_csv(index=False))
+    typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+@app.command()
+@_user_errors
+def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -> None:
+    """Show a run's network, training settings, classes and metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from headkit.io import read_config
+
+    config = read_config(run)
+    meta = config.get("metadata", {})
+    table = Table(title=f"headkit model · {run}", show_header=False)
+    for key, value in config["network"].items():
+        table.add_row(key, str(value))
+    for key in ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule", "random_state"):
+        if key in meta.get("training", {}):
+            table.add_row(key, str(meta["training"][key]))
+    classes = meta.get("classes", [])
+    table.add_row(
+        "classes",
+        f"{len(classes)}: {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}",
+    )
+    table.add_row("epochs run", str(meta.get("n_iter")))
+    metrics_file = Path(run) / "metrics.json"
+    if metrics_file.exists():
+        for split, values in json.loads(metrics_file.read_text())["splits"].items():
+            table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point of the ``headkit`` console script."""
+    app(prog_name="headkit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

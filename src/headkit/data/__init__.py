@@ -1,0 +1,6 @@
+"""Data in: built-in data sets and table/array files."""
+
+from headkit.data.datasets import DATASETS, Dataset, load_dataset
+from headkit.data.loading import load_table
+
+__all__ = ["DATASETS", "Dataset", "load_dataset", "load_table"]

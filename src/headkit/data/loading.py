@@ -1,0 +1,158 @@
+"""Read features and labels from CSV, Parquet, ``.npy`` and ``.npz`` files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from headkit.exceptions import DataError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
+ARRAY_SUFFIXES = (".npy", ".npz")
+
+
+@dataclass(frozen=True)
+class Table:
+    """Features and (optional) labels read from a file.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n_samples, n_features)
+        Numeric features (float32 unless the file holds float64).
+    y : ndarray, shape (n_samples,), or None
+        Labels as stored (ints or strings), ``None`` when the file has none.
+    feature_names : list of str
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None
+    feature_names: list[str]
+
+
+def _read_frame(path: Path):  # -> pandas.DataFrame
+    import pandas as pd
+
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+    except Exception as error:  # pandas/pyarrow raise many types for unreadable files
+        raise DataError(
+            f"Cannot read {path}: {error}. Check that it is a valid {path.suffix} file."
+        ) from None
+
+
+def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> Table:
+    if frame.shape[0] == 0:
+        raise DataError(f"{path} has no rows; give a file with at least one sample.")
+    y = None
+    if target is not None:
+        if target not in frame.columns:
+            shown = ", ".join(map(str, list(frame.columns)[:10]))
+            raise DataError(
+                f"Column {target!r} is not in {path}; its columns are {shown}. Pass --target with one of them."
+            )
+        y = frame[target].to_numpy()
+        frame = frame.drop(columns=[target])
+    elif require_target:
+        raise DataError(
+            f"{path} is a table: say which column holds the labels with --target COLUMN."
+        )
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    non_numeric = [
+        str(c) for c in frame.columns if not (is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]))
+    ]
+    if non_numeric:
+        raise DataError(
+            f"Columns {', '.join(non_numeric[:5])} of {path} are not numeric; encode them as numbers "
+            "(e.g. one-hot) or drop them before training."
+        )
+    X = frame.to_numpy(dtype=np.float32)
+    return Table(X, y, [str(c) for c in frame.columns])
+
+
+def _from_arrays(path: Path, target: str | None, require_target: bool) -> Table:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as error:
+        raise DataError(
+            f"Cannot read {path}: {error}. Check that it is a NumPy .npy/.npz file."
+        ) from None
+    if isinstance(loaded, np.ndarray):  # .npy: one 2-D array, labels in column `target` (an index)
+        if loaded.ndim != 2:
+            raise DataError(
+                f"{path} holds a {loaded.ndim}-D array; save a 2-D (samples × features) array."
+            )
+        if target is None:
+            if require_target:
+                raise DataError(
+                    f"{path} is a single array: pass --target with the label column's index, "
+                    "or save an .npz with arrays 'X' and 'y'."
+                )
+            return Table(loaded.astype(np.float32), None, [f"x{i}" for i in range(loaded.shape[1])])
+        try:
+            col = int(target) % loaded.shape[1]
+        except ValueError:
+            raise DataError(
+                f"For a .npy file --target must be a column index; got {target!r}."
+            ) from None
+        X = np.delete(loaded, col, axis=1).astype(np.float32)
+        return Table(X, loaded[:, col], [f"x{i}" for i in range(X.shape[1])])
+    with loaded:
+        keys = set(loaded.files)
+        x_key = next((k for k in ("X", "x", "features") if k in keys), None)
+        y_key = (
+            target
+            if target in keys
+            else next((k for k in ("y", "labels", "target") if k in keys), None)
+        )
+        if x_key is None:
+            raise DataError(f"{path} has arrays {sorted(keys)}; name the feature array 'X'.")
+        X = loaded[x_key]
+        y = loaded[y_key] if y_key is not None else None
+    if y is None and require_target:
+        raise DataError(f"{path} has no label array; add one named 'y' (or pass --target NAME).")
+    if X.ndim != 2:
+        raise DataError(
+            f"Array {x_key!r} in {path} is {X.ndim}-D; save a 2-D (samples × features) array."
+        )
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"Array {x_key!r} in {path} is not numeric ({X.dtype}); save numbers.")
+    return Table(X.astype(np.float32), y, [f"x{i}" for i in range(X.shape[1])])
+
+
+def load_table(path: str | Path, target: str | None = None, require_target: bool = True) -> Table:
+    """Read a data file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv``/``.tsv``/``.parquet`` (a table, labels in column ``target``), ``.npy`` (a 2-D
+        array, labels in the column whose index is ``target``) or ``.npz`` (arrays ``X`` and
+        ``y``).
+    target : str, optional
+        Label column (or array name/column index for NumPy files).
+    require_target : bool
+        Fail when no labels can be found (training); prediction files may have none.
+
+    Raises
+    ------
+    DataError
+        Missing/unreadable file, missing label column, non-numeric features, empty table.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"No file at {path}; check the path.")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a data file (.csv, .parquet, .npy, .npz).")
+    suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return _from_frame(_read_frame(path), path, target, require_target)
+    if suffix in ARRAY_SUFFIXES:
+        return _from_arrays(path, target, require_target)
+    raise DataError(
+        f"Unsupported file type {suffix or '(none)'} for {path}; use .csv, .tsv, .parquet, .npy or .npz."
+    )

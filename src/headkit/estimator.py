@@ -1,0 +1,459 @@
+"""HeadClassifier: the scikit-learn face of headkit.
+
+The estimator's parameters are a view of :class:`headkit.config.NetworkConfig` and
+:class:`headkit.config.TrainingConfig`; ``fit`` validates, builds a :class:`headkit.nn.HeadNet`
+and hands it to :class:`headkit.training.Trainer`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+
+from headkit.config import NetworkConfig, TrainingConfig
+from headkit.exceptions import DataError, ModelFileError
+from headkit.nn.network import HeadNet
+from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+
+PREDICT_BATCH = 8192
+_NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
+_TRAIN = TrainingConfig()
+_NETWORK_FIELDS = ("hidden_sizes", "activation", "norm", "residual", "dropout", "head", "output")
+_TRAINING_FIELDS = (
+    "loss",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "schedule",
+    "validation_fraction",
+    "patience",
+    "restore_best",
+    "monitor",
+    "gradient_noise",
+    "random_state",
+    "device",
+)
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """Return a tensor over ``array``'s data, copying read-only or non-contiguous input."""
+    if not array.flags.writeable or not array.flags.c_contiguous:
+        array = np.array(array, order="C")
+    return torch.from_numpy(array)
+
+
+class HeadClassifier(ClassifierMixin, BaseEstimator):
+    """Dense → Dropout → Softmax classifier with the scikit-learn API.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(256, 256)
+        Width of each Dense block; ``()`` gives multinomial logistic regression.
+    activation : str, default="relu"
+        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+    norm : {None, "batch", "layer"}, default=None
+        Normalisation after each Dense layer.
+    residual : bool, default=False
+        Skip connections around equal-width blocks.
+    dropout : float or str, default=0.2
+        A dropout rate, or a dropout spec such as ``"multisample:k=8,p=0.5"``.
+    output : str, default="softmax"
+        Output map from logits to probabilities (``"softmax"``, ``"entmax15"``, ...).
+    head : str, default="linear"
+        Head from features to logits (``"linear"``, ``"arcface:s=30,m=0.5"``, ...).
+    loss : str, default="cross_entropy"
+        Training loss spec (``"label_smoothing:0.1"``, ...).
+    epochs : int, default=150
+        Maximum passes over the data.
+    batch_size : int, default=256
+        Rows per step.
+    lr : float, default=1e-2
+        Peak learning rate (AdamW with a one-cycle schedule by default).
+    weight_decay : float, default=1e-2
+        Decoupled weight decay on weight matrices.
+    schedule : {"onecycle", "cosine", "constant"}, default="onecycle"
+        Learning-rate schedule.
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping and best-weights restore; 0 disables both.
+    patience : int or None, default=40
+        Epochs without validation improvement before stopping.
+    restore_best : bool, default=True
+        Keep the weights of the best validation epoch.
+    monitor : {"val_accuracy", "val_loss"}, default="val_accuracy"
+        What early stopping and the restore watch. Accuracy is the default because on small
+        data the validation log-loss starts rising (over-confidence) while accuracy still improves.
+    gradient_noise : float, default=0.0
+        η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
+    standardize : bool, default=True
+        Scale features with the training mean and standard deviation (saved with the model).
+    random_state : int, RandomState or None, default=None
+        Seed for initialisation, splitting, shuffling and dropout; fixed seed → identical weights.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+    verbose : int, default=0
+        0 silent; 1 a progress bar on terminals, one line per epoch otherwise.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str, shape (n_features_in_,)
+        Only when ``X`` had string column names.
+    model_ : HeadNet
+        The fitted network.
+    history_ : list of dict
+        Per-epoch ``train_loss``, ``val_loss``, ``val_accuracy``, ``lr``, ``seconds``.
+    n_iter_ : int
+        Epochs run.
+    best_epoch_ : int or None
+        Epoch whose weights were kept.
+    """
+
+    _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
+        "hidden_sizes": ["array-like"],
+        "activation": [str],
+        "norm": [StrOptions({"batch", "layer"}), None],
+        "residual": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left"), str],
+        "output": [str],
+        "head": [str],
+        "loss": [str],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "schedule": [StrOptions({"onecycle", "cosine", "constant"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "restore_best": ["boolean"],
+        "monitor": [StrOptions({"val_accuracy", "val_loss"})],
+        "gradient_noise": [Interval(Real, 0, None, closed="left")],
+        "standardize": ["boolean"],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        hidden_sizes: Sequence[int] = _NET.hidden_sizes,
+        activation: str = _NET.activation,
+        norm: str | None = _NET.norm,
+        residual: bool = _NET.residual,
+        dropout: float | str = _NET.dropout,
+        output: str = _NET.output,
+        head: str = _NET.head,
+        loss: str = _TRAIN.loss,
+        epochs: int = _TRAIN.epochs,
+        batch_size: int = _TRAIN.batch_size,
+        lr: float = _TRAIN.lr,
+        weight_decay: float = _TRAIN.weight_decay,
+        schedule: str = _TRAIN.schedule,
+        validation_fraction: float = _TRAIN.validation_fraction,
+        patience: int | None = _TRAIN.patience,
+        restore_best: bool = _TRAIN.restore_best,
+        monitor: str = _TRAIN.monitor,
+        gradient_noise: float = _TRAIN.gradient_noise,
+        standardize: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = _TRAIN.device,
+        verbose: int = 0,
+    ) -> None:
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.norm = norm
+        self.residual = residual
+        self.dropout = dropout
+        self.output = output
+        self.head = head
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.restore_best = restore_best
+        self.monitor = monitor
+        self.gradient_noise = gradient_noise
+        self.standardize = standardize
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- configs (views of params)
+    def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
+        """Return the :class:`NetworkConfig` these parameters describe."""
+        values = {name: getattr(self, name) for name in _NETWORK_FIELDS}
+        values["hidden_sizes"] = tuple(int(h) for h in self.hidden_sizes)
+        if not isinstance(values["dropout"], str):
+            values["dropout"] = float(values["dropout"])
+        return NetworkConfig(n_features=n_features, n_classes=n_classes, **values)
+
+    def training_config(self, seed: int | None = None) -> TrainingConfig:
+        """Return the :class:`TrainingConfig` these parameters describe."""
+        values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
+        values["random_state"] = seed
+        values["device"] = str(self.device)
+        return TrainingConfig(**values)
+
+    @classmethod
+    def from_configs(
+        cls, network: NetworkConfig, training: TrainingConfig, **extra: Any
+    ) -> HeadClassifier:
+        """Build an estimator whose parameters are the given configs (plus ``extra`` params)."""
+        params = {name: getattr(network, name) for name in _NETWORK_FIELDS}
+        params.update({name: getattr(training, name) for name in _TRAINING_FIELDS})
+        params.update(extra)
+        return cls(**params)
+
+    # ----------------------------------------------------------------------------- fitting
+    @contextlib.contextmanager
+    def _seeded(self, seed: int) -> Iterator[None]:
+        device = resolve_device(self.device)
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def _validate_targets(self, y: np.ndarray) -> None:
+        check_classification_targets(y)
+        if np.unique(y).size < 2:
+            raise DataError(
+                f"The target has only one class ({np.unique(y)[0]!r}); a classifier needs at "
+                "least two classes in the training labels."
+            )
+
+    def _encode(self, y: np.ndarray) -> torch.Tensor:
+        index = np.searchsorted(self.classes_, y)
+        index = np.clip(index, 0, len(self.classes_) - 1)
+        unseen = self.classes_[index] != y
+        if unseen.any():
+            raise DataError(
+                f"Labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} were not among the classes "
+                "seen in the first call; pass every class to partial_fit's `classes` argument."
+            )
+        return torch.as_tensor(index, dtype=torch.int64)
+
+    def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+        n_val = round(self.validation_fraction * len(y))
+        n_classes = len(self.classes_)
+        if self.validation_fraction == 0 or n_val < 1 or len(y) - n_val < n_classes:
+            return X, y, X[:0], y[:0]
+        counts = np.unique(y, return_counts=True)[1]
+        stratify = y if counts.min() >= 2 and n_val >= n_classes else None
+        X_train, X_val, y_train, y_val = train_test_split(
+            X, y, test_size=n_val, random_state=seed, stratify=stratify
+        )
+        return X_train, y_train, X_val, y_val
+
+    def _prepare(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+        """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
+        self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
+        if self.standardize:
+            mean = X.mean(axis=0)
+            scale = X.std(axis=0)
+            scale[scale < 1e-12] = 1.0
+            self.model_.set_standardization(torch.as_tensor(mean), torch.as_tensor(scale))
+        self._trainer = Trainer(
+            self.model_.to(resolve_device(self.device)),
+            self.training_config(seed),
+            len(self.classes_),
+            self._callbacks(),
+        )
+        self.history_: list[dict[str, Any]] = []
+
+    def _callbacks(self) -> list[Callback]:
+        return [*default_callbacks(self.verbose), *self._extra_callbacks]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: Any, y: Any, callbacks: Sequence[Callback] = ()) -> HeadClassifier:
+        """Train a fresh network on (X, y).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+            Numeric features (NaN/inf rejected).
+        y : array-like, shape (n_samples,)
+            Class labels of any sortable type.
+        callbacks : sequence of Callback
+            Extra observers of the training loop.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        self._validate_targets(y)
+        self.classes_ = np.unique(y)
+        self._extra_callbacks = list(callbacks)
+        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        X_train, y_train, X_val, y_val = self._split(X, y, seed)
+        with self._seeded(seed):
+            self._prepare(X_train, y_train, seed)
+            self._trainer.fit(
+                _tensor(X_train),
+                self._encode(y_train),
+                _tensor(X_val),
+                self._encode(y_val),
+            )
+        self._after_training()
+        return self
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
+        """Train one more epoch on (X, y), keeping weights and optimiser state between calls.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,)
+        classes : array-like, shape (n_classes,), optional
+            Every class that will ever appear; required on the first call.
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "model_")
+        if first:
+            self._validate_params()
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        check_classification_targets(y)
+        if first:
+            if classes is None:
+                raise DataError(
+                    "The first call to partial_fit needs `classes`, the list of every label."
+                )
+            self.classes_ = np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise DataError(
+                    "`classes` has fewer than two labels; a classifier needs at least two."
+                )
+            self._extra_callbacks = []
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+            with self._seeded(seed):
+                self._prepare(X, y, seed)
+        self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
+        self._trainer.fit(_tensor(X), self._encode(y), epochs=1)
+        self._after_training()
+        return self
+
+    def _after_training(self) -> None:
+        self.history_ = [record.as_dict() for record in self._trainer.history]
+        self.n_iter_ = self._trainer.epoch
+        self.best_epoch_ = self._trainer.best_epoch
+
+    # --------------------------------------------------------------------------- inference
+    def _logits_and_proba(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        device = next(self.model_.buffers()).device
+        self.model_.eval()
+        logits, proba = [], []
+        with torch.no_grad():
+            for start in range(0, len(X), PREDICT_BATCH):
+                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
+                z = self.model_(batch)
+                logits.append(z.float().cpu())
+                proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
+        return torch.cat(logits), torch.cat(proba)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Return class probabilities from the output map, shape (n_samples, n_classes).
+
+        Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
+        entry is an independent probability).
+        """
+        return self._logits_and_proba(X)[1].numpy()
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Return the log of :meth:`predict_proba` (``-inf`` where a sparse map gives 0)."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Return the most probable class of each row, shape (n_samples,)."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def logits(self, X: Any) -> np.ndarray:
+        """Return the raw logits, shape (n_samples, n_classes)."""
+        return self._logits_and_proba(X)[0].numpy()
+
+    # ----------------------------------------------------------------------------- saving
+    def save(
+        self,
+        path: str | Path,
+        extra_files: dict[str, bytes | str] | None = None,
+        extra_metadata: dict[str, Any] | None = None,
+    ) -> Path:
+        """Save the fitted model (weights, configs, labels) to a directory; see :mod:`headkit.io`.
+
+        ``extra_files`` (name → content) are written into the same directory in the same atomic
+        step; ``extra_metadata`` is merged into the saved metadata.
+        """
+        from headkit import io
+
+        check_is_fitted(self)
+        metadata = {
+            "estimator": "HeadClassifier",
+            "classes": self.classes_.tolist(),
+            "classes_dtype": self.classes_.dtype.str,
+            "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist(),
+            "training": self._trainer.config.to_dict(),
+            "params": {"standardize": self.standardize, "verbose": self.verbose},
+            "n_iter": self.n_iter_,
+            "best_epoch": self.best_epoch_,
+            **(extra_metadata or {}),
+        }
+        return io.save(self.model_, path, metadata, extra_files=extra_files)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> HeadClassifier:
+        """Load an estimator saved by :meth:`save` or written by ``headkit train``."""
+        from headkit import io
+
+        model = io.load(path, device=device)
+        meta = model.metadata
+        if meta.get("estimator") != "HeadClassifier":
+            raise ModelFileError(
+                f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
+            )
+        training = TrainingConfig.from_dict(meta.get("training", {}))
+        estimator = cls.from_configs(
+            model.config, training.replace(device=device), **meta.get("params", {})
+        )
+        estimator.model_ = model
+        estimator.classes_ = np.array(
+            meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))
+        )
+        estimator.n_features_in_ = model.config.n_features
+        if meta.get("feature_names"):
+            estimator.feature_names_in_ = np.array(meta["feature_names"], dtype=object)
+        estimator._extra_callbacks = []
+        estimator._trainer = Trainer(
+            model, training.replace(device=device), len(estimator.classes_)
+        )
+        estimator.history_ = []
+        estimator.n_iter_ = meta.get("n_iter", 0)
+        estimator.best_epoch_ = meta.get("best_epoch")
+        return estimator
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,14 @@
+"""The fit loop and its callbacks."""
+
+from headkit.training.callbacks import Callback, PlainLog, ProgressBar, default_callbacks
+from headkit.training.trainer import EpochRecord, Trainer, resolve_device
+
+__all__ = [
+    "Callback",
+    "EpochRecord",
+    "PlainLog",
+    "ProgressBar",
+    "Trainer",
+    "default_callbacks",
+    "resolve_device",
+]

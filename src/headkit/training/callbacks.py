@@ -1,0 +1,103 @@
+"""Observers of the fit loop: progress bar, plain epoch log.
+
+A callback overrides any of the hooks; the trainer calls them in order. Setting ``trainer.stop``
+ends training after the current epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from headkit.training.trainer import EpochRecord, Trainer
+
+
+class Callback:
+    """Base class: every hook does nothing."""
+
+    def on_fit_start(self, trainer: Trainer, epochs: int) -> None:
+        """Run before the first epoch."""
+
+    def on_after_backward(self, trainer: Trainer) -> None:
+        """Run after each backward pass, before the optimiser step (gradients are set)."""
+
+    def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
+        """Run after each epoch's validation."""
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """Run after the last epoch (and the best-weights restore)."""
+
+
+def _summary(record: EpochRecord) -> str:
+    text = f"loss {record.train_loss:.4f}"
+    if record.val_loss is not None:
+        text += f"  val_loss {record.val_loss:.4f}  val_acc {record.val_accuracy:.3f}"
+    return text
+
+
+class PlainLog(Callback):
+    """One line per epoch, for logs and pipes (used when stderr is not a terminal)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
+        stream = self.stream or sys.stderr
+        print(
+            f"epoch {record.epoch:>4}  {_summary(record)}  ({record.seconds:.2f}s)",
+            file=stream,
+            flush=True,
+        )
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if trainer.best_epoch is not None and trainer.best_epoch != trainer.epoch:
+            print(f"restored weights of epoch {trainer.best_epoch}", file=self.stream or sys.stderr)
+
+
+class ProgressBar(Callback):
+    """A rich progress bar over epochs showing loss and validation accuracy (terminals only)."""
+
+    def __init__(self) -> None:
+        self._progress = None
+        self._task = None
+
+    def on_fit_start(self, trainer: Trainer, epochs: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[summary]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task("fit", total=epochs, summary="")
+
+    def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1, summary=_summary(record))
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self._progress is not None:
+            done = self._progress.tasks[0].completed
+            self._progress.update(self._task, total=done)
+            self._progress.stop()
+            self._progress = None
+
+
+def default_callbacks(verbose: int | bool) -> list[Callback]:
+    """Return the progress reporting for a verbosity: none, a bar on a terminal, else a log."""
+    if not verbose:
+        return []
+    return [ProgressBar()] if sys.stderr.isatty() else [PlainLog()]

@@ -1,0 +1,45 @@
+import pytest
+import torch
+
+from headkit.functional import dropout
+from headkit.functional._masks import keep_mask
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
+def test_keep_rate_matches_p(p):
+    torch.manual_seed(0)
+    mask, keep = keep_mask((400, 500), p, torch.device("cpu"))
+    assert keep == pytest.approx(1 - p, abs=2**-16)
+    # 200k Bernoulli draws: standard error <= 0.0012
+    assert mask.float().mean().item() == pytest.approx(keep, abs=0.005)
+
+
+def test_dropout_is_unbiased_and_deterministic_under_seed():
+    x = torch.ones(1000, 1000)
+    torch.manual_seed(3)
+    a = dropout(x, 0.3)
+    torch.manual_seed(3)
+    b = dropout(x, 0.3)
+    assert torch.equal(a, b)
+    assert a.mean().item() == pytest.approx(1.0, abs=0.005)
+    values = a.unique()
+    assert (
+        len(values) == 2 and values[0] == 0 and values[1].item() == pytest.approx(1 / 0.7, rel=1e-4)
+    )
+
+
+def test_mask_lanes_are_independent():
+    torch.manual_seed(0)
+    mask, _ = keep_mask((300_000,), 0.5, torch.device("cpu"))
+    m = mask.float()
+    # neighbouring elements come from the same int64 word: their correlation must be ~0
+    corr = torch.corrcoef(torch.stack([m[:-1], m[1:]]))[0, 1]
+    assert abs(corr.item()) < 0.01
+
+
+def test_dropout_gradient_uses_the_same_mask():
+    torch.manual_seed(0)
+    x = torch.randn(50, 60, dtype=torch.float64, requires_grad=True)
+    y = dropout(x, 0.4)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (y.detach() != 0).double() / (1 - 26214 / 65536))

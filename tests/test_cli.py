@@ -1,0 +1,182 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from headkit.cli import app
+
+runner = CliRunner()
+QUICK = ["--epochs", "3", "--hidden-sizes", "16", "--quiet"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def labelled_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(answer=y)
+    path = tmp_path / "train.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def run_dir(tmp_path, labelled_csv):
+    out = tmp_path / "run"
+    result = invoke(
+        "train",
+        "--data",
+        labelled_csv,
+        "--target",
+        "answer",
+        "--out",
+        out,
+        "--epochs",
+        "60",
+        "--hidden-sizes",
+        "16",
+        "--quiet",
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_builtin_dataset_writes_a_run(tmp_path):
+    out = tmp_path / "run"
+    result = invoke(
+        "train", "--dataset", "digits", "--out", out, "--epochs", "3", "--hidden-sizes", "32"
+    )
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {
+        "model.safetensors",
+        "config.json",
+        "metrics.json",
+        "history.csv",
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["splits"]) == {"train", "test"}
+    assert len(pd.read_csv(out / "history.csv")) == metrics["epochs_run"] == 3
+    assert "accuracy" in result.output and "run written to" in result.output
+
+
+def test_train_from_file_then_predict_restores_label_names(tmp_path, run_dir, labelled_csv):
+    preds = tmp_path / "preds.csv"
+    result = invoke("predict", run_dir, labelled_csv, "-o", preds)
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(preds)
+    assert list(frame.columns) == ["label", "proba_no", "proba_yes"]
+    assert set(frame["label"]) <= {"yes", "no"}
+    np.testing.assert_allclose(frame[["proba_no", "proba_yes"]].sum(axis=1), 1.0, rtol=1e-5)
+    truth = pd.read_csv(labelled_csv)["answer"]
+    assert (frame["label"] == truth).mean() > 0.8
+
+
+def test_evaluate_reports_unseen_labels_instead_of_crashing(tmp_path, run_dir, labelled_csv):
+    frame = pd.read_csv(labelled_csv)
+    frame.loc[:9, "answer"] = "maybe"
+    path = tmp_path / "eval.csv"
+    frame.to_csv(path, index=False)
+    result = invoke("evaluate", run_dir, path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout[result.stdout.index("{") :])
+    assert report["unseen_label_rows"] == 10 and report["unseen_labels"] == ["maybe"]
+    assert report["n_samples"] == 110
+
+
+def test_info_and_evaluate_on_builtin_name(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("train", "--dataset", "digits", "--out", out, *QUICK).exit_code == 0
+    result = invoke("info", out)
+    assert result.exit_code == 0 and "hidden_sizes" in result.output and "classes" in result.output
+    result = invoke("evaluate", out, "digits")
+    assert result.exit_code == 0 and "accuracy" in result.output
+
+
+def bad_table(tmp_path, **columns):
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda t: ["train", "--data", t / "missing.csv", "--target", "y"], "No file at"),
+        (
+            lambda t: ["train", "--data", bad_table(t, a=[1, 2], y=[0, 1]), "--target", "label"],
+            "Column 'label' is not in",
+        ),
+        (
+            lambda t: ["train", "--data", bad_table(t, a=["u", "v"], y=[0, 1]), "--target", "y"],
+            "not numeric",
+        ),
+        (
+            lambda t: [
+                "train",
+                "--data",
+                bad_table(t, a=[1.0, 2.0, 3.0], y=[0, 0, 0]),
+                "--target",
+                "y",
+            ],
+            "only one class",
+        ),
+        (
+            lambda t: [
+                "train",
+                "--data",
+                bad_table(t, a=[1.0, None, 3.0] * 4, y=[0, 1, 0] * 4),
+                "--target",
+                "y",
+            ],
+            "NaN",
+        ),
+        (lambda t: ["train", "--data", bad_table(t, a=[1.0], y=[0])], "--target"),
+        (lambda t: ["train", "--target", "y"], "--target only applies with --data"),
+        (lambda t: ["train", "--dropout", "standrd", "--out", t / "r"], "Did you mean"),
+        (lambda t: ["train", "--hidden-sizes", "a,b", "--out", t / "r"], "--hidden-sizes"),
+        (lambda t: ["train", "--out", t], "already exists; pass --overwrite"),
+        (lambda t: ["evaluate", t / "nowhere", "digits"], "No model at"),
+        (lambda t: ["predict", t, "digits", "-o", t / "p.csv"], "no config.json"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line_and_no_traceback(tmp_path, make_args, message):
+    args = make_args(tmp_path)
+    result = invoke(*args, *(QUICK[:2] if args[0] == "train" else []))
+    assert result.exit_code == 2, result.output
+    assert message in result.output.replace("\n", " ")
+    assert "Traceback" not in result.output
+
+
+def test_overwrite_replaces_an_existing_run(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("train", "--dataset", "digits", "--out", out, *QUICK).exit_code == 0
+    assert (
+        invoke("train", "--dataset", "digits", "--out", out, "--overwrite", *QUICK).exit_code == 0
+    )
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--debug", "evaluate", str(tmp_path / "nowhere"), "digits"])
+    assert result.exit_code != 0 and result.exception is not None
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["info"]])
+def test_help_everywhere(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from headkit.cli import app; sys.argv=['headkit','--help']\ntry:\n app()\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().endswith("False")

@@ -1,0 +1,98 @@
+import json
+import os
+
+import pytest
+import torch
+
+import headkit
+from headkit.exceptions import ModelFileError
+from headkit.io import FORMAT_VERSION, write_directory
+from headkit.nn import HeadNet
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    net = HeadNet(n_features=6, n_classes=3, hidden_sizes=(8, 8))
+    net.temperature.fill_(1.7)
+    net.set_standardization(torch.arange(6.0), torch.full((6,), 2.0))
+    return net.eval()
+
+
+def test_round_trip_keeps_weights_buffers_and_config(model, tmp_path):
+    headkit.save(model, tmp_path / "m", metadata={"classes": ["a", "b", "c"]})
+    loaded = headkit.load(tmp_path / "m")
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    assert float(loaded.temperature) == pytest.approx(1.7)
+    assert loaded.config == model.config
+    assert loaded.metadata == {"classes": ["a", "b", "c"]}
+
+
+def test_no_pickle_in_saved_files(model, tmp_path):
+    headkit.save(model, tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    json.loads((tmp_path / "m" / "config.json").read_text())
+
+
+def test_interrupted_save_leaves_the_old_model_intact(model, tmp_path, monkeypatch):
+    headkit.save(model, tmp_path / "m")
+    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+    real_replace = os.replace
+
+    def crash(src, dst):
+        if str(dst).endswith("m"):
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        headkit.save(HeadNet(n_features=6, n_classes=3, hidden_sizes=(8, 8)), tmp_path / "m")
+    monkeypatch.undo()
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary left behind
+    headkit.load(tmp_path / "m")
+
+
+def test_newer_format_version_is_refused(model, tmp_path):
+    headkit.save(model, tmp_path / "m")
+    config_file = tmp_path / "m" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["format_version"] = FORMAT_VERSION + 1
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="newer than this headkit reads"):
+        headkit.load(tmp_path / "m")
+
+
+def test_truncated_weights_and_corrupt_config_are_reported(model, tmp_path):
+    headkit.save(model, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="corrupt or truncated"):
+        headkit.load(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="corrupt"):
+        headkit.load(tmp_path / "m")
+
+
+def test_missing_model_and_mismatched_weights(model, tmp_path):
+    with pytest.raises(ModelFileError, match="No model at"):
+        headkit.load(tmp_path / "nothing")
+    headkit.save(model, tmp_path / "m")
+    other = HeadNet(n_features=6, n_classes=3, hidden_sizes=(4,))
+    headkit.save(other, tmp_path / "o")
+    os.replace(tmp_path / "o" / "model.safetensors", tmp_path / "m" / "model.safetensors")
+    with pytest.raises(ModelFileError, match="does not match its config"):
+        headkit.load(tmp_path / "m")
+
+
+def test_write_directory_refuses_existing_unless_overwrite(tmp_path):
+    write_directory(tmp_path / "d", {"a.txt": "1"})
+    with pytest.raises(ModelFileError, match="already exists"):
+        write_directory(tmp_path / "d", {"a.txt": "2"}, overwrite=False)
+    write_directory(tmp_path / "d", {"b.txt": "3"})
+    assert (tmp_path / "d" / "a.txt").read_text() == "1"  # carried over
+    assert (tmp_path / "d" / "b.txt").read_text() == "3"

@@ -1,0 +1,117 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from headkit.config import TrainingConfig
+from headkit.exceptions import ConfigError, DataError
+from headkit.nn import HeadNet
+from headkit.training import Callback, Trainer
+
+
+def data(n=200, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 4, generator=g)
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
+    return X, y
+
+
+def make(epochs=5, **kw):
+    torch.manual_seed(0)
+    model = HeadNet(n_features=4, n_classes=3, hidden_sizes=(16,))
+    cfg = TrainingConfig(epochs=epochs, batch_size=32, lr=1e-2, **kw)
+    return model, cfg
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_fit_start(self, trainer, epochs):
+        self.events.append(("start", epochs))
+
+    def on_after_backward(self, trainer):
+        assert all(p.grad is not None for p in trainer.model.parameters() if p.requires_grad)
+        self.events.append("backward")
+
+    def on_epoch_end(self, trainer, record):
+        self.events.append(("epoch", record.epoch))
+
+    def on_fit_end(self, trainer):
+        self.events.append("end")
+
+
+def test_loss_falls_and_callbacks_run_in_order():
+    model, cfg = make(epochs=20)
+    recorder = Recorder()
+    history = Trainer(model, cfg, 3, [recorder]).fit(*data())
+    assert history[-1].train_loss < history[0].train_loss * 0.7
+    assert recorder.events[0] == ("start", 20) and recorder.events[-1] == "end"
+    assert recorder.events.count("backward") == 20 * math.ceil(200 / 32)
+
+
+def test_early_stopping_and_best_weights_restore():
+    model, cfg = make(epochs=200, patience=3, monitor="val_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # labels unrelated to X: validation loss only gets worse
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.epoch < 200
+    assert trainer.epoch - trainer.best_epoch == 3
+    best_val = min(r.val_loss for r in trainer.history)
+    assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])
+def test_schedules_shape_the_learning_rate(schedule):
+    model, cfg = make(epochs=6, schedule=schedule)
+    history = Trainer(model, cfg, 3).fit(*data())
+    lrs = [r.lr for r in history]
+    if schedule == "constant":
+        assert lrs == [1e-2] * 6
+    else:
+        assert lrs[-1] < 1e-3 and max(lrs) <= 1e-2 + 1e-9
+
+
+def test_progress_hook_and_own_optimizer_hook():
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+            self.weight = nn.Parameter(torch.zeros(1))
+            self.steps = 0
+
+        def set_progress(self, fraction):
+            self.seen.append(fraction)
+
+        def configure_optimizer(self, lr, weight_decay):
+            probe = self
+
+            class Counter(torch.optim.SGD):
+                def step(self, closure=None):
+                    probe.steps += 1
+                    return super().step(closure)
+
+            return Counter([self.weight], lr=lr)
+
+    model, cfg = make(epochs=4)
+    model.probe = Probe()
+    trainer = Trainer(model, cfg, 3)
+    adamw_params = {id(p) for g in trainer.optimizers[0].param_groups for p in g["params"]}
+    assert id(model.probe.weight) not in adamw_params
+    trainer.fit(*data())
+    assert model.probe.seen == [0.0, 0.25, 0.5, 0.75]
+    assert model.probe.steps == 4 * math.ceil(200 / 32)
+
+
+def test_divergence_and_bad_config_are_reported():
+    model, cfg = make(epochs=2)
+    X, y = data()
+    with pytest.raises(DataError, match="diverged"):
+        Trainer(model, cfg, 3).fit(X * float("inf"), y)
+    with pytest.raises(ConfigError, match="Unknown schedule"):
+        Trainer(model, cfg.replace(schedule="warm"), 3)
+    with pytest.raises(ConfigError, match="no CUDA GPU|Unknown device"):
+        Trainer(model, cfg.replace(device="cuda" if not torch.cuda.is_available() else "nope"), 3)
