@@ -93,3 +93,10 @@ def test_temperature_scaling_keeps_accuracy_and_lowers_nll():
     assert accuracy(y, before) == accuracy(y, after)
     assert negative_log_likelihood(y, after) < negative_log_likelihood(y, before)
     assert expected_calibration_error(y, after) < expected_calibration_error(y, before)
+
+
+def test_all_correct_validation_keeps_temperature_one():
+    logits = np.array([[3.0, 0.0], [0.0, 2.0], [1.0, 0.5]])
+    with pytest.warns(UserWarning, match="no finite minimiser"):
+        assert fit_temperature(logits, [0, 1, 0]) == 1.0
+    assert fit_temperature(logits, [0, 1, 1]) != 1.0

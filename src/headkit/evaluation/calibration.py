@@ -9,6 +9,7 @@ groups whose sizes differ by at most one, so ties never leave a bin empty).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -159,13 +160,22 @@ def fit_temperature(
     Returns
     -------
     float
-        The fitted temperature; ``HeadNet.predict_proba`` divides logits by it.
+        The fitted temperature; ``HeadNet.predict_proba`` divides logits by it. When every
+        sample is already classified correctly the NLL has no finite minimiser (it decreases
+        as T → 0), so 1.0 is returned with a warning.
     """
     z = torch.as_tensor(check_scores(logits, "logits"), dtype=torch.float64)
     target = torch.as_tensor(check_labels(y, z.shape[0], "y"))
     check_label_range(target.numpy(), z.shape[1], "y")
     if z.shape[0] == 0:
         raise DataError("fit_temperature needs at least one validation sample.")
+    if bool((z.argmax(dim=1) == target).all()):
+        warnings.warn(
+            "Every validation sample is already classified correctly, so the NLL keeps falling "
+            "as T -> 0 and has no finite minimiser; keeping T = 1 (use more validation data).",
+            stacklevel=2,
+        )
+        return 1.0
     lp = log_prob or (lambda t: torch.log_softmax(t, dim=-1))
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS(
