@@ -80,6 +80,18 @@ def _scores(estimator: Any, X: np.ndarray, logits: np.ndarray) -> dict[str, np.n
     return out
 
 
+def _like_fit(estimator: Any, X: Any) -> Any:
+    """Give X the column names the estimator was fitted with (no feature-name warnings)."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and not hasattr(X, "columns"):
+        import pandas as pd
+
+        return pd.DataFrame(np.asarray(X, dtype=np.float32), columns=list(names))
+    if names is None and hasattr(X, "columns"):
+        return np.asarray(X, dtype=np.float32)
+    return X if hasattr(X, "columns") else np.asarray(X, dtype=np.float32)
+
+
 def _probabilities(estimator: Any, logits: np.ndarray, temperature: float) -> np.ndarray:
     with torch.no_grad():
         z = torch.as_tensor(logits, dtype=torch.float32) / temperature
@@ -120,14 +132,14 @@ def collect(
     if X is None or y is None:
         inputs.notes.append("No evaluation data was given: only the training curves are shown.")
         return inputs
-    X = np.asarray(X, dtype=np.float32)
+    X = _like_fit(estimator, X)
     y = np.asarray(y)
     known = np.isin(y, classes)
     if not known.all():
         inputs.notes.append(
             f"{int((~known).sum())} rows with labels the model never saw are left out."
         )
-        X, y = X[known], y[known]
+        X, y = (X.iloc[np.flatnonzero(known)] if hasattr(X, "iloc") else X[known]), y[known]
     target = np.searchsorted(classes, y)
     logits = estimator.logits(X).astype(np.float64)
     proba = estimator.predict_proba(X).astype(np.float64)
@@ -163,7 +175,7 @@ def collect(
     for name, s in scores_in.items():
         inputs.misclassification[name] = misclassification_metrics(target, proba, s)
     if X_ood is not None:
-        X_ood = np.asarray(X_ood, dtype=np.float32)
+        X_ood = _like_fit(estimator, X_ood)
         scores_out = _scores(estimator, X_ood, estimator.logits(X_ood).astype(np.float64))
         inputs.ood_in, inputs.ood_out = scores_in, scores_out
         inputs.ood = {name: ood_metrics(scores_in[name], scores_out[name]) for name in scores_in}
@@ -171,7 +183,7 @@ def collect(
     # Layer similarity on a fixed subset of the evaluation rows.
     net = estimator.model_
     sample = np.random.default_rng(seed).permutation(len(X))[:max_cka_samples]
-    xs = torch.as_tensor(X[sample]).to(next(net.buffers()).device)
+    xs = torch.as_tensor(np.asarray(X, dtype=np.float32)[sample]).to(next(net.buffers()).device)
     net.eval()
     with torch.no_grad():
         acts = net.layer_outputs(xs, include_input=True)
