@@ -21,7 +21,7 @@ def noisy_data():
 
 
 def test_calibrate_stores_temperature_used_by_predict_proba(noisy_data):
-    X, y, X_test, y_test = noisy_data
+    X, y, X_test, _ = noisy_data
     plain = HeadClassifier(**FAST, validation_fraction=0.3).fit(X, y)
     cal = HeadClassifier(**FAST, validation_fraction=0.3, calibrate=True).fit(X, y)
     t = cal.temperature_
@@ -63,15 +63,18 @@ def test_calibrate_without_validation_warns(noisy_data):
 
 def test_ood_score_methods_match_evaluation_functions(noisy_data):
     X, y, X_test, _ = noisy_data
-    m = HeadClassifier(**FAST).fit(X, y)
+    m = HeadClassifier(**FAST, validation_fraction=0.0).fit(X, y)
     z = m.logits(X_test)
     np.testing.assert_allclose(m.ood_score(X_test, "energy"), energy_score(z), rtol=1e-6)
     np.testing.assert_allclose(m.ood_score(X_test, "msp"), msp_score(z), rtol=1e-6)
     np.testing.assert_allclose(m.ood_score(X_test, "max_logit"), z.max(1), rtol=1e-6)
-    # Mahalanobis statistics come from the training split's penultimate features
-    feats = m._penultimate(X_test)  # noqa: SLF001
+    # Mahalanobis statistics are the class means of the training rows' penultimate features
     det = m.ood_detector_
     assert isinstance(det, MahalanobisDetector) and det.means_.shape == (4, 16)
+    train_feats = m._penultimate(X)
+    for c in range(4):
+        np.testing.assert_allclose(det.means_[c], train_feats[y == c].mean(0), atol=1e-6)
+    feats = m._penultimate(X_test)
     np.testing.assert_allclose(m.ood_score(X_test, "mahalanobis"), det.score(feats))
     far = X_test * 50
     assert np.median(m.ood_score(far, "mahalanobis")) < np.median(
