@@ -1,8 +1,11 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# Under pytest-xdist each worker gets one thread, so two workers do not oversubscribe two cores.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture

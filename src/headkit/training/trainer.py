@@ -22,6 +22,7 @@ from headkit.training.callbacks import Callback
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
+WARMUP_FRACTION = 0.25  # share of one-cycle steps spent raising the learning rate
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -156,7 +157,7 @@ class Trainer:
                     opt,
                     max_lr=[g["lr"] for g in opt.param_groups],
                     total_steps=steps,
-                    pct_start=0.25,
+                    pct_start=WARMUP_FRACTION,
                 )
                 for opt in self.optimizers
             ]
