@@ -103,7 +103,9 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         m = inputs.metrics
         where = html.escape(inputs.data_name or "the evaluation data")
         parts.append(f"<h2>Metrics on {where}</h2>")
-        rows = [(k, m[k]) for k in SUMMARY_KEYS] + [("rows", m["n_samples"])]
+        label = {"top_k_accuracy": f"top-{m['top_k']} accuracy", "nll": "NLL", "ece": "ECE",
+                 "mce": "MCE", "macro_f1": "macro F1", "micro_f1": "micro F1"}  # fmt: skip
+        rows = [(label.get(k, k), m[k]) for k in SUMMARY_KEYS] + [("rows", m["n_samples"])]
         parts.append(_table(["measure", "value"], rows))
         per = [
             (c, v["precision"], v["recall"], v["f1"], v["support"])

@@ -115,13 +115,18 @@ def ood_histograms(
     n = len(scores_in)
     fig, axes = plt.subplots(1, n, figsize=(3.8 * n, 3.4), squeeze=False)
     for ax, name in zip(axes[0], scores_in, strict=True):
-        both = np.concatenate([scores_in[name], scores_out[name]])
+        s_in, s_out = np.asarray(scores_in[name], float), np.asarray(scores_out[name], float)
+        xlabel = "score (higher = in-distribution)"
+        if name == "mahalanobis":
+            # −d² spans orders of magnitude; −log10(1 + d²) keeps the order and the shape readable
+            s_in, s_out = -np.log10(1.0 - s_in), -np.log10(1.0 - s_out)
+            xlabel = "−log10(1 + squared distance)"
+        both = np.concatenate([s_in, s_out])
         lo, hi = np.percentile(both, [0.5, 99.5])
         bins = np.linspace(lo, hi if hi > lo else lo + 1, 40)
-        ax.hist(np.clip(scores_in[name], lo, hi), bins=bins, alpha=0.65, density=True, label="in")
-        ax.hist(np.clip(scores_out[name], lo, hi), bins=bins, alpha=0.65, density=True,
-                label="OOD")  # fmt: skip
-        ax.set(title=name, xlabel="score (higher = in-distribution)")
+        ax.hist(np.clip(s_in, lo, hi), bins=bins, alpha=0.65, density=True, label="in")
+        ax.hist(np.clip(s_out, lo, hi), bins=bins, alpha=0.65, density=True, label="OOD")
+        ax.set(title=name, xlabel=xlabel)
         ax.legend(fontsize=8)
     return _save(fig, path)
 
@@ -181,7 +186,7 @@ def cka_heatmap(matrix: np.ndarray, names: Sequence[str], path: str | Path) -> P
 
 def redundancy_bars(values: np.ndarray, names: Sequence[str], path: str | Path) -> Path:
     """Block redundancy ``1 − cos(in, out)`` per Dense block (NaN: width changes, not shown)."""
-    fig, ax = plt.subplots(figsize=(1.8 + 0.8 * len(names), 3.2))
+    fig, ax = plt.subplots(figsize=(max(4.2, 1.8 + 0.8 * len(names)), 3.2))
     finite = np.where(np.isfinite(values), values, 0.0)
     bars = ax.bar(range(len(names)), finite, color="tab:purple")
     for bar, v in zip(bars, values, strict=True):
