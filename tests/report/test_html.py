@@ -167,3 +167,23 @@ def test_uncalibrated_model_fits_temperature_on_half_of_the_rows(report_run):
     assert before == "before (T = 1)" and after.startswith("after (T = ")
     n_half = len(data) - len(data) // 2
     assert int(inputs.reliability[before].count.sum()) == n_half
+
+
+def test_accuracy_with_blocks_dropped_matches_drop_blocks(report_run):
+    import torch
+
+    features = list(report_run.features)
+    model = HeadClassifier.load(report_run.run)
+    test = pd.read_csv(report_run.test_csv)
+    y = np.searchsorted(model.classes_, test["digit"].to_numpy())
+    page = parse(report_run.report)
+    start = next(i for i, r in enumerate(page.cells) if r == ["blocks removed", "accuracy"])
+    rows = dict(page.cells[start + 1 : start + 3])
+    # 64 → 32 → 32: only the second block keeps its width, so it is the one that can go
+    assert set(rows) == {"none", "block 2"}
+    assert rows["none"] == f"{np.mean(model.predict(test[features]) == test['digit']):.4f}"
+    smaller = model.model_.drop_blocks([1]).eval()
+    assert len(smaller.trunk.blocks) == 1
+    with torch.no_grad():
+        pred = smaller(torch.as_tensor(test[features].to_numpy(np.float32))).argmax(1).numpy()
+    assert rows["block 2"] == f"{np.mean(pred == y):.4f}"

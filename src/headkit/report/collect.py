@@ -54,6 +54,7 @@ class ReportInputs:
     layer_names: list[str] = field(default_factory=list)
     redundancy: np.ndarray | None = None
     block_names: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -192,4 +193,23 @@ def collect(
     inputs.layer_names = ["input", *[f"block {i + 1}" for i in range(len(acts) - 1)], "logits"]
     inputs.block_names = [f"block {i + 1}" for i in range(len(acts) - 1)]
     inputs.cka = cka_matrix([r.cpu().double() for r in reps])
+    inputs.dropped = _accuracy_with_blocks_dropped(net, X, target, inputs.redundancy)
     return inputs
+
+
+def _accuracy_with_blocks_dropped(
+    net: Any, X: Any, target: np.ndarray, redundancy: np.ndarray
+) -> list[tuple[str, float]]:
+    """Accuracy after removing 0, 1, 2, … same-width blocks, lowest 1 − cos first."""
+    order = [int(i) for i in np.argsort(redundancy) if np.isfinite(redundancy[i])]
+    xs = torch.as_tensor(np.array(X, dtype=np.float32)).to(next(net.buffers()).device)
+    rows = []
+    for k in range(len(order) + 1):
+        dropped = sorted(order[:k])
+        smaller = net.drop_blocks(dropped) if dropped else net
+        smaller.eval()
+        with torch.no_grad():
+            pred = smaller(xs).argmax(dim=-1).cpu().numpy()
+        label = ", ".join(f"block {i + 1}" for i in dropped) or "none"
+        rows.append((label, float(np.mean(pred == target))))
+    return rows

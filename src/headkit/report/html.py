@@ -73,6 +73,10 @@ NOTES = {
         "Correct predictions are the positive class; every score is higher for more "
         "confident inputs."
     ),
+    "dropped": (
+        "Accuracy on the evaluation rows after removing blocks with HeadNet.drop_blocks, "
+        "most redundant first, i.e. lowest 1 − cos (only blocks whose input and output widths agree)."
+    ),
     "ood": (
         "In-distribution rows are the positive class; FPR@95%TPR is the share of OOD rows "
         "accepted when 95 % of in-distribution rows are."
@@ -148,6 +152,9 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         if inputs.block_names and inputs.redundancy is not None:
             plots.redundancy_bars(inputs.redundancy, inputs.block_names, out / "redundancy.png")
             figure("redundancy.png")
+        if len(inputs.dropped) > 1:
+            parts.append(_note(NOTES["dropped"]))
+            parts.append(_table(["blocks removed", "accuracy"], inputs.dropped))
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(inputs.title)}</title><style>{CSS}</style></head><body>\n"
