@@ -5,7 +5,7 @@ dropout 0.2, softmax; MLPClassifier has no dropout), one process, 2 threads. Eac
 test accuracy is measured after every epoch with its clock paused, so evaluation costs nothing.
 68 % is the MLP row of the MNIST-1D paper's table.
 
-    python benchmarks/train_speed.py            # the full comparison
+    python benchmarks/train_speed.py            # the full comparison, 3 seeds each
     python benchmarks/train_speed.py --quick    # a short smoke run
 
 Keras and its torch backend are development extras (`pip install keras`), not headkit
@@ -65,7 +65,7 @@ def load() -> tuple[np.ndarray, ...]:
     return (d.X_train - mean) / std, d.y_train, (d.X_test - mean) / std, d.y_test
 
 
-def run_headkit(X, y, Xt, yt, epochs: int) -> Clock:
+def run_headkit(X, y, Xt, yt, epochs: int, seed: int) -> Clock:
     from headkit import HeadClassifier
     from headkit.training import Callback
 
@@ -84,7 +84,7 @@ def run_headkit(X, y, Xt, yt, epochs: int) -> Clock:
 
             clock_box[0].pause_for(accuracy)
 
-    model = HeadClassifier(epochs=epochs, random_state=0, standardize=False)
+    model = HeadClassifier(epochs=epochs, random_state=seed)  # standardize=True is a no-op here
     clock_box.append(Clock())
     model.fit(X, y, callbacks=[TestAccuracy()])
     clock = clock_box[0]
@@ -93,10 +93,10 @@ def run_headkit(X, y, Xt, yt, epochs: int) -> Clock:
     return clock
 
 
-def run_keras(X, y, Xt, yt, epochs: int) -> Clock:
+def run_keras(X, y, Xt, yt, epochs: int, seed: int) -> Clock:
     import keras
 
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
             keras.Input((X.shape[1],)),
@@ -126,12 +126,12 @@ def run_keras(X, y, Xt, yt, epochs: int) -> Clock:
     return clock
 
 
-def run_sklearn(X, y, Xt, yt, epochs: int) -> Clock:
+def run_sklearn(X, y, Xt, yt, epochs: int, seed: int) -> Clock:
     import warnings
 
     from sklearn.neural_network import MLPClassifier
 
-    model = MLPClassifier((256, 256), random_state=0)
+    model = MLPClassifier((256, 256), random_state=seed)
     clock = Clock()
     classes = np.unique(y)
     with warnings.catch_warnings():
@@ -144,11 +144,11 @@ def run_sklearn(X, y, Xt, yt, epochs: int) -> Clock:
     return clock
 
 
-def run_plain_loop(X, y, Xt, yt, epochs: int) -> Clock:
+def run_plain_loop(X, y, Xt, yt, epochs: int, seed: int) -> Clock:
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = nn.Sequential(
         nn.Linear(X.shape[1], 256),
         nn.ReLU(),
@@ -186,6 +186,7 @@ def run_plain_loop(X, y, Xt, yt, epochs: int) -> Clock:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few epochs, for a smoke run")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per contestant (seeds 0..N-1)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     X, y, Xt, yt = load()
@@ -200,31 +201,42 @@ def main() -> None:
         "plain PyTorch DataLoader loop (Adam, batch 128)": (run_plain_loop, epochs["plain"]),
         "scikit-learn MLPClassifier (256, 256), no dropout": (run_sklearn, epochs["sklearn"]),
     }
+    seeds = range(1 if args.quick else args.seeds)
     rows = []
     for name, (runner, n_epochs) in contestants.items():
         try:
-            clock = runner(X, y, Xt, yt, n_epochs)
+            clocks = [runner(X, y, Xt, yt, n_epochs, seed) for seed in seeds]
         except ImportError as error:
             rows.append((name, None, error))
             continue
-        rows.append((name, clock, None))
+        rows.append((name, clocks, None))
         print(f"done: {name}", flush=True)
-    head = next(c for n, c, _ in rows if n.startswith("headkit"))
+
+    def hit_time(clocks: list[Clock]) -> float:
+        return float(np.median([c.hit if c.hit is not None else np.inf for c in clocks]))
+
+    head_hit = hit_time(next(c for n, c, _ in rows if n.startswith("headkit")))
     lines = [
-        f"MNIST-1D 4000/1000, 2×256 ReLU, dropout 0.2, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"MNIST-1D 4000/1000, 2×256 ReLU, dropout 0.2, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, seeds {list(seeds)} (median time, mean/min accuracy)",
         "",
-        "| contestant | epochs run | time to 68 % (s) | epoch reached | final test acc | best test acc | train time (s) | time to 68 % vs headkit |",
-        "|---|---|---|---|---|---|---|---|",
+        "| contestant | epochs run | time to 68 % (s), median | per seed (s) | epoch reached | final test acc mean (min) | best test acc | train time (s), median | time to 68 % vs headkit |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, clock, error in rows:
-        if clock is None:
-            lines.append(f"| {name} | missing: {error} | | | | | | |")
+    for name, clocks, error in rows:
+        if clocks is None:
+            lines.append(f"| {name} | missing: {error} | | | | | | | |")
             continue
-        hit = f"{clock.hit:.2f}" if clock.hit is not None else "never"
-        ratio = f"{clock.hit / head.hit:.1f}×" if clock.hit is not None and head.hit else "–"
+        hit = hit_time(clocks)
+        per_seed = ", ".join(f"{c.hit:.2f}" if c.hit is not None else "never" for c in clocks)
+        reached = ", ".join(str(c.hit_epoch or "–") for c in clocks)
+        finals = [c.final for c in clocks]
+        hit_text = f"{hit:.2f}" if np.isfinite(hit) else "never"
+        ratio = f"{hit / head_hit:.1f}×" if np.isfinite(hit) and np.isfinite(head_hit) else "–"
         lines.append(
-            f"| {name} | {len(clock.accuracies)} | {hit} | {clock.hit_epoch or '–'} | {clock.final:.3f} | "
-            f"{max(clock.accuracies):.3f} | {clock.finished:.2f} | {ratio} |"
+            f"| {name} | {len(clocks[0].accuracies)} | {hit_text} | {per_seed} | {reached} | "
+            f"{np.mean(finals):.3f} ({min(finals):.3f}) | {max(max(c.accuracies) for c in clocks):.3f} | "
+            f"{np.median([c.finished for c in clocks]):.2f} | {ratio} |"
         )
     table = "\n".join(lines)
     print(table)

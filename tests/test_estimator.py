@@ -15,7 +15,9 @@ FAST = dict(epochs=8, hidden_sizes=(32,), random_state=0)
 
 # The whole scikit-learn suite, on the default network with a shorter budget (the checks test the
 # API contract, not accuracy at scale) and on the linear model.
-@parametrize_with_checks([HeadClassifier(epochs=40), HeadClassifier(hidden_sizes=(), dropout=0.0, epochs=40)])
+@parametrize_with_checks(
+    [HeadClassifier(epochs=40), HeadClassifier(hidden_sizes=(), dropout=0.0, epochs=40)]
+)
 def test_sklearn_check_estimator(estimator, check):
     check(estimator)
 

@@ -185,7 +185,11 @@ def train(
         float | None, typer.Option(help="Held-out share for early stopping.")
     ] = None,
     patience: Annotated[
-        int | None, typer.Option(help="Epochs without improvement before stopping.")
+        int | None,
+        typer.Option(
+            help="Stop after N epochs without validation improvement, keeping the best "
+            "epoch's weights (default: run every epoch)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",

@@ -88,9 +88,10 @@ class TrainingConfig:
     validation_fraction : float
         Share of the training rows held out for early stopping; 0 disables both.
     patience : int or None
-        Epochs without validation-loss improvement before stopping; ``None`` never stops early.
+        Epochs without validation improvement before stopping; ``None`` (the default) runs the
+        whole schedule, which on small data beats stopping at a noisy validation peak.
     restore_best : bool
-        Load the weights of the best validation epoch at the end.
+        When early stopping is on, end with the weights of the best validation epoch.
     monitor : str
         What "best" means for early stopping and the restore: ``"val_accuracy"`` (higher is
         better; ties go to the lower validation loss) or ``"val_loss"``.
@@ -111,7 +112,7 @@ class TrainingConfig:
     weight_decay: float = 1e-2
     schedule: str = "onecycle"
     validation_fraction: float = 0.1
-    patience: int | None = 40
+    patience: int | None = None
     restore_best: bool = True
     monitor: str = "val_accuracy"
     gradient_noise: float = 0.0

@@ -125,10 +125,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Learning-rate schedule.
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping and best-weights restore; 0 disables both.
-    patience : int or None, default=40
-        Epochs without validation improvement before stopping.
+    patience : int or None, default=None
+        Epochs without validation improvement before stopping; ``None`` runs the whole schedule
+        (on MNIST-1D that ends 0.7 points higher, on average over 8 seeds, than stopping with
+        ``patience=40`` and restoring the best validation epoch, and varies less).
     restore_best : bool, default=True
-        Keep the weights of the best validation epoch.
+        When early stopping is on, end with the weights of the best validation epoch.
     monitor : {"val_accuracy", "val_loss"}, default="val_accuracy"
         What early stopping and the restore watch. Accuracy is the default because on small
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
@@ -163,7 +165,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     best_epoch_ : int or None
-        Epoch whose weights were kept.
+        Epoch with the best validation score; its weights are the model's only when early
+        stopping (``patience``) restored them.
     temperature_ : float
         Calibration temperature in use (1.0 unless ``calibrate`` fitted one).
     calibration_ : dict

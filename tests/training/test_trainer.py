@@ -60,8 +60,20 @@ def test_early_stopping_and_best_weights_restore():
     trainer.fit(X, y, Xv, yv)
     assert trainer.epoch < 200
     assert trainer.epoch - trainer.best_epoch == 3
+    assert trainer.restored_epoch == trainer.best_epoch
     best_val = min(r.val_loss for r in trainer.history)
     assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
+
+
+def test_without_patience_the_whole_schedule_runs_and_last_weights_are_kept():
+    model, cfg = make(epochs=12, patience=None, monitor="val_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # validation loss is best early, then worsens
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.epoch == 12 and trainer.best_epoch < 12 and trainer.restored_epoch is None
+    assert trainer.evaluate(Xv, yv)[0] == pytest.approx(trainer.history[-1].val_loss, rel=1e-5)
 
 
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "constant"])

@@ -31,4 +31,4 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if not training or p == 0.0:
         return x
     mask, keep = keep_mask(x.shape, p, x.device)
-    return x * mask.to(x.dtype) * (1.0 / keep)
+    return x * mask.to(x.dtype).mul_(1.0 / keep)  # one multiply in the autograd graph

@@ -51,8 +51,11 @@ class PlainLog(Callback):
         )
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        if trainer.best_epoch is not None and trainer.best_epoch != trainer.epoch:
-            print(f"restored weights of epoch {trainer.best_epoch}", file=self.stream or sys.stderr)
+        if trainer.restored_epoch is not None:
+            print(
+                f"restored weights of epoch {trainer.restored_epoch}",
+                file=self.stream or sys.stderr,
+            )
 
 
 class ProgressBar(Callback):

@@ -88,7 +88,9 @@ class Trainer:
     ----------
     history : list of EpochRecord
     best_epoch : int or None
-        Epoch whose weights were restored.
+        Epoch with the best monitored validation score so far.
+    restored_epoch : int or None
+        Epoch whose weights the last ``fit`` restored (early stopping with ``restore_best``).
     stop : bool
         Set by a callback to end training after the current epoch.
     """
@@ -117,6 +119,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.history: list[EpochRecord] = []
         self.best_epoch: int | None = None
+        self.restored_epoch: int | None = None
         self.stop = False
         self.epoch = 0
         self.optimizers = self._build_optimizers()
@@ -223,7 +226,7 @@ class Trainer:
         generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
         best_score, best_state, since_best = (math.inf, math.inf), None, 0
         start_epoch = self.epoch
-        self.stop = False
+        self.stop, self.restored_epoch = False, None
         for cb in self.callbacks:
             cb.on_fit_start(self, epochs)
         self.model.train()
@@ -271,7 +274,7 @@ class Trainer:
                 score = self._score(val_loss, val_acc)  # type: ignore[arg-type]
                 if score < best_score:
                     best_score, since_best, self.best_epoch = score, 0, self.epoch
-                    if cfg.restore_best:
+                    if cfg.restore_best and cfg.patience is not None:
                         best_state = self._state()
                 else:
                     since_best += 1
@@ -283,6 +286,7 @@ class Trainer:
                 break
         if best_state is not None and self.best_epoch != self.epoch:
             self.model.load_state_dict(best_state)
+            self.restored_epoch = self.best_epoch
         for cb in self.callbacks:
             cb.on_fit_end(self)
         self.model.eval()
