@@ -20,6 +20,7 @@ from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
 from headkit.training.callbacks import Callback
+from headkit.training.gradient_noise import GradientNoise
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -128,6 +129,16 @@ class Trainer:
         self._ddp_step = (
             distributed.wrap_ddp(model, self.criterion) if distributed.active() else None
         )
+        if config.gradient_noise < 0 or config.gradient_noise_gamma < 0:
+            raise ConfigError(
+                "gradient_noise and gradient_noise_gamma must be >= 0; "
+                f"got {config.gradient_noise} and {config.gradient_noise_gamma}."
+            )
+        # Annealed gradient noise (Neelakantan et al. 2015), added after backward, before step.
+        self.gradient_noise = GradientNoise(config.gradient_noise, config.gradient_noise_gamma)
+        self._noisy_params = [
+            p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
+        ]
 
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
         cfg = self.config
@@ -257,6 +268,8 @@ class Trainer:
                 loss.backward()
                 for cb in self.callbacks:
                     cb.on_after_backward(self)
+                if self.gradient_noise.enabled:
+                    self.gradient_noise(self._noisy_params)
                 for opt in self.optimizers:
                     opt.step()
                 for sched in schedulers:
