@@ -63,3 +63,21 @@ def test_seeded_noise_reproduces_and_works_in_bfloat16():
 def test_bad_parameters(eta, gamma):
     with pytest.raises(ValueError):
         GradientNoise(eta, gamma)
+
+
+def test_sparse_gradient_gets_noise_on_its_stored_rows_only():
+    param = torch.nn.Parameter(torch.zeros(6, 3))
+    rows = torch.tensor([[1, 1, 4]])  # row 1 twice: must be coalesced, not noised twice
+    param.grad = torch.sparse_coo_tensor(rows, torch.ones(3, 3), (6, 3), check_invariants=True)
+    add_gradient_noise(
+        [param], step=0, eta=1.0, gamma=0.55, generator=torch.Generator().manual_seed(0)
+    )
+    grad = param.grad
+    assert grad.is_sparse and grad.is_coalesced()
+    assert grad.indices().tolist() == [[1, 4]]
+    dense = grad.to_dense()
+    assert torch.all(dense[[0, 2, 3, 5]] == 0)
+    expected = torch.tensor([[2.0] * 3, [1.0] * 3]) + torch.randn(
+        2, 3, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.allclose(dense[[1, 4]], expected)

@@ -33,7 +33,8 @@ def add_gradient_noise(
     """Add ``N(0, η / (1 + step)^γ)`` noise in place to the ``.grad`` of each parameter.
 
     Parameters without a gradient are skipped. The noise is drawn in float32 and cast to each
-    gradient's dtype, on the gradient's device.
+    gradient's dtype, on the gradient's device. A sparse gradient (Partial FC's row-sparse weight
+    gradient) gets noise on its stored rows only, so the update stays row-sparse.
 
     Parameters
     ----------
@@ -63,6 +64,9 @@ def add_gradient_noise(
             grad = param.grad
             if grad is None:
                 continue
+            if grad.is_sparse:
+                param.grad = grad = grad.coalesce()  # one noise draw per stored row
+                grad = grad._values()
             noise = torch.randn(
                 grad.shape, device=grad.device, dtype=torch.float32, generator=generator
             )
