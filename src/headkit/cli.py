@@ -191,14 +191,35 @@ def train(
             "epoch's weights (default: run every epoch)."
         ),
     ] = None,
+    gradient_noise: Annotated[
+        float | None,
+        typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
+    calibrate: Annotated[
+        bool, typer.Option(help="Fit a temperature on the validation split (calibration).")
+    ] = False,
+    track_collapse: Annotated[
+        bool, typer.Option(help="Record neural-collapse NC1–NC4 per epoch in history.csv.")
+    ] = False,
+    report: Annotated[
+        bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
+    ] = False,
 ) -> None:
-    """Train a classifier and write a run directory (model, config, metrics.json, history.csv)."""
+    """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
+
+    Under ``torchrun --nproc-per-node N -m headkit train ...`` the N processes train one model
+    data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
+    """
     started = time.perf_counter()
     from headkit.config import TrainingConfig
     from headkit.exceptions import ConfigError, DataError
+    from headkit.training import distributed
+
+    env = distributed.init_distributed()  # no-op outside torchrun
+    quiet = quiet or not env.is_main
 
     if data is None and target is not None:
         raise ConfigError("--target only applies with --data FILE; add --data or drop --target.")
@@ -237,6 +258,7 @@ def train(
         "schedule": schedule,
         "validation_fraction": validation_fraction,
         "patience": patience,
+        "gradient_noise": gradient_noise,
     }
     params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
     model = HeadClassifier(
@@ -250,9 +272,12 @@ def train(
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
+        calibrate=calibrate,
+        track_collapse=track_collapse,
         **params,
     )
     model.fit(_frame(X_train, names), y_train)
+    distributed.gather_sharded(model.model_)  # class-sharded heads: full weight on every rank
     results = {"train": _evaluate(model, X_train, y_train, names)}
     if len(y_test):
         results["test"] = _evaluate(model, X_test, y_test, names)
@@ -263,6 +288,9 @@ def train(
         "seconds": round(time.perf_counter() - started, 3),
         "data": str(data) if data is not None else dataset,
     }
+    if not env.is_main:
+        distributed.shutdown()
+        return
     model.save(
         out,
         extra_files={
@@ -271,9 +299,23 @@ def train(
         },
         extra_metadata={"target": target, "data": metrics["data"]},
     )
+    if getattr(model, "calibration_", None):
+        metrics["calibration"] = model.calibration_
     if not quiet:
         _metrics_table(f"headkit · {metrics['data']} · {model.n_iter_} epochs", results)
         typer.echo(f"run written to {out}  ({metrics['seconds']:.1f}s)")
+    if report:
+        from headkit.report import write_report
+
+        has_test = len(y_test) > 0
+        index = write_report(
+            out,
+            _frame(X_test, names) if has_test else None,
+            y_test if has_test else None,
+            data_name=f"{metrics['data']} (test split)" if has_test else "",
+        )
+        typer.echo(f"report written to {index}")
+    distributed.shutdown()
 
 
 def _holdout(X: Any, y: Any, fraction: float, seed: int) -> tuple[Any, ...]:
@@ -319,6 +361,10 @@ def evaluate(
         str | None, typer.Option(help="Label column (default: the one used in training).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    ood: Annotated[
+        str | None,
+        typer.Option(help="Out-of-distribution data (file or built-in name): AUROC/AUPR/FPR95."),
+    ] = None,
 ) -> None:
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
@@ -343,10 +389,15 @@ def evaluate(
             "they are left out of the metrics and count as errors in accuracy_all_rows.",
             err=True,
         )
+    if ood is not None:
+        X_ood, ood_names = _load_unlabelled(ood, target)
+        report["ood"] = _ood_report(model, _frame(X, names), _frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
         _metrics_table(f"headkit evaluate · {data}", {"data": report})
+        if ood is not None:
+            _ood_table(f"out-of-distribution · {data} (in) vs {ood} (out)", report["ood"])
 
 
 @app.command()
@@ -361,6 +412,17 @@ def predict(
     ],
     target: Annotated[
         str | None, typer.Option(help="Label column to drop (default: the training one).")
+    ] = None,
+    mc_samples: Annotated[
+        int | None,
+        typer.Option(
+            help="MC dropout: average this many stochastic passes and add entropy and "
+            "mutual_information columns."
+        ),
+    ] = None,
+    ood_score: Annotated[
+        str | None,
+        typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
@@ -380,10 +442,21 @@ def predict(
         )
         has_target = target in frame.columns
     X, _, names = _load_data(data, target if has_target else None, require_target=False)
-    proba = model.predict_proba(_frame(X, names))
+    features = _frame(X, names)
+    uncertainty = None
+    if mc_samples is None:
+        proba = model.predict_proba(features)
+    else:
+        uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
+        proba = uncertainty["proba"]
     result = pd.DataFrame({"label": model.classes_[proba.argmax(axis=1)]})
     for j, label in enumerate(model.classes_):
         result[f"proba_{label}"] = proba[:, j]
+    if uncertainty is not None:
+        result["entropy"] = uncertainty["entropy"]
+        result["mutual_information"] = uncertainty["mutual_information"]
+    if ood_score is not None:
+        result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
     if output.suffix.lower() in (".parquet", ".pq"):
         tmp = output.with_name(f".{output.name}.tmp")
         result.to_parquet(tmp, index=False)
@@ -391,6 +464,90 @@ def predict(
     else:
         atomic_write_text(output, result.to_csv(index=False))
     typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+# ------------------------------------------------------------------ report / OOD (issue 6)
+OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")
+
+
+def _load_unlabelled(source: str, target: str | None) -> tuple[Any, list[str]]:
+    """Features of a file or built-in data set, dropping the label column when present."""
+    path = Path(source)
+    keep_target = None
+    if target is not None and path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
+        import pandas as pd
+
+        frame = (
+            pd.read_parquet(path)
+            if path.suffix.lower() in (".parquet", ".pq")
+            else pd.read_csv(path, nrows=0, sep="\t" if path.suffix.lower() == ".tsv" else ",")
+        )
+        keep_target = target if target in frame.columns else None
+    X, _, names = _load_data(source, keep_target, require_target=False)
+    return X, names
+
+
+def _ood_report(model: Any, X_in: Any, X_out: Any) -> dict[str, dict[str, float]]:
+    from headkit.evaluation import ood_metrics
+
+    methods = [m for m in OOD_METHODS if m != "mahalanobis" or model.ood_detector_ is not None]
+    return {
+        m: ood_metrics(model.ood_score(X_in, method=m), model.ood_score(X_out, method=m))
+        for m in methods
+    }
+
+
+def _ood_table(title: str, rows: dict[str, dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    keys = ["auroc", "aupr", "aupr_out", "fpr95"]
+    for column in ["score", *keys]:
+        table.add_column(column, justify="left" if column == "score" else "right")
+    for name, values in rows.items():
+        table.add_row(name, *(f"{values[k]:.4f}" for k in keys))
+    Console().print(table)
+
+
+@app.command("report")
+@_user_errors
+def report_command(
+    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    data: Annotated[
+        str | None,
+        typer.Option(help="Labelled data (default: the run's built-in data set, test split)."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Label column (default: the one used in training).")
+    ] = None,
+    ood: Annotated[
+        str | None, typer.Option(help="Out-of-distribution data: adds OOD histograms and ROC.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder (default RUN/report).")] = None,
+) -> None:
+    """Write an offline HTML report (PNG pictures beside index.html) for a trained run."""
+    from headkit.data import DATASETS
+    from headkit.report import write_report
+
+    model = _load_run(run)
+    meta = model.model_.metadata
+    target = target or meta.get("target")
+    source = data
+    if source is None and str(meta.get("data", "")).split(":")[0].lower() in DATASETS:
+        source = str(meta["data"])
+    X = y = X_ood = None
+    names: list[str] = []
+    if source is not None:
+        X, y, names = _load_data(source, target, require_target=True)
+        X = _frame(X, names)
+    else:
+        typer.echo("no --data given: the report shows the training curves only", err=True)
+    if ood is not None:
+        X_ood, ood_names = _load_unlabelled(ood, target)
+        X_ood = _frame(X_ood, ood_names)
+    index = write_report(run, X, y, X_ood, out_dir=out, data_name=source or "", ood_name=ood or "")
+    typer.echo(f"report written to {index}")
 
 
 @app.command()

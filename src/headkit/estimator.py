@@ -23,7 +23,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from headkit.config import NetworkConfig, TrainingConfig
-from headkit.exceptions import DataError, ModelFileError
+from headkit.exceptions import DataError, ModelFileError, NotFittedError
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Trainer, default_callbacks, resolve_device
 
@@ -46,6 +46,43 @@ _TRAINING_FIELDS = (
     "random_state",
     "device",
 )
+
+
+OOD_FILE = "mahalanobis.safetensors"
+
+
+def _detector_bytes(detector: Any) -> bytes:
+    """Serialise a fitted MahalanobisDetector's arrays with safetensors (no pickle)."""
+    from safetensors.numpy import save
+
+    return save(
+        {
+            "classes": np.ascontiguousarray(detector.classes_, dtype=np.int64),
+            "means": np.ascontiguousarray(detector.means_),
+            "covariance": np.ascontiguousarray(detector.covariance_),
+            "precision": np.ascontiguousarray(detector.precision_),
+        }
+    )
+
+
+def _detector_from_file(path: Path) -> Any:
+    """Rebuild the MahalanobisDetector saved beside a model, or None when there is none."""
+    if not path.is_file():
+        return None
+    from safetensors.numpy import load_file
+
+    from headkit.evaluation.ood import MahalanobisDetector
+
+    try:
+        arrays = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types
+        raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
+    detector = MahalanobisDetector()
+    detector.classes_ = arrays["classes"]
+    detector.means_ = arrays["means"]
+    detector.covariance_ = arrays["covariance"]
+    detector.precision_ = arrays["precision"]
+    return detector
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
@@ -107,6 +144,13 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
     verbose : int, default=0
         0 silent; 1 a progress bar on terminals, one line per epoch otherwise.
+    calibrate : bool, default=False
+        After training, fit a temperature on the validation split (L-BFGS on NLL) and store it
+        in the network, so :meth:`predict_proba` returns calibrated probabilities (needs
+        ``validation_fraction > 0``). See :func:`headkit.evaluation.fit_temperature`.
+    track_collapse : bool, default=False
+        Record neural-collapse measures NC1–NC4 on the training split after every epoch
+        (columns ``nc1`` … ``nc4`` of ``history_``).
 
     Attributes
     ----------
@@ -123,6 +167,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     best_epoch_ : int or None
         Epoch with the best validation score; its weights are the model's only when early
         stopping (``patience``) restored them.
+    temperature_ : float
+        Calibration temperature in use (1.0 unless ``calibrate`` fitted one).
+    calibration_ : dict
+        With ``calibrate``: validation ``ece_before``, ``ece_after``, ``nll_before``,
+        ``nll_after`` and ``temperature``; empty otherwise.
+    ood_detector_ : MahalanobisDetector or None
+        Class means and shared covariance of the training split's penultimate features, used by
+        ``ood_score(X, method="mahalanobis")``.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -148,6 +200,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
+        "calibrate": ["boolean"],
+        "track_collapse": ["boolean"],
     }
 
     def __init__(
@@ -174,6 +228,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         device: str = _TRAIN.device,
         verbose: int = 0,
+        calibrate: bool = False,
+        track_collapse: bool = False,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -197,6 +253,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.calibrate = calibrate
+        self.track_collapse = track_collapse
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
@@ -306,6 +364,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self._extra_callbacks = list(callbacks)
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         X_train, y_train, X_val, y_val = self._split(X, y, seed)
+        if self.track_collapse:
+            from headkit.evaluation.tracking import CollapseTracker
+
+            self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
         with self._seeded(seed):
             self._prepare(X_train, y_train, seed)
             self._trainer.fit(
@@ -315,6 +377,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 self._encode(y_val),
             )
         self._after_training()
+        self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
@@ -360,10 +423,117 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = self._trainer.epoch
         self.best_epoch_ = self._trainer.best_epoch
 
+    # ----------------------------------------- evaluation hooks (issue 6: calibration, OOD)
+    def _fit_evaluation_extras(
+        self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
+    ) -> None:
+        """Fit the Mahalanobis detector on the training split and, if asked, the temperature."""
+        from headkit.evaluation.ood import MahalanobisDetector
+
+        self.calibration_: dict[str, float] = {}
+        self.temperature_ = float(self.model_.temperature)
+        self.ood_detector_ = MahalanobisDetector().fit(
+            self._penultimate(X_train), self._encode(y_train).numpy()
+        )
+        if not self.calibrate:
+            return
+        if len(y_val) == 0:
+            import warnings
+
+            warnings.warn(
+                "calibrate=True needs a validation split; set validation_fraction > 0 "
+                "(the temperature stays 1).",
+                stacklevel=3,
+            )
+            return
+        self._calibrate(X_val, y_val)
+
+    def calibrate_temperature(self, X: Any, y: Any) -> float:
+        """Fit the temperature on held-out (X, y), store it in the network and return it.
+
+        Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._calibrate(X, np.asarray(y))
+
+    def _calibrate(self, X: np.ndarray, y: np.ndarray) -> float:
+        from headkit.evaluation import (
+            expected_calibration_error,
+            fit_temperature,
+            negative_log_likelihood,
+        )
+
+        self.model_.temperature.fill_(1.0)
+        logits, before = self._forward_arrays(X)
+        target = self._encode(np.asarray(y)).numpy()
+        output = self.model_.output
+        if type(output).__name__ == "Softmax":
+            log_prob = None
+        else:
+
+            def log_prob(z: torch.Tensor) -> torch.Tensor:
+                return torch.log(output(z).clamp_min(1e-12))
+
+        t = fit_temperature(logits, target, log_prob=log_prob)
+        self.model_.temperature.fill_(t)
+        after = self._forward_arrays(X)[1].numpy()
+        self.temperature_ = t
+        self.calibration_ = {
+            "temperature": t,
+            "ece_before": expected_calibration_error(target, before.numpy()),
+            "ece_after": expected_calibration_error(target, after),
+            "nll_before": negative_log_likelihood(target, before.numpy()),
+            "nll_after": negative_log_likelihood(target, after),
+            "n_samples": len(target),
+        }
+        return t
+
+    def _penultimate(self, X: Any) -> np.ndarray:
+        """Penultimate features (N, D) of raw rows, in eval mode."""
+        X = np.asarray(X, dtype=np.float32)
+        device = next(self.model_.buffers()).device
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(X), PREDICT_BATCH):
+                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
+                out.append(self.model_.features(batch).double().cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, 0))
+
+    def ood_score(self, X: Any, method: str = "energy") -> np.ndarray:
+        """Return an out-of-distribution score per row, higher = more in-distribution, (N,).
+
+        ``method``: ``"msp"`` (max softmax probability of the temperature-scaled logits),
+        ``"max_logit"``, ``"energy"`` (T·logsumexp(z/T) with T = 1, the negative free energy)
+        or ``"mahalanobis"`` (−min_c squared distance to the training class means of the
+        penultimate features, shared covariance). See :mod:`headkit.evaluation.ood`.
+        """
+        from headkit.evaluation.ood import logit_score, msp_score
+
+        check_is_fitted(self)
+        if method == "mahalanobis":
+            detector = getattr(self, "ood_detector_", None)
+            if detector is None:
+                raise NotFittedError(
+                    "This model has no Mahalanobis statistics (saved by an older headkit or "
+                    "trained with partial_fit); refit it with fit()."
+                )
+            X = validate_data(self, X, dtype=np.float32, reset=False)
+            return detector.score(self._penultimate(X))
+        logits = self._logits_and_proba(X)[0]
+        if method == "msp":
+            return msp_score(logits, temperature=float(self.model_.temperature))
+        return logit_score(logits, method)
+
     # --------------------------------------------------------------------------- inference
     def _logits_and_proba(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
+        return self._forward_arrays(X)
+
+    def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and probabilities of already-validated float32 rows, batched, eval mode."""
         device = next(self.model_.buffers()).device
         self.model_.eval()
         logits, proba = [], []
@@ -375,13 +545,61 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
         return torch.cat(logits), torch.cat(proba)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
         entry is an independent probability).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        mc_samples : int, optional
+            With T >= 2, MC dropout (Gal & Ghahramani 2016): the mean of T stochastic passes
+            with the dropout modules on and everything else in eval mode (seeded by
+            ``random_state``). ``None`` or 1 gives the deterministic prediction.
         """
+        if mc_samples is not None and self._check_mc_samples(mc_samples) > 1:
+            return self._mc_predict(X, mc_samples)["proba"]
         return self._logits_and_proba(X)[1].numpy()
+
+    def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
+        """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).
+
+        Keys: ``"entropy"`` (predictive entropy H[p̄], nats), ``"expected_entropy"`` (mean
+        entropy of the passes, aleatoric), ``"mutual_information"`` (entropy minus expected
+        entropy, epistemic / BALD) and ``"proba"`` (n_samples, n_classes), the same as
+        ``predict_proba(X, mc_samples=mc_samples)``. See :func:`headkit.nn.mc_predict`.
+        """
+        return self._mc_predict(X, self._check_mc_samples(mc_samples))
+
+    @staticmethod
+    def _check_mc_samples(mc_samples: Any) -> int:
+        from headkit.exceptions import ConfigError
+
+        if isinstance(mc_samples, bool) or not isinstance(mc_samples, Integral) or mc_samples < 1:
+            raise ConfigError(
+                f"mc_samples must be an int >= 1 (the number of MC-dropout passes); "
+                f"got {mc_samples!r}."
+            )
+        return int(mc_samples)
+
+    def _mc_predict(self, X: Any, mc_samples: int) -> dict[str, np.ndarray]:
+        from headkit.nn.uncertainty import mc_predict
+
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        device = next(self.model_.buffers()).device
+        seed = self.random_state if isinstance(self.random_state, Integral) else 0
+        parts = []
+        with self._seeded(int(seed)):
+            for start in range(0, len(X), PREDICT_BATCH):
+                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
+                parts.append(mc_predict(self.model_, batch, samples=mc_samples))
+        return {
+            name: torch.cat([getattr(part, name) for part in parts]).cpu().numpy()
+            for name in ("proba", "entropy", "expected_entropy", "mutual_information")
+        }
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Return the log of :meth:`predict_proba` (``-inf`` where a sparse map gives 0)."""
@@ -412,13 +630,23 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         from headkit import io
 
         check_is_fitted(self)
+        extra_files = dict(extra_files or {})
+        detector = getattr(self, "ood_detector_", None)
+        if detector is not None:
+            extra_files.setdefault(OOD_FILE, _detector_bytes(detector))
         metadata = {
             "estimator": "HeadClassifier",
             "classes": self.classes_.tolist(),
             "classes_dtype": self.classes_.dtype.str,
             "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist(),
             "training": self._trainer.config.to_dict(),
-            "params": {"standardize": self.standardize, "verbose": self.verbose},
+            "params": {
+                "standardize": self.standardize,
+                "verbose": self.verbose,
+                "calibrate": self.calibrate,
+                "track_collapse": self.track_collapse,
+            },
+            "calibration": getattr(self, "calibration_", {}),
             "n_iter": self.n_iter_,
             "best_epoch": self.best_epoch_,
             **(extra_metadata or {}),
@@ -454,6 +682,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         estimator.history_ = []
         estimator.n_iter_ = meta.get("n_iter", 0)
         estimator.best_epoch_ = meta.get("best_epoch")
+        estimator.temperature_ = float(model.temperature)
+        estimator.calibration_ = meta.get("calibration", {})
+        estimator.ood_detector_ = _detector_from_file(Path(path) / OOD_FILE)
         return estimator
 
     def __sklearn_tags__(self):

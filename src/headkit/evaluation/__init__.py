@@ -1,5 +1,81 @@
-"""Measures of a trained classifier: metrics, calibration, OOD scores, collapse, similarity."""
+"""Know your classifier: metrics, calibration, OOD scores, neural collapse and layer similarity.
 
+Every function takes NumPy arrays or torch tensors, labels first and scores second, like
+:mod:`sklearn.metrics`, and returns floats or NumPy arrays.
+"""
+
+from headkit.evaluation.calibration import (
+    ReliabilityCurve,
+    expected_calibration_error,
+    fit_temperature,
+    max_calibration_error,
+    reliability_curve,
+    temperature_scale,
+)
+from headkit.evaluation.collapse import (
+    class_means,
+    collapse_of_network,
+    nc1,
+    nc2,
+    nc3,
+    nc4,
+    neural_collapse,
+)
+from headkit.evaluation.metrics import (
+    accuracy,
+    brier_score,
+    classification_report,
+    confusion_matrix,
+    f1,
+    negative_log_likelihood,
+    precision_recall,
+    top_k_accuracy,
+)
+from headkit.evaluation.ood import (
+    MahalanobisDetector,
+    energy_score,
+    fpr_at_tpr,
+    logit_score,
+    max_logit_score,
+    misclassification_metrics,
+    msp_score,
+    ood_metrics,
+)
+from headkit.evaluation.similarity import block_redundancy, cka_matrix, linear_cka
 from headkit.evaluation.summary import summary_metrics
 
-__all__ = ["summary_metrics"]
+__all__ = [
+    "MahalanobisDetector",
+    "ReliabilityCurve",
+    "accuracy",
+    "block_redundancy",
+    "brier_score",
+    "cka_matrix",
+    "class_means",
+    "classification_report",
+    "collapse_of_network",
+    "confusion_matrix",
+    "energy_score",
+    "expected_calibration_error",
+    "f1",
+    "fit_temperature",
+    "fpr_at_tpr",
+    "linear_cka",
+    "logit_score",
+    "max_calibration_error",
+    "max_logit_score",
+    "misclassification_metrics",
+    "msp_score",
+    "nc1",
+    "nc2",
+    "nc3",
+    "nc4",
+    "negative_log_likelihood",
+    "neural_collapse",
+    "ood_metrics",
+    "precision_recall",
+    "reliability_curve",
+    "summary_metrics",
+    "temperature_scale",
+    "top_k_accuracy",
+]

@@ -1,17 +1,97 @@
-"""Dropout-family functions: random masks and noise on activations or weights."""
+"""Dropout-family functions: random masks and noise on activations or weights.
+
+Randomness is drawn independently of the input's dtype, so a seed gives the same masks for float32
+and bfloat16 inputs: Bernoulli masks come from the fast sampler of :mod:`headkit.functional._masks`
+(global RNG; survivors scaled by its exact keep probability) or, when a ``generator`` is given,
+from ``torch.rand`` on it; Gaussian noise from ``torch.randn`` in float32. Each function accepts an
+explicit mask or noise tensor instead (scaled by ``1 / (1 - p)``), for exact references and
+``gradcheck``.
+"""
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import Tensor
 
 from headkit.functional._masks import keep_mask
 
+NESTED_DISTRIBUTIONS = ("geometric", "gaussian", "uniform")
+DROPCONNECT_INFERENCE = ("mean", "moment")
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+
+def _check_p(p: float) -> None:
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout rate p must be in [0, 1); got {p}.")
+
+
+def dropout_mask(
+    shape: tuple[int, ...] | torch.Size,
+    p: float,
+    *,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Return a Bernoulli keep-mask: ones with probability ``1 - p``, zeros with probability ``p``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the mask.
+    p : float
+        Drop probability in [0, 1).
+    device : torch.device or str, optional
+        Where the mask lives.
+    generator : torch.Generator, optional
+        Source of randomness (on ``device``).
+
+    Returns
+    -------
+    Tensor, shape ``shape``, float32 with values in {0, 1}
+    """
+    return _keep_mask(shape, p, device, generator)[0].float()
+
+
+def _keep_mask(
+    shape: tuple[int, ...] | torch.Size,
+    p: float,
+    device: torch.device | str | None,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, float]:
+    """Boolean keep-mask and its exact keep probability.
+
+    Without a generator, the fast lane sampler of :mod:`headkit.functional._masks` (keep
+    probability ``1 - round(p·2^16)/2^16`` on the CPU); with one, ``u >= p`` for ``u ~ U[0, 1)``
+    drawn in float32 from it (keep probability ``1 - p``).
+    """
+    _check_p(p)
+    if generator is None:
+        return keep_mask(tuple(shape), p, torch.device(device or "cpu"))
+    u = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
+    return u >= p, 1.0 - p
+
+
+def _apply_keep(x: Tensor, keep: Tensor, keep_prob: float) -> Tensor:
+    """Return ``x ⊙ keep / keep_prob`` (``keep`` bool or {0, 1}, broadcastable to ``x``)."""
+    if keep.dtype != torch.bool:
+        keep = keep != 0
+    # The scaled mask is built outside the graph (a fresh tensor), so autograd sees one multiply.
+    return x * keep.to(x.dtype).mul_(1.0 / keep_prob)
+
+
+def dropout(
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    mask: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """Inverted dropout (Srivastava et al. 2014).
 
-    Each element is zeroed with probability ``p`` and survivors are scaled by ``1 / (1 - p)``, so
-    the expectation equals ``x``; identity when ``training`` is false or ``p == 0``.
+    ``y = x ⊙ m / (1 - p)`` with ``m ~ Bernoulli(1 - p)`` elementwise, so ``E[y] = x``; identity
+    when ``training`` is false or ``p == 0``.
 
     Parameters
     ----------
@@ -21,14 +101,342 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         Drop probability in [0, 1).
     training : bool
         Apply the mask; when false, return ``x`` unchanged.
+    mask : Tensor, shape broadcastable to ``x.shape``, optional
+        Keep-mask in {0, 1} to use instead of a random one (see :func:`dropout_mask`).
+    generator : torch.Generator, optional
+        Source of randomness.
 
     Returns
     -------
     Tensor, same shape as ``x``
     """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout rate p must be in [0, 1); got {p}.")
+    _check_p(p)
     if not training or p == 0.0:
         return x
-    mask, keep = keep_mask(x.shape, p, x.device)
-    return x * mask.to(x.dtype).mul_(1.0 / keep)  # one multiply in the autograd graph
+    if mask is not None:
+        return _apply_keep(x, mask, 1.0 - p)
+    return _apply_keep(x, *_keep_mask(x.shape, p, x.device, generator))
+
+
+def multi_sample_dropout(
+    x: Tensor,
+    k: int = 4,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    masks: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Multi-sample dropout (Inoue 2019): k independent dropout masks on the same activations.
+
+    The trunk that produced ``x`` runs once; a shared head applied to the result runs as one
+    batched matmul over the leading sample dimension and the k losses are averaged.
+
+    Equivalent to ``torch.stack([dropout(x, p) for _ in range(k)])``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (...)
+        Activations, typically (N, D) trunk features.
+    k : int
+        Number of masks (samples), at least 1.
+    p : float
+        Drop probability in [0, 1).
+    training : bool
+        When false, return ``x`` unchanged, *without* a sample dimension.
+    masks : Tensor, shape (k, ...), optional
+        Keep-masks in {0, 1} to use instead of random ones.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, shape (k, ...) in training; ``x`` itself otherwise
+    """
+    _check_p(p)
+    if k < 1:
+        raise ValueError(f"multi-sample dropout needs k >= 1 masks; got k={k}.")
+    if not training:
+        return x
+    if masks is not None:
+        return _apply_keep(x.unsqueeze(0), masks, 1.0 - p)
+    if p == 0.0:
+        return x.unsqueeze(0).expand(k, *x.shape)
+    return _apply_keep(x.unsqueeze(0), *_keep_mask((k, *x.shape), p, x.device, generator))
+
+
+def gaussian_dropout(
+    x: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    noise: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Gaussian (multiplicative-noise) dropout (Srivastava et al. 2014, §10; Wang & Manning 2013).
+
+    ``y = x ⊙ (1 + σ ε)`` with ``ε ~ N(0, 1)`` and ``σ² = p / (1 - p)``: the multiplier has mean 1
+    and variance ``p / (1 - p)``, the first two moments of inverted Bernoulli dropout's
+    ``m / (1 - p)``. Identity when ``training`` is false or ``p == 0``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (...)
+        Activations.
+    p : float
+        Equivalent Bernoulli drop probability in [0, 1).
+    training : bool
+        Apply the noise; when false, return ``x`` unchanged.
+    noise : Tensor, shape broadcastable to ``x.shape``, optional
+        Standard-normal ε to use instead of a random draw.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, same shape as ``x``
+    """
+    _check_p(p)
+    if not training or p == 0.0:
+        return x
+    if noise is None:
+        noise = torch.randn(x.shape, device=x.device, dtype=torch.float32, generator=generator)
+    sigma = math.sqrt(p / (1.0 - p))
+    return x * (1.0 + sigma * noise).to(x.dtype)
+
+
+def drop_connect(
+    weight: Tensor,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    mask: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """DropConnect on a weight tensor (Wan et al. 2013): ``W ⊙ M / (1 - p)``, ``M ~ Bern(1 - p)``.
+
+    The inverted scaling keeps ``E[W ⊙ M / (1 - p)] = W``, so the dense layer is the expectation.
+
+    Parameters
+    ----------
+    weight : Tensor, shape (...)
+        Weights, typically (out_features, in_features).
+    p : float
+        Drop probability in [0, 1).
+    training : bool
+        When false, return ``weight`` unchanged.
+    mask : Tensor, shape broadcastable to ``weight.shape``, optional
+        Keep-mask in {0, 1}; a leading dimension (N, out, in) gives per-sample weights.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, shape of ``weight`` (or of ``mask`` when it broadcasts to more dimensions)
+    """
+    return dropout(weight, p, training, mask=mask, generator=generator)
+
+
+def linear_dropconnect(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    p: float = 0.5,
+    training: bool = True,
+    *,
+    per_sample: bool = False,
+    inference: str = "mean",
+    mask: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Linear layer with DropConnect: ``y = x (W ⊙ M / (1 - p))ᵀ + b``.
+
+    Training: one weight mask per call (``per_sample=False``, the batch shares it: cheap, as in
+    most implementations) or one mask per row of ``x`` (``per_sample=True``, Wan et al.'s
+    formulation; memory N·out·in). Inference rules:
+
+    * ``"mean"`` — ``y = x Wᵀ + b``, the exact expectation over masks (deterministic).
+    * ``"moment"`` — one draw from the moment-matched Gaussian of Wan et al. 2013 (§3):
+      ``y ~ N(x Wᵀ + b, p / (1 - p) · x² (W²)ᵀ)``; averaging the output map over several
+      such passes (MC prediction) approximates their moment-matching inference.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., in_features)
+        Input.
+    weight : Tensor, shape (out_features, in_features)
+        Weights.
+    bias : Tensor, shape (out_features,), optional
+        Bias (never dropped).
+    p : float
+        Weight drop probability in [0, 1).
+    training : bool
+        Sample masks; when false, apply the ``inference`` rule.
+    per_sample : bool
+        One mask per row of ``x`` instead of one per call.
+    inference : {"mean", "moment"}
+        Rule used when ``training`` is false.
+    mask : Tensor, optional
+        Keep-mask (out, in) or, with ``per_sample``, (M, out, in) with M = ``x[..., 0].numel()``.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, shape (..., out_features)
+    """
+    _check_p(p)
+    if inference not in DROPCONNECT_INFERENCE:
+        raise ValueError(f"inference must be one of {DROPCONNECT_INFERENCE}; got {inference!r}.")
+    if not training:
+        mean = torch.nn.functional.linear(x, weight, bias)
+        if inference == "mean" or p == 0.0:
+            return mean
+        var = torch.nn.functional.linear(x * x, weight * weight) * (p / (1.0 - p))
+        noise = torch.randn(mean.shape, device=x.device, dtype=torch.float32, generator=generator)
+        return mean + var.sqrt() * noise.to(mean.dtype)
+    if p == 0.0:
+        return torch.nn.functional.linear(x, weight, bias)
+    if not per_sample:
+        return torch.nn.functional.linear(
+            x, drop_connect(weight, p, mask=mask, generator=generator), bias
+        )
+    rows = x.reshape(-1, x.shape[-1])
+    if mask is None:
+        keep, keep_prob = _keep_mask((rows.shape[0], *weight.shape), p, x.device, generator)
+        weights = _apply_keep(weight, keep, keep_prob)  # (M, out, in)
+    else:
+        weights = drop_connect(weight, p, mask=mask)
+    out = torch.bmm(weights, rows.unsqueeze(-1)).squeeze(-1)
+    if bias is not None:
+        out = out + bias
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def sample_nested_cut(
+    n: int,
+    width: int,
+    distribution: str = "geometric",
+    scale: float = 0.5,
+    *,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Sample nested-dropout cut indices b ∈ {1, ..., width}: units 1..b are kept.
+
+    * ``"geometric"`` — Rippel et al. 2014: ``P(b) ∝ ρ^(b-1) (1 - ρ)`` with mean ``scale·width``
+      before truncation; draws beyond ``width`` keep every unit.
+    * ``"gaussian"`` — the half-normal of Chen et al. 2022's code: ``P(b) ∝ exp(-(b/σ)²)`` with
+      ``σ = scale·width``, truncated to ``width``.
+    * ``"uniform"`` — every b equally likely (``scale`` unused).
+
+    Parameters
+    ----------
+    n : int
+        Number of cuts (one per sample).
+    width : int
+        Number of units D.
+    distribution : {"geometric", "gaussian", "uniform"}
+        Law of b.
+    scale : float
+        Spread of b as a fraction of ``width`` (> 0).
+    device : torch.device or str, optional
+        Where the result lives.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, shape (n,), int64 with values in [1, width]
+    """
+    if distribution not in NESTED_DISTRIBUTIONS:
+        raise ValueError(
+            f"distribution must be one of {NESTED_DISTRIBUTIONS}; got {distribution!r}."
+        )
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0; got {scale}.")
+    if width < 1:
+        raise ValueError(f"width must be >= 1; got {width}.")
+    b = torch.arange(1, width + 1, device=device, dtype=torch.float64)
+    if distribution == "geometric":
+        rho = max(1.0 - 1.0 / max(scale * width, 1.0), 0.0)
+        weights = (1.0 - rho) * torch.pow(torch.full_like(b, rho), b - 1)
+        weights[-1] = rho ** (width - 1)  # P(b >= width): the tail keeps every unit
+    elif distribution == "gaussian":
+        weights = torch.exp(-((b / (scale * width)) ** 2))
+    else:
+        weights = torch.ones_like(b)
+    probs = (weights / weights.sum()).float()
+    return torch.multinomial(probs, n, replacement=True, generator=generator) + 1
+
+
+def nested_dropout_mask(cut: Tensor, width: int) -> Tensor:
+    """Return the prefix mask of nested dropout: ``mask[..., j] = 1`` iff ``j < cut[...]``.
+
+    Parameters
+    ----------
+    cut : Tensor, shape (...)
+        Number of kept leading units per sample (int).
+    width : int
+        Number of units D.
+
+    Returns
+    -------
+    Tensor, shape (..., D), float32 in {0, 1}
+    """
+    units = torch.arange(width, device=cut.device)
+    return (units < cut.unsqueeze(-1)).float()
+
+
+def nested_dropout(
+    x: Tensor,
+    training: bool = True,
+    *,
+    cut: Tensor | int | None = None,
+    dim: int = -1,
+    distribution: str = "geometric",
+    scale: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Nested (ordered) dropout (Rippel et al. 2014): keep units 1..b along ``dim``, zero the rest.
+
+    One cut b per sample (per position of the other dimensions), drawn by
+    :func:`sample_nested_cut`; no rescaling, so units learn an importance order and the first k
+    units form a usable smaller representation. An explicit ``cut`` is always applied (that is how
+    truncation is expressed); without one, identity when ``training`` is false.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., D, ...)
+        Activations; ``dim`` indexes the units.
+    training : bool
+        Sample cuts; when false and ``cut`` is None, return ``x`` unchanged.
+    cut : Tensor or int, optional
+        Number of kept units, an int or a tensor broadcastable to ``x`` without ``dim``.
+    dim : int
+        The unit dimension.
+    distribution : {"geometric", "gaussian", "uniform"}
+        Law of the sampled cut.
+    scale : float
+        Spread of the cut as a fraction of D.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, same shape as ``x``
+    """
+    moved = x.movedim(dim, -1)
+    width = moved.shape[-1]
+    if cut is None:
+        if not training:
+            return x
+        batch = moved.shape[:-1]
+        sampled = sample_nested_cut(
+            math.prod(batch), width, distribution, scale, device=x.device, generator=generator
+        )
+        cut = sampled.reshape(batch)
+    elif isinstance(cut, int):
+        cut = torch.tensor(cut, device=x.device)
+    mask = nested_dropout_mask(cut, width).to(x.dtype)
+    return (moved * mask).movedim(-1, dim)

@@ -3,12 +3,25 @@
 Importing this package fills the registries (dropout kinds, heads, output maps, losses).
 """
 
+from headkit.nn.chunked import LinearCrossEntropyHead
 from headkit.nn.dense import DenseBlock, DenseStack
-from headkit.nn.dropout import DROPOUTS, Dropout, DropoutPlan, build_dropout
+from headkit.nn.dropout import (
+    DROPOUTS,
+    DropConnectLinear,
+    Dropout,
+    DropoutPlan,
+    GaussianDropout,
+    MultiSampleDropout,
+    NestedDropout,
+    build_dropout,
+)
 from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.losses import LOSSES, CrossEntropyLoss
 from headkit.nn.network import HeadNet
 from headkit.nn.outputs import OUTPUTS, Softmax
+from headkit.nn.partial_fc import PartialFC, RowSparseSGD
+from headkit.nn.sharded import ShardedLinearHead
+from headkit.nn.uncertainty import MCPrediction, mc_predict
 
 __all__ = [
     "DROPOUTS",
@@ -18,12 +31,22 @@ __all__ = [
     "CrossEntropyLoss",
     "DenseBlock",
     "DenseStack",
+    "DropConnectLinear",
     "Dropout",
     "DropoutPlan",
+    "GaussianDropout",
     "HeadNet",
     "LinearHead",
+    "MCPrediction",
+    "MultiSampleDropout",
+    "NestedDropout",
     "Softmax",
     "build_dropout",
+    "mc_predict",
+    "LinearCrossEntropyHead",
+    "PartialFC",
+    "RowSparseSGD",
+    "ShardedLinearHead",
 ]
 
 # Softmax family (issue 4): heads, output maps and losses; importing loss_variants registers them.

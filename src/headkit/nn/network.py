@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import Tensor, nn
 
@@ -111,3 +113,153 @@ class HeadNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_features={self.config.n_features}, n_classes={self.config.n_classes}"
+
+    def truncate(self, k: int) -> HeadNet:
+        """Return a smaller network that uses only the first ``k`` units of the last hidden layer.
+
+        The copy has ``hidden_sizes[-1] = k``; the last Dense block keeps its first ``k`` output
+        rows (and norm statistics) and the head its first ``k`` input columns, so for a linear
+        head the result equals this network with the last hidden layer's units ``k:`` set to
+        zero. Meant for networks trained with nested dropout (``dropout="nested"``), whose units
+        are ordered by importance.
+
+        Parameters
+        ----------
+        k : int
+            Units to keep, ``1 <= k <= hidden_sizes[-1]``.
+
+        Returns
+        -------
+        HeadNet
+            A new network (weights copied), in the same train/eval mode.
+        """
+        from headkit.exceptions import ConfigError
+
+        sizes = self.config.hidden_sizes
+        if not sizes:
+            raise ConfigError("truncate(k) needs at least one hidden layer; this network has none.")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= sizes[-1]:
+            raise ConfigError(
+                f"truncate(k) needs an int k in [1, {sizes[-1]}] (the last hidden width); "
+                f"got {k!r}."
+            )
+        if self.config.norm == "layer":
+            raise ConfigError(
+                "truncate(k) cannot keep a layer-normalised last layer equivalent; "
+                "use norm=None or norm='batch'."
+            )
+        if getattr(self.trunk.blocks[-1], "residual", False):
+            raise ConfigError(
+                "truncate(k) cannot cut a residual last block (its skip needs the full width); "
+                "use residual=False."
+            )
+        small = HeadNet(self.config.replace(hidden_sizes=(*sizes[:-1], k)))
+        small.to(device=self.temperature.device, dtype=self.temperature.dtype)
+        source = self.state_dict()
+        state = {}
+        for name, tensor in small.state_dict().items():
+            old = source[name]
+            if old.shape != tensor.shape:
+                old = old[tuple(slice(0, n) for n in tensor.shape)]
+            state[name] = old.detach().clone()
+        small.load_state_dict(state)
+        return small.train(self.training)
+
+    # --- Layer inspection (issue 6: CKA, block redundancy, block dropping) -------------------
+
+    def layer_outputs(self, x: Tensor, *, include_input: bool = False) -> list[Tensor]:
+        """Return the output of every Dense block, each (N, width_b) (in eval mode).
+
+        Parameters
+        ----------
+        x : Tensor, shape (N, n_features)
+            Input features.
+        include_input : bool
+            Prepend the trunk's input (standardised, and after the input dropout of a block-less
+            trunk).
+
+        Runs in the module's current mode; call ``eval()`` first for deterministic activations
+        (in training mode a multi-sample final dropout adds a leading sample dimension).
+        """
+        h = self.trunk.input_dropout((x - self.feature_mean) / self.feature_scale)
+        outs = [h] if include_input else []
+        for block in self.trunk.blocks:
+            h = block(h)
+            outs.append(h)
+        return outs
+
+    def block_redundancy(self, x: Tensor) -> Tensor:
+        """Return ``1 − mean_i cos(h_in_i, h_out_i)`` for each Dense block, shape (n_blocks,).
+
+        Low values mark blocks that barely change their input (candidates for
+        :meth:`drop_blocks`; Men et al. 2024, He et al. 2024). Only blocks whose input and output
+        widths agree have a cosine; width-changing blocks (always the first when ``n_features``
+        differs from ``hidden_sizes[0]``) get NaN rather than a made-up projection, since they
+        cannot be dropped without changing shapes anyway. Two zero vectors count as cosine 1.
+        """
+        acts = self.layer_outputs(x, include_input=True)
+        values = []
+        for h_in, h_out in itertools.pairwise(acts):
+            if h_in.shape != h_out.shape:
+                values.append(torch.tensor(float("nan"), dtype=h_out.dtype, device=h_out.device))
+                continue
+            na = h_in.norm(dim=-1)
+            nb = h_out.norm(dim=-1)
+            cos = (h_in * h_out).sum(-1) / (na * nb).clamp_min(1e-12)
+            cos = torch.where((na == 0) & (nb == 0), torch.ones_like(cos), cos)
+            values.append(1.0 - cos.mean())
+        if not values:
+            return torch.empty(0)
+        return torch.stack(values)
+
+    def drop_blocks(self, indices: list[int] | tuple[int, ...]) -> HeadNet:
+        """Return a new HeadNet without the Dense blocks at ``indices`` (weights copied).
+
+        Removal must keep the widths chained: every kept block's input width must equal the
+        previous kept block's output width (or ``n_features``), and the last kept width must
+        equal the head's input width. Dropping a same-width block always qualifies; otherwise a
+        :class:`headkit.exceptions.ConfigError` names the block that breaks the chain. The copy
+        is rebuilt from ``config`` with the shorter ``hidden_sizes`` (so it saves and loads like
+        any network); the last kept block receives the final (between trunk and head) dropout
+        module of the dropout plan. The temperature and standardisation buffers are copied too.
+        """
+        from headkit.exceptions import ConfigError
+
+        n_blocks = len(self.trunk.blocks)
+        drop = set()
+        for i in indices:
+            j = int(i) + n_blocks if int(i) < 0 else int(i)
+            if not 0 <= j < n_blocks:
+                raise ConfigError(f"Block index {i} is out of range for {n_blocks} blocks.")
+            drop.add(j)
+        widths = [self.config.n_features, *self.config.hidden_sizes]
+        kept = [j for j in range(n_blocks) if j not in drop]
+        previous = self.config.n_features
+        for j in kept:
+            if widths[j] != previous:
+                raise ConfigError(
+                    f"Dropping blocks {sorted(drop)} leaves block {j} (input width {widths[j]}) "
+                    f"after a width-{previous} layer; drop only blocks whose input and output "
+                    "widths agree."
+                )
+            previous = widths[j + 1]
+        if previous != self.trunk.out_features:
+            raise ConfigError(
+                f"Dropping blocks {sorted(drop)} changes the trunk's output width from "
+                f"{self.trunk.out_features} to {previous}, which the head cannot take; drop only "
+                "blocks whose input and output widths agree."
+            )
+        config = self.config.replace(hidden_sizes=tuple(widths[j + 1] for j in kept))
+        new = HeadNet(config)
+        for new_block, j in zip(new.trunk.blocks, kept, strict=True):
+            old = self.trunk.blocks[j]
+            new_block.linear.load_state_dict(old.linear.state_dict())
+            new_block.norm.load_state_dict(old.norm.state_dict())
+        new.head.load_state_dict(self.head.state_dict())
+        new.output.load_state_dict(self.output.state_dict())
+        new.temperature.copy_(self.temperature)
+        new.set_standardization(self.feature_mean, self.feature_scale)
+        param = next(self.parameters(), None)
+        if param is not None:
+            new = new.to(device=param.device, dtype=param.dtype)
+        return new.train(self.training)

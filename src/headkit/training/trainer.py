@@ -18,7 +18,9 @@ from torch import Tensor, nn
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
+from headkit.training import distributed
 from headkit.training.callbacks import Callback
+from headkit.training.gradient_noise import GradientNoise
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -123,6 +125,20 @@ class Trainer:
         self.stop = False
         self.epoch = 0
         self.optimizers = self._build_optimizers()
+        # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
+        self._ddp_step = (
+            distributed.wrap_ddp(model, self.criterion) if distributed.active() else None
+        )
+        if config.gradient_noise < 0 or config.gradient_noise_gamma < 0:
+            raise ConfigError(
+                "gradient_noise and gradient_noise_gamma must be >= 0; "
+                f"got {config.gradient_noise} and {config.gradient_noise_gamma}."
+            )
+        # Annealed gradient noise (Neelakantan et al. 2015), added after backward, before step.
+        self.gradient_noise = GradientNoise(config.gradient_noise, config.gradient_noise_gamma)
+        self._noisy_params = [
+            p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
+        ]
 
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
         cfg = self.config
@@ -161,6 +177,7 @@ class Trainer:
                     max_lr=[g["lr"] for g in opt.param_groups],
                     total_steps=steps,
                     pct_start=WARMUP_FRACTION,
+                    cycle_momentum=getattr(opt, "cycle_momentum", True),
                 )
                 for opt in self.optimizers
             ]
@@ -218,8 +235,9 @@ class Trainer:
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         if has_val:
             X_val, y_val = X_val.to(self.device), y_val.to(self.device)  # type: ignore[union-attr]
-        batch_size = min(cfg.batch_size, len(X))
-        steps_per_epoch = math.ceil(len(X) / batch_size)
+        n_local = distributed.rank_rows(len(X))  # rows this rank visits per epoch
+        batch_size = min(cfg.batch_size, n_local)
+        steps_per_epoch = math.ceil(n_local / batch_size)
         schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
         progress_aware = _modules_with([self.model, self.criterion], "set_progress")
         generator = torch.Generator(device="cpu")
@@ -235,23 +253,29 @@ class Trainer:
             for module in progress_aware:
                 module.set_progress(local_epoch / max(epochs, 1))
             order = torch.randperm(len(X), generator=generator).to(self.device)
+            order = distributed.rank_slice(order)  # this rank's share (all of it on one process)
             loss_sum = torch.zeros((), device=self.device)
-            for start in range(0, len(X), batch_size):
+            for start in range(0, len(order), batch_size):
                 index = order[start : start + batch_size]
                 if len(index) < 2 and len(X) >= 2:
                     continue  # a batch of one breaks batch norm and adds only noise
-                loss = self.model.training_loss(X[index], y[index], self.criterion)
+                if self._ddp_step is not None:
+                    loss = self._ddp_step(X[index], y[index])
+                else:
+                    loss = self.model.training_loss(X[index], y[index], self.criterion)
                 for opt in self.optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
                 for cb in self.callbacks:
                     cb.on_after_backward(self)
+                if self.gradient_noise.enabled:
+                    self.gradient_noise(self._noisy_params)
                 for opt in self.optimizers:
                     opt.step()
                 for sched in schedulers:
                     sched.step()
                 loss_sum += loss.detach() * len(index)
-            train_loss = float(loss_sum) / len(X)
+            train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
             if not math.isfinite(train_loss):
                 raise DataError(
                     f"Training diverged (loss {train_loss}) in epoch {self.epoch + 1}; "

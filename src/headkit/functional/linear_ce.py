@@ -1,0 +1,406 @@
+"""Linear cross-entropy without the N×C logit matrix.
+
+``linear_cross_entropy(x, weight, target)`` is the softmax cross-entropy of the logits
+``x @ weight.T + bias`` computed block by block, so memory stays at one block of logits however
+many classes there are. Two schedules share the same per-block arithmetic:
+
+* **row blocks** (default when a block of at least ``_MIN_ROWS`` full logit rows fits the memory
+  budget and the reduction is a scalar): each block of rows gets its full logit rows, its exact
+  log-sum-exp and, in the same visit, its gradient contributions. The backward pass then only
+  scales the stored gradients by the incoming scalar, so the whole step costs three GEMMs
+  (6·N·D·C flops), the same as the naive expression.
+* **class chunks** (used for ``reduction="none"``, an explicit ``chunk_size`` or when even
+  ``_MIN_ROWS`` full rows do not fit): the forward pass walks class chunks with the online
+  normaliser of Milakov & Gimelshein, "Online normalizer calculation for softmax" (running max
+  and rescaled running sum), keeping only the per-row log-sum-exp; the backward pass recomputes
+  each chunk's logits (four GEMMs in all).
+
+Gradients of the target logit and of label smoothing's uniform part are applied outside the
+blocks with index and rank-one operations, so a block only needs ``exp`` and one row scaling.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from headkit.exceptions import ConfigError
+
+Reduction = Literal["mean", "sum", "none"]
+
+_MIN_ROWS = 128
+_SLAB_BYTES = 1048576  # column slab of a row block for the fused exp pass (0: whole block)
+_AUTO_BUDGET = (32 * 2**20, 2**30)
+
+
+def auto_memory_budget(n_classes: int, n_features: int) -> int:
+    """Default logit-block budget: about the size of the float32 C×D weight gradient.
+
+    ``C · 4 · max(D, 128)`` bytes clamped to [32 MiB, 1 GiB]: row blocks then hold about
+    ``max(D, 128)`` full logit rows, so the working memory stays near the C×D gradient the
+    caller allocates anyway.
+    """
+    low, high = _AUTO_BUDGET
+    return int(min(high, max(low, n_classes * 4 * max(n_features, _MIN_ROWS))))
+
+
+def _plan(n: int, c: int, budget: int, n_buffers: int, min_rows: int) -> int:
+    """Return how many rows (or classes) of length ``c`` fit ``budget`` bytes, at most ``n``."""
+    fit = budget // max(1, c * 4 * n_buffers)
+    return int(min(n, fit)) if fit >= min(n, min_rows) else 0
+
+
+def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
+    """Replace ``z`` by ``cap·tanh(z/cap)`` in place; keep ``tanh(z/cap)`` in ``tanh_out``."""
+    if tanh_out is None:
+        return z.div_(cap).tanh_().mul_(cap)
+    torch.tanh(z.div_(cap), out=tanh_out)
+    return torch.mul(tanh_out, cap, out=z)
+
+
+def _exp_sum_(z: Tensor, m: Tensor) -> Tensor:
+    """Set ``z`` to ``exp(z - m[:, None])`` in place and return its row sums.
+
+    Wide blocks are walked in column slabs of about ``_SLAB_BYTES`` so that the subtraction,
+    the exponential and the sum read the slab from cache instead of memory three times.
+    """
+    cols = max(256, _SLAB_BYTES // (4 * max(1, z.shape[0])))
+    if _SLAB_BYTES <= 0 or z.shape[1] <= cols:
+        return z.sub_(m[:, None]).exp_().sum(1)
+    s = z.new_zeros(z.shape[0])
+    for c0 in range(0, z.shape[1], cols):
+        s += z[:, c0 : c0 + cols].sub_(m[:, None]).exp_().sum(1)
+    return s
+
+
+def _block_grads(
+    e: Tensor,
+    scale: Tensor,
+    x_rows: Tensor,
+    weight_rows: Tensor,
+    tanh: Tensor | None,
+    smooth: Tensor | None,
+    gx_out: Tensor | None,
+    gw: Tensor | None,
+    gb: Tensor | None,
+    accumulate_x: bool,
+) -> None:
+    """Add one block's gradient to ``gx_out``, ``gw`` and ``gb``.
+
+    ``e`` (R, K) holds ``exp(z - shift)`` and ``scale`` (R,) the factor turning it into the
+    softmax part of dL/dz. Without soft-capping the factor is applied to the GEMM operands instead
+    of the block (no extra pass); with it the block becomes the full dL/du explicitly.
+    """
+    if tanh is not None:
+        e.mul_(scale[:, None])
+        if smooth is not None:
+            e.sub_(smooth[:, None])
+        e.mul_(tanh.square_().neg_().add_(1.0))
+        row_scale = None
+    else:
+        row_scale = scale
+    if gx_out is not None:
+        if accumulate_x:
+            if row_scale is None:
+                gx_out.addmm_(e, weight_rows)
+            else:
+                gx_out.add_(torch.mm(e, weight_rows).mul_(row_scale[:, None]))
+        else:
+            torch.mm(e, weight_rows, out=gx_out)
+            if row_scale is not None:
+                gx_out.mul_(row_scale[:, None])
+    if gw is not None:
+        xs = x_rows if row_scale is None else x_rows * row_scale[:, None]
+        gw.addmm_(e.T, xs)
+    if gb is not None:
+        gb.addmv_(e.T, row_scale if row_scale is not None else e.new_ones(e.shape[0]))
+
+
+def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
+    """Row-block schedule: exact log-sum-exp and (optionally) gradients in one visit."""
+    n, c = x.shape[0], w.shape[0]
+    lse = x.new_empty(n)
+    zsum = x.new_zeros(n) if (eps and cap is not None) else None
+    grads = any(need)
+    gx = x.new_empty(x.shape) if need[0] else None
+    gw = torch.zeros_like(w) if need[1] else None
+    gb = torch.zeros_like(b) if (b is not None and need[2]) else None
+    buf = x.new_empty(rows, c)
+    tbuf = x.new_empty(rows, c) if (cap is not None and grads) else None
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        xb, z = x[r0:r1], buf[: r1 - r0]
+        torch.mm(xb, w.T, out=z) if b is None else torch.addmm(b, xb, w.T, out=z)
+        t = tbuf[: r1 - r0] if tbuf is not None else None
+        if cap is not None:
+            _softcap_(z, cap, t)
+            if zsum is not None:
+                zsum[r0:r1] = z.sum(1)
+        m = z.amax(1)
+        s = _exp_sum_(z, m)
+        lse[r0:r1] = m + s.log()
+        if grads:
+            gr = g[r0:r1]
+            scale = gr * (1 + 2 * z_loss * lse[r0:r1]) / s
+            smooth = gr * (eps / c) if (cap is not None and eps) else None
+            gxo = gx[r0:r1] if gx is not None else None
+            _block_grads(z, scale, xb, w, t, smooth, gxo, gw, gb, accumulate_x=False)
+    return lse, zsum, gx, gw, gb
+
+
+def _chunk_forward(x, w, b, eps, cap, chunk):
+    """Class-chunk schedule, forward: online normaliser, returns per-row log-sum-exp."""
+    n, c = x.shape[0], w.shape[0]
+    m = x.new_full((n,), -math.inf)
+    s = x.new_zeros(n)
+    zsum = x.new_zeros(n) if (eps and cap is not None) else None
+    buf = x.new_empty(n, chunk)
+    for c0 in range(0, c, chunk):
+        c1 = min(c, c0 + chunk)
+        z = buf[:, : c1 - c0]
+        wc = w[c0:c1]
+        torch.mm(x, wc.T, out=z) if b is None else torch.addmm(b[c0:c1], x, wc.T, out=z)
+        if cap is not None:
+            _softcap_(z, cap, None)
+            if zsum is not None:
+                zsum += z.sum(1)
+        m_new = torch.maximum(m, z.amax(1))
+        s = s * torch.exp(m - m_new) + z.sub_(m_new[:, None]).exp_().sum(1)
+        m = m_new
+    return m + s.log(), zsum
+
+
+def _chunk_backward(x, w, b, g, lse, eps, z_loss, cap, chunk, need):
+    """Class-chunk schedule, backward: recompute each chunk's logits and accumulate gradients."""
+    n, c = x.shape[0], w.shape[0]
+    gx = torch.zeros_like(x) if need[0] else None
+    gw = torch.zeros_like(w) if need[1] else None
+    gb = torch.zeros_like(b) if (b is not None and need[2]) else None
+    scale = g * (1 + 2 * z_loss * lse)
+    smooth = g * (eps / c) if (cap is not None and eps) else None
+    buf = x.new_empty(n, chunk)
+    tbuf = x.new_empty(n, chunk) if cap is not None else None
+    for c0 in range(0, c, chunk):
+        c1 = min(c, c0 + chunk)
+        z, wc = buf[:, : c1 - c0], w[c0:c1]
+        torch.mm(x, wc.T, out=z) if b is None else torch.addmm(b[c0:c1], x, wc.T, out=z)
+        t = tbuf[:, : c1 - c0] if tbuf is not None else None
+        if cap is not None:
+            _softcap_(z, cap, t)
+        z.sub_(lse[:, None]).exp_()
+        gwc = gw[c0:c1] if gw is not None else None
+        gbc = gb[c0:c1] if gb is not None else None
+        _block_grads(z, scale, x, wc, t, smooth, gx, gwc, gbc, accumulate_x=True)
+    return gx, gw, gb
+
+
+def _target_terms(x, w, b, target, g, eps, cap, gx, gw, gb, zsum_needed):
+    """Target logit (softcapped), and the gradient terms of the target and of smoothing."""
+    c = w.shape[0]
+    zt = (x * w[target]).sum(1)
+    if b is not None:
+        zt = zt + b[target]
+    tt = torch.tanh(zt / cap) if cap is not None else None
+    zt_c = cap * tt if tt is not None else zt
+    mean_z = None
+    if zsum_needed and cap is None:
+        mean_z = (x @ w.sum(0) + (b.sum() if b is not None else 0.0)) / c
+    if g is None:
+        return zt_c, mean_z
+    k = g * (1 - eps) * (1 - tt.square() if tt is not None else 1.0)
+    if gx is not None:
+        gx.sub_(w[target] * k[:, None])
+        if eps and cap is None:
+            gx.sub_(torch.outer(g * (eps / c), w.sum(0)))
+    if gw is not None:
+        gw.index_add_(0, target, x * (-k)[:, None])
+        if eps and cap is None:
+            gw.sub_(((g * (eps / c)) @ x)[None, :])
+    if gb is not None:
+        gb.index_add_(0, target, -k)
+        if eps and cap is None:
+            gb.sub_(g.sum() * (eps / c))
+    return zt_c, mean_z
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w, b, target, opts):  # type: ignore[override]
+        ignore_index, reduction, eps, z_loss, cap, chunk, budget = opts
+        n_all, dtypes = x.shape[0], (x.dtype, w.dtype, None if b is None else b.dtype)
+        need = tuple(ctx.needs_input_grad[:3])
+        valid = target != ignore_index
+        idx = valid.nonzero().squeeze(1)
+        cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
+        xv = x.index_select(0, idx).to(cdt)
+        tv, wf = target.index_select(0, idx), w.to(cdt)
+        bf = b.to(cdt) if b is not None else None
+        n, c = xv.shape[0], wf.shape[0]
+        if n and (int(tv.min()) < 0 or int(tv.max()) >= c):
+            raise ConfigError(
+                f"target holds a class index outside [0, {c}) that is not ignore_index; "
+                "pass labels encoded as 0..C-1 or set ignore_index."
+            )
+        scalar_g = {"mean": 1.0 / n if n else 0.0, "sum": 1.0}.get(reduction)
+        n_buf = 2 if cap is not None else 1
+        rows = 0
+        if chunk is None and scalar_g is not None:
+            rows = _plan(n, c, budget, n_buf, _MIN_ROWS)
+        gx = gw = gb = None
+        if rows:
+            g = xv.new_full((n,), scalar_g) if any(need) else None
+            lse, zsum, gx, gw, gb = _row_blocks(xv, wf, bf, g, eps, z_loss, cap, rows, need)
+            zt, mean_z = _target_terms(xv, wf, bf, tv, g, eps, cap, gx, gw, gb, eps > 0)
+        else:
+            chunk = chunk or max(256, _plan(c, n, budget, n_buf, 1))
+            lse, zsum = _chunk_forward(xv, wf, bf, eps, cap, min(chunk, c))
+            zt, mean_z = _target_terms(xv, wf, bf, tv, None, eps, cap, None, None, None, eps > 0)
+        if eps:
+            mean_z = zsum / c if zsum is not None else mean_z
+            per_row = lse - (1 - eps) * zt - eps * mean_z
+        else:
+            per_row = lse - zt
+        if z_loss:
+            per_row = per_row + z_loss * lse.square()
+        if reduction == "none":
+            loss = per_row.new_zeros(n_all).index_copy_(0, idx, per_row)
+        elif reduction == "sum":
+            loss = per_row.sum()
+        else:
+            loss = per_row.sum() / n if n else per_row.new_tensor(math.nan)
+        ctx.rows, ctx.chunk, ctx.opts, ctx.dtypes, ctx.n_all = rows, chunk, opts, dtypes, n_all
+        ctx.need = need
+        if rows:
+            ctx.save_for_backward(idx, gx, gw, gb)
+        else:
+            ctx.save_for_backward(idx, x, w, b, tv, lse)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        _, reduction, eps, z_loss, cap, _, _ = ctx.opts
+        if ctx.rows:
+            idx, gx, gw, gb = ctx.saved_tensors
+            if grad.numel() != 1 or float(grad) != 1.0:  # loss.backward() passes 1: no copy
+                gx, gw, gb = (None if t is None else t * grad for t in (gx, gw, gb))
+        else:
+            idx, x, w, b, tv, lse = ctx.saved_tensors
+            n = idx.shape[0]
+            cdt = lse.dtype
+            xv, wf = x.index_select(0, idx).to(cdt), w.to(cdt)
+            bf = b.to(cdt) if b is not None else None
+            if reduction == "none":
+                g = grad.to(cdt).index_select(0, idx)
+            else:
+                g = grad.to(cdt).expand(n) / (n if reduction == "mean" and n else 1)
+            gx, gw, gb = _chunk_backward(xv, wf, bf, g, lse, eps, z_loss, cap, ctx.chunk, ctx.need)
+            _target_terms(xv, wf, bf, tv, g, eps, cap, gx, gw, gb, False)
+        x_dtype, w_dtype, b_dtype = ctx.dtypes
+        gx_full = None
+        if gx is not None:
+            gx_full = gx.new_zeros(ctx.n_all, gx.shape[1]).index_copy_(0, idx, gx).to(x_dtype)
+        gw = gw.to(w_dtype) if gw is not None else None
+        gb = gb.to(b_dtype) if gb is not None else None
+        return gx_full, gw, gb, None, None
+
+
+def linear_cross_entropy(
+    x: Tensor,
+    weight: Tensor,
+    target: Tensor,
+    bias: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+    label_smoothing: float = 0.0,
+    z_loss: float = 0.0,
+    softcap: float | None = None,
+    chunk_size: int | None = None,
+    memory_budget: int | None = None,
+) -> Tensor:
+    """Softmax cross-entropy of a linear layer's logits, never materialising all N×C of them.
+
+    Equivalent to ``F.cross_entropy((x @ weight.T + bias).float(), target,
+    ignore_index=ignore_index, reduction=reduction, label_smoothing=label_smoothing)`` plus
+    ``z_loss · logsumexp(logits)²`` per non-ignored row (PaLM's auxiliary z-loss), where the
+    logits are first soft-capped to ``softcap · tanh(logits / softcap)`` (Gemma 2) when
+    ``softcap`` is set. Memory is one block of logits (``memory_budget`` bytes) instead of
+    N×C; gradients for ``x``, ``weight`` and ``bias`` come from a custom autograd Function.
+
+    Parameters
+    ----------
+    x : Tensor, shape (..., D)
+        Features (float32, bfloat16 or float16 are computed in float32; float64 in float64).
+    weight : Tensor, shape (C, D)
+        Class weights.
+    target : Tensor, shape (...,) int64
+        Class indices in [0, C), or ``ignore_index`` for rows that contribute nothing.
+    bias : Tensor, shape (C,), optional
+        Class biases.
+    ignore_index : int
+        Target value whose rows are skipped (zero loss and zero gradient).
+    reduction : {"mean", "sum", "none"}
+        Mean over non-ignored rows, sum, or per-row losses of shape (...,).
+    label_smoothing : float
+        ε in [0, 1]: the target distribution becomes ``(1 - ε)·onehot + ε / C``.
+    z_loss : float
+        Weight of the auxiliary ``logsumexp(logits)²`` term (0 disables it).
+    softcap : float, optional
+        Soft-capping constant c > 0 applied to the logits before the softmax.
+    chunk_size : int, optional
+        Classes per chunk; forces the class-chunk (online normaliser) schedule. By default the
+        schedule and block size are chosen from ``memory_budget``.
+    memory_budget : int, optional
+        Bytes for the logit block(s); by default the size of a float32 C×D matrix clamped to
+        [32 MiB, 1 GiB] (:func:`auto_memory_budget`). Inputs, their float32 copies for
+        bfloat16 inputs, and the gradients (same size as the inputs) come on top.
+
+    Returns
+    -------
+    Tensor, float32 (float64 for float64 inputs)
+        Scalar, or shape (...,) for ``reduction="none"``.
+    """
+    if reduction not in ("mean", "sum", "none"):
+        raise ConfigError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ConfigError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
+    if z_loss < 0:
+        raise ConfigError(f"z_loss must be >= 0; got {z_loss}.")
+    if softcap is not None and softcap <= 0:
+        raise ConfigError(f"softcap must be > 0 or None; got {softcap}.")
+    if chunk_size is not None and chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer or None; got {chunk_size}.")
+    if memory_budget is None:
+        memory_budget = auto_memory_budget(weight.shape[0], weight.shape[-1])
+    if memory_budget < 1:
+        raise ConfigError(f"memory_budget must be a positive number of bytes; got {memory_budget}.")
+    if weight.dim() != 2 or x.shape[-1] != weight.shape[1]:
+        raise ConfigError(
+            f"x (..., D) and weight (C, D) must share D; got {tuple(x.shape)} and "
+            f"{tuple(weight.shape)}."
+        )
+    if target.shape != x.shape[:-1]:
+        raise ConfigError(
+            f"target must have shape {tuple(x.shape[:-1])} (x without its last dim); "
+            f"got {tuple(target.shape)}."
+        )
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ConfigError(f"bias must have shape ({weight.shape[0]},); got {tuple(bias.shape)}.")
+    lead = x.shape[:-1]
+    opts = (
+        ignore_index,
+        reduction,
+        float(label_smoothing),
+        float(z_loss),
+        softcap,
+        chunk_size,
+        int(memory_budget),
+    )
+    loss = _LinearCrossEntropy.apply(
+        x.reshape(-1, x.shape[-1]), weight, bias, target.reshape(-1).long(), opts
+    )
+    return loss.reshape(lead) if reduction == "none" else loss

@@ -1,0 +1,260 @@
+"""Partial FC: class-centre sampling with sparse row updates (``head="partial_fc:r=0.1"``).
+
+An, Zhu, Xiao et al., "Partial FC: Training 10 Million Identities on a Single Machine" (ICCVW
+2021): each step's softmax runs over the batch's positive class centres plus a uniform random
+sample of the other centres (sample rate r), so the cost per step is O(r·C·D) instead of
+O(C·D), and only the touched rows of the C×D centre matrix get a gradient. The gradient is a
+sparse row tensor (``F.embedding(..., sparse=True)``) and the head's own optimiser
+(:meth:`PartialFC.configure_optimizer`) updates only those rows, so no C×D dense gradient or
+optimiser state is ever allocated (with plain SGD).
+
+Logits are plain ``x Wᵀ`` or, with ``scale`` set, normalised cosines ``s·cos θ`` with an optional
+CosFace (``cos θ − m``) or ArcFace (``cos(θ + m)``) margin on the target class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from headkit.exceptions import ConfigError
+from headkit.functional.linear_ce import linear_cross_entropy
+from headkit.nn.heads import HEADS
+
+
+class RowSparseSGD(torch.optim.Optimizer):
+    """SGD that updates only the rows present in a sparse (COO) row gradient.
+
+    Weight decay and momentum act on the touched rows only ("lazy" updates). Momentum keeps a
+    dense buffer the size of the parameter, allocated on the first step with ``momentum > 0``;
+    with ``momentum=0`` the optimiser holds no state at all. Dense gradients are accepted too.
+    ``cycle_momentum = False`` tells the trainer's one-cycle schedule to leave momentum alone.
+    """
+
+    cycle_momentum = False
+
+    def __init__(
+        self, params: Iterable[Tensor], lr: float, momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> None:
+        if lr <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
+            raise ConfigError(
+                f"RowSparseSGD needs lr > 0, 0 <= momentum < 1, weight_decay >= 0; got lr={lr}, "
+                f"momentum={momentum}, weight_decay={weight_decay}."
+            )
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        """Apply one update to the rows with a gradient."""
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, mom, wd = group["lr"], group["momentum"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    g = p.grad.coalesce()
+                    rows, vals = g.indices()[0], g.values()
+                else:
+                    rows, vals = None, p.grad
+                data = p if rows is None else p.index_select(0, rows)
+                if wd:
+                    vals = vals + wd * data
+                if mom:
+                    state = self.state[p]
+                    if "momentum" not in state:
+                        state["momentum"] = torch.zeros_like(p)
+                    buf = state["momentum"]
+                    if rows is None:
+                        vals = buf.mul_(mom).add_(vals)
+                    else:
+                        vals = buf.index_select(0, rows).mul_(mom).add_(vals)
+                        buf.index_copy_(0, rows, vals)
+                if rows is None:
+                    p.add_(vals, alpha=-lr)
+                else:
+                    p.index_add_(0, rows, vals.to(p.dtype), alpha=-lr)
+        return loss
+
+
+def sample_classes(target: Tensor, n_classes: int, rate: float, generator=None) -> Tensor:
+    """Return the sorted class indices for one Partial FC step.
+
+    All distinct classes of ``target`` (the positives) plus ``round(rate·C)`` uniform draws from
+    [0, C) (with replacement, duplicates and positives merged), so the expected number of
+    centres is about ``max(#positives, rate·C)``. ``rate >= 1`` returns every class.
+
+    Parameters
+    ----------
+    target : Tensor, shape (N,) int64
+        Labels of the batch.
+    n_classes : int
+        C.
+    rate : float
+        Sample rate r in (0, 1].
+
+    Returns
+    -------
+    Tensor, shape (K,) int64
+        Sorted, unique class indices containing every label of ``target``.
+    """
+    if rate >= 1.0:
+        return torch.arange(n_classes, device=target.device)
+    n_neg = round(rate * n_classes)
+    neg = torch.randint(0, n_classes, (n_neg,), device=target.device, generator=generator)
+    return torch.cat([target.reshape(-1), neg]).unique(sorted=True)
+
+
+class PartialFC(nn.Module):
+    """Softmax head over C class centres trained on the positives plus sampled negatives.
+
+    Parameters
+    ----------
+    in_features, n_classes : int
+        D and C.
+    sample_rate : float
+        r in (0, 1]: fraction of the C centres drawn as negatives each step (1 = full softmax).
+    scale : float, optional
+        s for normalised-cosine logits ``s·cos θ``; ``None`` gives plain ``x Wᵀ`` logits.
+    margin : float
+        m ≥ 0, applied to the target class in training only (needs ``scale``).
+    margin_type : {"cosface", "arcface"}
+        ``s(cos θ − m)`` or ``s·cos(θ + m)``.
+    optimizer : {"sgd", "sparse_adam"}
+        Row-sparse SGD (:class:`RowSparseSGD`; no state without momentum) or
+        ``torch.optim.SparseAdam`` (dense moment buffers, 2·C·D floats).
+    lr : float, optional
+        Learning rate of the head's optimiser; defaults to the trainer's.
+    momentum : float
+        Momentum of the SGD optimiser (a dense C×D buffer when > 0).
+
+    Shape
+    -----
+    ``forward``: (..., D) → (..., C) full logits (computed over class chunks without autograd);
+    ``training_loss``: features (N, D) or (k, N, D), target (N,) → scalar.
+    """
+
+    row_sparse = True  # sparse row gradients: averaged by a hook under DDP, not by buckets
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        sample_rate: float = 0.1,
+        scale: float | None = None,
+        margin: float = 0.0,
+        margin_type: str = "cosface",
+        optimizer: str = "sgd",
+        lr: float | None = None,
+        momentum: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < sample_rate <= 1.0:
+            raise ConfigError(f"sample_rate must be in (0, 1]; got {sample_rate}.")
+        if margin_type not in ("cosface", "arcface"):
+            raise ConfigError(f"margin_type must be 'cosface' or 'arcface'; got {margin_type!r}.")
+        if margin and scale is None:
+            raise ConfigError("A margin needs normalised-cosine logits; set scale (e.g. 30).")
+        if optimizer not in ("sgd", "sparse_adam"):
+            raise ConfigError(f"optimizer must be 'sgd' or 'sparse_adam'; got {optimizer!r}.")
+        self.in_features, self.n_classes = in_features, n_classes
+        self.sample_rate, self.scale, self.margin = sample_rate, scale, margin
+        self.margin_type, self.optimizer, self.lr, self.momentum = (
+            margin_type,
+            optimizer,
+            lr,
+            momentum,
+        )
+        self.weight = nn.Parameter(torch.empty(n_classes, in_features))
+        nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_features))
+
+    def _logits(self, x: Tensor, w: Tensor, target: Tensor | None) -> Tensor:
+        if self.scale is None:
+            return x @ w.T
+        cos = F.normalize(x, dim=-1) @ F.normalize(w, dim=-1).T
+        if target is not None and self.margin:
+            onehot = F.one_hot(target, w.shape[0]).to(cos.dtype)
+            if self.margin_type == "cosface":
+                cos = cos - self.margin * onehot
+            else:
+                theta = torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
+                cos = torch.where(onehot.bool(), torch.cos(theta + self.margin), cos)
+        return self.scale * cos
+
+    def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
+        """Return logits over all C classes, shape (..., C); margins only in training."""
+        use_target = target if (self.training and target is not None) else None
+        if use_target is not None or torch.is_grad_enabled():
+            return self._logits(x, self.weight, use_target)
+        chunk = max(1, (64 * 2**20) // max(1, 4 * x.numel() // x.shape[-1]))
+        out = x.new_empty(*x.shape[:-1], self.n_classes)
+        for c0 in range(0, self.n_classes, chunk):
+            c1 = min(self.n_classes, c0 + chunk)
+            out[..., c0:c1] = self._logits(x, self.weight[c0:c1], None)
+        return out
+
+    def training_loss(self, features: Tensor, target: Tensor) -> Tensor:
+        """Return the sampled-softmax cross-entropy of one batch, shape ().
+
+        Uses the positives of ``target`` plus ``sample_rate·C`` random negatives; the gradient
+        of ``weight`` is a sparse tensor holding only those rows.
+        """
+        if features.dim() == target.dim() + 2:
+            target = target.expand(features.shape[0], *target.shape)
+        x, y = features.reshape(-1, features.shape[-1]), target.reshape(-1)
+        index = sample_classes(y, self.n_classes, self.sample_rate)
+        local = torch.searchsorted(index, y)
+        w = F.embedding(index, self.weight, sparse=True)
+        if self.scale is None:
+            return linear_cross_entropy(x, w, local)
+        if not self.margin:
+            return linear_cross_entropy(
+                self.scale * F.normalize(x, dim=-1), F.normalize(w, dim=-1), local
+            )
+        return F.cross_entropy(self._logits(x, w, local).float(), local)
+
+    def configure_optimizer(self, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+        """Return the head's own row-sparse optimiser (the trainer steps it beside AdamW)."""
+        step = self.lr if self.lr is not None else lr
+        if self.optimizer == "sparse_adam":
+            return torch.optim.SparseAdam([self.weight], lr=step)
+        return RowSparseSGD(
+            [self.weight], lr=step, momentum=self.momentum, weight_decay=weight_decay
+        )
+
+    def extra_repr(self) -> str:
+        text = f"in_features={self.in_features}, n_classes={self.n_classes}, "
+        text += f"sample_rate={self.sample_rate}, optimizer={self.optimizer}"
+        if self.scale is not None:
+            text += f", scale={self.scale}, margin={self.margin}, margin_type={self.margin_type}"
+        return text
+
+
+@HEADS.register("partial_fc")
+def partial_fc(
+    in_features: int,
+    n_classes: int,
+    r: float = 0.1,
+    scale: float | None = None,
+    margin: float = 0.0,
+    margin_type: str = "cosface",
+    optimizer: str = "sgd",
+    lr: float | None = None,
+    momentum: float = 0.0,
+) -> nn.Module:
+    """Partial FC: softmax over positives + sampled negatives, sparse row updates."""
+    return PartialFC(
+        in_features,
+        n_classes,
+        sample_rate=r,
+        scale=scale,
+        margin=margin,
+        margin_type=margin_type,
+        optimizer=optimizer,
+        lr=lr,
+        momentum=momentum,
+    )

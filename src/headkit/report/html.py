@@ -1,0 +1,209 @@
+"""The HTML report: one self-contained page plus PNG pictures beside it, no JavaScript.
+
+``write_report(run_dir, X, y, X_ood=...)`` loads a run written by ``headkit train``, computes
+the measures (:mod:`headkit.report.collect`), draws the pictures (:mod:`headkit.report.plots`)
+and writes ``RUN_DIR/report/index.html`` with the PNGs next to it, referenced by relative
+paths, so the folder opens offline and can be copied or zipped as a whole.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headkit.report import plots
+from headkit.report.collect import ReportInputs, collect
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .6em 0 1.2em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+figure { margin: .5em 0 1.5em; } img { max-width: 100%; border: 1px solid #eee; }
+figcaption, .note { color: #555; font-size: .92em; }
+"""
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return "–" if not np.isfinite(value) else f"{value:.4f}"
+    return html.escape(str(value))
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure(name: str, caption: str) -> str:
+    return (
+        f'<figure><img src="{html.escape(name)}" alt="{html.escape(caption)}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+CAPTIONS = {
+    "training_curves.png": "Loss, validation accuracy and learning rate per epoch.",
+    "confusion_matrix.png": "Confusion matrix: colour = share of the true class, numbers = counts.",
+    "reliability.png": (
+        "Reliability diagrams before and after temperature scaling; bars on the diagonal are "
+        "perfectly calibrated."
+    ),
+    "confidence.png": "Top-class probability of correct and wrong predictions.",
+    "ood_histograms.png": "Score distributions of in-distribution and OOD rows.",
+    "ood_roc.png": "ROC curves; the dashed line marks 95 % true-positive rate.",
+    "collapse.png": (
+        "NC1–NC4 on the training split per epoch: NC1–NC3 fall and NC4 rises towards 1 as "
+        "features collapse."
+    ),
+    "cka.png": "Linear CKA between the standardised input, every Dense block and the logits.",
+    "redundancy.png": (
+        "Block redundancy 1 − cos(input, output): the lowest blocks are the first to try "
+        "with HeadNet.drop_blocks."
+    ),
+}
+NOTES = {
+    "misclassification": (
+        "Correct predictions are the positive class; every score is higher for more "
+        "confident inputs."
+    ),
+    "dropped": (
+        "Accuracy on the evaluation rows after removing blocks with HeadNet.drop_blocks, "
+        "most redundant first, i.e. lowest 1 − cos (only blocks whose input and output widths agree)."
+    ),
+    "ood": (
+        "In-distribution rows are the positive class; FPR@95%TPR is the share of OOD rows "
+        "accepted when 95 % of in-distribution rows are."
+    ),
+}
+SUMMARY_KEYS = ("accuracy", "top_k_accuracy", "macro_f1", "micro_f1", "nll", "brier", "ece", "mce")
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
+    """Draw every picture ``inputs`` has data for and write ``out_dir/index.html``; return it."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [f"<h1>{html.escape(inputs.title)}</h1>", *(_note(n) for n in inputs.notes)]
+
+    def figure(name: str) -> None:
+        parts.append(_figure(name, CAPTIONS[name]))
+
+    h = inputs.history
+    if h is not None:
+        parts.append("<h2>Training</h2>")
+        plots.training_curves(h, out / "training_curves.png")
+        figure("training_curves.png")
+    if inputs.metrics is not None:
+        m = inputs.metrics
+        where = html.escape(inputs.data_name or "the evaluation data")
+        parts.append(f"<h2>Metrics on {where}</h2>")
+        label = {"top_k_accuracy": f"top-{m['top_k']} accuracy", "nll": "NLL", "ece": "ECE",
+                 "mce": "MCE", "macro_f1": "macro F1", "micro_f1": "micro F1"}  # fmt: skip
+        rows = [(label.get(k, k), m[k]) for k in SUMMARY_KEYS] + [("rows", m["n_samples"])]
+        parts.append(_table(["measure", "value"], rows))
+        per = [
+            (c, v["precision"], v["recall"], v["f1"], v["support"])
+            for c, v in m["per_class"].items()
+        ]
+        parts.append(_table(["class", "precision", "recall", "F1", "support"], per))
+        plots.confusion_matrix(inputs.confusion, inputs.class_names, out / "confusion_matrix.png")
+        figure("confusion_matrix.png")
+    if inputs.reliability:
+        parts += ["<h2>Calibration</h2>", _note(inputs.calibration_note)]
+        parts.append(_table(["", "ECE (15 equal-width bins)"], inputs.eces.items()))
+        plots.reliability_diagrams(inputs.reliability, inputs.eces, out / "reliability.png")
+        figure("reliability.png")
+        plots.confidence_histogram(inputs.confidence, inputs.correct, out / "confidence.png")
+        figure("confidence.png")
+    if inputs.misclassification:
+        parts += ["<h2>Misclassification detection</h2>", _note(NOTES["misclassification"])]
+        rows = [(k, v["auroc"], v["aupr"], v["fpr95"]) for k, v in inputs.misclassification.items()]
+        parts.append(_table(["score", "AUROC", "AUPR", "FPR@95%TPR"], rows))
+    if inputs.ood:
+        parts.append(f"<h2>Out-of-distribution: {html.escape(inputs.ood_name or 'OOD data')}</h2>")
+        parts.append(_note(NOTES["ood"]))
+        rows = [
+            (k, v["auroc"], v["aupr"], v["aupr_out"], v["fpr95"]) for k, v in inputs.ood.items()
+        ]
+        parts.append(_table(["score", "AUROC", "AUPR-in", "AUPR-out", "FPR@95%TPR"], rows))
+        plots.ood_histograms(inputs.ood_in, inputs.ood_out, out / "ood_histograms.png")
+        figure("ood_histograms.png")
+        aurocs = {k: v["auroc"] for k, v in inputs.ood.items()}
+        plots.roc_curves(inputs.ood_in, inputs.ood_out, aurocs, out / "ood_roc.png")
+        figure("ood_roc.png")
+    if h is not None and any(c in h for c in plots.NC_COLUMNS):
+        parts.append("<h2>Neural collapse</h2>")
+        plots.collapse_curves(h, out / "collapse.png")
+        figure("collapse.png")
+    if inputs.cka is not None:
+        parts.append("<h2>Layers</h2>")
+        plots.cka_heatmap(inputs.cka, inputs.layer_names, out / "cka.png")
+        figure("cka.png")
+        if inputs.block_names and inputs.redundancy is not None:
+            plots.redundancy_bars(inputs.redundancy, inputs.block_names, out / "redundancy.png")
+            figure("redundancy.png")
+        if len(inputs.dropped) > 1:
+            parts.append(_note(NOTES["dropped"]))
+            parts.append(_table(["blocks removed", "accuracy"], inputs.dropped))
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(inputs.title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def write_report(
+    run_dir: str | Path,
+    X: Any = None,
+    y: Any = None,
+    X_ood: Any = None,
+    *,
+    out_dir: str | Path | None = None,
+    data_name: str = "",
+    ood_name: str = "",
+) -> Path:
+    """Write the HTML report of a run directory and return the path of ``index.html``.
+
+    Parameters
+    ----------
+    run_dir : path
+        A directory written by ``headkit train`` (or :meth:`HeadClassifier.save`).
+    X, y : array-like, optional
+        Labelled evaluation data; without them only the training (and collapse) curves appear.
+    X_ood : array-like, optional
+        Out-of-distribution rows for the OOD section.
+    out_dir : path, optional
+        Where to write (default ``run_dir/report``).
+    """
+    import pandas as pd
+
+    from headkit.estimator import HeadClassifier
+
+    run = Path(run_dir)
+    estimator = HeadClassifier.load(run)
+    history_file = run / "history.csv"
+    history = pd.read_csv(history_file) if history_file.is_file() else None
+    inputs = collect(estimator, X, y, X_ood, history=history, data_name=data_name,
+                     ood_name=ood_name, title=f"headkit report · {run.name}")  # fmt: skip
+    return render_report(inputs, out_dir if out_dir is not None else run / "report")
+
+
+def referenced_images(index: str | Path) -> list[str]:
+    """Return the ``src`` of every ``<img>`` in a report page (for checks)."""
+    import re
+
+    return re.findall(r'<img src="([^"]+)"', Path(index).read_text(encoding="utf-8"))
