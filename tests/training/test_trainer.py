@@ -127,3 +127,19 @@ def test_divergence_and_bad_config_are_reported():
         Trainer(model, cfg.replace(schedule="warm"), 3)
     with pytest.raises(ConfigError, match="no CUDA GPU|Unknown device"):
         Trainer(model, cfg.replace(device="cuda" if not torch.cuda.is_available() else "nope"), 3)
+
+
+def test_validation_accuracy_ranks_classes_by_the_output_map():
+    class Reversed(torch.nn.Module):  # an output map that ranks classes opposite to the logits
+        def forward(self, logits):
+            return torch.softmax(-logits, dim=-1)
+
+    model, cfg = make(epochs=1)
+    X, y = data()
+    trainer = Trainer(model, cfg, 3)
+    _, plain = trainer.evaluate(X, y)
+    model.output = Reversed()
+    _, reversed_acc = trainer.evaluate(X, y)
+    with torch.no_grad():
+        expected = float((model.eval()(X).argmin(-1) == y).float().mean())
+    assert reversed_acc == pytest.approx(expected) and reversed_acc != plain

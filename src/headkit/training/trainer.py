@@ -186,16 +186,22 @@ class Trainer:
         ]
 
     def evaluate(self, X: Tensor, y: Tensor, batch_size: int = 4096) -> tuple[float, float]:
-        """Return (mean loss, accuracy) of the model on (X, y) in eval mode."""
+        """Return (mean loss, accuracy) of the model on (X, y) in eval mode.
+
+        Accuracy ranks classes by the model's ``output`` map when it has one (``power`` ranks by
+        ``|z|``, not ``z``), else by the logits.
+        """
         was_training = self.model.training
         self.model.eval()
+        output = getattr(self.model, "output", None)
         total_loss, correct = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 logits = self.model(xb)
                 total_loss += float(self.criterion(logits, yb)) * len(xb)
-                correct += int((logits.argmax(-1) == yb).sum())
+                scores = output(logits) if output is not None else logits
+                correct += int((scores.argmax(-1) == yb).sum())
         self.model.train(was_training)
         return total_loss / len(X), correct / len(X)
 
