@@ -181,3 +181,25 @@ def test_help_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().endswith("False")
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".parquet"])
+def test_predict_drops_the_label_column_of_tsv_and_parquet(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(
+        answer=np.where(X[:, 0] > 0, "yes", "no")
+    )
+    data = tmp_path / f"train{suffix}"
+    if suffix == ".tsv":
+        frame.to_csv(data, sep="\t", index=False)
+    else:
+        frame.to_parquet(data)
+    run = tmp_path / "run"
+    assert (
+        invoke("train", "--data", data, "--target", "answer", "--out", run, *QUICK).exit_code == 0
+    )
+    result = invoke("predict", run, data, "-o", tmp_path / "preds.csv")
+    assert result.exit_code == 0, result.output
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    assert len(preds) == 120 and set(preds["label"]) <= {"yes", "no"}

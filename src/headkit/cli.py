@@ -432,16 +432,7 @@ def predict(
 
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
-    path = Path(data)
-    has_target = target is not None and path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq")
-    if has_target:
-        frame = (
-            pd.read_parquet(path)
-            if path.suffix.lower() in (".parquet", ".pq")
-            else pd.read_csv(path, nrows=0)
-        )
-        has_target = target in frame.columns
-    X, _, names = _load_data(data, target if has_target else None, require_target=False)
+    X, names = _load_unlabelled(data, target)
     features = _frame(X, names)
     uncertainty = None
     if mc_samples is None:
@@ -474,15 +465,17 @@ def _load_unlabelled(source: str, target: str | None) -> tuple[Any, list[str]]:
     """Features of a file or built-in data set, dropping the label column when present."""
     path = Path(source)
     keep_target = None
-    if target is not None and path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
-        import pandas as pd
+    suffix = path.suffix.lower()
+    if target is not None and suffix in (".csv", ".tsv", ".parquet", ".pq") and path.is_file():
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
 
-        frame = (
-            pd.read_parquet(path)
-            if path.suffix.lower() in (".parquet", ".pq")
-            else pd.read_csv(path, nrows=0, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-        )
-        keep_target = target if target in frame.columns else None
+            columns = pq.read_schema(path).names  # the header only, not the data
+        else:
+            import pandas as pd
+
+            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
+        keep_target = target if target in columns else None
     X, _, names = _load_data(source, keep_target, require_target=False)
     return X, names
 
