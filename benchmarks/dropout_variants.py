@@ -3,26 +3,32 @@
 Same network (3 x 512 GELU by default), same budget (one-cycle AdamW, label smoothing 0.1, batch
 128), same seed for every variant; the data are standardised with the training statistics. Also:
 
-* multi-sample dropout k=1 vs k=4 over several seeds (the issue's plain-loop figures at 150
-  epochs: k=1 76.5 %, k=4 78.9 %);
+* multi-sample dropout k = 1, 4, 8 at p = 0.3 and 0.5 over several seeds (``--section
+  multisample`` runs only this part), with the accuracy gain, the epochs saved to a target
+  training loss and the time per epoch against k=1;
 * the issue's set-up (``--section issue`` runs only this part and splices it into the results
   file): PyTorch's default AdamW learning rate 1e-3 as the one-cycle peak, headkit k=1 vs k=4 over
   the seeds, next to the same set-up trained by a plain PyTorch loop without headkit
   (:func:`plain_loop`; its figures are stored in ``PLAIN_REFERENCE``, ``--rerun-plain`` measures
-  them again);
+  them again; each headkit run is repeated with torch's masks, which for k=1 reproduces the plain
+  loop exactly);
+* ``--section masks`` (not in the default run): headkit's fast CPU dropout-mask sampler against
+  torch's masks in the issue set-up, over as many ``--seeds`` as given (24 seeds: about 35
+  minutes);
 * the nested-dropout truncation curve: test accuracy of ``HeadNet.truncate(k)`` against k for a
   nested-dropout network and a standard-dropout one (``benchmarks/results/nested_truncation.png``).
 
-Run: ``PYTHONPATH=src python benchmarks/dropout_variants.py`` (``--quick`` for a smoke run,
-``--section issue`` for the issue set-up only).
+Run: ``PYTHONPATH=src python benchmarks/dropout_variants.py`` (``--quick`` for a smoke run).
 Writes ``benchmarks/results/dropout_variants.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +141,27 @@ ISSUE_FIGURES = {1: 0.765, 4: 0.789}
 PLAIN_REFERENCE = {1: [0.757, 0.768, 0.773], 4: [0.763, 0.762, 0.777]}
 
 
+@contextlib.contextmanager
+def torch_masks():
+    """Draw headkit's dropout masks with ``torch.nn.functional.dropout`` instead of its fast sampler.
+
+    With one mask per call (k=1) the random stream is then the plain loop's, so any difference
+    between headkit and :func:`plain_loop` is the computation itself and not the random numbers.
+    """
+    module = sys.modules["headkit.functional.dropout"]
+    fast = module.keep_mask
+
+    def sampled_by_torch(shape, p, device):
+        ones = torch.ones(shape, device=device)
+        return torch.nn.functional.dropout(ones, p, True) != 0, 1.0 - p
+
+    module.keep_mask = sampled_by_torch
+    try:
+        yield
+    finally:
+        module.keep_mask = fast
+
+
 class PlainNet(torch.nn.Module):
     """Plain PyTorch 3 x 512 GELU MLP with dropout after every hidden layer, k masks at the last."""
 
@@ -212,25 +239,36 @@ def issue_section(data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> l
         + f". The issue reported k=1 {100 * ISSUE_FIGURES[1]:.1f} %, "
         f"k=4 {100 * ISSUE_FIGURES[4]:.1f} %.",
         "",
-        "| k | seed | headkit test acc | plain-loop test acc | headkit s / epoch |",
-        "|---|---|---|---|---|",
+        "`torch masks` = the same headkit run with its dropout masks drawn by "
+        "`torch.nn.functional.dropout` (`torch_masks()` in this file), i.e. from the plain loop's "
+        "random stream; for k=1 it must equal the plain loop exactly.",
+        "",
+        "| k | seed | headkit test acc | headkit, torch masks | plain-loop test acc "
+        "| headkit s / epoch |",
+        "|---|---|---|---|---|---|",
     ]
     means = {}
     for k, spec in [(1, "multisample:k=1,p=0.3"), (4, "multisample:k=4,p=0.3")]:
         runs = [train(spec, data, args, s, lr=ISSUE_LR) for s in args.seeds]
+        with torch_masks():
+            same_stream = [train(spec, data, args, s, lr=ISSUE_LR) for s in args.seeds]
         refs = plain[k]
-        for run, ref in zip(runs, refs, strict=True):
+        for run, twin, ref in zip(runs, same_stream, refs, strict=True):
             ref_text = "—" if ref is None else f"{100 * ref:.1f} %"
             lines.append(
-                f"| {k} | {run.seed} | {100 * run.test_acc:.1f} % | {ref_text} | "
-                f"{run.sec_per_epoch:.3f} |"
+                f"| {k} | {run.seed} | {100 * run.test_acc:.1f} % | {100 * twin.test_acc:.1f} % "
+                f"| {ref_text} | {run.sec_per_epoch:.3f} |"
             )
             print(lines[-1], flush=True)
         known = [r for r in refs if r is not None]
         ref_mean = f"{100 * statistics.mean(known):.2f} %" if known else "—"
-        means[k] = (statistics.mean(r.test_acc for r in runs), known)
-        lines.append(f"| {k} | mean | {100 * means[k][0]:.2f} % | {ref_mean} | |")
+        twin_mean = statistics.mean(r.test_acc for r in same_stream)
+        means[k] = (statistics.mean(r.test_acc for r in runs), known, twin_mean)
+        lines.append(
+            f"| {k} | mean | {100 * means[k][0]:.2f} % | {100 * twin_mean:.2f} % | {ref_mean} | |"
+        )
     gain = 100 * (means[4][0] - means[1][0])
+    twin_gain = 100 * (means[4][2] - means[1][2])
     plain_gain = (
         f"{100 * (statistics.mean(means[4][1]) - statistics.mean(means[1][1])):+.2f} points"
         if means[1][1] and means[4][1]
@@ -238,21 +276,112 @@ def issue_section(data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> l
     )
     lines += [
         "",
-        f"Gain k=4 − k=1: headkit {gain:+.2f} points, plain loop {plain_gain} (issue: +2.4).",
+        f"Gain k=4 − k=1: headkit {gain:+.2f} points, headkit with torch masks "
+        f"{twin_gain:+.2f} points, plain loop {plain_gain} (issue: +2.4).",
     ]
     return lines
 
 
 def splice_section(path: Path, section: list[str]) -> str:
-    """Replace (or append) the issue set-up section of an existing results file."""
+    """Replace (or append) the section headed ``section[0]`` in an existing results file."""
     old = path.read_text().rstrip("\n").split("\n") if path.exists() else []
-    start = next((i for i, line in enumerate(old) if line.startswith("## Issue set-up")), None)
+    heading = section[0].split("(")[0].strip()
+    start = next((i for i, line in enumerate(old) if line.startswith(heading)), None)
     if start is None:
         kept = [*old, ""] if old else []
     else:
         end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
         kept = [*old[:start], *old[end:], ""]
     return "\n".join(kept + section) + "\n"
+
+
+def masks_section(data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> list[str]:
+    """Issue set-up, k=1, over the seeds: headkit's fast CPU mask sampler vs torch's masks."""
+    spec = "standard:p=0.3"
+    fast = [train(spec, data, args, s, lr=ISSUE_LR).test_acc for s in args.seeds]
+    with torch_masks():
+        same = [train(spec, data, args, s, lr=ISSUE_LR).test_acc for s in args.seeds]
+    diffs = [a - b for a, b in zip(fast, same, strict=True)]
+    spread = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+    return [
+        "## Mask sampler check",
+        "",
+        f"Issue set-up (lr {ISSUE_LR}, `{spec}`), seeds {args.seeds[0]}–{args.seeds[-1]}: test "
+        "accuracy with headkit's fast CPU mask sampler against the same runs with "
+        "`torch.nn.functional.dropout`'s masks (`torch_masks()`).",
+        "",
+        f"- fast sampler: mean {100 * statistics.mean(fast):.2f} % "
+        f"(min {100 * min(fast):.1f}, max {100 * max(fast):.1f})",
+        f"- torch masks: mean {100 * statistics.mean(same):.2f} % "
+        f"(min {100 * min(same):.1f}, max {100 * max(same):.1f})",
+        f"- difference: {100 * statistics.mean(diffs):+.2f} ± {100 * spread:.2f} points "
+        f"(mean ± standard error over {len(diffs)} seeds; fast sampler lower on "
+        f"{sum(d < 0 for d in diffs)}, higher on {sum(d > 0 for d in diffs)})",
+    ]
+
+
+MULTISAMPLE_RATES = (0.3, 0.5)
+MULTISAMPLE_KS = (1, 4, 8)
+
+
+def multisample_section(
+    data: tuple[torch.Tensor, ...],
+    args: argparse.Namespace,
+    runs: dict[str, Run],
+    reach,
+    targets: str,
+) -> tuple[list[str], list[Run]]:
+    """k = 1, 4, 8 masks at p = 0.3 and 0.5 over the seeds; reuses the variant table's runs.
+
+    Returns the section's lines and the runs it trained.
+    """
+    lines = [
+        "## Multi-sample dropout over seeds: k = 1, 4, 8 at p = 0.3 and p = 0.5",
+        "",
+        f"Same set-up as the table above (lr {args.lr}); `multisample:k=…,p=…` (k=1 is standard "
+        "dropout, `standard:p=…`). Epochs to target = first epoch whose clean training CE reaches it.",
+        "",
+        f"| p | k | seed | test acc | epochs to train CE {targets} | final train CE | s / epoch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    extra: list[Run] = []
+    summary = []
+    for p in MULTISAMPLE_RATES:
+        means = {}
+        for k in MULTISAMPLE_KS:
+            spec = f"standard:p={p}" if k == 1 else f"multisample:k={k},p={p}"
+            seeded = []
+            for seed in args.seeds:
+                if seed == args.seeds[0] and spec in runs:
+                    seeded.append(runs[spec])
+                else:
+                    seeded.append(train(spec, data, args, seed))
+                    extra.append(seeded[-1])
+            for run in seeded:
+                lines.append(
+                    f"| {p} | {k} | {run.seed} | {100 * run.test_acc:.1f} % | {reach(run)} | "
+                    f"{run.train_loss[-1]:.4f} | {run.sec_per_epoch:.3f} |"
+                )
+                print(lines[-1], flush=True)
+            reached = [run.epochs_to(args.targets[1]) for run in seeded]
+            means[k] = (
+                statistics.mean(r.test_acc for r in seeded),
+                statistics.mean(e for e in reached if e) if all(reached) else None,
+                statistics.mean(r.sec_per_epoch for r in seeded),
+            )
+            lines.append(
+                f"| {p} | {k} | mean | {100 * means[k][0]:.2f} % | | "
+                f"{statistics.mean(r.train_loss[-1] for r in seeded):.4f} | {means[k][2]:.3f} |"
+            )
+        acc1, ep1, t1 = means[1]
+        for k in MULTISAMPLE_KS[1:]:
+            acc, ep, t = means[k]
+            fewer = f"{100 * (1 - ep / ep1):.0f} % fewer epochs" if ep and ep1 else "—"
+            summary.append(
+                f"- p={p}, k={k} vs k=1: {100 * (acc - acc1):+.2f} points test accuracy, "
+                f"{fewer} to train CE ≤ {args.targets[1]}, {t / t1:.2f}× the time per epoch."
+            )
+    return [*lines, "", *summary], extra
 
 
 def truncation_curve(model: HeadNet, xt: torch.Tensor, yt: torch.Tensor, ks: list[int]) -> list:
@@ -271,9 +400,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--section",
-        choices=["all", "issue"],
+        choices=["all", "issue", "multisample", "masks"],
         default="all",
-        help="'issue': only the issue set-up, spliced into the existing results file",
+        help="'issue', 'multisample' or 'masks': only that section, spliced into the existing "
+        "results file ('masks' is not part of 'all'; run it with many --seeds)",
     )
     parser.add_argument(
         "--rerun-plain", action="store_true", help="measure the plain-loop reference again"
@@ -284,18 +414,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = load_mnist1d()
     suffix = "_quick" if args.quick else ""
-    if args.section == "issue":
-        path = RESULTS / f"dropout_variants{suffix}.md"
-        text = splice_section(path, issue_section(data, args))
-        RESULTS.mkdir(exist_ok=True)
-        path.write_text(text)
-        print(text)
-        return
 
     def reach(run: Run) -> str:
         return " / ".join(str(run.epochs_to(t) or "—") for t in args.targets)
 
     targets = " / ".join(f"≤ {t}" for t in args.targets)
+    if args.section != "all":
+        path = RESULTS / f"dropout_variants{suffix}.md"
+        if args.section == "issue":
+            section = issue_section(data, args)
+        elif args.section == "masks":
+            section = masks_section(data, args)
+        else:
+            section = multisample_section(data, args, {}, reach, targets)[0]
+        text = splice_section(path, section)
+        RESULTS.mkdir(exist_ok=True)
+        path.write_text(text)
+        print(text)
+        return
+
     lines = [
         f"# Dropout variants on MNIST-1D ({len(data[0])} train / {len(data[2])} test, "
         "standardised)",
@@ -324,27 +461,8 @@ def main() -> None:
             f"{run.sec_per_epoch / base:.2f}x |"
         )
 
-    lines += ["", "## Multi-sample dropout k=1 vs k=4 over seeds", ""]
-    lines += [
-        f"| k | seed | test acc | epochs to train CE {targets} | final train CE | s / epoch |",
-        "|---|---|---|---|---|---|",
-    ]
-    extra: list[Run] = []
-    for k, spec in [(1, "standard:p=0.3"), (4, "multisample:k=4,p=0.3")]:
-        seeded = [runs[spec]] + [train(spec, data, args, s) for s in args.seeds[1:]]
-        extra += seeded[1:]
-        for run in seeded:
-            lines.append(
-                f"| {k} | {run.seed} | {100 * run.test_acc:.1f} % | {reach(run)} | "
-                f"{run.train_loss[-1]:.4f} | {run.sec_per_epoch:.3f} |"
-            )
-            print(lines[-1], flush=True)
-        accs = [r.test_acc for r in seeded]
-        mean_time = statistics.mean(r.sec_per_epoch for r in seeded)
-        lines.append(
-            f"| {k} | mean | {100 * statistics.mean(accs):.2f} % | | "
-            f"{statistics.mean(r.train_loss[-1] for r in seeded):.4f} | {mean_time:.3f} |"
-        )
+    section, extra = multisample_section(data, args, runs, reach, targets)
+    lines += ["", *section]
 
     width = args.hidden[-1]
     ks = sorted({*(2**i for i in range(width.bit_length()) if 2**i <= width), width})
