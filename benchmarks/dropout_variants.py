@@ -282,17 +282,34 @@ def issue_section(data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> l
     return lines
 
 
-def splice_section(path: Path, section: list[str]) -> str:
-    """Replace (or append) the section headed ``section[0]`` in an existing results file."""
+def read_sections(path: Path, heading: str) -> tuple[list[str], slice | None]:
+    """An existing results file's lines and the span of the section whose heading starts so."""
     old = path.read_text().rstrip("\n").split("\n") if path.exists() else []
-    heading = section[0].split("(")[0].strip()
     start = next((i for i, line in enumerate(old) if line.startswith(heading)), None)
     if start is None:
-        kept = [*old, ""] if old else []
+        return old, None
+    end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
+    return old, slice(start, end)
+
+
+def kept_section(path: Path, heading: str) -> list[str]:
+    """Lines of the section ``heading`` in an existing results file (with a blank line before it).
+
+    The full run keeps the mask sampler check, which it does not rerun (``--section masks``).
+    """
+    old, span = read_sections(path, heading)
+    return [] if span is None else ["", *old[span]]
+
+
+def splice_section(path: Path, section: list[str]) -> str:
+    """Replace in place (or append) the section headed ``section[0]`` in a results file."""
+    old, span = read_sections(path, section[0].split("(")[0].strip())
+    if span is None:
+        lines = [*old, "", *section] if old else section
     else:
-        end = next((i for i in range(start + 1, len(old)) if old[i].startswith("## ")), len(old))
-        kept = [*old[:start], *old[end:], ""]
-    return "\n".join(kept + section) + "\n"
+        after = ["", *old[span.stop :]] if span.stop < len(old) else []
+        lines = [*old[: span.start], *section, *after]
+    return "\n".join(lines) + "\n"
 
 
 def masks_section(data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> list[str]:
@@ -496,8 +513,9 @@ def main() -> None:
     fig.savefig(RESULTS / f"nested_truncation{suffix}.png", dpi=120)
     history = {f"{r.spec}@seed{r.seed}": r.train_loss for r in [*runs.values(), *extra]}
     (RESULTS / f"dropout_variants_history{suffix}.json").write_text(json.dumps(history))
-    text = "\n".join(lines) + "\n"
-    (RESULTS / f"dropout_variants{suffix}.md").write_text(text)
+    path = RESULTS / f"dropout_variants{suffix}.md"
+    text = "\n".join([*lines, *kept_section(path, "## Mask sampler check")]) + "\n"
+    path.write_text(text)
     print(text)
 
 
