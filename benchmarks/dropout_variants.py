@@ -242,7 +242,8 @@ def issue_section(data: tuple[torch.Tensor, ...], args: argparse.Namespace) -> l
         "",
         "`torch masks` = the same headkit run with its dropout masks drawn by "
         "`torch.nn.functional.dropout` (`torch_masks()` in this file), i.e. from the plain loop's "
-        "random stream; for k=1 it must equal the plain loop exactly (k=4 matched too when measured).",
+        "random stream; for k=1 it must equal the plain loop exactly "
+        "(k=4 matched too when measured).",
         "",
         "| k | seed | headkit test acc | headkit, torch masks | plain-loop test acc "
         "| headkit s / epoch |",
