@@ -13,7 +13,7 @@ Same network (3 x 512 GELU by default), same budget (one-cycle AdamW, label smoo
   them again; each headkit run is repeated with torch's masks, which reproduces the plain loop
   exactly);
 * ``--section masks`` (not in the default run): headkit's fast CPU dropout-mask sampler against
-  torch's masks in the issue set-up, over as many ``--seeds`` as given (24 seeds: about 35
+  torch's masks in the issue set-up, over as many ``--seeds`` as given (24 seeds: about 30
   minutes);
 * the nested-dropout truncation curve: test accuracy of ``HeadNet.truncate(k)`` against k for a
   nested-dropout network and a standard-dropout one (``benchmarks/results/nested_truncation.png``).
@@ -33,9 +33,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from headkit.data import load_dataset
 from headkit.nn import HeadNet
 from headkit.nn.losses import CrossEntropyLoss
 
@@ -64,18 +64,25 @@ class Run:
         """First epoch whose clean training loss is <= target."""
         return next((i + 1 for i, v in enumerate(self.train_loss) if v <= target), None)
 
+    def reach(self, targets: list[float]) -> str:
+        """Epochs to each target, ``"30 / 45 / —"`` (— = never)."""
+        return " / ".join(str(self.epochs_to(t) or "—") for t in targets)
+
+
+def targets_header(targets: list[float]) -> str:
+    """Column title for :meth:`Run.reach`."""
+    return "epochs to train CE " + " / ".join(f"≤ {t}" for t in targets)
+
 
 def load_mnist1d() -> tuple[torch.Tensor, ...]:
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    d = make_dataset(get_dataset_args())
-    x, xt = np.asarray(d["x"], np.float32), np.asarray(d["x_test"], np.float32)
-    mean, std = x.mean(0), x.std(0) + 1e-6
+    """MNIST-1D's standard split, standardised with the training statistics."""
+    d = load_dataset("mnist1d")
+    mean, std = d.X_train.mean(0), d.X_train.std(0) + 1e-6
     return (
-        torch.from_numpy((x - mean) / std),
-        torch.from_numpy(np.asarray(d["y"], np.int64)),
-        torch.from_numpy((xt - mean) / std),
-        torch.from_numpy(np.asarray(d["y_test"], np.int64)),
+        torch.from_numpy((d.X_train - mean) / std),
+        torch.from_numpy(d.y_train),
+        torch.from_numpy((d.X_test - mean) / std),
+        torch.from_numpy(d.y_test),
     )
 
 
@@ -347,8 +354,6 @@ def multisample_section(
     data: tuple[torch.Tensor, ...],
     args: argparse.Namespace,
     runs: dict[str, Run],
-    reach,
-    targets: str,
 ) -> tuple[list[str], list[Run]]:
     """k = 1, 4, 8 masks at p = 0.3 and 0.5 over the seeds; reuses the variant table's runs.
 
@@ -360,7 +365,7 @@ def multisample_section(
         f"Same set-up as the table above (lr {args.lr}); `multisample:k=…,p=…` (k=1 is standard "
         "dropout, `standard:p=…`). Epochs to target = first epoch whose clean training CE reaches it.",
         "",
-        f"| p | k | seed | test acc | epochs to train CE {targets} | final train CE | s / epoch |",
+        f"| p | k | seed | test acc | {targets_header(args.targets)} | final train CE | s / epoch |",
         "|---|---|---|---|---|---|---|",
     ]
     extra: list[Run] = []
@@ -378,14 +383,14 @@ def multisample_section(
                     extra.append(seeded[-1])
             for run in seeded:
                 lines.append(
-                    f"| {p} | {k} | {run.seed} | {100 * run.test_acc:.1f} % | {reach(run)} | "
-                    f"{run.train_loss[-1]:.4f} | {run.sec_per_epoch:.3f} |"
+                    f"| {p} | {k} | {run.seed} | {100 * run.test_acc:.1f} % | "
+                    f"{run.reach(args.targets)} | {run.train_loss[-1]:.4f} | {run.sec_per_epoch:.3f} |"
                 )
                 print(lines[-1], flush=True)
             reached = [run.epochs_to(args.targets[1]) for run in seeded]
             means[k] = (
                 statistics.mean(r.test_acc for r in seeded),
-                statistics.mean(e for e in reached if e) if all(reached) else None,
+                statistics.mean(reached) if all(reached) else None,
                 statistics.mean(r.sec_per_epoch for r in seeded),
             )
             lines.append(
@@ -434,10 +439,6 @@ def main() -> None:
     data = load_mnist1d()
     suffix = "_quick" if args.quick else ""
 
-    def reach(run: Run) -> str:
-        return " / ".join(str(run.epochs_to(t) or "—") for t in args.targets)
-
-    targets = " / ".join(f"≤ {t}" for t in args.targets)
     if args.section != "all":
         path = RESULTS / f"dropout_variants{suffix}.md"
         if args.section == "issue":
@@ -445,7 +446,7 @@ def main() -> None:
         elif args.section == "masks":
             section = masks_section(data, args)
         else:
-            section = multisample_section(data, args, {}, reach, targets)[0]
+            section = multisample_section(data, args, {})[0]
         text = splice_section(path, section)
         RESULTS.mkdir(exist_ok=True)
         path.write_text(text)
@@ -462,7 +463,7 @@ def main() -> None:
         "unsmoothed) cross-entropy on the training set after each epoch; epochs to target = first "
         "epoch reaching it (— = never).",
         "",
-        f"| variant | spec | test acc | epochs to train CE {targets} | final train CE "
+        f"| variant | spec | test acc | {targets_header(args.targets)} | final train CE "
         "| s / epoch | time vs standard |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -470,17 +471,17 @@ def main() -> None:
     for label, spec in VARIANTS:
         run = train(spec, data, args, args.seeds[0])
         runs[spec] = run
-        print(f"{label}: acc {run.test_acc:.4f}, epochs {reach(run)}", flush=True)
+        print(f"{label}: acc {run.test_acc:.4f}, epochs {run.reach(args.targets)}", flush=True)
     base = runs["standard:p=0.3"].sec_per_epoch
     for label, spec in VARIANTS:
         run = runs[spec]
         lines.append(
-            f"| {label} | `{spec}` | {100 * run.test_acc:.1f} % | {reach(run)} | "
+            f"| {label} | `{spec}` | {100 * run.test_acc:.1f} % | {run.reach(args.targets)} | "
             f"{run.train_loss[-1]:.4f} | {run.sec_per_epoch:.3f} | "
             f"{run.sec_per_epoch / base:.2f}x |"
         )
 
-    section, extra = multisample_section(data, args, runs, reach, targets)
+    section, extra = multisample_section(data, args, runs)
     lines += ["", *section]
 
     width = args.hidden[-1]
