@@ -1,15 +1,19 @@
 """HeadClassifier: the scikit-learn face of headkit.
 
-The estimator's parameters are a view of :class:`headkit.config.NetworkConfig` and
-:class:`headkit.config.TrainingConfig`; ``fit`` validates, builds a :class:`headkit.nn.HeadNet`
-and hands it to :class:`headkit.training.Trainer`.
+Its parameters are the settings of :class:`headkit.config.NetworkConfig` and
+:class:`headkit.config.TrainingConfig` (plus ``verbose``): the signature, the defaults, the
+parameter validation and the "Parameters" section below are all derived from those fields.
+``fit`` validates, builds a :class:`headkit.nn.HeadNet` and hands it to
+:class:`headkit.training.Trainer`; inference runs through :mod:`headkit.nn.inference`, calibration
+through :func:`headkit.evaluation.calibrate_network`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+import inspect
+import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -22,135 +26,64 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from headkit.config import NetworkConfig, TrainingConfig
-from headkit.exceptions import DataError, ModelFileError, NotFittedError
+from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, settings
+from headkit.evaluation.calibration import calibrate_network
+from headkit.evaluation.ood import MahalanobisDetector
+from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFittedError
+from headkit.nn.inference import (
+    as_tensor,
+    mc_predict_arrays,
+    penultimate_features,
+    predict_arrays,
+    seeded,
+)
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Trainer, default_callbacks, resolve_device
 
-PREDICT_BATCH = 8192
-_NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
-_TRAIN = TrainingConfig()
-_NETWORK_FIELDS = ("hidden_sizes", "activation", "norm", "residual", "dropout", "head", "output")
-_TRAINING_FIELDS = (
-    "loss",
-    "epochs",
-    "batch_size",
-    "lr",
-    "weight_decay",
-    "schedule",
-    "validation_fraction",
-    "patience",
-    "restore_best",
-    "monitor",
-    "gradient_noise",
-    "random_state",
-    "device",
-)
-
-
 OOD_FILE = "mahalanobis.safetensors"
+NETWORK_SETTINGS = tuple(f.name for f in settings(NetworkConfig))
+TRAINING_SETTINGS = tuple(f.name for f in settings(TrainingConfig))
+VERBOSE_HELP = "0 silent; 1 a progress bar on terminals, one line per epoch otherwise."
 
 
-def _detector_bytes(detector: Any) -> bytes:
-    """Serialise a fitted MahalanobisDetector's arrays with safetensors (no pickle)."""
-    from safetensors.numpy import save
-
-    return save(
-        {
-            "classes": np.ascontiguousarray(detector.classes_, dtype=np.int64),
-            "means": np.ascontiguousarray(detector.means_),
-            "covariance": np.ascontiguousarray(detector.covariance_),
-            "precision": np.ascontiguousarray(detector.precision_),
-        }
-    )
+def _constraint(allowed: Any) -> Any:
+    """Translate one allowed-value declaration of :func:`headkit.config.setting` for sklearn."""
+    if isinstance(allowed, Range):
+        return Interval(Integral if allowed.kind is int else Real, allowed.low, allowed.high,
+                        closed=allowed.closed)  # fmt: skip
+    if isinstance(allowed, Choice):
+        return StrOptions(set(allowed.values))
+    return {bool: "boolean", tuple: "array-like"}.get(allowed, allowed)
 
 
-def _detector_from_file(path: Path) -> Any:
-    """Rebuild the MahalanobisDetector saved beside a model, or None when there is none."""
-    if not path.is_file():
-        return None
-    from safetensors.numpy import load_file
-
-    from headkit.evaluation.ood import MahalanobisDetector
-
-    try:
-        arrays = load_file(str(path))
-    except Exception as error:  # safetensors raises its own error types
-        raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
-    detector = MahalanobisDetector()
-    detector.classes_ = arrays["classes"]
-    detector.means_ = arrays["means"]
-    detector.covariance_ = arrays["covariance"]
-    detector.precision_ = arrays["precision"]
-    return detector
+def _setting_fields() -> list[dataclasses.Field]:
+    return [*settings(NetworkConfig), *settings(TrainingConfig)]
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
-    """Return a tensor over ``array``'s data, copying read-only or non-contiguous input."""
-    if not array.flags.writeable or not array.flags.c_contiguous:
-        array = np.array(array, order="C")
-    return torch.from_numpy(array)
+def _signature() -> inspect.Signature:
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for f in _setting_fields():
+        params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=f.default))  # fmt: skip
+    params.append(inspect.Parameter("verbose", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0))
+    return inspect.Signature(params)
+
+
+def _parameters_section() -> str:
+    lines = ["    Parameters", "    ----------"]
+    for f in _setting_fields():
+        lines += [f"    {f.name} : default={f.default!r}", f"        {f.metadata['help']}"]
+    lines += ["    verbose : default=0", f"        {VERBOSE_HELP}"]
+    return "\n".join(lines) + "\n\n"
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
     """Dense → Dropout → Softmax classifier with the scikit-learn API.
 
-    Parameters
-    ----------
-    hidden_sizes : tuple of int, default=(256, 256)
-        Width of each Dense block; ``()`` gives multinomial logistic regression.
-    activation : str, default="relu"
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
-    norm : {None, "batch", "layer"}, default=None
-        Normalisation after each Dense layer.
-    residual : bool, default=False
-        Skip connections around equal-width blocks.
-    dropout : float or str, default=0.2
-        A dropout rate, or a dropout spec such as ``"multisample:k=8,p=0.5"``.
-    output : str, default="softmax"
-        Output map from logits to probabilities (``"softmax"``, ``"entmax15"``, ...).
-    head : str, default="linear"
-        Head from features to logits (``"linear"``, ``"arcface:s=30,m=0.5"``, ...).
-    loss : str, default="cross_entropy"
-        Training loss spec (``"label_smoothing:0.1"``, ...).
-    epochs : int, default=150
-        Maximum passes over the data.
-    batch_size : int, default=256
-        Rows per step.
-    lr : float, default=1e-2
-        Peak learning rate (AdamW with a one-cycle schedule by default).
-    weight_decay : float, default=1e-2
-        Decoupled weight decay on weight matrices.
-    schedule : {"onecycle", "cosine", "constant"}, default="onecycle"
-        Learning-rate schedule.
-    validation_fraction : float, default=0.1
-        Share of rows held out for early stopping and best-weights restore; 0 disables both.
-    patience : int or None, default=None
-        Epochs without validation improvement before stopping; ``None`` runs the whole schedule
-        (on MNIST-1D that ends 0.7 points higher, on average over 8 seeds, than stopping with
-        ``patience=40`` and restoring the best validation epoch, and varies less).
-    restore_best : bool, default=True
-        When early stopping is on, end with the weights of the best validation epoch.
-    monitor : {"val_accuracy", "val_loss"}, default="val_accuracy"
-        What early stopping and the restore watch. Accuracy is the default because on small
-        data the validation log-loss starts rising (over-confidence) while accuracy still improves.
-    gradient_noise : float, default=0.0
-        η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
-    standardize : bool, default=True
-        Scale features with the training mean and standard deviation (saved with the model).
-    random_state : int, RandomState or None, default=None
-        Seed for initialisation, splitting, shuffling and dropout; fixed seed → identical weights.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-    verbose : int, default=0
-        0 silent; 1 a progress bar on terminals, one line per epoch otherwise.
-    calibrate : bool, default=False
-        After training, fit a temperature on the validation split (L-BFGS on NLL) and store it
-        in the network, so :meth:`predict_proba` returns calibrated probabilities (needs
-        ``validation_fraction > 0``). See :func:`headkit.evaluation.fit_temperature`.
-    track_collapse : bool, default=False
-        Record neural-collapse measures NC1–NC4 on the training split after every epoch
-        (columns ``nc1`` … ``nc4`` of ``history_``).
+    One parameter per setting of :class:`~headkit.config.NetworkConfig` and
+    :class:`~headkit.config.TrainingConfig`, plus ``verbose``; ``random_state`` is kept as given
+    and the seed a fit derives from it is ``seed_`` (a NumPy ``RandomState`` is used but saved as
+    ``None``).
 
     Attributes
     ----------
@@ -175,100 +108,39 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     ood_detector_ : MahalanobisDetector or None
         Class means and shared covariance of the training split's penultimate features, used by
         ``ood_score(X, method="mahalanobis")``.
+    seed_ : int
+        Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
+        and MC-dropout prediction); saved with the model.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        "hidden_sizes": ["array-like"],
-        "activation": [str],
-        "norm": [StrOptions({"batch", "layer"}), None],
-        "residual": ["boolean"],
-        "dropout": [Interval(Real, 0, 1, closed="left"), str],
-        "output": [str],
-        "head": [str],
-        "loss": [str],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "schedule": [StrOptions({"onecycle", "cosine", "constant"})],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
-        "restore_best": ["boolean"],
-        "monitor": [StrOptions({"val_accuracy", "val_loss"})],
-        "gradient_noise": [Interval(Real, 0, None, closed="left")],
-        "standardize": ["boolean"],
-        "random_state": ["random_state"],
+        **{f.name: [_constraint(a) for a in f.metadata["allowed"]] for f in _setting_fields()},
         "device": [str, torch.device],
         "verbose": ["verbose"],
-        "calibrate": ["boolean"],
-        "track_collapse": ["boolean"],
     }
 
-    def __init__(
-        self,
-        hidden_sizes: Sequence[int] = _NET.hidden_sizes,
-        activation: str = _NET.activation,
-        norm: str | None = _NET.norm,
-        residual: bool = _NET.residual,
-        dropout: float | str = _NET.dropout,
-        output: str = _NET.output,
-        head: str = _NET.head,
-        loss: str = _TRAIN.loss,
-        epochs: int = _TRAIN.epochs,
-        batch_size: int = _TRAIN.batch_size,
-        lr: float = _TRAIN.lr,
-        weight_decay: float = _TRAIN.weight_decay,
-        schedule: str = _TRAIN.schedule,
-        validation_fraction: float = _TRAIN.validation_fraction,
-        patience: int | None = _TRAIN.patience,
-        restore_best: bool = _TRAIN.restore_best,
-        monitor: str = _TRAIN.monitor,
-        gradient_noise: float = _TRAIN.gradient_noise,
-        standardize: bool = True,
-        random_state: int | np.random.RandomState | None = None,
-        device: str = _TRAIN.device,
-        verbose: int = 0,
-        calibrate: bool = False,
-        track_collapse: bool = False,
-    ) -> None:
-        self.hidden_sizes = hidden_sizes
-        self.activation = activation
-        self.norm = norm
-        self.residual = residual
-        self.dropout = dropout
-        self.output = output
-        self.head = head
-        self.loss = loss
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.schedule = schedule
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.restore_best = restore_best
-        self.monitor = monitor
-        self.gradient_noise = gradient_noise
-        self.standardize = standardize
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-        self.calibrate = calibrate
-        self.track_collapse = track_collapse
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        bound = _SIGNATURE.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` these parameters describe."""
-        values = {name: getattr(self, name) for name in _NETWORK_FIELDS}
+        values = {name: getattr(self, name) for name in NETWORK_SETTINGS}
         values["hidden_sizes"] = tuple(int(h) for h in self.hidden_sizes)
         if not isinstance(values["dropout"], str):
             values["dropout"] = float(values["dropout"])
         return NetworkConfig(n_features=n_features, n_classes=n_classes, **values)
 
-    def training_config(self, seed: int | None = None) -> TrainingConfig:
-        """Return the :class:`TrainingConfig` these parameters describe."""
-        values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
-        values["random_state"] = seed
+    def training_config(self) -> TrainingConfig:
+        """Return the :class:`TrainingConfig` these parameters describe (JSON-ready)."""
+        values = {name: getattr(self, name) for name in TRAINING_SETTINGS}
+        if not (self.random_state is None or isinstance(self.random_state, Integral)):
+            values["random_state"] = None  # a RandomState object cannot be saved
+        elif self.random_state is not None:
+            values["random_state"] = int(self.random_state)
         values["device"] = str(self.device)
         return TrainingConfig(**values)
 
@@ -276,21 +148,13 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     def from_configs(
         cls, network: NetworkConfig, training: TrainingConfig, **extra: Any
     ) -> HeadClassifier:
-        """Build an estimator whose parameters are the given configs (plus ``extra`` params)."""
-        params = {name: getattr(network, name) for name in _NETWORK_FIELDS}
-        params.update({name: getattr(training, name) for name in _TRAINING_FIELDS})
+        """Build an estimator whose parameters are the given configs (plus ``verbose``)."""
+        params = {name: getattr(network, name) for name in NETWORK_SETTINGS}
+        params.update({name: getattr(training, name) for name in TRAINING_SETTINGS})
         params.update(extra)
         return cls(**params)
 
     # ----------------------------------------------------------------------------- fitting
-    @contextlib.contextmanager
-    def _seeded(self, seed: int) -> Iterator[None]:
-        device = resolve_device(self.device)
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
-
     def _validate_targets(self, y: np.ndarray) -> None:
         check_classification_targets(y)
         if np.unique(y).size < 2:
@@ -322,7 +186,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         )
         return X_train, y_train, X_val, y_val
 
-    def _prepare(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+    def _prepare(self, X: np.ndarray, callbacks: Sequence[Callback]) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
         self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
         if self.standardize:
@@ -332,14 +196,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self.model_.set_standardization(torch.as_tensor(mean), torch.as_tensor(scale))
         self._trainer = Trainer(
             self.model_.to(resolve_device(self.device)),
-            self.training_config(seed),
+            self.training_config(),
             len(self.classes_),
-            self._callbacks(),
+            [*default_callbacks(self.verbose), *callbacks],
         )
         self.history_: list[dict[str, Any]] = []
 
-    def _callbacks(self) -> list[Callback]:
-        return [*default_callbacks(self.verbose), *self._extra_callbacks]
+    def _new_seed(self) -> int:
+        self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        return self.seed_
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, callbacks: Sequence[Callback] = ()) -> HeadClassifier:
@@ -361,23 +226,32 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32)
         self._validate_targets(y)
         self.classes_ = np.unique(y)
-        self._extra_callbacks = list(callbacks)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        seed = self._new_seed()
         X_train, y_train, X_val, y_val = self._split(X, y, seed)
+        callbacks = list(callbacks)
         if self.track_collapse:
             from headkit.evaluation.tracking import CollapseTracker
 
-            self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
-        with self._seeded(seed):
-            self._prepare(X_train, y_train, seed)
+            callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        with seeded(seed, resolve_device(self.device)):
+            self._prepare(X_train, callbacks)
             self._trainer.fit(
-                _tensor(X_train),
-                self._encode(y_train),
-                _tensor(X_val),
-                self._encode(y_val),
+                as_tensor(X_train), self._encode(y_train), as_tensor(X_val), self._encode(y_val)
             )
         self._after_training()
-        self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
+        self.ood_detector_ = MahalanobisDetector().fit(
+            penultimate_features(self.model_, X_train), self._encode(y_train).numpy()
+        )
+        self.calibration_: dict[str, float] = {}
+        if self.calibrate and len(y_val) == 0:
+            warnings.warn(
+                "calibrate=True needs a validation split; set validation_fraction > 0 "
+                "(the temperature stays 1).",
+                stacklevel=2,
+            )
+        elif self.calibrate:
+            self.calibration_ = calibrate_network(self.model_, X_val, self._encode(y_val).numpy())
+        self.temperature_ = self.calibration_.get("temperature", float(self.model_.temperature))
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
@@ -409,12 +283,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 raise DataError(
                     "`classes` has fewer than two labels; a classifier needs at least two."
                 )
-            self._extra_callbacks = []
-            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-            with self._seeded(seed):
-                self._prepare(X, y, seed)
+            with seeded(self._new_seed(), resolve_device(self.device)):
+                self._prepare(X, ())
+            self.temperature_, self.calibration_ = 1.0, {}
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
-        self._trainer.fit(_tensor(X), self._encode(y), epochs=1)
+        self._trainer.fit(as_tensor(X), self._encode(y), epochs=1)
         self._after_training()
         return self
 
@@ -423,145 +296,67 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = self._trainer.epoch
         self.best_epoch_ = self._trainer.best_epoch
 
-    # ----------------------------------------- evaluation hooks (issue 6: calibration, OOD)
-    def _fit_evaluation_extras(
-        self, X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray
-    ) -> None:
-        """Fit the Mahalanobis detector on the training split and, if asked, the temperature."""
-        from headkit.evaluation.ood import MahalanobisDetector
-
-        self.calibration_: dict[str, float] = {}
-        self.temperature_ = float(self.model_.temperature)
-        self.ood_detector_ = MahalanobisDetector().fit(
-            self._penultimate(X_train), self._encode(y_train).numpy()
-        )
-        if not self.calibrate:
-            return
-        if len(y_val) == 0:
-            import warnings
-
-            warnings.warn(
-                "calibrate=True needs a validation split; set validation_fraction > 0 "
-                "(the temperature stays 1).",
-                stacklevel=3,
-            )
-            return
-        self._calibrate(X_val, y_val)
-
     def calibrate_temperature(self, X: Any, y: Any) -> float:
         """Fit the temperature on held-out (X, y), store it in the network and return it.
 
-        Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)).
+        Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)); see
+        :func:`headkit.evaluation.calibrate_network`.
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._calibrate(X, np.asarray(y))
+        self.calibration_ = calibrate_network(self.model_, X, self._encode(np.asarray(y)).numpy())
+        self.temperature_ = self.calibration_["temperature"]
+        return self.temperature_
 
-    def _calibrate(self, X: np.ndarray, y: np.ndarray) -> float:
-        from headkit.evaluation import (
-            expected_calibration_error,
-            fit_temperature,
-            negative_log_likelihood,
-        )
-
-        self.model_.temperature.fill_(1.0)
-        logits, before = self._forward_arrays(X)
-        target = self._encode(np.asarray(y)).numpy()
-        output = self.model_.output
-        if type(output).__name__ == "Softmax":
-            log_prob = None
-        else:
-
-            def log_prob(z: torch.Tensor) -> torch.Tensor:
-                return torch.log(output(z).clamp_min(1e-12))
-
-        t = fit_temperature(logits, target, log_prob=log_prob)
-        self.model_.temperature.fill_(t)
-        after = self._forward_arrays(X)[1].numpy()
-        self.temperature_ = t
-        self.calibration_ = {
-            "temperature": t,
-            "ece_before": expected_calibration_error(target, before.numpy()),
-            "ece_after": expected_calibration_error(target, after),
-            "nll_before": negative_log_likelihood(target, before.numpy()),
-            "nll_after": negative_log_likelihood(target, after),
-            "n_samples": len(target),
-        }
-        return t
-
-    def _penultimate(self, X: Any) -> np.ndarray:
-        """Penultimate features (N, D) of raw rows, in eval mode."""
-        X = np.asarray(X, dtype=np.float32)
-        device = next(self.model_.buffers()).device
-        self.model_.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
-                out.append(self.model_.features(batch).double().cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, 0))
+    # --------------------------------------------------------------------------- inference
+    def _rows(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=np.float32, reset=False)
 
     def ood_score(self, X: Any, method: str = "energy") -> np.ndarray:
         """Return an out-of-distribution score per row, higher = more in-distribution, (N,).
 
-        ``method``: ``"msp"`` (max softmax probability of the temperature-scaled logits),
-        ``"max_logit"``, ``"energy"`` (T·logsumexp(z/T) with T = 1, the negative free energy)
-        or ``"mahalanobis"`` (−min_c squared distance to the training class means of the
-        penultimate features, shared covariance). See :mod:`headkit.evaluation.ood`.
+        ``method``: ``"msp"`` (the largest of :meth:`predict_proba`'s probabilities: the output
+        map and the calibration temperature apply), ``"max_logit"``, ``"energy"``
+        (T·logsumexp(z/T) with T = 1, the negative free energy) or ``"mahalanobis"`` (−min_c
+        squared distance to the training class means of the penultimate features, shared
+        covariance). See :mod:`headkit.evaluation.ood`.
         """
-        from headkit.evaluation.ood import logit_score, msp_score
+        from headkit.evaluation.ood import logit_score
 
-        check_is_fitted(self)
+        X = self._rows(X)
         if method == "mahalanobis":
-            detector = getattr(self, "ood_detector_", None)
-            if detector is None:
+            if getattr(self, "ood_detector_", None) is None:
                 raise NotFittedError(
                     "This model has no Mahalanobis statistics (saved by an older headkit or "
                     "trained with partial_fit); refit it with fit()."
                 )
-            X = validate_data(self, X, dtype=np.float32, reset=False)
-            return detector.score(self._penultimate(X))
-        logits = self._logits_and_proba(X)[0]
+            return self.ood_detector_.score(penultimate_features(self.model_, X))
+        prediction = predict_arrays(self.model_, X)
         if method == "msp":
-            return msp_score(logits, temperature=float(self.model_.temperature))
-        return logit_score(logits, method)
-
-    # --------------------------------------------------------------------------- inference
-    def _logits_and_proba(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._forward_arrays(X)
-
-    def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and probabilities of already-validated float32 rows, batched, eval mode."""
-        device = next(self.model_.buffers()).device
-        self.model_.eval()
-        logits, proba = [], []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
-                z = self.model_(batch)
-                logits.append(z.float().cpu())
-                proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
-        return torch.cat(logits), torch.cat(proba)
+            return prediction.proba.numpy().max(axis=1)
+        return logit_score(prediction.logits, method)
 
     def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
-        entry is an independent probability).
+        entry is an independent probability). All predictions go through
+        :meth:`headkit.nn.HeadNet.probabilities`.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         mc_samples : int, optional
             With T >= 2, MC dropout (Gal & Ghahramani 2016): the mean of T stochastic passes
-            with the dropout modules on and everything else in eval mode (seeded by
-            ``random_state``). ``None`` or 1 gives the deterministic prediction.
+            with the dropout modules on and everything else in eval mode (seeded by ``seed_``,
+            so the result is the same after a save and load). ``None`` or 1 gives the
+            deterministic prediction.
         """
-        if mc_samples is not None and self._check_mc_samples(mc_samples) > 1:
-            return self._mc_predict(X, mc_samples)["proba"]
-        return self._logits_and_proba(X)[1].numpy()
+        if mc_samples is not None and _check_mc_samples(mc_samples) > 1:
+            return self.predict_uncertainty(X, mc_samples)["proba"]
+        X = self._rows(X)
+        return predict_arrays(self.model_, X).proba.numpy()
 
     def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
         """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).
@@ -571,40 +366,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         entropy, epistemic / BALD) and ``"proba"`` (n_samples, n_classes), the same as
         ``predict_proba(X, mc_samples=mc_samples)``. See :func:`headkit.nn.mc_predict`.
         """
-        return self._mc_predict(X, self._check_mc_samples(mc_samples))
-
-    @staticmethod
-    def _check_mc_samples(mc_samples: Any) -> int:
-        from headkit.exceptions import ConfigError
-
-        if isinstance(mc_samples, bool) or not isinstance(mc_samples, Integral) or mc_samples < 1:
-            raise ConfigError(
-                f"mc_samples must be an int >= 1 (the number of MC-dropout passes); "
-                f"got {mc_samples!r}."
-            )
-        return int(mc_samples)
-
-    def _mc_predict(self, X: Any, mc_samples: int) -> dict[str, np.ndarray]:
-        from headkit.nn.uncertainty import mc_predict
-
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        device = next(self.model_.buffers()).device
-        seed = self.random_state if isinstance(self.random_state, Integral) else 0
-        parts = []
-        with self._seeded(int(seed)):
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
-                parts.append(mc_predict(self.model_, batch, samples=mc_samples))
-        return {
-            name: torch.cat([getattr(part, name) for part in parts]).cpu().numpy()
-            for name in ("proba", "entropy", "expected_entropy", "mutual_information")
-        }
+        samples = _check_mc_samples(mc_samples)
+        X = self._rows(X)
+        result = mc_predict_arrays(self.model_, X, samples, self.seed_)
+        return {name: value.numpy() for name, value in result._asdict().items()}
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Return the log of :meth:`predict_proba` (``-inf`` where a sparse map gives 0)."""
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        """Return log-probabilities of the output map (``-inf`` where a sparse map gives 0)."""
+        X = self._rows(X)
+        return predict_arrays(self.model_, X, log_proba=True).log_proba.numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Return the most probable class of each row, shape (n_samples,)."""
@@ -613,7 +383,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def logits(self, X: Any) -> np.ndarray:
         """Return the raw logits, shape (n_samples, n_classes)."""
-        return self._logits_and_proba(X)[0].numpy()
+        X = self._rows(X)
+        return predict_arrays(self.model_, X).logits.numpy()
 
     # ----------------------------------------------------------------------------- saving
     def save(
@@ -631,21 +402,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
         check_is_fitted(self)
         extra_files = dict(extra_files or {})
-        detector = getattr(self, "ood_detector_", None)
-        if detector is not None:
-            extra_files.setdefault(OOD_FILE, _detector_bytes(detector))
+        if getattr(self, "ood_detector_", None) is not None:
+            extra_files.setdefault(OOD_FILE, self.ood_detector_.to_bytes())
         metadata = {
             "estimator": "HeadClassifier",
             "classes": self.classes_.tolist(),
             "classes_dtype": self.classes_.dtype.str,
             "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist(),
-            "training": self._trainer.config.to_dict(),
-            "params": {
-                "standardize": self.standardize,
-                "verbose": self.verbose,
-                "calibrate": self.calibrate,
-                "track_collapse": self.track_collapse,
-            },
+            "training": self.training_config().to_dict(),
+            "params": {"verbose": self.verbose},
+            "seed": self.seed_,
             "calibration": getattr(self, "calibration_", {}),
             "n_iter": self.n_iter_,
             "best_epoch": self.best_epoch_,
@@ -655,7 +421,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> HeadClassifier:
-        """Load an estimator saved by :meth:`save` or written by ``headkit train``."""
+        """Load an estimator saved by :meth:`save` or written by ``headkit train``.
+
+        The parameters are those the model was fitted with (``get_params()`` round-trips);
+        ``device`` only says where the weights go.
+        """
         from headkit import io
 
         model = io.load(path, device=device)
@@ -664,10 +434,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             raise ModelFileError(
                 f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
             )
-        training = TrainingConfig.from_dict(meta.get("training", {}))
-        estimator = cls.from_configs(
-            model.config, training.replace(device=device), **meta.get("params", {})
-        )
+        training, verbose, seed = _saved_training(meta)
+        estimator = cls.from_configs(model.config, training, verbose=verbose)
         estimator.model_ = model
         estimator.classes_ = np.array(
             meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))
@@ -675,19 +443,49 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         estimator.n_features_in_ = model.config.n_features
         if meta.get("feature_names"):
             estimator.feature_names_in_ = np.array(meta["feature_names"], dtype=object)
-        estimator._extra_callbacks = []
-        estimator._trainer = Trainer(
-            model, training.replace(device=device), len(estimator.classes_)
-        )
+        estimator._trainer = Trainer(model, training.replace(device=device), model.config.n_classes)
+        estimator.seed_ = seed
         estimator.history_ = []
         estimator.n_iter_ = meta.get("n_iter", 0)
         estimator.best_epoch_ = meta.get("best_epoch")
         estimator.temperature_ = float(model.temperature)
         estimator.calibration_ = meta.get("calibration", {})
-        estimator.ood_detector_ = _detector_from_file(Path(path) / OOD_FILE)
+        estimator.ood_detector_ = MahalanobisDetector.load(Path(path) / OOD_FILE)
         return estimator
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+_SIGNATURE = _signature()
+HeadClassifier.__init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
+HeadClassifier.__doc__ = (HeadClassifier.__doc__ or "").replace(
+    "    Attributes\n", _parameters_section() + "    Attributes\n", 1
+)
+
+
+def _saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
+    """Return the training config, ``verbose`` and the fit's seed from saved metadata.
+
+    Runs saved before these settings moved into the training config kept ``standardize``,
+    ``calibrate`` and ``track_collapse`` under ``params``, and the derived seed as
+    ``random_state``; both layouts load.
+    """
+    saved = dict(meta.get("training", {}))
+    params = meta.get("params", {})
+    for name in ("standardize", "calibrate", "track_collapse"):
+        if name not in saved and name in params:
+            saved[name] = params[name]
+    training = TrainingConfig.from_dict(saved)
+    seed = meta.get("seed", training.random_state)
+    return training, int(params.get("verbose", 0)), int(seed or 0)
+
+
+def _check_mc_samples(mc_samples: Any) -> int:
+    if isinstance(mc_samples, bool) or not isinstance(mc_samples, Integral) or mc_samples < 1:
+        raise ConfigError(
+            f"mc_samples must be an int >= 1 (the number of MC-dropout passes); got {mc_samples!r}."
+        )
+    return int(mc_samples)

@@ -8,6 +8,7 @@ from headkit.evaluation import (
     expected_calibration_error,
     msp_score,
 )
+from headkit.nn.inference import penultimate_features
 
 FAST = dict(hidden_sizes=(16,), epochs=8, random_state=0, batch_size=64)
 
@@ -71,10 +72,10 @@ def test_ood_score_methods_match_evaluation_functions(noisy_data):
     # Mahalanobis statistics are the class means of the training rows' penultimate features
     det = m.ood_detector_
     assert isinstance(det, MahalanobisDetector) and det.means_.shape == (4, 16)
-    train_feats = m._penultimate(X)
+    train_feats = penultimate_features(m.model_, X)
     for c in range(4):
         np.testing.assert_allclose(det.means_[c], train_feats[y == c].mean(0), atol=1e-6)
-    feats = m._penultimate(X_test)
+    feats = penultimate_features(m.model_, X_test)
     np.testing.assert_allclose(m.ood_score(X_test, "mahalanobis"), det.score(feats))
     far = X_test * 50
     assert np.median(m.ood_score(far, "mahalanobis")) < np.median(

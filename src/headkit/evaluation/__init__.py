@@ -6,7 +6,9 @@ Every function takes NumPy arrays or torch tensors, labels first and scores seco
 
 from headkit.evaluation.calibration import (
     ReliabilityCurve,
+    calibrate_network,
     expected_calibration_error,
+    fit_network_temperature,
     fit_temperature,
     max_calibration_error,
     reliability_curve,
@@ -50,6 +52,7 @@ __all__ = [
     "accuracy",
     "block_redundancy",
     "brier_score",
+    "calibrate_network",
     "cka_matrix",
     "class_means",
     "classification_report",
@@ -58,6 +61,7 @@ __all__ = [
     "energy_score",
     "expected_calibration_error",
     "f1",
+    "fit_network_temperature",
     "fit_temperature",
     "fpr_at_tpr",
     "linear_cka",

@@ -10,6 +10,7 @@ in-distribution (or correctly classified) samples as the positive class.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 from sklearn import metrics as skm
 
 from headkit.evaluation._arrays import check_1d, check_labels, check_scores, to_numpy
-from headkit.exceptions import DataError, NotFittedError
+from headkit.exceptions import DataError, ModelFileError, NotFittedError
 
 LOGIT_SCORES = ("msp", "max_logit", "energy")
 OodMethod = Literal["msp", "max_logit", "energy", "mahalanobis"]
@@ -43,7 +44,11 @@ def energy_score(logits: Any, temperature: float = 1.0) -> np.ndarray:
 
 
 def logit_score(logits: Any, method: str = "energy") -> np.ndarray:
-    """Dispatch to :func:`msp_score`, :func:`max_logit_score` or :func:`energy_score` by name."""
+    """Dispatch to :func:`msp_score`, :func:`max_logit_score` or :func:`energy_score` by name.
+
+    ``msp`` here is that of ``softmax(z)``; for a fitted network use the maximum of its own
+    probabilities (``HeadNet.probabilities``), which is what the estimator's ``ood_score`` does.
+    """
     if method == "msp":
         return msp_score(logits)
     if method == "max_logit":
@@ -69,6 +74,8 @@ class MahalanobisDetector:
     reg : float
         Ridge added to the covariance's diagonal, relative to its mean diagonal entry.
     """
+
+    _SAVED = ("classes", "means", "covariance", "precision")  # fitted arrays, in the saved file
 
     def __init__(self, reg: float = 0.0) -> None:
         self.reg = reg
@@ -111,6 +118,36 @@ class MahalanobisDetector:
     def score(self, features: Any) -> np.ndarray:
         """Return ``−min_c d_c(f)``, shape (N,); higher = more in-distribution."""
         return -self.distances(features).min(axis=1)
+
+    def to_bytes(self) -> bytes:
+        """Serialise the fitted statistics with safetensors (no pickle)."""
+        from safetensors.numpy import save
+
+        arrays = {name: getattr(self, f"{name}_") for name in self._SAVED}
+        arrays["classes"] = np.asarray(arrays["classes"], dtype=np.int64)
+        return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> MahalanobisDetector | None:
+        """Rebuild a detector saved by :meth:`to_bytes`, or ``None`` when ``path`` is absent.
+
+        Raises
+        ------
+        ModelFileError
+            When the file is unreadable.
+        """
+        if not path.is_file():
+            return None
+        from safetensors.numpy import load_file
+
+        try:
+            arrays = load_file(str(path))
+        except Exception as error:  # safetensors raises its own error types
+            raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
+        detector = cls()
+        for name in cls._SAVED:
+            setattr(detector, f"{name}_", arrays[name])
+        return detector
 
 
 def fpr_at_tpr(scores_in: Any, scores_out: Any, tpr: float = 0.95) -> float:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
+from headkit.protocols import ConfiguresOptimizer, ProgressAware, modules_with
 from headkit.training import distributed
 from headkit.training.callbacks import Callback
 from headkit.training.gradient_noise import GradientNoise
@@ -66,10 +67,6 @@ class EpochRecord:
         }
         row.update(self.extra)
         return row
-
-
-def _modules_with(owner: Sequence[nn.Module], method: str) -> list[nn.Module]:
-    return [m for root in owner for m in root.modules() if callable(getattr(m, method, None))]
 
 
 class Trainer:
@@ -144,7 +141,7 @@ class Trainer:
         cfg = self.config
         optimizers: list[torch.optim.Optimizer] = []
         owned: set[int] = set()
-        for module in _modules_with([self.model, self.criterion], "configure_optimizer"):
+        for module in modules_with([self.model, self.criterion], ConfiguresOptimizer):
             opt = module.configure_optimizer(cfg.lr, cfg.weight_decay)
             if opt is not None:
                 optimizers.append(opt)
@@ -245,7 +242,7 @@ class Trainer:
         batch_size = min(cfg.batch_size, n_local)
         steps_per_epoch = math.ceil(n_local / batch_size)
         schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
-        progress_aware = _modules_with([self.model, self.criterion], "set_progress")
+        progress_aware = modules_with([self.model, self.criterion], ProgressAware)
         generator = torch.Generator(device="cpu")
         generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
         best_score, best_state, since_best = (math.inf, math.inf), None, 0

@@ -1,0 +1,120 @@
+"""Run a network over NumPy rows in batches: logits, probabilities, features, MC dropout.
+
+The estimator, calibration and the report call these instead of writing their own loops. Every
+function puts the network in eval mode, runs without gradients, keeps the network's device and
+returns CPU tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from headkit.nn.network import HeadNet
+from headkit.nn.uncertainty import MCPrediction, mc_predict
+
+PREDICT_BATCH = 8192
+
+
+class Prediction(NamedTuple):
+    """Batched prediction of :func:`predict_arrays` (CPU float32).
+
+    Attributes
+    ----------
+    logits : Tensor, shape (N, C)
+    proba : Tensor, shape (N, C)
+        ``HeadNet.probabilities(logits)``.
+    log_proba : Tensor, shape (N, C) or None
+        ``HeadNet.log_probabilities(logits)`` when asked for.
+    """
+
+    logits: Tensor
+    proba: Tensor
+    log_proba: Tensor | None
+
+
+def as_tensor(array: np.ndarray) -> Tensor:
+    """Return a tensor over ``array``'s data, copying read-only or non-contiguous input."""
+    if not array.flags.writeable or not array.flags.c_contiguous:
+        array = np.array(array, order="C")
+    return torch.from_numpy(array)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Return the device of the model's first buffer (HeadNet always has buffers)."""
+    return next(model.buffers()).device
+
+
+@torch.no_grad()
+def map_batches(
+    model: nn.Module,
+    X: np.ndarray,
+    step: Callable[[Tensor], dict[str, Tensor]],
+    batch_size: int = PREDICT_BATCH,
+) -> dict[str, Tensor]:
+    """Apply ``step`` to batches of rows of X on the model's device; concatenate on the CPU.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Only its device is read (the caller sets its mode).
+    X : ndarray, shape (N, F)
+        Rows (float32 for a HeadNet).
+    step : callable
+        Batch (B, F) tensor → dict of tensors with B rows.
+    batch_size : int
+        Rows per batch.
+    """
+    device = device_of(model)
+    parts: dict[str, list[Tensor]] = {}
+    for start in range(0, max(len(X), 1), batch_size):
+        batch = as_tensor(X[start : start + batch_size]).to(device)
+        for key, value in step(batch).items():
+            parts.setdefault(key, []).append(value.detach().cpu())
+    return {key: torch.cat(values) for key, values in parts.items()}
+
+
+def predict_arrays(net: HeadNet, X: np.ndarray, log_proba: bool = False) -> Prediction:
+    """Return logits, probabilities (and log-probabilities) of rows X, shape (N, C) each."""
+    net.eval()
+
+    def step(x: Tensor) -> dict[str, Tensor]:
+        z = net(x)
+        out = {"logits": z.float(), "proba": net.probabilities(z).float()}
+        if log_proba:
+            out["log_proba"] = net.log_probabilities(z).float()
+        return out
+
+    result = map_batches(net, X, step)
+    return Prediction(result["logits"], result["proba"], result.get("log_proba"))
+
+
+def penultimate_features(net: HeadNet, X: np.ndarray) -> np.ndarray:
+    """Return the trunk's output (penultimate features) of rows X in eval mode, (N, D) float64."""
+    net.eval()
+    return map_batches(net, X, lambda x: {"f": net.features(x).double()})["f"].numpy()
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a block with torch's global RNG (and the CUDA one of ``device``) seeded, then restore."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def mc_predict_arrays(net: HeadNet, X: np.ndarray, samples: int, seed: int) -> MCPrediction:
+    """MC-dropout prediction of rows X (see :func:`headkit.nn.mc_predict`), seeded by ``seed``.
+
+    The same network, rows, ``samples`` and ``seed`` give the same result, before and after a
+    save/load.
+    """
+    with seeded(seed, device_of(net)):
+        parts = map_batches(net, X, lambda x: mc_predict(net, x, samples=samples)._asdict())
+    return MCPrediction(**parts)
