@@ -159,7 +159,7 @@ def train(
         str, typer.Option(help="Dense widths, e.g. 256,256 (none for linear).")
     ] = "256,256",
     activation: Annotated[
-        str, typer.Option(help="relu, gelu, silu, mish, tanh, elu, leaky_relu.")
+        str, typer.Option(help="relu, gelu, silu, mish, selu, prelu, leaky_relu:slope=0.1, ...")
     ] = "relu",
     norm: Annotated[
         str | None, typer.Option(help="batch or layer normalisation after each Dense layer.")

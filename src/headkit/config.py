@@ -25,7 +25,9 @@ class NetworkConfig:
     hidden_sizes : tuple of int
         Widths of the Dense blocks; ``()`` gives a linear (logistic-regression) model.
     activation : str
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec (``headkit.nn.ACTIVATIONS``): ``relu``, ``leaky_relu:slope=0.1``,
+        ``prelu``, ``elu``, ``selu``, ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh``,
+        ``sigmoid``.
     norm : str or None
         ``None``, ``"batch"`` or ``"layer"`` normalisation after each Dense layer.
     residual : bool

@@ -100,7 +100,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     hidden_sizes : tuple of int, default=(256, 256)
         Width of each Dense block; ``()`` gives multinomial logistic regression.
     activation : str, default="relu"
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec: ``relu``, ``leaky_relu:slope=0.1``, ``prelu``, ``elu``, ``selu``,
+        ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
     residual : bool, default=False

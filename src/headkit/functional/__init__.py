@@ -3,6 +3,7 @@
 Every function documents its shape contract and honours ``dim`` where it has one.
 """
 
+from headkit.functional.activations import mish, mish_derivative
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -19,6 +20,8 @@ from headkit.functional.losses import cross_entropy
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
+    "mish",
+    "mish_derivative",
     "cross_entropy",
     "drop_connect",
     "dropout",

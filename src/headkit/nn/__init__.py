@@ -3,6 +3,14 @@
 Importing this package fills the registries (dropout kinds, heads, output maps, losses).
 """
 
+from headkit.nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    ActivationInfo,
+    PReLU,
+    activation_info,
+    make_activation,
+)
 from headkit.nn.chunked import LinearCrossEntropyHead
 from headkit.nn.dense import DenseBlock, DenseStack
 from headkit.nn.dropout import (
@@ -24,6 +32,12 @@ from headkit.nn.sharded import ShardedLinearHead
 from headkit.nn.uncertainty import MCPrediction, mc_predict
 
 __all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "ActivationInfo",
+    "PReLU",
+    "activation_info",
+    "make_activation",
     "DROPOUTS",
     "HEADS",
     "LOSSES",
