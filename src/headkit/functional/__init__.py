@@ -17,6 +17,13 @@ from headkit.functional.dropout import (
 )
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.losses import cross_entropy
+from headkit.functional.online_softmax import (
+    merge_normalizers,
+    online_logsumexp,
+    online_normalizer,
+    online_softmax,
+    softmax_topk,
+)
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
@@ -30,6 +37,11 @@ __all__ = [
     "linear_cross_entropy",
     "linear_dropconnect",
     "log_softmax",
+    "merge_normalizers",
+    "online_logsumexp",
+    "online_normalizer",
+    "online_softmax",
+    "softmax_topk",
     "multi_sample_dropout",
     "nested_dropout",
     "nested_dropout_mask",

@@ -26,6 +26,7 @@ from headkit.nn.dropout import (
 from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.losses import LOSSES, CrossEntropyLoss
 from headkit.nn.network import HeadNet
+from headkit.nn.online_softmax import OnlineSoftmax
 from headkit.nn.outputs import OUTPUTS, Softmax
 from headkit.nn.partial_fc import PartialFC, RowSparseSGD
 from headkit.nn.sharded import ShardedLinearHead
@@ -54,6 +55,7 @@ __all__ = [
     "MCPrediction",
     "MultiSampleDropout",
     "NestedDropout",
+    "OnlineSoftmax",
     "Softmax",
     "build_dropout",
     "mc_predict",
