@@ -72,6 +72,7 @@ from headkit.functional.losses import (
 from headkit.functional.margins import (
     arcface_logits,
     cosface_logits,
+    cosine_logits,
     cosine_similarity,
     equiangular_basis_vectors,
     simplex_etf,
@@ -92,6 +93,7 @@ __all__ += [
     "arcface_logits",
     "bias_loss",
     "cosface_logits",
+    "cosine_logits",
     "cosine_similarity",
     "distillation_loss",
     "entmax15",
