@@ -6,6 +6,7 @@ one backward, one optimiser step); losses are summed as tensors and read once pe
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
 from headkit.training.callbacks import Callback
+from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -117,6 +119,8 @@ class Trainer:
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
         self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        if config.teacher is not None:
+            self.criterion = distillation_criterion(model, self.criterion, config)
         self.criterion.to(self.device)
         self.callbacks = list(callbacks)
         self.history: list[EpochRecord] = []
@@ -221,6 +225,7 @@ class Trainer:
         X_val: Tensor | None = None,
         y_val: Tensor | None = None,
         epochs: int | None = None,
+        teacher_log_probs: Tensor | None = None,
     ) -> list[EpochRecord]:
         """Train for up to ``epochs`` (default: the config's) and return the history.
 
@@ -232,12 +237,16 @@ class Trainer:
             Validation data for early stopping and the best-weights restore.
         epochs : int, optional
             Overrides ``config.epochs`` (``partial_fit`` passes 1).
+        teacher_log_probs : Tensor, shape (N, C), optional
+            The teacher's log-probabilities of the rows of ``X``; required when the config
+            names a teacher (knowledge distillation).
         """
         cfg = self.config
         epochs = cfg.epochs if epochs is None else epochs
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
         X, y = X.to(self.device), y.to(self.device)
+        teacher = check_teacher_targets(cfg, teacher_log_probs, X, self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         if has_val:
             X_val, y_val = X_val.to(self.device), y_val.to(self.device)  # type: ignore[union-attr]
@@ -268,7 +277,10 @@ class Trainer:
                 if self._ddp_step is not None:
                     loss = self._ddp_step(X[index], y[index])
                 else:
-                    loss = self.model.training_loss(X[index], y[index], self.criterion)
+                    criterion = self.criterion
+                    if teacher is not None:
+                        criterion = functools.partial(criterion, teacher_logits=teacher[index])
+                    loss = self.model.training_loss(X[index], y[index], criterion)
                 for opt in self.optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss.backward()
