@@ -55,7 +55,7 @@ def test_negatives_are_uniform_over_the_other_classes(n_classes, rate):
 def test_sampled_loss_never_exceeds_the_full_loss(scale):
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    head = PartialFC(8, 500, sample_rate=0.1, scale=scale).double()
+    head = PartialFC(8, 500, sample_rate=0.1, s=scale).double()
     w = head.weight.detach()
     for _ in range(10):
         x = torch.randn(32, 8, generator=g, dtype=torch.float64)
