@@ -124,7 +124,7 @@ class Trainer:
         self.restored_epoch: int | None = None
         self.stop = False
         self.epoch = 0
-        self.optimizers = self._build_optimizers()
+        self._optimizers: list[torch.optim.Optimizer] | None = None
         # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
         self._ddp_step = (
             distributed.wrap_ddp(model, self.criterion) if distributed.active() else None
@@ -139,6 +139,16 @@ class Trainer:
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
         ]
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers, built on first use: loading a model to predict never builds them.
+
+        (Building a torch optimiser imports ``torch._dynamo``, about a second of start-up.)
+        """
+        if self._optimizers is None:
+            self._optimizers = self._build_optimizers()
+        return self._optimizers
 
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
         cfg = self.config
