@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterator, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -17,15 +18,16 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from headkit.config import NetworkConfig, TrainingConfig
+from headkit.data.split import holdout_split
 from headkit.exceptions import DataError, ModelFileError, NotFittedError
 from headkit.nn.network import HeadNet
-from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
+from headkit.training.checkpoint import fit_fingerprint
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
@@ -151,6 +153,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    checkpoint_dir : str, Path or None, default=None
+        Write the whole training state there after every epoch. A ``fit`` interrupted (Ctrl-C,
+        kill) and called again with the same parameters and data resumes from the last
+        checkpoint and ends with the same weights, bit for bit on CPU, as an uninterrupted fit;
+        a fit whose checkpoint is complete is not repeated. A checkpoint of different
+        parameters or data is refused. See ``docs/failures.md``.
 
     Attributes
     ----------
@@ -202,6 +210,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -230,6 +239,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -255,6 +265,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
@@ -312,15 +323,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
         n_val = round(self.validation_fraction * len(y))
-        n_classes = len(self.classes_)
-        if self.validation_fraction == 0 or n_val < 1 or len(y) - n_val < n_classes:
-            return X, y, X[:0], y[:0]
-        counts = np.unique(y, return_counts=True)[1]
-        stratify = y if counts.min() >= 2 and n_val >= n_classes else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, test_size=n_val, random_state=seed, stratify=stratify
-        )
-        return X_train, y_train, X_val, y_val
+        if n_val < 1 or len(y) - n_val < len(self.classes_):
+            n_val = 0
+        return holdout_split(X, y, n_val, seed)
 
     def _prepare(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
@@ -362,12 +367,20 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self._validate_targets(y)
         self.classes_ = np.unique(y)
         self._extra_callbacks = list(callbacks)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        checkpointer = self._checkpointer(X, y)
+        saved = checkpointer.saved_info() if checkpointer is not None else None
+        if saved is not None:
+            seed = int(saved["seed"])  # a resumed fit repeats the interrupted one's draws
+        else:
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         X_train, y_train, X_val, y_val = self._split(X, y, seed)
         if self.track_collapse:
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if checkpointer is not None:
+            checkpointer.info["seed"] = seed
+            self._extra_callbacks.append(checkpointer)  # last: it stores the others' state
         with self._seeded(seed):
             self._prepare(X_train, y_train, seed)
             self._trainer.fit(
@@ -379,6 +392,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self._after_training()
         self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
         return self
+
+    def _checkpointer(self, X: np.ndarray, y: np.ndarray) -> Checkpointer | None:
+        """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
+        if self.checkpoint_dir is None:
+            return None
+        params = self.get_params()
+        for name in ("verbose", "checkpoint_dir"):
+            params.pop(name)
+        return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, X, y))
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
         """Train one more epoch on (X, y), keeping weights and optimiser state between calls.

@@ -25,6 +25,14 @@ class DataError(HeadkitError, ValueError):
     """Input data cannot be used as given (shape, NaN, labels, columns)."""
 
 
+class DivergenceError(HeadkitError, ValueError):
+    """Training diverged: the loss became non-finite or exploded (usually too high a rate)."""
+
+
+class RunClaimedError(HeadkitError, FileExistsError):
+    """A run directory is held by another run, or by an interrupted one waiting to resume."""
+
+
 class ModelFileError(HeadkitError, OSError):
     """A saved model is missing, corrupt, truncated or from a newer format version."""
 

@@ -24,8 +24,6 @@ Needs the ``onnx`` extra (``pip install 'headkit[onnx]'``: onnx, onnxscript, onn
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -201,17 +199,9 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
+    from headkit.io import atomic_write_text
+
     if path.is_dir():
         raise ExportError(f"{path} is a directory; give a file name such as model.onnx.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, data)

@@ -10,12 +10,10 @@ from headkit.functional.dropout import (
     gaussian_dropout,
     linear_dropconnect,
     multi_sample_dropout,
-    nested_dropout,
-    nested_dropout_mask,
-    sample_nested_cut,
 )
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.losses import cross_entropy
+from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [

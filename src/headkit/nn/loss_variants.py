@@ -27,6 +27,11 @@ class _Wrapped(RowLoss):
         super().__init__(base.ignore_index, base.weight)
         self.base = base
 
+    @classmethod
+    def around_natural_loss(cls, output: nn.Module | None = None, **options: object) -> RowLoss:
+        """Build this variant around the natural loss of ``output`` (the registry's factory)."""
+        return cls(natural_loss(output), **options)
+
 
 class LabelSmoothingLoss(_Wrapped):
     """The base loss on smoothed targets ``(1 - ε)·onehot + ε/C`` (Szegedy et al. 2016)."""
@@ -181,37 +186,12 @@ class DistillationLoss(nn.Module):
         return f"temperature={self.temperature}, beta={self.beta}"
 
 
-@LOSSES.register("label_smoothing")
-def label_smoothing(epsilon: float = 0.1, output: nn.Module | None = None) -> nn.Module:
-    """Label smoothing: the natural loss on (1−ε)·onehot + ε/C targets."""
-    return LabelSmoothingLoss(natural_loss(output), epsilon)
-
-
-@LOSSES.register("maxsup")
-def maxsup(alpha: float = 0.1, output: nn.Module | None = None) -> nn.Module:
-    """MaxSup: natural loss + α(z_max − mean z), penalising the top-1 logit."""
-    return MaxSupLoss(natural_loss(output), alpha)
-
-
-@LOSSES.register("z_loss")
-def z_loss(lam: float = 1e-4, output: nn.Module | None = None) -> nn.Module:
-    """Auxiliary z-loss: natural loss + λ·log²Z, keeping log Z near 0."""
-    return ZLoss(natural_loss(output), lam)
-
-
-@LOSSES.register("noisy_softmax")
-def noisy_softmax(alpha: float = 0.1, output: nn.Module | None = None) -> nn.Module:
-    """Noisy Softmax: annealed noise subtracted from the target logit (Chen et al. 2017)."""
-    return NoisySoftmaxLoss(natural_loss(output), alpha)
-
-
-@LOSSES.register("bias_loss")
-def bias_loss(alpha: float = 0.3, beta: float = 0.3, output: nn.Module | None = None):
-    """Bias Loss: rows weighted by feature diversity exp(α·v) − β (needs features)."""
-    return BiasLoss(natural_loss(output), alpha, beta)
-
-
-@LOSSES.register("spherical_z")
-def spherical_z(a: float = 1.0, b: float | None = None) -> nn.Module:
-    """Spherical Z-loss of de Brébisson & Vincent: shift- and scale-invariant."""
-    return SphericalZLoss(a, b)
+for _name, _variant in {
+    "label_smoothing": LabelSmoothingLoss,
+    "maxsup": MaxSupLoss,
+    "z_loss": ZLoss,
+    "noisy_softmax": NoisySoftmaxLoss,
+    "bias_loss": BiasLoss,
+}.items():
+    LOSSES.register(_name, options_from=_variant)(_variant.around_natural_loss)
+LOSSES.register("spherical_z")(SphericalZLoss)
