@@ -47,8 +47,9 @@ def setting(default: Any, help: str, *allowed: Any) -> Any:
     help : str
         One line, shown by ``headkit train --help`` and in the estimator's docstring.
     *allowed
-        Allowed values: :class:`Range`, :class:`Choice`, a type (``str``, ``bool``), ``None`` or
-        ``"random_state"`` (an int, a NumPy RandomState or None).
+        Allowed values: :class:`Range`, :class:`Choice`, a type (``str``, ``bool``), ``None``,
+        ``"path"`` (an ``os.PathLike``) or ``"random_state"`` (an int, a NumPy RandomState or
+        None).
     """
     return field(default=default, metadata={"help": help, "allowed": allowed})
 
@@ -69,12 +70,15 @@ class NetworkConfig:
     n_features: int
     n_classes: int
     hidden_sizes: tuple[int, ...] = setting(
-        (256, 256), "Width of each Dense block; () gives multinomial logistic regression.", tuple
+        (256, 256),
+        "Width of each Dense block, e.g. 256,256; none or () gives multinomial logistic regression.",
+        tuple,
     )
     activation: str = setting(
         "relu",
-        "Activation: relu, gelu, silu, mish, tanh, elu or leaky_relu.",
-        Choice(("relu", "gelu", "silu", "mish", "tanh", "elu", "leaky_relu")),
+        "Activation spec (headkit.nn.ACTIVATIONS): relu, leaky_relu:slope=0.1, prelu, elu, selu, "
+        "gelu, silu, mish, softplus, tanh or sigmoid.",
+        str,
     )
     norm: str | None = setting(
         None,
@@ -112,8 +116,9 @@ class NetworkConfig:
 class TrainingConfig:
     """How a network is fitted: every field is a setting (see :func:`settings`).
 
-    ``random_state`` is the seed as the user gave it (``None``: a fresh one each fit); the seed a
-    fit derived from it is the estimator's fitted attribute ``seed_``.
+    ``random_state`` is the seed as the user gave it: 0 by default, in the estimator and the CLI
+    alike, so that a run repeats exactly (``None`` draws a fresh seed each fit); the seed a fit
+    derived from it is the estimator's fitted attribute ``seed_``.
     """
 
     loss: str = setting("cross_entropy", "Loss spec (label_smoothing:0.1).", str)
@@ -172,13 +177,40 @@ class TrainingConfig:
     track_collapse: bool = setting(
         False, "Record neural-collapse NC1–NC4 on the training split after every epoch.", bool
     )
-    random_state: int | None = setting(
+    teacher: str | None = setting(
         None,
-        "Seed of initialisation, splits, shuffling and dropout; the same seed gives the same "
-        "weights on CPU; none draws a fresh seed (saved as seed_).",
+        "A saved run directory whose probabilities the network is distilled from (Hinton et al. "
+        "2015); none trains on the labels only. Needs a head without its own loss.",
+        str,
+        "path",
+        None,
+    )
+    teacher_temperature: float = setting(
+        4.0,
+        "T > 0 applied to teacher and student in the distillation term.",
+        Range(float, 0, None, "neither"),
+    )
+    teacher_weight: float = setting(
+        0.5,
+        "β in [0, 1]: β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss.",
+        Range(float, 0, 1, "both"),
+    )
+    random_state: int | None = setting(
+        0,
+        "Seed of initialisation, splits, shuffling and dropout: the same seed gives the same "
+        "weights on CPU; None (Python only) draws a fresh one. The fit's seed is saved as seed_.",
         "random_state",
     )
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda or a torch device.", str)
+    checkpoint_dir: str | None = setting(
+        None,
+        "Write the whole training state there after every epoch; a fit interrupted and called "
+        "again with the same parameters and data resumes and ends bit for bit as an "
+        "uninterrupted one (docs/failures.md).",
+        str,
+        "path",
+        None,
+    )
 
     def replace(self, **changes: Any) -> TrainingConfig:
         """Return a copy with some fields changed."""

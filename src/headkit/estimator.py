@@ -4,7 +4,7 @@ Its parameters are the settings of :class:`headkit.config.NetworkConfig` and
 :class:`headkit.config.TrainingConfig` (plus ``verbose``): the signature, the defaults, the
 parameter validation and the "Parameters" section below are all derived from those fields.
 ``fit`` validates, builds a :class:`headkit.nn.HeadNet` and hands it to
-:class:`headkit.training.Trainer`; inference runs through :mod:`headkit.nn.inference`, calibration
+:class:`headkit.training.Trainer`; inference runs through :mod:`headkit.inference`, calibration
 through :func:`headkit.evaluation.calibrate_network`.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -21,16 +22,16 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, settings
+from headkit.data.split import holdout_split
 from headkit.evaluation.calibration import calibrate_network
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFittedError
-from headkit.nn.inference import (
+from headkit.inference import (
     as_tensor,
     mc_predict_arrays,
     penultimate_features,
@@ -38,7 +39,8 @@ from headkit.nn.inference import (
     seeded,
 )
 from headkit.nn.network import HeadNet
-from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
+from headkit.training.checkpoint import fit_fingerprint
 
 OOD_FILE = "mahalanobis.safetensors"
 NETWORK_SETTINGS = tuple(f.name for f in settings(NetworkConfig))
@@ -53,7 +55,7 @@ def _constraint(allowed: Any) -> Any:
                         closed=allowed.closed)  # fmt: skip
     if isinstance(allowed, Choice):
         return StrOptions(set(allowed.values))
-    return {bool: "boolean", tuple: "array-like"}.get(allowed, allowed)
+    return {bool: "boolean", tuple: "array-like", "path": os.PathLike}.get(allowed, allowed)
 
 
 def _setting_fields() -> list[dataclasses.Field]:
@@ -142,6 +144,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         elif self.random_state is not None:
             values["random_state"] = int(self.random_state)
         values["device"] = str(self.device)
+        for name in ("teacher", "checkpoint_dir"):
+            values[name] = None if values[name] is None else os.fspath(values[name])
         return TrainingConfig(**values)
 
     @classmethod
@@ -176,15 +180,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
         n_val = round(self.validation_fraction * len(y))
-        n_classes = len(self.classes_)
-        if self.validation_fraction == 0 or n_val < 1 or len(y) - n_val < n_classes:
-            return X, y, X[:0], y[:0]
-        counts = np.unique(y, return_counts=True)[1]
-        stratify = y if counts.min() >= 2 and n_val >= n_classes else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, test_size=n_val, random_state=seed, stratify=stratify
-        )
-        return X_train, y_train, X_val, y_val
+        if n_val < 1 or len(y) - n_val < len(self.classes_):
+            n_val = 0
+        return holdout_split(X, y, n_val, seed)
 
     def _prepare(self, X: np.ndarray, callbacks: Sequence[Callback]) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
@@ -202,9 +200,30 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         )
         self.history_: list[dict[str, Any]] = []
 
-    def _new_seed(self) -> int:
-        self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+    def _new_seed(self, saved: dict[str, Any] | None = None) -> int:
+        """Derive ``seed_`` from ``random_state`` (a resumed fit reuses the interrupted one's)."""
+        if saved is not None:
+            self.seed_ = int(saved["seed"])
+        else:
+            self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         return self.seed_
+
+    def _teacher_targets(self, X: np.ndarray) -> torch.Tensor | None:
+        """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
+        if self.teacher is None:
+            return None
+        from headkit.teacher import teacher_log_probs
+
+        return teacher_log_probs(self.teacher, X, self.classes_)
+
+    def _checkpointer(self, X: np.ndarray, y: np.ndarray) -> Checkpointer | None:
+        """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
+        if self.checkpoint_dir is None:
+            return None
+        params = self.get_params()
+        for name in ("verbose", "checkpoint_dir"):
+            params.pop(name)
+        return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, X, y))
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X: Any, y: Any, callbacks: Sequence[Callback] = ()) -> HeadClassifier:
@@ -226,17 +245,25 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float32)
         self._validate_targets(y)
         self.classes_ = np.unique(y)
-        seed = self._new_seed()
+        checkpointer = self._checkpointer(X, y)
+        seed = self._new_seed(checkpointer.saved_info() if checkpointer is not None else None)
         X_train, y_train, X_val, y_val = self._split(X, y, seed)
         callbacks = list(callbacks)
         if self.track_collapse:
             from headkit.evaluation.tracking import CollapseTracker
 
             callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if checkpointer is not None:
+            checkpointer.info["seed"] = seed
+            callbacks.append(checkpointer)  # last: it stores the others' state
         with seeded(seed, resolve_device(self.device)):
             self._prepare(X_train, callbacks)
             self._trainer.fit(
-                as_tensor(X_train), self._encode(y_train), as_tensor(X_val), self._encode(y_val)
+                as_tensor(X_train),
+                self._encode(y_train),
+                as_tensor(X_val),
+                self._encode(y_val),
+                teacher_log_probs=self._teacher_targets(X_train),
             )
         self._after_training()
         self.ood_detector_ = MahalanobisDetector().fit(
@@ -287,7 +314,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 self._prepare(X, ())
             self.temperature_, self.calibration_ = 1.0, {}
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
-        self._trainer.fit(as_tensor(X), self._encode(y), epochs=1)
+        self._trainer.fit(
+            as_tensor(X), self._encode(y), epochs=1, teacher_log_probs=self._teacher_targets(X)
+        )
         self._after_training()
         return self
 

@@ -23,7 +23,7 @@ from headkit.evaluation import (
     reliability_curve,
 )
 from headkit.evaluation.calibration import ReliabilityCurve, fit_network_temperature
-from headkit.nn.inference import device_of
+from headkit.inference import device_of
 from headkit.nn.network import HeadNet
 
 SCORES = ("msp", "max_logit", "energy", "mahalanobis")
