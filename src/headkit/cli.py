@@ -17,6 +17,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from headkit.cli_io import load_data, load_unlabelled, metrics_table, ood_report, ood_table
+
 app = typer.Typer(
     name="headkit",
     help="Train, evaluate and ship a features → Dense → Dropout → Softmax classifier.",
@@ -61,37 +63,6 @@ def main_options(
 ) -> None:
     """Train, evaluate and ship a features → Dense → Dropout → Softmax classifier."""
     _STATE["debug"] = debug
-
-
-# ------------------------------------------------------------------------------------ helpers
-def _load_data(source: str, target: str | None, require_target: bool):
-    """Return (X, y or None, feature_names) from a file, or a built-in data set's test split."""
-    from headkit.data import DATASETS, load_dataset, load_table
-
-    path = Path(source)
-    name = source.split(":", 1)[0].lower()
-    if not path.exists() and name in DATASETS:
-        data = load_dataset(source)
-        return data.X_test, data.y_test, data.feature_names
-    table = load_table(path, target, require_target=require_target)
-    return table.X, table.y, table.feature_names
-
-
-def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("split")
-    keys = ["accuracy", "macro_f1", "log_loss", "top3_accuracy", "n_samples"]
-    for key in keys:
-        table.add_column(key, justify="right")
-    for split, values in rows.items():
-        table.add_row(
-            split,
-            *(f"{values[k]:.4f}" if isinstance(values[k], float) else str(values[k]) for k in keys),
-        )
-    Console().print(table)
 
 
 # ------------------------------------------------------------------------------------- train
@@ -145,7 +116,7 @@ def train(
     metrics = result.metrics
     if not quiet:
         title = f"headkit · {metrics['data']} · {metrics['epochs_run']} epochs"
-        _metrics_table(title, metrics["splits"])
+        metrics_table(title, metrics["splits"])
         typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
     if result.report_index is not None:
         typer.echo(f"report written to {result.report_index}")
@@ -195,7 +166,7 @@ def evaluate(
 
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
-    X, y, names = _load_data(data, target, require_target=True)
+    X, y, names = load_data(data, target, require_target=True)
     y = np.asarray(y)
     if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(model.classes_.dtype)
@@ -214,14 +185,14 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = _load_unlabelled(ood, target)
-        report["ood"] = _ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
+        X_ood, ood_names = load_unlabelled(ood, target)
+        report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
-        _metrics_table(f"headkit evaluate · {data}", {"data": report})
+        metrics_table(f"headkit evaluate · {data}", {"data": report})
         if ood is not None:
-            _ood_table(f"out-of-distribution · {data} (in) vs {ood} (out)", report["ood"])
+            ood_table(f"out-of-distribution · {data} (in) vs {ood} (out)", report["ood"])
 
 
 @app.command()
@@ -259,12 +230,12 @@ def predict(
         from headkit.inference import SavedModel
 
         saved = SavedModel.load(run)
-        X, names = _load_unlabelled(data, target or saved.metadata.get("target"))
+        X, names = load_unlabelled(data, target or saved.metadata.get("target"))
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
         model = _load_run(run)
         target = target or model.model_.metadata.get("target")
-        X, names = _load_unlabelled(data, target)
+        X, names = load_unlabelled(data, target)
         features = feature_frame(X, names)
         classes, uncertainty = model.classes_, None
         if mc_samples is None:
@@ -287,52 +258,7 @@ def predict(
     typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
 
 
-# ------------------------------------------------------------------ report / OOD (issue 6)
-OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")
-
-
-def _load_unlabelled(source: str, target: str | None) -> tuple[Any, list[str]]:
-    """Features of a file or built-in data set, dropping the label column when present."""
-    path = Path(source)
-    keep_target = None
-    suffix = path.suffix.lower()
-    if target is not None and suffix in (".csv", ".tsv", ".parquet", ".pq") and path.is_file():
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            columns = pq.read_schema(path).names  # the header only, not the data
-        else:
-            import pandas as pd
-
-            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
-        keep_target = target if target in columns else None
-    X, _, names = _load_data(source, keep_target, require_target=False)
-    return X, names
-
-
-def _ood_report(model: Any, X_in: Any, X_out: Any) -> dict[str, dict[str, float]]:
-    from headkit.evaluation import ood_metrics
-
-    methods = [m for m in OOD_METHODS if m != "mahalanobis" or model.ood_detector_ is not None]
-    return {
-        m: ood_metrics(model.ood_score(X_in, method=m), model.ood_score(X_out, method=m))
-        for m in methods
-    }
-
-
-def _ood_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    keys = ["auroc", "aupr", "aupr_out", "fpr95"]
-    for column in ["score", *keys]:
-        table.add_column(column, justify="left" if column == "score" else "right")
-    for name, values in rows.items():
-        table.add_row(name, *(f"{values[k]:.4f}" for k in keys))
-    Console().print(table)
-
-
+# ------------------------------------------------------------------------------ report / info
 @app.command("report")
 @_user_errors
 def report_command(
@@ -363,12 +289,12 @@ def report_command(
     X = y = X_ood = None
     names: list[str] = []
     if source is not None:
-        X, y, names = _load_data(source, target, require_target=True)
+        X, y, names = load_data(source, target, require_target=True)
         X = feature_frame(X, names)
     else:
         typer.echo("no --data given: the report shows the training curves only", err=True)
     if ood is not None:
-        X_ood, ood_names = _load_unlabelled(ood, target)
+        X_ood, ood_names = load_unlabelled(ood, target)
         X_ood = feature_frame(X_ood, ood_names)
     index = write_report(run, X, y, X_ood, out_dir=out, data_name=source or "", ood_name=ood or "")
     typer.echo(f"report written to {index}")

@@ -11,26 +11,39 @@ through :func:`headkit.evaluation.calibrate_network`.
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import os
 import warnings
 from collections.abc import Sequence
-from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
-from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, settings
+from headkit.config import NetworkConfig, TrainingConfig
+from headkit.data.labels import check_labels, encode_labels
 from headkit.data.split import holdout_split
+from headkit.estimator_params import (
+    NETWORK_SETTINGS,
+    SIGNATURE,
+    TRAINING_SETTINGS,
+    check_mc_samples,
+    network_config,
+    parameter_constraints,
+    parameters_section,
+    training_config,
+)
+from headkit.estimator_state import (
+    estimator_metadata,
+    fitted_files,
+    restore_fitted,
+    saved_training,
+)
 from headkit.evaluation.calibration import calibrate_network
-from headkit.evaluation.ood import MahalanobisDetector
-from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFittedError
+from headkit.evaluation.ood import MahalanobisDetector, network_ood_score
+from headkit.exceptions import DataError, ModelFileError
 from headkit.inference import (
     as_tensor,
     mc_predict_arrays,
@@ -41,42 +54,6 @@ from headkit.inference import (
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
 from headkit.training.checkpoint import fit_fingerprint
-
-OOD_FILE = "mahalanobis.safetensors"
-NETWORK_SETTINGS = tuple(f.name for f in settings(NetworkConfig))
-TRAINING_SETTINGS = tuple(f.name for f in settings(TrainingConfig))
-VERBOSE_HELP = "0 silent; 1 a progress bar on terminals, one line per epoch otherwise."
-
-
-def _constraint(allowed: Any) -> Any:
-    """Translate one allowed-value declaration of :func:`headkit.config.setting` for sklearn."""
-    if isinstance(allowed, Range):
-        return Interval(Integral if allowed.kind is int else Real, allowed.low, allowed.high,
-                        closed=allowed.closed)  # fmt: skip
-    if isinstance(allowed, Choice):
-        return StrOptions(set(allowed.values))
-    return {bool: "boolean", tuple: "array-like", "path": os.PathLike}.get(allowed, allowed)
-
-
-def _setting_fields() -> list[dataclasses.Field]:
-    return [*settings(NetworkConfig), *settings(TrainingConfig)]
-
-
-def _signature() -> inspect.Signature:
-    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    for f in _setting_fields():
-        params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                        default=f.default))  # fmt: skip
-    params.append(inspect.Parameter("verbose", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0))
-    return inspect.Signature(params)
-
-
-def _parameters_section() -> str:
-    lines = ["    Parameters", "    ----------"]
-    for f in _setting_fields():
-        lines += [f"    {f.name} : default={f.default!r}", f"        {f.metadata['help']}"]
-    lines += ["    verbose : default=0", f"        {VERBOSE_HELP}"]
-    return "\n".join(lines) + "\n\n"
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
@@ -116,13 +93,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
-        **{f.name: [_constraint(a) for a in f.metadata["allowed"]] for f in _setting_fields()},
+        **parameter_constraints(),
         "device": [str, torch.device],
-        "verbose": ["verbose"],
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        bound = _SIGNATURE.bind(self, *args, **kwargs)
+        bound = SIGNATURE.bind(self, *args, **kwargs)
         bound.apply_defaults()
         for name, value in list(bound.arguments.items())[1:]:
             setattr(self, name, value)
@@ -130,23 +106,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` these parameters describe."""
-        values = {name: getattr(self, name) for name in NETWORK_SETTINGS}
-        values["hidden_sizes"] = tuple(int(h) for h in self.hidden_sizes)
-        if not isinstance(values["dropout"], str):
-            values["dropout"] = float(values["dropout"])
-        return NetworkConfig(n_features=n_features, n_classes=n_classes, **values)
+        return network_config(self.get_params(), n_features, n_classes)
 
     def training_config(self) -> TrainingConfig:
         """Return the :class:`TrainingConfig` these parameters describe (JSON-ready)."""
-        values = {name: getattr(self, name) for name in TRAINING_SETTINGS}
-        if not (self.random_state is None or isinstance(self.random_state, Integral)):
-            values["random_state"] = None  # a RandomState object cannot be saved
-        elif self.random_state is not None:
-            values["random_state"] = int(self.random_state)
-        values["device"] = str(self.device)
-        for name in ("teacher", "checkpoint_dir"):
-            values[name] = None if values[name] is None else os.fspath(values[name])
-        return TrainingConfig(**values)
+        return training_config(self.get_params())
 
     @classmethod
     def from_configs(
@@ -159,24 +123,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         return cls(**params)
 
     # ----------------------------------------------------------------------------- fitting
-    def _validate_targets(self, y: np.ndarray) -> None:
-        check_classification_targets(y)
-        if np.unique(y).size < 2:
-            raise DataError(
-                f"The target has only one class ({np.unique(y)[0]!r}); a classifier needs at "
-                "least two classes in the training labels."
-            )
-
     def _encode(self, y: np.ndarray) -> torch.Tensor:
-        index = np.searchsorted(self.classes_, y)
-        index = np.clip(index, 0, len(self.classes_) - 1)
-        unseen = self.classes_[index] != y
-        if unseen.any():
-            raise DataError(
-                f"Labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} were not among the classes "
-                "seen in the first call; pass every class to partial_fit's `classes` argument."
-            )
-        return torch.as_tensor(index, dtype=torch.int64)
+        return encode_labels(self.classes_, y)
 
     def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
         n_val = round(self.validation_fraction * len(y))
@@ -188,10 +136,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
         self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
         if self.standardize:
-            mean = X.mean(axis=0)
-            scale = X.std(axis=0)
-            scale[scale < 1e-12] = 1.0
-            self.model_.set_standardization(torch.as_tensor(mean), torch.as_tensor(scale))
+            self.model_.standardize_like(torch.as_tensor(X))
         self._trainer = Trainer(
             self.model_.to(resolve_device(self.device)),
             self.training_config(),
@@ -243,8 +188,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         X, y = validate_data(self, X, y, dtype=np.float32)
-        self._validate_targets(y)
-        self.classes_ = np.unique(y)
+        self.classes_ = check_labels(y)
         checkpointer = self._checkpointer(X, y)
         seed = self._new_seed(checkpointer.saved_info() if checkpointer is not None else None)
         X_train, y_train, X_val, y_val = self._split(X, y, seed)
@@ -305,11 +249,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 raise DataError(
                     "The first call to partial_fit needs `classes`, the list of every label."
                 )
-            self.classes_ = np.unique(np.asarray(classes))
-            if len(self.classes_) < 2:
-                raise DataError(
-                    "`classes` has fewer than two labels; a classifier needs at least two."
-                )
+            self.classes_ = check_labels(np.asarray(classes))
             with seeded(self._new_seed(), resolve_device(self.device)):
                 self._prepare(X, ())
             self.temperature_, self.calibration_ = 1.0, {}
@@ -351,20 +291,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         squared distance to the training class means of the penultimate features, shared
         covariance). See :mod:`headkit.evaluation.ood`.
         """
-        from headkit.evaluation.ood import logit_score
-
         X = self._rows(X)
-        if method == "mahalanobis":
-            if getattr(self, "ood_detector_", None) is None:
-                raise NotFittedError(
-                    "This model has no Mahalanobis statistics (saved by an older headkit or "
-                    "trained with partial_fit); refit it with fit()."
-                )
-            return self.ood_detector_.score(penultimate_features(self.model_, X))
-        prediction = predict_arrays(self.model_, X)
-        if method == "msp":
-            return prediction.proba.numpy().max(axis=1)
-        return logit_score(prediction.logits, method)
+        return network_ood_score(self.model_, X, method, getattr(self, "ood_detector_", None))
 
     def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
@@ -382,7 +310,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             so the result is the same after a save and load). ``None`` or 1 gives the
             deterministic prediction.
         """
-        if mc_samples is not None and _check_mc_samples(mc_samples) > 1:
+        if mc_samples is not None and check_mc_samples(mc_samples) > 1:
             return self.predict_uncertainty(X, mc_samples)["proba"]
         X = self._rows(X)
         return predict_arrays(self.model_, X).proba.numpy()
@@ -395,7 +323,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         entropy, epistemic / BALD) and ``"proba"`` (n_samples, n_classes), the same as
         ``predict_proba(X, mc_samples=mc_samples)``. See :func:`headkit.nn.mc_predict`.
         """
-        samples = _check_mc_samples(mc_samples)
+        samples = check_mc_samples(mc_samples)
         X = self._rows(X)
         result = mc_predict_arrays(self.model_, X, samples, self.seed_)
         return {name: value.numpy() for name, value in result._asdict().items()}
@@ -430,23 +358,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         from headkit import io
 
         check_is_fitted(self)
-        extra_files = dict(extra_files or {})
-        if getattr(self, "ood_detector_", None) is not None:
-            extra_files.setdefault(OOD_FILE, self.ood_detector_.to_bytes())
-        metadata = {
-            "estimator": "HeadClassifier",
-            "classes": self.classes_.tolist(),
-            "classes_dtype": self.classes_.dtype.str,
-            "feature_names": getattr(self, "feature_names_in_", np.array([])).tolist(),
-            "training": self.training_config().to_dict(),
-            "params": {"verbose": self.verbose},
-            "seed": self.seed_,
-            "calibration": getattr(self, "calibration_", {}),
-            "n_iter": self.n_iter_,
-            "best_epoch": self.best_epoch_,
-            **(extra_metadata or {}),
-        }
-        return io.save(self.model_, path, metadata, extra_files=extra_files)
+        files = {**fitted_files(self), **(extra_files or {})}
+        metadata = {**estimator_metadata(self), **(extra_metadata or {})}
+        return io.save(self.model_, path, metadata, extra_files=files)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> HeadClassifier:
@@ -463,23 +377,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             raise ModelFileError(
                 f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
             )
-        training, verbose, seed = _saved_training(meta)
+        training, verbose, seed = saved_training(meta)
         estimator = cls.from_configs(model.config, training, verbose=verbose)
-        estimator.model_ = model
-        estimator.classes_ = np.array(
-            meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))
-        )
-        estimator.n_features_in_ = model.config.n_features
-        if meta.get("feature_names"):
-            estimator.feature_names_in_ = np.array(meta["feature_names"], dtype=object)
+        restore_fitted(estimator, model, meta, Path(path))
         estimator._trainer = Trainer(model, training.replace(device=device), model.config.n_classes)
         estimator.seed_ = seed
-        estimator.history_ = []
-        estimator.n_iter_ = meta.get("n_iter", 0)
-        estimator.best_epoch_ = meta.get("best_epoch")
-        estimator.temperature_ = float(model.temperature)
-        estimator.calibration_ = meta.get("calibration", {})
-        estimator.ood_detector_ = MahalanobisDetector.load(Path(path) / OOD_FILE)
         return estimator
 
     def __sklearn_tags__(self):
@@ -488,33 +390,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-_SIGNATURE = _signature()
-HeadClassifier.__init__.__signature__ = _SIGNATURE  # type: ignore[attr-defined]
+HeadClassifier.__init__.__signature__ = SIGNATURE  # type: ignore[attr-defined]
 HeadClassifier.__doc__ = (HeadClassifier.__doc__ or "").replace(
-    "    Attributes\n", _parameters_section() + "    Attributes\n", 1
+    "    Attributes\n", parameters_section() + "    Attributes\n", 1
 )
-
-
-def _saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
-    """Return the training config, ``verbose`` and the fit's seed from saved metadata.
-
-    Runs saved before these settings moved into the training config kept ``standardize``,
-    ``calibrate`` and ``track_collapse`` under ``params``, and the derived seed as
-    ``random_state``; both layouts load.
-    """
-    saved = dict(meta.get("training", {}))
-    params = meta.get("params", {})
-    for name in ("standardize", "calibrate", "track_collapse"):
-        if name not in saved and name in params:
-            saved[name] = params[name]
-    training = TrainingConfig.from_dict(saved)
-    seed = meta.get("seed", training.random_state)
-    return training, int(params.get("verbose", 0)), int(seed or 0)
-
-
-def _check_mc_samples(mc_samples: Any) -> int:
-    if isinstance(mc_samples, bool) or not isinstance(mc_samples, Integral) or mc_samples < 1:
-        raise ConfigError(
-            f"mc_samples must be an int >= 1 (the number of MC-dropout passes); got {mc_samples!r}."
-        )
-    return int(mc_samples)

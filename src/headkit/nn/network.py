@@ -88,6 +88,14 @@ class HeadNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_scale.copy_(scale)
 
+    def standardize_like(self, X: Tensor) -> None:
+        """Set the input scaling to the mean and standard deviation of rows X (N, F).
+
+        Constant columns keep scale 1 (they are only centred).
+        """
+        scale = X.std(dim=0, correction=0)
+        self.set_standardization(X.mean(dim=0), torch.where(scale < 1e-12, 1.0, scale))
+
     def features(self, x: Tensor) -> Tensor:
         """Return the trunk's output (the penultimate features), shape (N, D)."""
         return self.trunk((x - self.feature_mean) / self.feature_scale)
