@@ -4,6 +4,12 @@ Every function documents its shape contract and honours ``dim`` where it has one
 """
 
 from headkit.functional.activations import mish, mish_derivative
+from headkit.functional.block_importance import (
+    angular_distance,
+    cosine_importance,
+    l2_norm_change,
+    void_mask,
+)
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -25,6 +31,10 @@ from headkit.functional.online_softmax import (
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
+    "angular_distance",
+    "cosine_importance",
+    "l2_norm_change",
+    "void_mask",
     "mish",
     "mish_derivative",
     "cross_entropy",

@@ -27,12 +27,12 @@ def relu_derivative(x: Tensor) -> Tensor:
     return (x > 0).to(x.dtype)
 
 
-def leaky_relu(x: Tensor, slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, slope: float) -> Tensor:
     """Return ``x`` for ``x > 0`` and ``slope·x`` otherwise, shape of ``x``."""
     return TF.leaky_relu(x, slope)
 
 
-def leaky_relu_derivative(x: Tensor, slope: float = 0.01) -> Tensor:
+def leaky_relu_derivative(x: Tensor, slope: float) -> Tensor:
     """Return ``1`` for ``x > 0`` and ``slope`` otherwise, shape of ``x``."""
     return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, slope))
 
@@ -47,12 +47,12 @@ def prelu_derivative(x: Tensor, weight: Tensor) -> Tensor:
     return torch.where(x > 0, torch.ones_like(x), weight.to(x.dtype).expand_as(x))
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: float) -> Tensor:
     """Return ``x`` for ``x > 0`` and ``α(eˣ − 1)`` otherwise, shape of ``x``."""
     return TF.elu(x, alpha)
 
 
-def elu_derivative(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu_derivative(x: Tensor, alpha: float) -> Tensor:
     """Return ``1`` for ``x > 0`` and ``α·eˣ`` otherwise, shape of ``x``."""
     return torch.where(x > 0, torch.ones_like(x), alpha * torch.exp(x.clamp_max(0)))
 
@@ -105,12 +105,12 @@ def mish_derivative(x: Tensor) -> Tensor:
     return t + x * (1 - t * t) * torch.sigmoid(x)
 
 
-def softplus(x: Tensor, beta: float = 1.0) -> Tensor:
+def softplus(x: Tensor, beta: float) -> Tensor:
     """Return ``log(1 + e^{βx})/β``, computed stably; shape of ``x``."""
     return TF.softplus(x, beta)
 
 
-def softplus_derivative(x: Tensor, beta: float = 1.0) -> Tensor:
+def softplus_derivative(x: Tensor, beta: float) -> Tensor:
     """Return ``σ(βx)``; shape of ``x``."""
     return torch.sigmoid(beta * x)
 
