@@ -349,18 +349,25 @@ def predict(
     from headkit.io import atomic_write, atomic_write_text
     from headkit.runs import feature_frame
 
-    model = _load_run(run)
-    target = target or model.model_.metadata.get("target")
-    X, names = _load_unlabelled(data, target)
-    features = feature_frame(X, names)
-    uncertainty = None
-    if mc_samples is None:
-        proba = model.predict_proba(features)
+    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
+        from headkit.inference import SavedModel
+
+        saved = SavedModel.load(run)
+        X, names = _load_unlabelled(data, target or saved.metadata.get("target"))
+        classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
-        uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
-        proba = uncertainty["proba"]
-    result = pd.DataFrame({"label": model.classes_[proba.argmax(axis=1)]})
-    for j, label in enumerate(model.classes_):
+        model = _load_run(run)
+        target = target or model.model_.metadata.get("target")
+        X, names = _load_unlabelled(data, target)
+        features = feature_frame(X, names)
+        classes, uncertainty = model.classes_, None
+        if mc_samples is None:
+            proba = model.predict_proba(features)
+        else:
+            uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
+            proba = uncertainty["proba"]
+    result = pd.DataFrame({"label": classes[proba.argmax(axis=1)]})
+    for j, label in enumerate(classes):
         result[f"proba_{label}"] = proba[:, j]
     if uncertainty is not None:
         result["entropy"] = uncertainty["entropy"]
@@ -489,6 +496,12 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
+
+
+from headkit import ship  # noqa: E402  (light: typer only)
+
+app.command("export")(_user_errors(ship.export))
+app.command("serve")(_user_errors(ship.serve))
 
 
 def main() -> None:

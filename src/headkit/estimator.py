@@ -590,16 +590,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and probabilities of already-validated float32 rows, batched, eval mode."""
-        device = next(self.model_.buffers()).device
-        self.model_.eval()
-        logits, proba = [], []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
-                z = self.model_(batch)
-                logits.append(z.float().cpu())
-                proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
-        return torch.cat(logits), torch.cat(proba)
+        from headkit.inference import forward_batches
+
+        return forward_batches(self.model_, X, PREDICT_BATCH)
 
     def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).

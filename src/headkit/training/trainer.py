@@ -138,11 +138,11 @@ class Trainer:
         self.restored_epoch: int | None = None
         self.stop = False
         self.epoch = 0
+        self._optimizers: list[torch.optim.Optimizer] | None = None
         self.fit_start_epoch = self.fit_end_epoch = 0
         self.last_loss: Tensor | None = None
         self.schedulers: list[Any] = []
         self.generator = torch.Generator(device="cpu")
-        self.optimizers = self._build_optimizers()
         # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
         self._ddp_step = (
             distributed.wrap_ddp(model, self.criterion) if distributed.active() else None
@@ -157,6 +157,16 @@ class Trainer:
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
         ]
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers, built on first use: loading a model to predict never builds them.
+
+        (Building a torch optimiser imports ``torch._dynamo``, about a second of start-up.)
+        """
+        if self._optimizers is None:
+            self._optimizers = self._build_optimizers()
+        return self._optimizers
 
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
         cfg = self.config
