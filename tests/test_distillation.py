@@ -137,3 +137,13 @@ def test_cli_teacher_flag(teacher_run, tmp_path):
         app, [*args, "--out", str(tmp_path / "x"), "--teacher", str(tmp_path / "nope")]
     )
     assert missing.exit_code == 2 and "nope" in missing.output
+
+
+def test_a_label_smoothed_teacher_draws_a_warning(teacher_run, tmp_path):
+    _, _, d = teacher_run
+    smoothed = HeadClassifier(
+        hidden_sizes=(8,), epochs=3, loss="label_smoothing:0.2", random_state=0
+    )
+    smoothed.fit(d.X_train, d.y_train).save(tmp_path / "ls")
+    with pytest.warns(UserWarning, match="label smoothing"):
+        teacher_log_probs(tmp_path / "ls", d.X_test, np.arange(4))

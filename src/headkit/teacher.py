@@ -42,6 +42,14 @@ def teacher_log_probs(teacher: str | Path, X: np.ndarray, classes: np.ndarray) -
             f"teacher must be the path of a saved run (a str); got {type(teacher).__name__}."
         )
     model = HeadClassifier.load(teacher)
+    if str(model.loss).startswith("label_smoothing"):
+        warnings.warn(
+            f"The teacher {teacher} was trained with label smoothing ({model.loss}), which "
+            "erases much of the class-similarity information distillation transfers (Müller et "
+            "al. 2019); a teacher trained without it usually teaches better.",
+            UserWarning,
+            stacklevel=2,
+        )
     if model.n_features_in_ != X.shape[1]:
         raise DataError(
             f"The teacher {teacher} takes {model.n_features_in_} features but the data has "
