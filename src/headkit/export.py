@@ -139,6 +139,7 @@ def _metadata(saved: SavedModel) -> dict[str, str]:
     from headkit import __version__
 
     network = saved.network
+    table = {"table": saved.preprocessing} if saved.preprocessing is not None else {}
     return {
         "headkit.version": __version__,
         "headkit.classes": json.dumps(saved.classes.tolist()),
@@ -151,6 +152,7 @@ def _metadata(saved: SavedModel) -> dict[str, str]:
                     "scale": network.feature_scale.tolist(),
                     "in_graph": True,
                 },
+                **table,
             }
         ),
         "headkit.temperature": repr(float(network.temperature)),
@@ -187,6 +189,10 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
     import onnx
 
     model = _trace(saved, opset)
+    if saved.preprocessing is not None:
+        from headkit.export_table import prepend_table_preprocessing
+
+        prepend_table_preprocessing(model, saved.preprocessing, INPUT)
     _add_label_output(model, saved.classes)
     model.doc_string = (
         "headkit classifier: features (N, F) float32 → probabilities (N, C), label (N,)."
