@@ -140,7 +140,7 @@ def train(
         str, typer.Option(help="Dense widths, e.g. 256,256 (none for linear).")
     ] = "256,256",
     activation: Annotated[
-        str, typer.Option(help="relu, gelu, silu, mish, tanh, elu, leaky_relu.")
+        str, typer.Option(help="relu, gelu, silu, mish, selu, prelu, leaky_relu:slope=0.1, ...")
     ] = "relu",
     norm: Annotated[
         str | None, typer.Option(help="batch or layer normalisation after each Dense layer.")
@@ -176,6 +176,16 @@ def train(
         float | None,
         typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
     ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="Distil from this saved run's probabilities (knowledge distillation)."),
+    ] = None,
+    teacher_temperature: Annotated[
+        float | None, typer.Option(help="Distillation temperature T (default 4).")
+    ] = None,
+    teacher_weight: Annotated[
+        float | None, typer.Option(help="β: weight of the distillation term (default 0.5).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
@@ -207,6 +217,8 @@ def train(
         "validation_fraction": validation_fraction,
         "patience": patience,
         "gradient_noise": gradient_noise,
+        "teacher_temperature": teacher_temperature,
+        "teacher_weight": teacher_weight,
     }
     params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
     params.update(
@@ -222,6 +234,7 @@ def train(
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
+        teacher=None if teacher is None else str(teacher),
     )
     request = TrainRequest(
         dataset=dataset,

@@ -45,6 +45,9 @@ _TRAINING_FIELDS = (
     "restore_best",
     "monitor",
     "gradient_noise",
+    "teacher",
+    "teacher_temperature",
+    "teacher_weight",
     "random_state",
     "device",
 )
@@ -102,7 +105,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     hidden_sizes : tuple of int, default=(256, 256)
         Width of each Dense block; ``()`` gives multinomial logistic regression.
     activation : str, default="relu"
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec: ``relu``, ``leaky_relu:slope=0.1``, ``prelu``, ``elu``, ``selu``,
+        ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
     residual : bool, default=False
@@ -138,6 +142,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
+    teacher : str or None, default=None
+        A saved run directory to distil from (knowledge distillation): the student is trained
+        on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
+        with the teacher's probabilities on the training rows. Needs a head without its own
+        loss (``linear``, ``cosine``, margins).
+    teacher_temperature : float, default=4.0
+        T of the distillation term.
+    teacher_weight : float, default=0.5
+        β in [0, 1], the weight of the distillation term.
     standardize : bool, default=True
         Scale features with the training mean and standard deviation (saved with the model).
     random_state : int, RandomState or None, default=None
@@ -204,6 +217,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
+        "teacher": [str, Path, None],
+        "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
+        "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
@@ -233,6 +249,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
+        teacher: str | Path | None = _TRAIN.teacher,
+        teacher_temperature: float = _TRAIN.teacher_temperature,
+        teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
         random_state: int | np.random.RandomState | None = None,
         device: str = _TRAIN.device,
@@ -259,6 +278,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.restore_best = restore_best
         self.monitor = monitor
         self.gradient_noise = gradient_noise
+        self.teacher = teacher
+        self.teacher_temperature = teacher_temperature
+        self.teacher_weight = teacher_weight
         self.standardize = standardize
         self.random_state = random_state
         self.device = device
@@ -281,6 +303,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
+        values["teacher"] = None if self.teacher is None else str(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -343,6 +366,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         )
         self.history_: list[dict[str, Any]] = []
 
+    def _teacher_targets(self, X: np.ndarray) -> torch.Tensor | None:
+        """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
+        if self.teacher is None:
+            return None
+        from headkit.teacher import teacher_log_probs
+
+        return teacher_log_probs(self.teacher, X, self.classes_)
+
     def _callbacks(self) -> list[Callback]:
         return [*default_callbacks(self.verbose), *self._extra_callbacks]
 
@@ -388,6 +419,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 self._encode(y_train),
                 _tensor(X_val),
                 self._encode(y_val),
+                teacher_log_probs=self._teacher_targets(X_train),
             )
         self._after_training()
         self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
@@ -436,7 +468,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             with self._seeded(seed):
                 self._prepare(X, y, seed)
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
-        self._trainer.fit(_tensor(X), self._encode(y), epochs=1)
+        self._trainer.fit(
+            _tensor(X), self._encode(y), epochs=1, teacher_log_probs=self._teacher_targets(X)
+        )
         self._after_training()
         return self
 

@@ -27,6 +27,32 @@ def cosine_similarity(features: Tensor, weight: Tensor, eps: float = 1e-12) -> T
     return x @ w.t()
 
 
+def cosine_logits(
+    features: Tensor, weight: Tensor, s: float | Tensor = 16.0, eps: float = 1e-12
+) -> Tensor:
+    """Normalised-softmax (cosine) logits ``z_k = s·ŵ_kᵀĥ``: features (..., D), weight (C, D).
+
+    Both vectors are L2-normalised, so every logit lies in [−s, s] and the logits do not change
+    when a feature row or a class weight row is multiplied by a positive number (hyperspherical
+    embedding; Wang et al. 2017 "NormFace"). Equals ``s`` times the cosine-similarity matrix.
+
+    Parameters
+    ----------
+    features : Tensor, shape (..., D)
+    weight : Tensor, shape (C, D)
+        Class weight vectors.
+    s : float or Tensor
+        Scale s > 0 (a scalar tensor when learned).
+    eps : float
+        Floor of the norms (a zero vector gives zero logits).
+
+    Returns
+    -------
+    Tensor, shape (..., C)
+    """
+    return s * cosine_similarity(features, weight, eps)
+
+
 def target_mask(cosine: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
     """Boolean one-hot of ``target`` (N,) broadcastable to ``cosine`` (..., N, C)."""
     valid = target != ignore_index

@@ -154,17 +154,39 @@ class SphericalZLoss(RowLoss):
 
 
 class DistillationLoss(nn.Module):
-    """Knowledge distillation ``β·T²·KL(teacher_T ‖ student_T) + (1 - β)·CE``.
+    """Knowledge distillation ``β·T²·KL(teacher_T ‖ student_T) + (1 - β)·hard`` (Hinton et al.).
 
-    Not a by-name loss (it needs teacher logits): call
-    ``loss(logits, target, teacher_logits=teacher(x))``; with ``target=None`` only the
-    distillation term is returned. Logits may carry a leading sample dim (k, N, C); the teacher
-    logits (N, C) are then broadcast.
+    ``hard`` is ``base(logits, target)`` (softmax cross-entropy when ``base`` is None).
+    Call ``loss(logits, target, teacher_logits=t)``; the teacher's logits may be its
+    log-probabilities. With ``target=None`` only the distillation term is returned; without
+    ``teacher_logits`` only the hard loss (the validation loss of a distilled run). Logits may
+    carry a leading sample dim (k, N, C); the teacher logits (N, C) are then broadcast.
+
+    Parameters
+    ----------
+    temperature : float
+        T > 0, shared by teacher and student.
+    beta : float
+        Weight β in [0, 1] of the distillation term.
+    base : nn.Module, optional
+        The hard-label loss ``base(logits, target, features)``.
     """
 
-    def __init__(self, temperature: float = 4.0, beta: float = 0.5) -> None:
+    def __init__(
+        self, temperature: float = 4.0, beta: float = 0.5, base: nn.Module | None = None
+    ) -> None:
         super().__init__()
-        self.temperature, self.beta = temperature, beta
+        if temperature <= 0 or not 0.0 <= beta <= 1.0:
+            raise ValueError(
+                f"Distillation needs temperature > 0 and beta in [0, 1]; got {temperature}, {beta}."
+            )
+        self.temperature, self.beta, self.base = temperature, beta, base
+
+    def _hard(self, logits: Tensor, target: Tensor, features: Tensor | None) -> Tensor:
+        if self.base is not None:
+            return self.base(logits, target, features=features)
+        logits, target = flatten_samples(logits, target)
+        return F.cross_entropy(logits, target)
 
     def forward(
         self,
@@ -172,15 +194,17 @@ class DistillationLoss(nn.Module):
         target: Tensor | None,
         features: Tensor | None = None,
         *,
-        teacher_logits: Tensor,
+        teacher_logits: Tensor | None = None,
     ) -> Tensor:
-        if logits.dim() == 3 and teacher_logits.dim() == 2:
-            teacher_logits = teacher_logits.expand_as(logits)
-        if target is not None:
-            logits_flat, target = flatten_samples(logits, target)
-            teacher_logits = teacher_logits.reshape(logits_flat.shape)
-            logits = logits_flat
-        return F.distillation_loss(logits, teacher_logits, self.temperature, target, self.beta)
+        if teacher_logits is None:
+            if target is None:
+                raise ValueError("DistillationLoss needs teacher_logits, a target, or both.")
+            return self._hard(logits, target, features)
+        teacher = teacher_logits.expand_as(logits).reshape(-1, logits.shape[-1])
+        soft = F.distillation_loss(logits.reshape(teacher.shape), teacher, self.temperature)
+        if target is None or self.beta == 1.0:
+            return soft
+        return self.beta * soft + (1 - self.beta) * self._hard(logits, target, features)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, beta={self.beta}"

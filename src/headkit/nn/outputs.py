@@ -28,7 +28,7 @@ OUTPUTS = Registry("output map")
 
 
 class Softmax(nn.Module):
-    """Softmax exp(z/T)/Σ exp(z/T) (the default).
+    """Softmax exp(z/T)/Σ exp(z/T) (the default); an optional per-call mask zeroes classes.
 
     Shape
     -----
@@ -43,12 +43,12 @@ class Softmax(nn.Module):
             raise ValueError(f"temperature must be > 0; got {temperature}.")
         self.temperature = temperature
 
-    def forward(self, logits: Tensor) -> Tensor:
-        return F.softmax(logits, dim=-1, temperature=self.temperature)
+    def forward(self, logits: Tensor, mask: Tensor | None = None) -> Tensor:
+        return F.softmax(logits, dim=-1, temperature=self.temperature, mask=mask)
 
-    def log_prob(self, logits: Tensor) -> Tensor:
-        """Return log-probabilities, shape (..., C)."""
-        return F.log_softmax(logits, dim=-1, temperature=self.temperature)
+    def log_prob(self, logits: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Return log-probabilities, shape (..., C); ``mask`` (bool, True = keep) as in softmax."""
+        return F.log_softmax(logits, dim=-1, temperature=self.temperature, mask=mask)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"

@@ -1,12 +1,12 @@
 """Partial FC: class-centre sampling with sparse row updates (``head="partial_fc:r=0.1"``).
 
-An, Zhu, Xiao et al., "Partial FC: Training 10 Million Identities on a Single Machine" (ICCVW
-2021): each step's softmax runs over the batch's positive class centres plus a uniform random
-sample of the other centres (sample rate r), so the cost per step is O(r·C·D) instead of
-O(C·D), and only the touched rows of the C×D centre matrix get a gradient. The gradient is a
-sparse row tensor (``F.embedding(..., sparse=True)``) and the head's own optimiser
-(:meth:`PartialFC.configure_optimizer`) updates only those rows, so no C×D dense gradient or
-optimiser state is ever allocated (with plain SGD).
+An, Zhu, Xiao et al., "Partial FC: Training 10 Million Identities on a Single Machine" (ICCVW 2021):
+each step's softmax runs over the batch's positive class centres plus a uniform random sample of the
+other centres drawn without replacement (|S| = max(#positives, ⌈r·C⌉), sample rate r), so the cost
+per step is O(r·C·D) instead of O(C·D), and only the touched rows of the C×D centre matrix get a
+gradient. The gradient is a sparse row tensor (``F.embedding(..., sparse=True)``) and the head's own
+optimiser (:meth:`PartialFC.configure_optimizer`) updates only those rows, so no C×D dense gradient
+or optimiser state is ever allocated (with plain SGD).
 
 Logits are plain ``x Wᵀ`` or, with ``s`` set, normalised cosines ``s·cos θ`` with an optional
 CosFace (``cos θ − m``) or ArcFace (``cos(θ + m)``) margin on the target class, computed by the
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from headkit.exceptions import ConfigError
+from headkit.functional.class_sampling import sample_classes
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.margins import arcface_logits, cosface_logits, cosine_similarity
 from headkit.nn.heads import HEADS
@@ -83,34 +84,6 @@ class RowSparseSGD(torch.optim.Optimizer):
                 else:
                     p.index_add_(0, rows, vals.to(p.dtype), alpha=-lr)
         return loss
-
-
-def sample_classes(target: Tensor, n_classes: int, rate: float, generator=None) -> Tensor:
-    """Return the sorted class indices for one Partial FC step.
-
-    All distinct classes of ``target`` (the positives) plus ``round(rate·C)`` uniform draws from
-    [0, C) (with replacement, duplicates and positives merged), so the expected number of
-    centres is about ``max(#positives, rate·C)``. ``rate >= 1`` returns every class.
-
-    Parameters
-    ----------
-    target : Tensor, shape (N,) int64
-        Labels of the batch.
-    n_classes : int
-        C.
-    rate : float
-        Sample rate r in (0, 1].
-
-    Returns
-    -------
-    Tensor, shape (K,) int64
-        Sorted, unique class indices containing every label of ``target``.
-    """
-    if rate >= 1.0:
-        return torch.arange(n_classes, device=target.device)
-    n_neg = round(rate * n_classes)
-    neg = torch.randint(0, n_classes, (n_neg,), device=target.device, generator=generator)
-    return torch.cat([target.reshape(-1), neg]).unique(sorted=True)
 
 
 class PartialFC(nn.Module):
@@ -195,8 +168,9 @@ class PartialFC(nn.Module):
     def training_loss(self, features: Tensor, target: Tensor) -> Tensor:
         """Return the sampled-softmax cross-entropy of one batch, shape ().
 
-        Uses the positives of ``target`` plus ``sample_rate·C`` random negatives; the gradient
-        of ``weight`` is a sparse tensor holding only those rows.
+        Uses the positives of ``target`` plus random negatives drawn without replacement, so
+        ``max(#positives, ⌈sample_rate·C⌉)`` centres exactly (:func:`sample_classes`); the
+        gradient of ``weight`` is a sparse tensor holding only those rows.
         """
         if features.dim() == target.dim() + 2:
             target = target.expand(features.shape[0], *target.shape)

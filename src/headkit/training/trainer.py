@@ -6,6 +6,7 @@ one backward, one optimiser step); losses are summed as tensors and read once pe
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
 from headkit.training.callbacks import Callback
+from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
 
@@ -123,6 +125,8 @@ class Trainer:
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
         self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        if config.teacher is not None:
+            self.criterion = distillation_criterion(model, self.criterion, config)
         self.criterion.to(self.device)
         self.callbacks: list[Callback] = [
             DivergenceGuard(),
@@ -236,6 +240,7 @@ class Trainer:
         X_val: Tensor | None = None,
         y_val: Tensor | None = None,
         epochs: int | None = None,
+        teacher_log_probs: Tensor | None = None,
     ) -> list[EpochRecord]:
         """Train for up to ``epochs`` (default: the config's) and return this fit's history.
 
@@ -247,6 +252,9 @@ class Trainer:
             Validation data for early stopping and the best-weights restore.
         epochs : int, optional
             Overrides ``config.epochs`` (``partial_fit`` passes 1).
+        teacher_log_probs : Tensor, shape (N, C), optional
+            The teacher's log-probabilities of the rows of ``X``; required when the config
+            names a teacher (knowledge distillation).
 
         Notes
         -----
@@ -258,6 +266,7 @@ class Trainer:
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
         X, y = X.to(self.device), y.to(self.device)
+        self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         val = (X_val.to(self.device), y_val.to(self.device)) if has_val else None  # type: ignore[union-attr]
         batch_size = min(self.config.batch_size, distributed.rank_rows(len(X)))
@@ -297,7 +306,8 @@ class Trainer:
             index = order[start : start + batch_size]
             if len(index) < 2 and len(X) >= 2:
                 continue  # a batch of one breaks batch norm and adds only noise
-            loss = self._step(X[index], y[index])
+            teacher = None if self._teacher is None else self._teacher[index]
+            loss = self._step(X[index], y[index], teacher)
             loss_sum += loss * len(index)
         train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
         val_loss = val_acc = None
@@ -309,12 +319,15 @@ class Trainer:
             self.epoch, train_loss, val_loss, val_acc, lr, time.perf_counter() - started
         )
 
-    def _step(self, xb: Tensor, yb: Tensor) -> Tensor:
-        """One optimisation step on a batch; return its (detached) loss."""
+    def _step(self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None) -> Tensor:
+        """One optimisation step on a batch (and its rows' teacher log-probabilities)."""
         if self._ddp_step is not None:
             loss = self._ddp_step(xb, yb)
         else:
-            loss = self.model.training_loss(xb, yb, self.criterion)
+            criterion = self.criterion
+            if teacher is not None:
+                criterion = functools.partial(criterion, teacher_logits=teacher)
+            loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
