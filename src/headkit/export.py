@@ -18,6 +18,9 @@ The model's ``metadata_props`` hold JSON under ``headkit.classes``, ``headkit.fe
 ``headkit.network`` (the :class:`headkit.config.NetworkConfig`) and ``headkit.preprocessing``
 (the standardisation statistics, which are also constants of the graph).
 
+A run fitted on a table with categories or gaps (``preprocessing.json``) takes one input per table
+column instead of ``features``, with its encoding in the graph: see :mod:`headkit.export_table`.
+
 Needs the ``onnx`` extra (``pip install 'headkit[onnx]'``: onnx, onnxscript, onnxruntime).
 """
 
