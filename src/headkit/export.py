@@ -18,6 +18,9 @@ The model's ``metadata_props`` hold JSON under ``headkit.classes``, ``headkit.fe
 ``headkit.network`` (the :class:`headkit.config.NetworkConfig`) and ``headkit.preprocessing``
 (the standardisation statistics, which are also constants of the graph).
 
+A run fitted on a table with categories or gaps (``preprocessing.json``) takes one input per table
+column instead of ``features``, with its encoding in the graph: see :mod:`headkit.export_table`.
+
 Needs the ``onnx`` extra (``pip install 'headkit[onnx]'``: onnx, onnxscript, onnxruntime).
 """
 
@@ -139,6 +142,7 @@ def _metadata(saved: SavedModel) -> dict[str, str]:
     from headkit import __version__
 
     network = saved.network
+    table = {"table": saved.preprocessing} if saved.preprocessing is not None else {}
     return {
         "headkit.version": __version__,
         "headkit.classes": json.dumps(saved.classes.tolist()),
@@ -151,6 +155,7 @@ def _metadata(saved: SavedModel) -> dict[str, str]:
                     "scale": network.feature_scale.tolist(),
                     "in_graph": True,
                 },
+                **table,
             }
         ),
         "headkit.temperature": repr(float(network.temperature)),
@@ -187,6 +192,10 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
     import onnx
 
     model = _trace(saved, opset)
+    if saved.preprocessing is not None:
+        from headkit.export_table import prepend_table_preprocessing
+
+        prepend_table_preprocessing(model, saved.preprocessing, INPUT)
     _add_label_output(model, saved.classes)
     model.doc_string = (
         "headkit classifier: features (N, F) float32 → probabilities (N, C), label (N,)."

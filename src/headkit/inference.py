@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from headkit.nn.network import HeadNet
 
 PREDICT_BATCH = 8192
+PREPROCESSING_FILE = "preprocessing.json"  # a table run's fitted TablePreprocessor state
 
 
 def forward_batches(
@@ -86,12 +87,16 @@ class SavedModel:
         Training column names (empty when the model was trained on an unnamed array).
     metadata : dict
         The run's saved metadata (training config, target column, ...).
+    preprocessing : dict or None
+        ``TablePreprocessor.to_dict()`` of a run fitted on a table (categories, gaps); rows are
+        then a DataFrame of the raw columns, encoded by it before the network.
     """
 
     network: HeadNet
     classes: np.ndarray
     feature_names: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> SavedModel:
@@ -112,7 +117,8 @@ class SavedModel:
                 "HeadClassifier.save or train it with `headkit train`."
             )
         classes = np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O")))
-        return cls(network, classes, list(meta.get("feature_names") or []), meta)
+        names = list(meta.get("feature_names") or [])
+        return cls(network, classes, names, meta, _read_preprocessing(Path(path)))
 
     @property
     def n_features(self) -> int:
@@ -125,7 +131,31 @@ class SavedModel:
 
     def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
         """Return probabilities, shape (N, C), columns in ``classes`` order (float32)."""
+        if self.preprocessing is not None:
+            X = self._encode_table(X, names)
+            names = None
         return forward_batches(self.network, self.align(X, names))[1].numpy()
+
+    def _encode_table(self, X: Any, names: list[str] | None) -> np.ndarray:
+        import pandas as pd
+
+        from headkit.data.preprocessing import TablePreprocessor
+
+        if not hasattr(X, "columns"):
+            X = pd.DataFrame(X, columns=names)
+        return TablePreprocessor.from_dict(self.preprocessing).transform(X)
+
+
+def _read_preprocessing(path: Path) -> dict[str, Any] | None:
+    import json
+
+    file = path / PREPROCESSING_FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{file} is corrupt ({error}); retrain the model.") from None
 
 
 def align_rows(
