@@ -21,6 +21,7 @@ from headkit.nn.losses import LOSSES
 from headkit.training import distributed
 from headkit.training.callbacks import Callback
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -185,25 +186,55 @@ class Trainer:
             torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) for opt in self.optimizers
         ]
 
-    def evaluate(self, X: Tensor, y: Tensor, batch_size: int = 4096) -> tuple[float, float]:
+    def evaluate(
+        self, X: Tensor, y: Tensor, batch_size: int = 4096, weight: Tensor | None = None
+    ) -> tuple[float, float]:
         """Return (mean loss, accuracy) of the model on (X, y) in eval mode.
 
         Accuracy ranks classes by the model's ``output`` map when it has one (``power`` ranks by
-        ``|z|``, not ``z``), else by the logits.
+        ``|z|``, not ``z``), else by the logits; for multi-label targets (N, C) a row counts as
+        correct when every label is (``output > 0.5``). With ``weight`` (N,) both are weighted
+        means (``Σ w ℓ / Σ w``).
         """
         was_training = self.model.training
         self.model.eval()
         output = getattr(self.model, "output", None)
-        total_loss, correct = 0.0, 0
+        total_loss, correct = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 logits = self.model(xb)
-                total_loss += float(self.criterion(logits, yb)) * len(xb)
                 scores = output(logits) if output is not None else logits
-                correct += int((scores.argmax(-1) == yb).sum())
+                if yb.dim() == 2:
+                    hits = ((scores > 0.5) == (yb > 0.5)).all(-1)
+                else:
+                    hits = scores.argmax(-1) == yb
+                if weight is None:
+                    total_loss += float(self.criterion(logits, yb)) * len(xb)
+                    correct += int(hits.sum())
+                    continue
+                wb = weight[start : start + batch_size]
+                total_loss += float(weighted_rows_loss(self.criterion, logits, yb, wb)) * len(xb)
+                correct += float((hits * wb).sum())
         self.model.train(was_training)
-        return total_loss / len(X), correct / len(X)
+        total = len(X) if weight is None else float(weight.sum())
+        return total_loss / total, correct / total
+
+    def _weighted_criterion(self, sample_weight: Tensor | None) -> RowWeightedLoss | None:
+        """The criterion with per-row weights bound, or None without weights."""
+        if sample_weight is None:
+            return None
+        if getattr(getattr(self.model, "head", None), "training_loss", None) is not None:
+            raise ConfigError(
+                "This head computes its own loss, which cannot weight rows; drop sample_weight "
+                "and class_weight or use a head such as 'linear'."
+            )
+        if self._ddp_step is not None:
+            raise ConfigError(
+                "sample_weight and class_weight are not supported under torchrun; train in one "
+                "process or drop the weights."
+            )
+        return RowWeightedLoss(self.criterion)
 
     def _score(self, val_loss: float, val_acc: float) -> tuple[float, float]:
         """Return a key where smaller is better, for the monitored quantity."""
@@ -221,23 +252,33 @@ class Trainer:
         X_val: Tensor | None = None,
         y_val: Tensor | None = None,
         epochs: int | None = None,
+        sample_weight: Tensor | None = None,
+        val_weight: Tensor | None = None,
     ) -> list[EpochRecord]:
         """Train for up to ``epochs`` (default: the config's) and return the history.
 
         Parameters
         ----------
         X : Tensor, shape (N, F)
-        y : Tensor, shape (N,), int64 class indices
+        y : Tensor, shape (N,) int64 class indices, or (N, C) float 0/1 multi-label indicators
         X_val, y_val : Tensor, optional
             Validation data for early stopping and the best-weights restore.
         epochs : int, optional
             Overrides ``config.epochs`` (``partial_fit`` passes 1).
+        sample_weight, val_weight : Tensor, shape (N,) and (N_val,), optional
+            Row weights of the training loss (normalise them to mean 1; see
+            :mod:`headkit.training.weights`) and of the validation loss and accuracy.
         """
         cfg = self.config
         epochs = cfg.epochs if epochs is None else epochs
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
         X, y = X.to(self.device), y.to(self.device)
+        weighted = self._weighted_criterion(sample_weight)
+        if sample_weight is not None:
+            sample_weight = sample_weight.to(self.device)
+        if val_weight is not None:
+            val_weight = val_weight.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         if has_val:
             X_val, y_val = X_val.to(self.device), y_val.to(self.device)  # type: ignore[union-attr]
@@ -265,7 +306,10 @@ class Trainer:
                 index = order[start : start + batch_size]
                 if len(index) < 2 and len(X) >= 2:
                     continue  # a batch of one breaks batch norm and adds only noise
-                if self._ddp_step is not None:
+                if weighted is not None:
+                    weighted.weight = sample_weight[index]  # type: ignore[index]
+                    loss = self.model.training_loss(X[index], y[index], weighted)
+                elif self._ddp_step is not None:
                     loss = self._ddp_step(X[index], y[index])
                 else:
                     loss = self.model.training_loss(X[index], y[index], self.criterion)
@@ -289,7 +333,7 @@ class Trainer:
                 )
             val_loss = val_acc = None
             if has_val:
-                val_loss, val_acc = self.evaluate(X_val, y_val)  # type: ignore[arg-type]
+                val_loss, val_acc = self.evaluate(X_val, y_val, weight=val_weight)  # type: ignore[arg-type]
             self.epoch += 1
             record = EpochRecord(
                 self.epoch,
