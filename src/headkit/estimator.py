@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 from collections.abc import Iterator, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
@@ -26,9 +26,11 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from headkit import fit_inputs
 from headkit.config import NetworkConfig, TrainingConfig
 from headkit.data.sparse import SparseRows, column_moments, is_sparse
+from headkit.data.split import holdout_split
 from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFittedError
 from headkit.nn.network import HeadNet
-from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
+from headkit.training.checkpoint import fit_fingerprint
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
@@ -46,6 +48,9 @@ _TRAINING_FIELDS = (
     "restore_best",
     "monitor",
     "gradient_noise",
+    "teacher",
+    "teacher_temperature",
+    "teacher_weight",
     "random_state",
     "device",
 )
@@ -135,7 +140,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     hidden_sizes : tuple of int, default=(256, 256)
         Width of each Dense block; ``()`` gives multinomial logistic regression.
     activation : str, default="relu"
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec: ``relu``, ``leaky_relu:slope=0.1``, ``prelu``, ``elu``, ``selu``,
+        ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
     residual : bool, default=False
@@ -171,6 +177,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
+    teacher : str or None, default=None
+        A saved run directory to distil from (knowledge distillation): the student is trained
+        on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
+        with the teacher's probabilities on the training rows. Needs a head without its own
+        loss (``linear``, ``cosine``, margins).
+    teacher_temperature : float, default=4.0
+        T of the distillation term.
+    teacher_weight : float, default=0.5
+        β in [0, 1], the weight of the distillation term.
     standardize : bool, default=True
         Scale features with the training mean and standard deviation (saved with the model).
     class_weight : "balanced", dict or None, default=None
@@ -195,6 +210,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    checkpoint_dir : str, Path or None, default=None
+        Write the whole training state there after every epoch. A ``fit`` interrupted (Ctrl-C,
+        kill) and called again with the same parameters and data resumes from the last
+        checkpoint and ends with the same weights, bit for bit on CPU, as an uninterrupted fit;
+        a fit whose checkpoint is complete is not repeated. A checkpoint of different
+        parameters or data is refused. See ``docs/failures.md``.
 
     Attributes
     ----------
@@ -245,6 +266,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
+        "teacher": [str, Path, None],
+        "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
+        "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "tabular": [StrOptions({"auto"}), "boolean"],
@@ -253,6 +277,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -275,6 +300,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
+        teacher: str | Path | None = _TRAIN.teacher,
+        teacher_temperature: float = _TRAIN.teacher_temperature,
+        teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
         class_weight: str | dict[Any, float] | None = None,
         tabular: bool | str = "auto",
@@ -283,6 +311,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -302,6 +331,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.restore_best = restore_best
         self.monitor = monitor
         self.gradient_noise = gradient_noise
+        self.teacher = teacher
+        self.teacher_temperature = teacher_temperature
+        self.teacher_weight = teacher_weight
         self.standardize = standardize
         self.class_weight = class_weight
         self.tabular = tabular
@@ -310,6 +342,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
@@ -325,6 +358,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
+        values["teacher"] = None if self.teacher is None else str(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -362,19 +396,17 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     def _split(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None, seed: int
     ) -> tuple[Any, ...]:
-        """Hold out the validation split: (X, y, weights) for training, then for validation."""
+        """Hold out the validation split: X, y (train), X, y (validation), then the weights."""
         n_val = round(self.validation_fraction * len(y))
-        n_classes = len(self.classes_)
-        parts = (X, y) if weights is None else (X, y, weights)
-        if self.validation_fraction == 0 or n_val < 1 or len(y) - n_val < n_classes:
-            empty = tuple(part[:0] for part in parts)
-            return (*parts, *empty)
-        stratify = None
-        if y.ndim == 1:
-            counts = np.unique(y, return_counts=True)[1]
-            stratify = y if counts.min() >= 2 and n_val >= n_classes else None
-        split = train_test_split(*parts, test_size=n_val, random_state=seed, stratify=stratify)
-        return (*split[0::2], *split[1::2])
+        if n_val < 1 or len(y) - n_val < len(self.classes_):
+            n_val = 0
+        if weights is None and y.ndim == 1:
+            return (*holdout_split(X, y, n_val, seed), None, None)
+        # Split row numbers exactly as the unweighted split would, then cut every array alike.
+        labels = y if y.ndim == 1 else np.zeros(len(y))
+        train, _, val, _ = holdout_split(np.arange(len(y)), labels, n_val, seed)
+        w_train, w_val = (None, None) if weights is None else (weights[train], weights[val])
+        return X[train], y[train], X[val], y[val], w_train, w_val
 
     def _prepare(self, X: Any, y: np.ndarray, seed: int, weights: np.ndarray | None = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
@@ -394,6 +426,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self._callbacks(),
         )
         self.history_: list[dict[str, Any]] = []
+
+    def _teacher_targets(self, X: np.ndarray) -> torch.Tensor | None:
+        """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
+        if self.teacher is None:
+            return None
+        from headkit.teacher import teacher_log_probs
+
+        return teacher_log_probs(self.teacher, X, self.classes_)
 
     def _callbacks(self) -> list[Callback]:
         return [*default_callbacks(self.verbose), *self._extra_callbacks]
@@ -429,17 +469,22 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y, weights = self._fit_inputs(X, y, sample_weight)
         self._extra_callbacks = list(callbacks)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        split = self._split(X, y, weights, seed)
-        X_train, y_train, w_train, X_val, y_val, w_val = (
-            split if weights is not None else (*split[:2], None, *split[2:], None)
-        )
+        checkpointer = self._checkpointer(X, y, weights)
+        saved = checkpointer.saved_info() if checkpointer is not None else None
+        if saved is not None:
+            seed = int(saved["seed"])  # a resumed fit repeats the interrupted one's draws
+        else:
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
         if w_train is not None:
             w_train = w_train / w_train.mean()
         if self.track_collapse:
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if checkpointer is not None:
+            checkpointer.info["seed"] = seed
+            self._extra_callbacks.append(checkpointer)  # last: it stores the others' state
         with self._seeded(seed):
             self._prepare(X_train, y_train, seed, w_train)
             self._trainer.fit(
@@ -449,6 +494,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 self._encode(y_val),
                 sample_weight=None if w_train is None else torch.as_tensor(w_train),
                 val_weight=None if w_val is None else torch.as_tensor(w_val),
+                teacher_log_probs=self._teacher_targets(X_train),
             )
         self._after_training()
         self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
@@ -495,6 +541,19 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             return preprocessor.transform(fit_inputs.as_frame(X, self.feature_names_in_))
         return validate_data(self, X, dtype=np.float32, reset=False, accept_sparse="csr")
 
+    def _checkpointer(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None = None
+    ) -> Checkpointer | None:
+        """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
+        if self.checkpoint_dir is None:
+            return None
+        params = self.get_params()
+        for name in ("verbose", "checkpoint_dir"):
+            params.pop(name)
+        arrays = (X.data, X.indices, X.indptr) if is_sparse(X) else (X,)
+        extra = () if weights is None else (weights,)
+        return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, *arrays, y, *extra))
+
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
         """Train one more epoch on (X, y), keeping weights and optimiser state between calls.
 
@@ -529,7 +588,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             with self._seeded(seed):
                 self._prepare(X, y, seed)
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
-        self._trainer.fit(_tensor(X), self._encode(y), epochs=1)
+        self._trainer.fit(
+            _tensor(X), self._encode(y), epochs=1, teacher_log_probs=self._teacher_targets(X)
+        )
         self._after_training()
         return self
 
@@ -646,15 +707,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and probabilities of already-validated float32 rows, batched, eval mode."""
-        device = next(self.model_.buffers()).device
-        self.model_.eval()
-        logits, proba = [], []
-        with torch.no_grad():
-            for batch in _batches(X, device):
-                z = self.model_(batch)
-                logits.append(z.float().cpu())
-                proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
-        return torch.cat(logits), torch.cat(proba)
+        from headkit.inference import forward_batches
+
+        if not is_sparse(X):
+            return forward_batches(self.model_, X, PREDICT_BATCH)
+        parts = [forward_batches(self.model_, b.cpu().numpy()) for b in _batches(X, "cpu")]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
     def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).

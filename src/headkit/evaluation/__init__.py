@@ -4,6 +4,7 @@ Every function takes NumPy arrays or torch tensors, labels first and scores seco
 :mod:`sklearn.metrics`, and returns floats or NumPy arrays.
 """
 
+from headkit.evaluation.block_importance import BLOCK_CRITERIA, block_importance, void_blocks
 from headkit.evaluation.calibration import (
     ReliabilityCurve,
     expected_calibration_error,
@@ -45,6 +46,9 @@ from headkit.evaluation.similarity import block_redundancy, cka_matrix, linear_c
 from headkit.evaluation.summary import summary_metrics
 
 __all__ = [
+    "BLOCK_CRITERIA",
+    "block_importance",
+    "void_blocks",
     "MahalanobisDetector",
     "ReliabilityCurve",
     "accuracy",

@@ -3,6 +3,13 @@
 Every function documents its shape contract and honours ``dim`` where it has one.
 """
 
+from headkit.functional.activations import mish, mish_derivative
+from headkit.functional.block_importance import (
+    angular_distance,
+    cosine_importance,
+    l2_norm_change,
+    void_mask,
+)
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -10,15 +17,26 @@ from headkit.functional.dropout import (
     gaussian_dropout,
     linear_dropconnect,
     multi_sample_dropout,
-    nested_dropout,
-    nested_dropout_mask,
-    sample_nested_cut,
 )
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.losses import cross_entropy
+from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
+from headkit.functional.online_softmax import (
+    merge_normalizers,
+    online_logsumexp,
+    online_normalizer,
+    online_softmax,
+    softmax_topk,
+)
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
+    "angular_distance",
+    "cosine_importance",
+    "l2_norm_change",
+    "void_mask",
+    "mish",
+    "mish_derivative",
     "cross_entropy",
     "drop_connect",
     "dropout",
@@ -27,6 +45,11 @@ __all__ = [
     "linear_cross_entropy",
     "linear_dropconnect",
     "log_softmax",
+    "merge_normalizers",
+    "online_logsumexp",
+    "online_normalizer",
+    "online_softmax",
+    "softmax_topk",
     "multi_sample_dropout",
     "nested_dropout",
     "nested_dropout_mask",
@@ -57,6 +80,7 @@ from headkit.functional.losses import (
 from headkit.functional.margins import (
     arcface_logits,
     cosface_logits,
+    cosine_logits,
     cosine_similarity,
     equiangular_basis_vectors,
     simplex_etf,
@@ -77,6 +101,7 @@ __all__ += [
     "arcface_logits",
     "bias_loss",
     "cosface_logits",
+    "cosine_logits",
     "cosine_similarity",
     "distillation_loss",
     "entmax15",
