@@ -173,6 +173,18 @@ def train(
     output: Annotated[
         str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
     ] = "softmax",
+    residual: Annotated[
+        str, typer.Option(help="Skip connections: none, identity, scaled[:alpha=A], learnable.")
+    ] = "none",
+    init: Annotated[
+        str, typer.Option(help="Dense initialisation: default or critical.")
+    ] = "default",
+    solver: Annotated[
+        str, typer.Option(help="adamw (fit loop), or readout only: lbfgs:C=1, ridge:alpha=1e-3.")
+    ] = "adamw",
+    augment: Annotated[
+        str, typer.Option(help="Batch augmentation: none, mixup:alpha=0.2, cutmix:alpha=1.")
+    ] = "none",
     loss: Annotated[
         str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
     ] = "cross_entropy",
@@ -269,6 +281,10 @@ def train(
         head=head,
         output=output,
         loss=loss,
+        residual=False if residual == "none" else residual,
+        init=init,
+        solver=solver,
+        augment=augment,
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,

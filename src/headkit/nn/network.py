@@ -70,6 +70,7 @@ class HeadNet(nn.Module):
             norm=config.norm,
             residual=config.residual,
             dropout=plan,
+            init=config.init,
         )
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes

@@ -19,8 +19,10 @@ from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
+from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.solvers import SOLVERS, fit_readout
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -116,7 +118,11 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
-        self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        self.criterion = LOSSES.build(
+            config.loss, n_classes=n_classes, output=output, network=model
+        )
+        self.solver = SOLVERS.build(config.solver)  # None: the fit loop below
+        self.augment = AUGMENTS.build(config.augment)  # None: batches as they are
         self.criterion.to(self.device)
         self.callbacks = list(callbacks)
         self.history: list[EpochRecord] = []
@@ -237,6 +243,8 @@ class Trainer:
         epochs = cfg.epochs if epochs is None else epochs
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
+        if self.solver is not None:
+            return fit_readout(self, X, y, X_val, y_val)
         X, y = X.to(self.device), y.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         if has_val:
@@ -267,6 +275,8 @@ class Trainer:
                     continue  # a batch of one breaks batch norm and adds only noise
                 if self._ddp_step is not None:
                     loss = self._ddp_step(X[index], y[index])
+                elif self.augment is not None:
+                    loss = self.augment.loss(self.model, X[index], y[index], self.criterion)
                 else:
                     loss = self.model.training_loss(X[index], y[index], self.criterion)
                 for opt in self.optimizers:
