@@ -99,5 +99,7 @@ def test_cli_train_accepts_the_new_flags(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
+    info = CliRunner().invoke(app, ["info", str(out)])
+    assert info.exit_code == 0 and "depth/width ratio" in info.output and "0.1875" in info.output
     bad = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "x"), "--solver", "newton"])
     assert bad.exit_code == 2 and "solver" in bad.output

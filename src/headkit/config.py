@@ -25,7 +25,9 @@ class NetworkConfig:
     hidden_sizes : tuple of int
         Widths of the Dense blocks; ``()`` gives a linear (logistic-regression) model.
     activation : str
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec (``headkit.nn.ACTIVATIONS``): ``relu``, ``leaky_relu:slope=0.1``,
+        ``prelu``, ``elu``, ``selu``, ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh``,
+        ``sigmoid``.
     norm : str or None
         ``None``, ``"batch"`` or ``"layer"`` normalisation after each Dense layer.
     residual : bool or str
@@ -108,6 +110,13 @@ class TrainingConfig:
         (logistic regression), ``"ridge:alpha=1e-3"`` (closed form).
     augment : str
         Training-batch augmentation: ``"none"``, ``"mixup:alpha=0.2"``, ``"cutmix:alpha=1"``.
+    teacher : str or None
+        A saved run directory whose probabilities the network is distilled from (knowledge
+        distillation, Hinton et al. 2015); ``None`` trains on the labels only.
+    teacher_temperature : float
+        T > 0 applied to teacher and student in the distillation term.
+    teacher_weight : float
+        β in [0, 1]: ``β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss``.
     random_state : int or None
         Seed; the same seed gives the same weights bit for bit on CPU.
     device : str
@@ -128,6 +137,9 @@ class TrainingConfig:
     gradient_noise_gamma: float = 0.55
     solver: str = "adamw"
     augment: str = "none"
+    teacher: str | None = None
+    teacher_temperature: float = 4.0
+    teacher_weight: float = 0.5
     random_state: int | None = None
     device: str = "auto"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from collections.abc import Iterator, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -17,15 +18,16 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from headkit.config import NetworkConfig, TrainingConfig
+from headkit.data.split import holdout_split
 from headkit.exceptions import DataError, ModelFileError, NotFittedError
 from headkit.nn.network import HeadNet
-from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
+from headkit.training.checkpoint import fit_fingerprint
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
@@ -52,6 +54,9 @@ _TRAINING_FIELDS = (
     "restore_best",
     "monitor",
     "gradient_noise",
+    "teacher",
+    "teacher_temperature",
+    "teacher_weight",
     "random_state",
     "device",
     "solver",
@@ -111,7 +116,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     hidden_sizes : tuple of int, default=(256, 256)
         Width of each Dense block; ``()`` gives multinomial logistic regression.
     activation : str, default="relu"
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec: ``relu``, ``leaky_relu:slope=0.1``, ``prelu``, ``elu``, ``selu``,
+        ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
     residual : bool or str, default=False
@@ -148,6 +154,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
+    teacher : str or None, default=None
+        A saved run directory to distil from (knowledge distillation): the student is trained
+        on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
+        with the teacher's probabilities on the training rows. Needs a head without its own
+        loss (``linear``, ``cosine``, margins).
+    teacher_temperature : float, default=4.0
+        T of the distillation term.
+    teacher_weight : float, default=0.5
+        β in [0, 1], the weight of the distillation term.
     standardize : bool, default=True
         Scale features with the training mean and standard deviation (saved with the model).
     random_state : int, RandomState or None, default=None
@@ -172,10 +187,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         readout on frozen features (with ``hidden_sizes=()``: a linear probe).
     augment : str, default="none"
         Training-batch augmentation: ``"mixup:alpha=0.2"`` or ``"cutmix:alpha=1"``.
+    checkpoint_dir : str, Path or None, default=None
+        Write the whole training state there after every epoch. A ``fit`` interrupted (Ctrl-C,
+        kill) and called again with the same parameters and data resumes from the last
+        checkpoint and ends with the same weights, bit for bit on CPU, as an uninterrupted fit;
+        a fit whose checkpoint is complete is not repeated. A checkpoint of different
+        parameters or data is refused. See ``docs/failures.md``.
 
     With ``output="softmax"`` a Softmax Collapse detector scores training rows after each epoch
     (``history_`` column ``softmax_collapse``) and warns with
-    :class:`headkit.training.SoftmaxCollapseWarning` when half of them have a float32 loss of
+    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of
     exactly 0.
 
     Attributes
@@ -222,6 +243,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
+        "teacher": [str, Path, None],
+        "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
+        "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
@@ -231,6 +255,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "init": [str],
         "solver": [str],
         "augment": [str],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -253,6 +278,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
+        teacher: str | Path | None = _TRAIN.teacher,
+        teacher_temperature: float = _TRAIN.teacher_temperature,
+        teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
         random_state: int | np.random.RandomState | None = None,
         device: str = _TRAIN.device,
@@ -262,6 +290,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         init: str = _NET.init,
         solver: str = _TRAIN.solver,
         augment: str = _TRAIN.augment,
+        checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -281,6 +310,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.restore_best = restore_best
         self.monitor = monitor
         self.gradient_noise = gradient_noise
+        self.teacher = teacher
+        self.teacher_temperature = teacher_temperature
+        self.teacher_weight = teacher_weight
         self.standardize = standardize
         self.random_state = random_state
         self.device = device
@@ -290,6 +322,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.init = init
         self.solver = solver
         self.augment = augment
+        self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
@@ -305,6 +338,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
+        values["teacher"] = None if self.teacher is None else str(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -347,15 +381,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
         n_val = round(self.validation_fraction * len(y))
-        n_classes = len(self.classes_)
-        if self.validation_fraction == 0 or n_val < 1 or len(y) - n_val < n_classes:
-            return X, y, X[:0], y[:0]
-        counts = np.unique(y, return_counts=True)[1]
-        stratify = y if counts.min() >= 2 and n_val >= n_classes else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, test_size=n_val, random_state=seed, stratify=stratify
-        )
-        return X_train, y_train, X_val, y_val
+        if n_val < 1 or len(y) - n_val < len(self.classes_):
+            n_val = 0
+        return holdout_split(X, y, n_val, seed)
 
     def _prepare(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
@@ -372,6 +400,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self._callbacks(),
         )
         self.history_: list[dict[str, Any]] = []
+
+    def _teacher_targets(self, X: np.ndarray) -> torch.Tensor | None:
+        """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
+        if self.teacher is None:
+            return None
+        from headkit.teacher import teacher_log_probs
+
+        return teacher_log_probs(self.teacher, X, self.classes_)
 
     def _callbacks(self) -> list[Callback]:
         return [*default_callbacks(self.verbose), *self._extra_callbacks]
@@ -397,7 +433,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self._validate_targets(y)
         self.classes_ = np.unique(y)
         self._extra_callbacks = list(callbacks)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        checkpointer = self._checkpointer(X, y)
+        saved = checkpointer.saved_info() if checkpointer is not None else None
+        if saved is not None:
+            seed = int(saved["seed"])  # a resumed fit repeats the interrupted one's draws
+        else:
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         X_train, y_train, X_val, y_val = self._split(X, y, seed)
         if self.track_collapse:
             from headkit.evaluation.tracking import CollapseTracker
@@ -409,6 +450,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self._extra_callbacks.append(
                 SoftmaxCollapseDetector(_tensor(X_train), self._encode(y_train))
             )
+        if checkpointer is not None:
+            checkpointer.info["seed"] = seed
+            self._extra_callbacks.append(checkpointer)  # last: it stores the others' state
         with self._seeded(seed):
             self._prepare(X_train, y_train, seed)
             self._trainer.fit(
@@ -416,10 +460,20 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 self._encode(y_train),
                 _tensor(X_val),
                 self._encode(y_val),
+                teacher_log_probs=self._teacher_targets(X_train),
             )
         self._after_training()
         self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
         return self
+
+    def _checkpointer(self, X: np.ndarray, y: np.ndarray) -> Checkpointer | None:
+        """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
+        if self.checkpoint_dir is None:
+            return None
+        params = self.get_params()
+        for name in ("verbose", "checkpoint_dir"):
+            params.pop(name)
+        return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, X, y))
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
         """Train one more epoch on (X, y), keeping weights and optimiser state between calls.
@@ -455,7 +509,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             with self._seeded(seed):
                 self._prepare(X, y, seed)
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
-        self._trainer.fit(_tensor(X), self._encode(y), epochs=1)
+        self._trainer.fit(
+            _tensor(X), self._encode(y), epochs=1, teacher_log_probs=self._teacher_targets(X)
+        )
         self._after_training()
         return self
 
@@ -575,16 +631,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and probabilities of already-validated float32 rows, batched, eval mode."""
-        device = next(self.model_.buffers()).device
-        self.model_.eval()
-        logits, proba = [], []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
-                z = self.model_(batch)
-                logits.append(z.float().cpu())
-                proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
-        return torch.cat(logits), torch.cat(proba)
+        from headkit.inference import forward_batches
+
+        return forward_batches(self.model_, X, PREDICT_BATCH)
 
     def predict_proba(
         self, X: Any, mc_samples: int | None = None, class_mask: Any = None

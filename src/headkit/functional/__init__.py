@@ -3,6 +3,7 @@
 Every function documents its shape contract and honours ``dim`` where it has one.
 """
 
+from headkit.functional.activations import mish, mish_derivative
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -10,15 +11,22 @@ from headkit.functional.dropout import (
     gaussian_dropout,
     linear_dropconnect,
     multi_sample_dropout,
-    nested_dropout,
-    nested_dropout_mask,
-    sample_nested_cut,
 )
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.losses import cross_entropy
+from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
+from headkit.functional.online_softmax import (
+    merge_normalizers,
+    online_logsumexp,
+    online_normalizer,
+    online_softmax,
+    softmax_topk,
+)
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
+    "mish",
+    "mish_derivative",
     "cross_entropy",
     "drop_connect",
     "dropout",
@@ -27,6 +35,11 @@ __all__ = [
     "linear_cross_entropy",
     "linear_dropconnect",
     "log_softmax",
+    "merge_normalizers",
+    "online_logsumexp",
+    "online_normalizer",
+    "online_softmax",
+    "softmax_topk",
     "multi_sample_dropout",
     "nested_dropout",
     "nested_dropout_mask",
@@ -64,6 +77,7 @@ from headkit.functional.losses import (
 from headkit.functional.margins import (
     arcface_logits,
     cosface_logits,
+    cosine_logits,
     cosine_similarity,
     equiangular_basis_vectors,
     simplex_etf,
@@ -105,6 +119,7 @@ __all__ += [
     "arcface_logits",
     "bias_loss",
     "cosface_logits",
+    "cosine_logits",
     "cosine_similarity",
     "distillation_loss",
     "entmax15",

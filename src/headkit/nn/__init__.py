@@ -3,6 +3,14 @@
 Importing this package fills the registries (dropout kinds, heads, output maps, losses).
 """
 
+from headkit.nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    ActivationInfo,
+    PReLU,
+    activation_info,
+    make_activation,
+)
 from headkit.nn.chunked import LinearCrossEntropyHead
 from headkit.nn.dense import DenseBlock, DenseStack
 from headkit.nn.dropout import (
@@ -18,12 +26,19 @@ from headkit.nn.dropout import (
 from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.losses import LOSSES, CrossEntropyLoss
 from headkit.nn.network import HeadNet
+from headkit.nn.online_softmax import OnlineSoftmax
 from headkit.nn.outputs import OUTPUTS, Softmax
 from headkit.nn.partial_fc import PartialFC, RowSparseSGD
 from headkit.nn.sharded import ShardedLinearHead
 from headkit.nn.uncertainty import MCPrediction, mc_predict
 
 __all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "ActivationInfo",
+    "PReLU",
+    "activation_info",
+    "make_activation",
     "DROPOUTS",
     "HEADS",
     "LOSSES",
@@ -40,6 +55,7 @@ __all__ = [
     "MCPrediction",
     "MultiSampleDropout",
     "NestedDropout",
+    "OnlineSoftmax",
     "Softmax",
     "build_dropout",
     "mc_predict",

@@ -8,30 +8,12 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from headkit.exceptions import ConfigError
+from headkit.nn.activations import make_activation
 from headkit.nn.dropout import DropoutPlan
 from headkit.nn.init import INITS
 from headkit.nn.residual import RESIDUALS, ResidualScale, residual_spec
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "mish": nn.Mish,
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
-    "leaky_relu": nn.LeakyReLU,
-}
 NORMS = ("batch", "layer")
-
-
-def make_activation(name: str) -> nn.Module:
-    """Return a fresh activation module by name."""
-    try:
-        return ACTIVATIONS[name.lower()]()
-    except KeyError:
-        raise ConfigError(
-            f"Unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}."
-        ) from None
 
 
 class DenseBlock(nn.Module):
@@ -89,7 +71,8 @@ class DenseStack(nn.Module):
     hidden_sizes : sequence of int
         Width of each block; empty gives an identity trunk followed only by the final dropout.
     activation : str
-        Activation name (see ``ACTIVATIONS``).
+        Activation spec (see :data:`headkit.nn.activations.ACTIVATIONS`), e.g. ``"gelu"`` or
+        ``"leaky_relu:slope=0.1"``.
     norm : {None, "batch", "layer"}
         Normalisation after each linear layer.
     residual : bool or str

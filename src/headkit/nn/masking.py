@@ -72,4 +72,4 @@ def masked_probabilities(output: nn.Module, logits: Tensor, mask: Tensor) -> Ten
 @LOSSES.register("masked")
 def masked(n_classes: int, output: nn.Module | None = None, ignore_index: int = -100) -> nn.Module:
     """The natural loss over the classes present in the batch only (softmax masking)."""
-    return MaskedLoss(natural_loss(output, ignore_index), n_classes)
+    return MaskedLoss(natural_loss(output, ignore_index=ignore_index), n_classes)

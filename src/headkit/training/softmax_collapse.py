@@ -12,7 +12,7 @@ when it reaches the threshold. Remedies: weight decay, a lower learning rate or
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -44,7 +44,7 @@ class SoftmaxCollapseDetector(Callback):
 
     column = "softmax_collapse"
 
-    def __init__(self, X: Tensor, y: Tensor, threshold: float = 0.5, max_rows: int = 512) -> None:
+    def __init__(self, X: Tensor, y: Tensor, threshold: float = 0.9, max_rows: int = 512) -> None:
         if len(X) > max_rows:
             index = torch.randperm(len(X))[:max_rows]
             X, y = X[index], y[index]
@@ -52,6 +52,14 @@ class SoftmaxCollapseDetector(Callback):
         self.threshold = threshold
         self.warned = False
         self.fractions: list[float] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return whether the warning was given (a checkpoint stores it)."""
+        return {"warned": self.warned}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.warned = bool(state["warned"])
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         model = trainer.model

@@ -157,6 +157,10 @@ def fit_readout(trainer, X: Tensor, y: Tensor, X_val: Tensor | None, y_val: Tens
 
     started = time.perf_counter()
     X, y = X.to(trainer.device), y.to(trainer.device)
+    trainer.fit_start_epoch, trainer.fit_end_epoch = trainer.epoch, trainer.epoch + 1
+    trainer.stop, trainer.restored_epoch = False, None
+    for cb in trainer.callbacks:
+        cb.on_fit_start(trainer, 1)
     n_classes = readout_of(trainer.model)[1].out_features
     extra = trainer.solver.fit(trainer.model, X, y, n_classes)
     train_loss, _ = trainer.evaluate(X, y)
@@ -170,5 +174,7 @@ def fit_readout(trainer, X: Tensor, y: Tensor, X_val: Tensor | None, y_val: Tens
     trainer.history.append(record)
     for cb in trainer.callbacks:
         cb.on_epoch_end(trainer, record)
+    for cb in trainer.callbacks:
+        cb.on_fit_end(trainer)
     trainer.model.eval()
     return [record]
