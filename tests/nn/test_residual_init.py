@@ -64,3 +64,14 @@ def test_critical_init_by_name_and_saved_config_roundtrip(tmp_path):
     loaded = io.load(tmp_path / "m")
     assert loaded.config.init == "critical"
     torch.testing.assert_close(loaded.trunk.blocks[1].linear.weight, w)
+
+
+def test_drop_blocks_keeps_learned_branch_scales():
+    net = HeadNet(
+        n_features=6, n_classes=3, hidden_sizes=(6, 6, 6), residual="learnable", dropout=0.0
+    )
+    with torch.no_grad():
+        for i, block in enumerate(net.trunk.blocks):
+            block.skip.alpha.fill_(0.1 * (i + 1))
+    small = net.drop_blocks([1])
+    assert [float(b.skip.alpha.detach()) for b in small.trunk.blocks] == pytest.approx([0.1, 0.3])

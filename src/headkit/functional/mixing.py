@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -41,8 +42,8 @@ def sample_mixing(
     """
     if alpha <= 0:
         raise ConfigError(f"The mixing parameter alpha must be > 0; got {alpha}.")
-    g1 = torch._standard_gamma(torch.full((2,), float(alpha)), generator=generator)
-    lam = float(g1[0] / g1.sum())
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
     return lam, torch.randperm(n, generator=generator)
 
 
