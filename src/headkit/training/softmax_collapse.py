@@ -44,9 +44,9 @@ class SoftmaxCollapseDetector(Callback):
 
     column = "softmax_collapse"
 
-    def __init__(self, X: Tensor, y: Tensor, threshold: float = 0.9, max_rows: int = 512) -> None:
+    def __init__(self, X: Tensor, y: Tensor, threshold: float = 0.9, max_rows: int = 256) -> None:
         if len(X) > max_rows:
-            index = torch.randperm(len(X))[:max_rows]
+            index = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:max_rows]
             X, y = X[index], y[index]
         self.X, self.y = X, y
         self.threshold = threshold

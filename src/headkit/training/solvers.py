@@ -65,8 +65,9 @@ class LBFGSLogistic:
         phi = frozen_features(model, X)
         _, readout = readout_of(model)
         has_bias = readout.bias is not None
-        weight = torch.zeros(n_classes, phi.shape[1], dtype=torch.float64, requires_grad=True)
-        bias = torch.zeros(n_classes, dtype=torch.float64, requires_grad=has_bias)
+        zeros = {"dtype": torch.float64, "device": phi.device}
+        weight = torch.zeros(n_classes, phi.shape[1], **zeros, requires_grad=True)
+        bias = torch.zeros(n_classes, **zeros, requires_grad=has_bias)
         # Scaled by 1/(C·n): the same minimiser, better conditioned for L-BFGS.
         penalty = (1.0 if n_classes == 2 else 0.5) / (self.C * len(y))
         optimiser = torch.optim.LBFGS(
