@@ -154,6 +154,18 @@ def train(
     output: Annotated[
         str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
     ] = "softmax",
+    residual: Annotated[
+        str, typer.Option(help="Skip connections: none, identity, scaled[:alpha=A], learnable.")
+    ] = "none",
+    init: Annotated[
+        str, typer.Option(help="Dense initialisation: default or critical.")
+    ] = "default",
+    solver: Annotated[
+        str, typer.Option(help="adamw (fit loop), or readout only: lbfgs:C=1, ridge:alpha=1e-3.")
+    ] = "adamw",
+    augment: Annotated[
+        str, typer.Option(help="Batch augmentation: none, mixup:alpha=0.2, cutmix:alpha=1.")
+    ] = "none",
     loss: Annotated[
         str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
     ] = "cross_entropy",
@@ -230,6 +242,10 @@ def train(
         head=head,
         output=output,
         loss=loss,
+        residual=False if residual == "none" else residual,
+        init=init,
+        solver=solver,
+        augment=augment,
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
@@ -513,7 +529,11 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     table = Table(title=f"headkit model · {run}", show_header=False)
     for key, value in config["network"].items():
         table.add_row(key, str(value))
-    for key in ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule", "random_state"):
+    sizes = config["network"].get("hidden_sizes") or []
+    if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
+        table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
+    for key in (*training_keys, "solver", "augment", "random_state"):
         if key in meta.get("training", {}):
             table.add_row(key, str(meta["training"][key]))
     classes = meta.get("classes", [])

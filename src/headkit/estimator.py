@@ -35,7 +35,16 @@ from headkit.training.checkpoint import fit_fingerprint
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
 _TRAIN = TrainingConfig()
-_NETWORK_FIELDS = ("hidden_sizes", "activation", "norm", "residual", "dropout", "head", "output")
+_NETWORK_FIELDS = (
+    "hidden_sizes",
+    "activation",
+    "norm",
+    "residual",
+    "dropout",
+    "head",
+    "output",
+    "init",
+)
 _TRAINING_FIELDS = (
     "loss",
     "epochs",
@@ -53,6 +62,8 @@ _TRAINING_FIELDS = (
     "teacher_weight",
     "random_state",
     "device",
+    "solver",
+    "augment",
 )
 
 
@@ -144,8 +155,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
-    residual : bool, default=False
-        Skip connections around equal-width blocks.
+    residual : bool or str, default=False
+        Skip connections around equal-width blocks: ``True`` (``h + f(h)``) or a residual spec
+        with branch scaling, ``"scaled"`` (``h + f(h)/√L``) or ``"learnable"`` (α from 0).
     dropout : float or str, default=0.2
         A dropout rate, or a dropout spec such as ``"multisample:k=8,p=0.5"``.
     output : str, default="softmax"
@@ -210,12 +222,26 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    init : str, default="default"
+        Initialisation of the Dense layers: ``"default"`` or ``"critical"`` (W ~ N(0, C_W/fan_in)
+        at the activation's critical point: ReLU C_W = 2, tanh C_W = 1).
+    solver : str, default="adamw"
+        ``"adamw"`` trains everything with the fit loop; ``"lbfgs:C=1"`` (logistic regression,
+        scikit-learn's penalty) and ``"ridge:alpha=1e-3"`` (closed form) fit only the head's
+        readout on frozen features (with ``hidden_sizes=()``: a linear probe).
+    augment : str, default="none"
+        Training-batch augmentation: ``"mixup:alpha=0.2"`` or ``"cutmix:alpha=1"``.
     checkpoint_dir : str, Path or None, default=None
         Write the whole training state there after every epoch. A ``fit`` interrupted (Ctrl-C,
         kill) and called again with the same parameters and data resumes from the last
         checkpoint and ends with the same weights, bit for bit on CPU, as an uninterrupted fit;
         a fit whose checkpoint is complete is not repeated. A checkpoint of different
         parameters or data is refused. See ``docs/failures.md``.
+
+    With ``output="softmax"`` a Softmax Collapse detector scores training rows after each epoch
+    (``history_`` column ``softmax_collapse``) and warns with
+    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of
+    exactly 0.
 
     Attributes
     ----------
@@ -251,7 +277,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "activation": [str],
         "norm": [StrOptions({"batch", "layer"}), None],
-        "residual": ["boolean"],
+        "residual": ["boolean", str],
         "dropout": [Interval(Real, 0, 1, closed="left"), str],
         "output": [str],
         "head": [str],
@@ -277,6 +303,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "init": [str],
+        "solver": [str],
+        "augment": [str],
         "checkpoint_dir": [str, os.PathLike, None],
     }
 
@@ -311,6 +340,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        init: str = _NET.init,
+        solver: str = _TRAIN.solver,
+        augment: str = _TRAIN.augment,
         checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         self.hidden_sizes = hidden_sizes
@@ -342,6 +374,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.init = init
+        self.solver = solver
+        self.augment = augment
         self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- configs (views of params)
@@ -482,6 +517,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if self.output.split(":")[0].strip().lower() == "softmax":
+            from headkit.training.softmax_collapse import SoftmaxCollapseDetector
+
+            self._extra_callbacks.append(
+                SoftmaxCollapseDetector(_tensor(X_train), self._encode(y_train))
+            )
         if checkpointer is not None:
             checkpointer.info["seed"] = seed
             self._extra_callbacks.append(checkpointer)  # last: it stores the others' state
@@ -714,7 +755,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         parts = [forward_batches(self.model_, b.cpu().numpy()) for b in _batches(X, "cpu")]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
-    def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
+    def predict_proba(
+        self, X: Any, mc_samples: int | None = None, class_mask: Any = None
+    ) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
@@ -728,7 +771,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             With T >= 2, MC dropout (Gal & Ghahramani 2016): the mean of T stochastic passes
             with the dropout modules on and everything else in eval mode (seeded by
             ``random_state``). ``None`` or 1 gives the deterministic prediction.
+        class_mask : array-like of bool, shape (n_samples, n_classes) or (n_classes,), optional
+            True where a class may be predicted (columns follow ``classes_``); the other
+            classes get probability exactly 0 and the rest sum to 1 (logit masking).
         """
+        if class_mask is not None:
+            return self._masked_proba(X, class_mask)
         if mc_samples is not None and self._check_mc_samples(mc_samples) > 1:
             return self._mc_predict(X, mc_samples)["proba"].astype(np.float64)
         return self._logits_and_proba(X)[1].numpy().astype(np.float64)
@@ -774,13 +822,31 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X: Any) -> np.ndarray:
+    def _masked_proba(self, X: Any, class_mask: Any) -> np.ndarray:
+        from headkit.nn.masking import masked_probabilities
+
+        logits = self._logits_and_proba(X)[0]
+        mask = torch.as_tensor(np.asarray(class_mask, dtype=bool))
+        if mask.shape not in ((len(self.classes_),), tuple(logits.shape)):
+            raise DataError(
+                f"class_mask must have shape ({len(logits)}, {len(self.classes_)}) or "
+                f"({len(self.classes_)},), one column per class in classes_; got "
+                f"{tuple(mask.shape)}."
+            )
+        device = self.model_.temperature.device
+        with torch.no_grad():
+            scaled = logits.to(device) / self.model_.temperature
+            proba = masked_probabilities(self.model_.output, scaled, mask.to(device))
+        return proba.double().cpu().numpy()
+
+    def predict(self, X: Any, class_mask: Any = None) -> np.ndarray:
         """Return the most probable class of each row, shape (n_samples,).
 
+        ``class_mask`` restricts each row to a candidate set, as in :meth:`predict_proba`.
         For multi-label models: the 0/1 indicator matrix ``predict_proba(X) > 0.5``, shape
         (n_samples, n_labels).
         """
-        proba = self.predict_proba(X)
+        proba = self.predict_proba(X, class_mask=class_mask)
         if getattr(self, "multilabel_", False):
             return (proba > 0.5).astype(np.int64)
         return self.classes_[proba.argmax(axis=1)]

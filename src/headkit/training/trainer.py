@@ -20,9 +20,11 @@ from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
+from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
 from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
 
@@ -125,9 +127,18 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
-        self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        self.criterion = LOSSES.build(
+            config.loss, n_classes=n_classes, output=output, network=model
+        )
         if config.teacher is not None:
             self.criterion = distillation_criterion(model, self.criterion, config)
+        self.solver = SOLVERS.build(config.solver)  # None: the fit loop
+        self.augment = AUGMENTS.build(config.augment)  # None: batches as they are
+        if self.augment is not None and config.teacher is not None:
+            raise ConfigError(
+                "augment mixes rows, so the teacher's per-row targets no longer apply; "
+                "use augment='none' with a teacher."
+            )
         self.criterion.to(self.device)
         self.callbacks: list[Callback] = [
             DivergenceGuard(),
@@ -301,6 +312,8 @@ class Trainer:
         epochs = self.config.epochs if epochs is None else epochs
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
+        if self.solver is not None:
+            return fit_readout(self, X, y, X_val, y_val)
         X, y = X.to(self.device), y.to(self.device)
         self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
         self._weighted = self._weighted_criterion(sample_weight)
@@ -376,7 +389,10 @@ class Trainer:
             criterion = self.criterion
             if teacher is not None:
                 criterion = functools.partial(criterion, teacher_logits=teacher)
-            loss = self.model.training_loss(xb, yb, criterion)
+            if self.augment is not None:
+                loss = self.augment.loss(self.model, xb, yb, criterion)
+            else:
+                loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
