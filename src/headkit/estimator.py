@@ -20,14 +20,16 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
+from headkit._validation import check_two_classes, validate_features
 from headkit.config import NetworkConfig, TrainingConfig
 from headkit.data.split import holdout_split
 from headkit.exceptions import DataError, ModelFileError, NotFittedError
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
 from headkit.training.checkpoint import fit_fingerprint
+from headkit.training.memory import check_training_memory, explain_allocation_failure
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
@@ -304,11 +306,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_targets(self, y: np.ndarray) -> None:
         check_classification_targets(y)
-        if np.unique(y).size < 2:
-            raise DataError(
-                f"The target has only one class ({np.unique(y)[0]!r}); a classifier needs at "
-                "least two classes in the training labels."
-            )
+        check_two_classes(y)
 
     def _encode(self, y: np.ndarray) -> torch.Tensor:
         index = np.searchsorted(self.classes_, y)
@@ -329,7 +327,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
-        self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
+        config = self.network_config(X.shape[1], len(self.classes_))
+        check_training_memory(config, resolve_device(self.device))
+        try:
+            self.model_ = HeadNet(config)
+        except (RuntimeError, MemoryError) as error:
+            if "alloc" not in str(error).lower() and not isinstance(error, MemoryError):
+                raise
+            raise explain_allocation_failure(config, error) from None
         if self.standardize:
             mean = X.mean(axis=0)
             scale = X.std(axis=0)
@@ -363,7 +368,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y = validate_data(self, X, y, dtype=np.float32)
+        X, y = validate_features(self, X, y)
         self._validate_targets(y)
         self.classes_ = np.unique(y)
         self._extra_callbacks = list(callbacks)
@@ -419,7 +424,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
             if classes is None:
@@ -476,7 +481,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_features(self, X, reset=False)
         return self._calibrate(X, np.asarray(y))
 
     def _calibrate(self, X: np.ndarray, y: np.ndarray) -> float:
@@ -541,7 +546,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                     "This model has no Mahalanobis statistics (saved by an older headkit or "
                     "trained with partial_fit); refit it with fit()."
                 )
-            X = validate_data(self, X, dtype=np.float32, reset=False)
+            X = validate_features(self, X, reset=False)
             return detector.score(self._penultimate(X))
         logits = self._logits_and_proba(X)[0]
         if method == "msp":
@@ -551,7 +556,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------------------------- inference
     def _logits_and_proba(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_features(self, X, reset=False)
         return self._forward_arrays(X)
 
     def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -610,7 +615,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         from headkit.nn.uncertainty import mc_predict
 
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_features(self, X, reset=False)
         device = next(self.model_.buffers()).device
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         parts = []

@@ -73,6 +73,18 @@ def _modules_with(owner: Sequence[nn.Module], method: str) -> list[nn.Module]:
     return [m for root in owner for m in root.modules() if callable(getattr(m, method, None))]
 
 
+def _check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
+    """Refuse a loss whose ``class_weights`` do not give one weight per class."""
+    for module in criterion.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, Tensor) and weight.dim() == 1 and len(weight) != n_classes:
+            raise ConfigError(
+                f"The loss {spec!r} gives {len(weight)} class weights but the data has "
+                f"{n_classes} classes; give one weight per class, in the order of the sorted "
+                "labels."
+            )
+
+
 class Trainer:
     """Fit a :class:`headkit.nn.HeadNet` (or any module with ``training_loss``) on tensors.
 
@@ -123,6 +135,7 @@ class Trainer:
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
         self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        _check_class_weights(self.criterion, config.loss, n_classes)
         self.criterion.to(self.device)
         self.callbacks: list[Callback] = [
             DivergenceGuard(),
