@@ -161,14 +161,19 @@ def check_split_sizes(
 
 
 def validate_features(
-    estimator: object, X: object, y: object = None, reset: bool = True, continuous: bool = True
+    estimator: object,
+    X: object,
+    y: object = None,
+    reset: bool = True,
+    continuous: bool = True,
+    **check_params: object,
 ):
     """scikit-learn's ``validate_data`` with headkit's errors: a :class:`DataError` for bad input.
 
-    NaN/inf cells are reported by column name and first rows; labels are checked first by
+    NaN/inf cells are reported by column name and first rows; 1-D labels are checked first by
     :func:`check_labels` (or, with ``continuous=False``, only for missing values: a batch of
-    ``partial_fit`` need not show every class code). Returns X (float32) or (X, y) as
-    ``validate_data`` does.
+    ``partial_fit`` need not show every class code). ``check_params`` go to ``validate_data``
+    (``accept_sparse``, ``multi_output``). Returns X (float32) or (X, y) as it does.
     """
     from sklearn.utils.validation import validate_data
 
@@ -182,15 +187,24 @@ def validate_features(
             check_labels(labels, "y", "pass them as int or str labels")
         elif labels.ndim == 1:
             check_missing_labels(labels, "y")
+    kwargs = {"dtype": np.float32, "reset": reset, "ensure_all_finite": False, **check_params}
     try:
-        kwargs = {"dtype": np.float32, "reset": reset, "ensure_all_finite": False}
-        out = validate_data(estimator, X, y, **kwargs) if y is not None else None
-        if out is None:
+        if y is not None:
+            out = validate_data(estimator, X, y, **kwargs)
+        else:
             out = validate_data(estimator, X, **kwargs)
     except ValueError as error:
         if isinstance(error, HeadkitError):
             raise
         raise DataError(str(error)) from error
+    features = out[0] if y is not None else out
     names = getattr(estimator, "feature_names_in_", None)
-    check_finite_features(out[0] if y is not None else out, names, "X")
+    if hasattr(features, "tocsr"):  # sparse rows: only the stored values can be bad
+        if not np.isfinite(features.data).all():
+            raise DataError(
+                "X has NaN or inf among its stored values; fill or drop them before training "
+                "or predicting."
+            )
+    else:
+        check_finite_features(features, names, "X")
     return out

@@ -86,10 +86,10 @@ def _dropout_value(text: str) -> float | str:
         return text
 
 
-def _load_data(source: str, target: str | None, require_target: bool, model: Any):
+def _load_data(source: str, target: str | None, require_target: bool, model: Any = None):
     """Return (X, y or None, feature_names) from a file, or a built-in data set's test split.
 
-    The columns are matched to ``model``'s training columns by name (any order).
+    With a ``model``, the columns are matched to its training columns by name (any order).
     """
     from headkit.data import DATASETS, load_dataset, load_table
     from headkit.runs.predict import align_columns
@@ -102,7 +102,8 @@ def _load_data(source: str, target: str | None, require_target: bool, model: Any
     else:
         table = load_table(path, target, require_target=require_target)
         X, y, names = table.X, table.y, table.feature_names
-    X, names = align_columns(X, names, model, source)
+    if model is not None:
+        X, names = align_columns(X, names, model, source)
     return X, y, names
 
 
@@ -148,7 +149,7 @@ def train(
         str, typer.Option(help="Dense widths, e.g. 256,256 (none for linear).")
     ] = "256,256",
     activation: Annotated[
-        str, typer.Option(help="relu, gelu, silu, mish, tanh, elu, leaky_relu.")
+        str, typer.Option(help="relu, gelu, silu, mish, selu, prelu, leaky_relu:slope=0.1, ...")
     ] = "relu",
     norm: Annotated[
         str | None, typer.Option(help="batch or layer normalisation after each Dense layer.")
@@ -162,6 +163,18 @@ def train(
     output: Annotated[
         str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
     ] = "softmax",
+    residual: Annotated[
+        str, typer.Option(help="Skip connections: none, identity, scaled[:alpha=A], learnable.")
+    ] = "none",
+    init: Annotated[
+        str, typer.Option(help="Dense initialisation: default or critical.")
+    ] = "default",
+    solver: Annotated[
+        str, typer.Option(help="adamw (fit loop), or readout only: lbfgs:C=1, ridge:alpha=1e-3.")
+    ] = "adamw",
+    augment: Annotated[
+        str, typer.Option(help="Batch augmentation: none, mixup:alpha=0.2, cutmix:alpha=1.")
+    ] = "none",
     loss: Annotated[
         str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
     ] = "cross_entropy",
@@ -183,6 +196,16 @@ def train(
     gradient_noise: Annotated[
         float | None,
         typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
+    ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="Distil from this saved run's probabilities (knowledge distillation)."),
+    ] = None,
+    teacher_temperature: Annotated[
+        float | None, typer.Option(help="Distillation temperature T (default 4).")
+    ] = None,
+    teacher_weight: Annotated[
+        float | None, typer.Option(help="β: weight of the distillation term (default 0.5).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -217,7 +240,8 @@ def train(
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
     from headkit.config import TrainingConfig
-    from headkit.runs import RunInterrupted, TrainRequest, interrupts, resume_run, train_run
+    from headkit.data.loading import TABLE_SUFFIXES
+    from headkit.runs import TrainRequest
 
     defaults = TrainingConfig()
     overrides = {
@@ -229,6 +253,8 @@ def train(
         "validation_fraction": validation_fraction,
         "patience": patience,
         "gradient_noise": gradient_noise,
+        "teacher_temperature": teacher_temperature,
+        "teacher_weight": teacher_weight,
     }
     params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
     params.update(
@@ -239,11 +265,17 @@ def train(
         head=head,
         output=output,
         loss=loss,
+        residual=False if residual == "none" else residual,
+        init=init,
+        solver=solver,
+        augment=augment,
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
+        teacher=None if teacher is None else str(teacher),
+        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
     )
     request = TrainRequest(
         dataset=dataset,
@@ -256,6 +288,13 @@ def train(
         report=report,
         force_classification=force_classification,
     )
+    _run_and_show(request, resume, quiet)
+
+
+def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
+    """Run (or resume) a training request; print its metrics, or the interruption line."""
+    from headkit.runs import RunInterrupted, interrupts, resume_run, train_run
+
     with interrupts() as caught:
         try:
             if resume is not None:
@@ -367,24 +406,70 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
+    ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
     from headkit.runs import feature_frame
-    from headkit.runs.predict import prediction_frame, write_predictions
+    from headkit.runs.predict import align_columns, predictions_table, write_predictions
 
-    model = _load_run(run)
-    target = target or model.model_.metadata.get("target")
-    X, names = _load_unlabelled(data, target, model)
-    result = prediction_frame(model, feature_frame(X, names), mc_samples, ood_score)
+    ids = None
+    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
+        from headkit.inference import SavedModel
+
+        saved = SavedModel.load(run)
+        X, names = _load_unlabelled(data, target or saved.metadata.get("target"))
+        if id_column is not None:
+            X, ids = _pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
+        classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
+    else:
+        model = _load_run(run)
+        target = target or model.model_.metadata.get("target")
+        X, names = _load_unlabelled(data, target)
+        if id_column is not None:
+            X, ids = _pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
+        X, names = align_columns(X, names, model, data)
+        features = feature_frame(X, names)
+        classes, uncertainty = model.classes_, None
+        if mc_samples is None:
+            proba = model.predict_proba(features)
+        else:
+            uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
+            proba = uncertainty["proba"]
+    leading = None if ids is None else {id_column: ids.to_numpy()}
+    result = predictions_table(classes, proba, uncertainty, leading)
+    if ood_score is not None:
+        result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
     where = write_predictions(result, output, overwrite=overwrite)
     typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
+
+
+def _pop_id_column(features: Any, names: list[str], id_column: str, data: str) -> tuple[Any, Any]:
+    """Split the ID column off the features: (features without it, the IDs)."""
+    from headkit.exceptions import DataError
+
+    if id_column not in names:
+        raise DataError(
+            f"--id-column {id_column!r} is not a column of {data}; its columns are "
+            f"{', '.join(names[:10])}."
+        )
+    import pandas as pd
+
+    frame = (
+        features if isinstance(features, pd.DataFrame) else pd.DataFrame(features, columns=names)
+    )
+    return frame.drop(columns=[id_column]), frame[id_column]
 
 
 # ------------------------------------------------------------------ report / OOD (issue 6)
 OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")
 
 
-def _load_unlabelled(source: str, target: str | None, model: Any) -> tuple[Any, list[str]]:
+def _load_unlabelled(source: str, target: str | None, model: Any = None) -> tuple[Any, list[str]]:
     """Features of a file or built-in data set (label column dropped), in the model's order."""
     path = Path(source)
     keep_target = None
@@ -481,7 +566,11 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     table = Table(title=f"headkit model · {run}", show_header=False)
     for key, value in config["network"].items():
         table.add_row(key, str(value))
-    for key in ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule", "random_state"):
+    sizes = config["network"].get("hidden_sizes") or []
+    if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
+        table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
+    for key in (*training_keys, "solver", "augment", "random_state"):
         if key in meta.get("training", {}):
             table.add_row(key, str(meta["training"][key]))
     classes = meta.get("classes", [])
@@ -490,11 +579,30 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         f"{len(classes)}: {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}",
     )
     table.add_row("epochs run", str(meta.get("n_iter")))
+    roles = _column_roles(Path(run))
+    for name, role in roles.items():
+        table.add_row(f"column {name}", role)
     metrics_file = Path(run) / "metrics.json"
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
+
+
+def _column_roles(run: Path) -> dict[str, str]:
+    """Each input column's encoding, read from the run's table preprocessing (JSON only)."""
+    file = run / "preprocessing.json"
+    if not file.is_file():
+        return {}
+    from headkit.data.preprocessing import TablePreprocessor
+
+    return TablePreprocessor.from_dict(json.loads(file.read_text())).column_roles()
+
+
+from headkit import ship  # noqa: E402  (light: typer only)
+
+app.command("export")(_user_errors(ship.export))
+app.command("serve")(_user_errors(ship.serve))
 
 
 def main() -> None:

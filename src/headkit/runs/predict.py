@@ -54,8 +54,8 @@ def align_columns(
             )
         return X, names
     stored = [str(c) for c in stored]
-    if names == stored:
-        return X, names
+    if names == stored or getattr(model, "preprocessor_", None) is not None:
+        return X, names  # a table model matches raw columns itself
     missing = [c for c in stored if c not in names]
     unexpected = [c for c in names if c not in stored]
     if missing or unexpected or len(names) != len(stored):
@@ -65,28 +65,28 @@ def align_columns(
             f"The columns of {source} do not match the model's features ({'; '.join(parts)}); "
             "give the columns the model was trained on, in any order."
         )
+    if hasattr(X, "columns"):
+        return X[stored], stored
     return X[:, [names.index(c) for c in stored]], stored
 
 
-def prediction_frame(
-    model: Any,
-    features: Any,
-    mc_samples: int | None = None,
-    ood_score: str | None = None,
+def predictions_table(
+    classes: np.ndarray,
+    proba: np.ndarray,
+    uncertainty: dict[str, np.ndarray] | None = None,
     leading: dict[str, Any] | None = None,
 ) -> Any:
     """Return the predictions table: label, one probability per class, optional extras.
 
     Parameters
     ----------
-    model : HeadClassifier
-    features : array-like, shape (n_samples, n_features)
-    mc_samples : int, optional
-        MC-dropout passes; adds ``entropy`` and ``mutual_information``.
-    ood_score : str, optional
-        Adds ``ood_<name>``.
+    classes : ndarray, shape (C,)
+    proba : ndarray, shape (N, C)
+        Columns in ``classes`` order.
+    uncertainty : dict, optional
+        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns.
     leading : dict, optional
-        Columns (name → values of length n_samples) put first, such as row identifiers.
+        Columns (name → N values) put first, such as row identifiers (``--id-column``).
 
     Returns
     -------
@@ -94,21 +94,13 @@ def prediction_frame(
     """
     import pandas as pd
 
-    uncertainty = None
-    if mc_samples is None:
-        proba = model.predict_proba(features)
-    else:
-        uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
-        proba = uncertainty["proba"]
     result = pd.DataFrame(dict(leading or {}))
-    result["label"] = model.classes_[proba.argmax(axis=1)]
-    for j, label in enumerate(model.classes_):
+    result["label"] = classes[proba.argmax(axis=1)]
+    for j, label in enumerate(classes):
         result[f"proba_{label}"] = proba[:, j]
     if uncertainty is not None:
         result["entropy"] = uncertainty["entropy"]
         result["mutual_information"] = uncertainty["mutual_information"]
-    if ood_score is not None:
-        result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
     return result
 
 
