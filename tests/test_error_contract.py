@@ -138,7 +138,7 @@ CLI_CASES = {
     ),
     "feature columns renamed": (
         lambda t, mp: ["predict", _trained(t), _renamed(t), "-o", "-"],
-        "unexpected columns B",
+        "missing here; unexpected columns B",
     ),
     "NaN and inf in features": (
         _train(
@@ -245,10 +245,15 @@ ESTIMATOR_CASES = {
         "gives 3 class weights",
     ),
     "hidden_sizes=(100000, 100000)": (_xy, _fit(hidden_sizes=(100000, 100000)), "needs about"),
-    "NaN and inf in features": (
+    "NaN and inf in an array": (
+        lambda: (_with_inf(_xy()[0]).to_numpy(), _xy()[1]),
+        _fit(),
+        "column 1 (inf in row 3), column 2 (NaN in row 8)",
+    ),
+    "inf in a table (gaps are filled)": (
         lambda: (_with_inf(_xy()[0]), _xy()[1]),
         _fit(),
-        "'b' (inf in row 3), 'c' (NaN in row 8)",
+        "infinite values (inf) in 'b' (inf in row 3)",
     ),
     "lr=1e6 (divergence)": (_xy, _fit(lr=1e6, schedule="constant", epochs=5), "Training diverged"),
     "a regression-like float target": (

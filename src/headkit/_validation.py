@@ -8,6 +8,7 @@ first data row of a file, after its header).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,28 @@ def check_finite_features(X: np.ndarray, names: Sequence[str] | None, where: str
             f"{where} has missing or infinite values (NaN/inf) in {summary}; fill or drop them "
             "before training or predicting."
         )
+
+
+def check_no_infinity(frame: Any, where: str) -> None:
+    """Raise :class:`DataError` naming the columns and first rows of ±inf in a DataFrame.
+
+    Gaps (NaN) in a table are the table preprocessing's to fill; an infinity is not a gap.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    numeric = [
+        c for c in frame.columns if is_numeric_dtype(frame[c]) and not is_bool_dtype(frame[c])
+    ]
+    if not numeric:
+        return
+    values = frame[numeric].to_numpy(dtype=np.float64, na_value=0.0)
+    if np.isfinite(values).all():
+        return
+    summary = nonfinite_summary(values, [str(c) for c in numeric])
+    raise DataError(
+        f"{where} has infinite values (inf) in {summary}; replace them (or leave the cell empty "
+        "to have it filled) before training or predicting."
+    )
 
 
 def _missing(y: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
-from headkit.training.callbacks import Callback
+from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.solvers import SOLVERS, fit_readout
@@ -46,32 +45,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
             "device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'."
         )
     return resolved
-
-
-@dataclass
-class EpochRecord:
-    """One row of the training history."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float | None
-    val_accuracy: float | None
-    lr: float
-    seconds: float
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return a flat dict (the ``history.csv`` row)."""
-        row = {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            "val_accuracy": self.val_accuracy,
-            "lr": self.lr,
-            "seconds": self.seconds,
-        }
-        row.update(self.extra)
-        return row
 
 
 def _modules_with(owner: Sequence[nn.Module], method: str) -> list[nn.Module]:
