@@ -21,9 +21,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from headkit import fit_inputs
+from headkit._validation import validate_features
 from headkit.config import NetworkConfig, TrainingConfig
 from headkit.data.sparse import SparseRows, column_moments, is_sparse
 from headkit.data.split import holdout_split
@@ -31,6 +32,7 @@ from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFitted
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
 from headkit.training.checkpoint import fit_fingerprint
+from headkit.training.memory import check_training_memory, explain_allocation_failure
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
@@ -445,7 +447,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X: Any, y: np.ndarray, seed: int, weights: np.ndarray | None = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
-        self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
+        config = self.network_config(X.shape[1], len(self.classes_))
+        check_training_memory(config, resolve_device(self.device))
+        try:
+            self.model_ = HeadNet(config)
+        except (RuntimeError, MemoryError) as error:
+            if "alloc" not in str(error).lower() and not isinstance(error, MemoryError):
+                raise
+            raise explain_allocation_failure(config, error) from None
         if self.standardize and getattr(self, "preprocessor_", None) is None:
             if weights is None and not is_sparse(X):
                 mean = X.mean(axis=0)
@@ -552,9 +561,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
             self.n_features_in_ = X.shape[1]
         else:
-            X, y = validate_data(
-                self, X, y, dtype=np.float32, accept_sparse="csr", multi_output=True
-            )
+            X, y = validate_features(self, X, y, accept_sparse="csr", multi_output=True)
         y, self.multilabel_ = fit_inputs.check_targets(y, self.output)
         self.classes_ = np.arange(y.shape[1]) if self.multilabel_ else np.unique(y)
         if self.multilabel_ and (self.calibrate or self.track_collapse):
@@ -580,7 +587,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         preprocessor = getattr(self, "preprocessor_", None)
         if preprocessor is not None:
             return preprocessor.transform(fit_inputs.as_frame(X, self.feature_names_in_))
-        return validate_data(self, X, dtype=np.float32, reset=False, accept_sparse="csr")
+        return validate_features(self, X, reset=False, accept_sparse="csr")
 
     def _checkpointer(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None = None
@@ -612,7 +619,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
             if classes is None:
