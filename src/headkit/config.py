@@ -101,9 +101,10 @@ class TrainingConfig:
         η of annealed Gaussian gradient noise, σ² = η / (1 + t)^γ; 0 disables it.
     gradient_noise_gamma : float
         γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).
-    teacher : str or None
+    teacher : str, tuple of str, or None
         A saved run directory whose probabilities the network is distilled from (knowledge
-        distillation, Hinton et al. 2015); ``None`` trains on the labels only.
+        distillation, Hinton et al. 2015), or several, whose probabilities are averaged (MEAL V2);
+        ``None`` trains on the labels only.
     teacher_temperature : float
         T > 0 applied to teacher and student in the distillation term.
     teacher_weight : float
@@ -126,7 +127,7 @@ class TrainingConfig:
     monitor: str = "val_accuracy"
     gradient_noise: float = 0.0
     gradient_noise_gamma: float = 0.55
-    teacher: str | None = None
+    teacher: str | tuple[str, ...] | None = None
     teacher_temperature: float = 4.0
     teacher_weight: float = 0.5
     random_state: int | None = None
@@ -144,4 +145,7 @@ class TrainingConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if isinstance(values.get("teacher"), list):  # JSON has no tuples
+            values["teacher"] = tuple(values["teacher"])
+        return cls(**values)
