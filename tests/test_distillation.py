@@ -167,3 +167,14 @@ def test_several_teachers_give_the_mean_of_their_probabilities(teacher_run, tmp_
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert json.loads((out / "config.json").read_text())["metadata"]["training"]["teacher"] == runs
+
+
+def test_teacher_refuses_table_preprocessing(teacher_run):
+    import pandas as pd
+
+    path, _, d = teacher_run
+    frame = pd.DataFrame(d.X_train, columns=[f"f{i}" for i in range(6)]).assign(
+        colour=np.where(d.y_train % 2 == 0, "red", "blue")
+    )
+    with pytest.raises(ConfigError, match="table preprocessing"):
+        HeadClassifier(epochs=2, teacher=str(path), tabular=True).fit(frame, d.y_train)

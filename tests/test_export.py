@@ -12,6 +12,7 @@ from headkit.exceptions import ExportError
 from headkit.export import UNSUPPORTED, export_onnx
 from headkit.inference import SavedModel
 from headkit.nn import DROPOUTS, HEADS, OUTPUTS, HeadNet
+from headkit.nn.activations import ACTIVATIONS
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -64,6 +65,11 @@ def test_every_output_map_exports_or_says_why_not(tmp_path, output):
 @pytest.mark.parametrize("head", sorted(HEADS))
 def test_every_head_exports(tmp_path, head):
     check_export_matches(tmp_path, head=head)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_every_activation_exports(tmp_path, activation):
+    check_export_matches(tmp_path, activation=activation)
 
 
 # The other kinds are plain modules that are the identity in eval mode.

@@ -161,6 +161,18 @@ def train(
     output: Annotated[
         str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
     ] = "softmax",
+    residual: Annotated[
+        str, typer.Option(help="Skip connections: none, identity, scaled[:alpha=A], learnable.")
+    ] = "none",
+    init: Annotated[
+        str, typer.Option(help="Dense initialisation: default or critical.")
+    ] = "default",
+    solver: Annotated[
+        str, typer.Option(help="adamw (fit loop), or readout only: lbfgs:C=1, ridge:alpha=1e-3.")
+    ] = "adamw",
+    augment: Annotated[
+        str, typer.Option(help="Batch augmentation: none, mixup:alpha=0.2, cutmix:alpha=1.")
+    ] = "none",
     loss: Annotated[
         str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
     ] = "cross_entropy",
@@ -214,6 +226,7 @@ def train(
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
     from headkit.config import TrainingConfig
+    from headkit.data.loading import TABLE_SUFFIXES
     from headkit.runs import TrainRequest, train_run
 
     defaults = TrainingConfig()
@@ -238,12 +251,17 @@ def train(
         head=head,
         output=output,
         loss=loss,
+        residual=False if residual == "none" else residual,
+        init=init,
+        solver=solver,
+        augment=augment,
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
         teacher=_teacher_option(teacher),
+        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
     )
     request = TrainRequest(
         dataset=dataset,
@@ -351,6 +369,10 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
+    ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
     import pandas as pd
@@ -358,17 +380,23 @@ def predict(
     from headkit.io import atomic_write, atomic_write_text
     from headkit.runs import feature_frame
 
+    ids = None
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
         from headkit.inference import SavedModel
 
         saved = SavedModel.load(run)
         X, names = _load_unlabelled(data, target or saved.metadata.get("target"))
+        if id_column is not None:
+            X, ids = _pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
         model = _load_run(run)
         target = target or model.model_.metadata.get("target")
         X, names = _load_unlabelled(data, target)
         features = feature_frame(X, names)
+        if id_column is not None:
+            features, ids = _pop_id_column(features, names, id_column, data)
         classes, uncertainty = model.classes_, None
         if mc_samples is None:
             proba = model.predict_proba(features)
@@ -376,6 +404,8 @@ def predict(
             uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
             proba = uncertainty["proba"]
     result = pd.DataFrame({"label": classes[proba.argmax(axis=1)]})
+    if ids is not None:
+        result.insert(0, id_column, ids.to_numpy())
     for j, label in enumerate(classes):
         result[f"proba_{label}"] = proba[:, j]
     if uncertainty is not None:
@@ -388,6 +418,23 @@ def predict(
     else:
         atomic_write_text(output, result.to_csv(index=False))
     typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+def _pop_id_column(features: Any, names: list[str], id_column: str, data: str) -> tuple[Any, Any]:
+    """Split the ID column off the features: (features without it, the IDs)."""
+    from headkit.exceptions import DataError
+
+    if id_column not in names:
+        raise DataError(
+            f"--id-column {id_column!r} is not a column of {data}; its columns are "
+            f"{', '.join(names[:10])}."
+        )
+    import pandas as pd
+
+    frame = (
+        features if isinstance(features, pd.DataFrame) else pd.DataFrame(features, columns=names)
+    )
+    return frame.drop(columns=[id_column]), frame[id_column]
 
 
 # ------------------------------------------------------------------ report / OOD (issue 6)
@@ -491,7 +538,11 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     table = Table(title=f"headkit model · {run}", show_header=False)
     for key, value in config["network"].items():
         table.add_row(key, str(value))
-    for key in ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule", "random_state"):
+    sizes = config["network"].get("hidden_sizes") or []
+    if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
+        table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
+    for key in (*training_keys, "solver", "augment", "random_state"):
         if key in meta.get("training", {}):
             table.add_row(key, str(meta["training"][key]))
     classes = meta.get("classes", [])
@@ -500,11 +551,24 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         f"{len(classes)}: {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}",
     )
     table.add_row("epochs run", str(meta.get("n_iter")))
+    roles = _column_roles(Path(run))
+    for name, role in roles.items():
+        table.add_row(f"column {name}", role)
     metrics_file = Path(run) / "metrics.json"
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
+
+
+def _column_roles(run: Path) -> dict[str, str]:
+    """Each input column's encoding, read from the run's table preprocessing (JSON only)."""
+    file = run / "preprocessing.json"
+    if not file.is_file():
+        return {}
+    from headkit.data.preprocessing import TablePreprocessor
+
+    return TablePreprocessor.from_dict(json.loads(file.read_text())).column_roles()
 
 
 from headkit import ship  # noqa: E402  (light: typer only)
