@@ -107,6 +107,13 @@ def _detector_from_file(path: Path) -> Any:
     return detector
 
 
+def _teacher_spec(teacher: Any) -> str | tuple[str, ...] | None:
+    """One run path as a str, several as a tuple of str (the config's form)."""
+    if teacher is None or isinstance(teacher, str | Path):
+        return None if teacher is None else str(teacher)
+    return tuple(str(t) for t in teacher)
+
+
 def _json_class_weight(class_weight: Any) -> Any:
     """``class_weight`` for config.json (dict keys become text; load restores them as text)."""
     if isinstance(class_weight, dict):
@@ -191,8 +198,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
-    teacher : str or None, default=None
-        A saved run directory to distil from (knowledge distillation): the student is trained
+    teacher : str, list of str or None, default=None
+        A saved run directory to distil from (knowledge distillation), or several whose
+        probabilities are averaged (MEAL V2): the student is trained
         on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
         with the teacher's probabilities on the training rows. Needs a head without its own
         loss (``linear``, ``cosine``, margins).
@@ -294,7 +302,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
-        "teacher": [str, Path, None],
+        "teacher": [str, Path, list, tuple, None],
         "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
         "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
@@ -331,7 +339,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
-        teacher: str | Path | None = _TRAIN.teacher,
+        teacher: str | Path | Sequence[str | Path] | None = _TRAIN.teacher,
         teacher_temperature: float = _TRAIN.teacher_temperature,
         teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
@@ -395,7 +403,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
-        values["teacher"] = None if self.teacher is None else str(self.teacher)
+        values["teacher"] = _teacher_spec(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -475,6 +483,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
         if self.teacher is None:
             return None
+        if getattr(self, "preprocessor_", None) is not None or getattr(self, "multilabel_", False):
+            raise ConfigError(
+                "A teacher needs numeric features and single-label targets; it cannot follow "
+                "the table preprocessing or multi-label y. Pass tabular=False with numeric X."
+            )
         from headkit.teacher import teacher_log_probs
 
         return teacher_log_probs(self.teacher, X, self.classes_)
