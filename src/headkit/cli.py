@@ -8,7 +8,6 @@ status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -17,7 +16,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from headkit.cli_io import load_data, load_unlabelled, metrics_table, ood_report, ood_table
+from headkit.cli_io import (
+    column_roles,
+    load_data,
+    load_unlabelled,
+    metrics_table,
+    ood_report,
+    ood_table,
+    pop_id_column,
+)
+from headkit.cli_settings import with_setting_flags
 
 app = typer.Typer(
     name="headkit",
@@ -68,8 +76,9 @@ def main_options(
 # ------------------------------------------------------------------------------------- train
 def train(
     dataset: Annotated[
-        str, typer.Option(help="Built-in data: mnist1d, digits or blobs[:n_classes=N].")
-    ] = "mnist1d",
+        str | None,
+        typer.Option(help="Built-in data: mnist1d (default), digits or blobs[:n_classes=N]."),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Training file: .csv, .tsv, .parquet, .npy or .npz.")
     ] = None,
@@ -87,19 +96,33 @@ def train(
     report: Annotated[
         bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
     ] = False,
+    force_classification: Annotated[
+        bool,
+        typer.Option(help="Train on a numeric target with many distinct values, one class each."),
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Finish the interrupted run RUN from its last checkpoint (other flags ignored)."
+        ),
+    ] = None,
     **setting_values: Any,
 ) -> None:
     """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
 
-    Every fit setting of HeadClassifier is a flag with the same name and default.
-    Under ``torchrun --nproc-per-node N -m headkit train ...`` the N processes train one model
-    data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
+    Every fit setting of HeadClassifier is a flag with the same name and default (--tabular auto:
+    table files are preprocessed). The run is checkpointed every epoch; Ctrl-C stops with status
+    130 and `--resume RUN` finishes it with the weights an uninterrupted run would have
+    (docs/failures.md). Under torchrun the processes train one model data-parallel.
     """
     from headkit.cli_settings import estimator_params
-    from headkit.runs import TrainRequest, train_run
+    from headkit.data.loading import TABLE_SUFFIXES
+    from headkit.runs import TrainRequest
 
     params = estimator_params(setting_values)
     params["verbose"] = 0 if quiet else 1
+    if params["tabular"] == "auto":
+        params["tabular"] = data is not None and data.suffix.lower() in TABLE_SUFFIXES
     request = TrainRequest(
         dataset=dataset,
         data=data,
@@ -109,8 +132,27 @@ def train(
         overwrite=overwrite,
         params=params,
         report=report,
+        force_classification=force_classification,
     )
-    result = train_run(request)
+    _run_and_show(request, resume, quiet)
+
+
+app.command("train")(_user_errors(with_setting_flags(train)))
+
+
+def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
+    """Run (or resume) a training request; print its metrics, or the interruption line."""
+    from headkit.runs import RunInterrupted, interrupts, resume_run, train_run
+
+    with interrupts() as caught:
+        try:
+            if resume is not None:
+                result = resume_run(resume, verbose=0 if quiet else 1)
+            else:
+                result = train_run(request)
+        except RunInterrupted as stop:
+            typer.echo(str(stop), err=True)
+            raise typer.Exit(caught.exit_code) from None
     if result.out is None:
         return  # a non-main rank of a distributed run
     metrics = result.metrics
@@ -120,19 +162,6 @@ def train(
         typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
     if result.report_index is not None:
         typer.echo(f"report written to {result.report_index}")
-
-
-def _with_setting_flags(command: F) -> F:
-    """Replace ``**setting_values`` in the signature typer reads by one flag per fit setting."""
-    from headkit.cli_settings import setting_parameters
-
-    signature = inspect.signature(command)
-    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    command.__signature__ = signature.replace(parameters=[*fixed, *setting_parameters()])  # type: ignore[attr-defined]
-    return command
-
-
-app.command("train")(_user_errors(_with_setting_flags(train)))
 
 
 # ------------------------------------------------------------------------- evaluate / predict
@@ -166,7 +195,7 @@ def evaluate(
 
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
-    X, y, names = load_data(data, target, require_target=True)
+    X, y, names = load_data(data, target, True, model)
     y = np.asarray(y)
     if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(model.classes_.dtype)
@@ -185,7 +214,7 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target)
+        X_ood, ood_names = load_unlabelled(ood, target, model)
         report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
@@ -203,8 +232,15 @@ def predict(
         str, typer.Argument(help="Feature file (a label column, if present, is ignored).")
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write predictions (.csv or .parquet).")
-    ],
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (.csv or .parquet); - or none: CSV on stdout. Pipes and devices "
+            "are written through.",
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing -o file.")] = False,
     target: Annotated[
         str | None, typer.Option(help="Label column to drop (default: the training one).")
     ] = None,
@@ -219,23 +255,33 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
+    ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
-    import pandas as pd
-
-    from headkit.io import atomic_write, atomic_write_text
     from headkit.runs import feature_frame
+    from headkit.runs.predict import align_columns, predictions_table, write_predictions
 
+    ids = None
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
         from headkit.inference import SavedModel
 
         saved = SavedModel.load(run)
         X, names = load_unlabelled(data, target or saved.metadata.get("target"))
+        if id_column is not None:
+            X, ids = pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
         model = _load_run(run)
         target = target or model.model_.metadata.get("target")
         X, names = load_unlabelled(data, target)
+        if id_column is not None:
+            X, ids = pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
+        X, names = align_columns(X, names, model, data)
         features = feature_frame(X, names)
         classes, uncertainty = model.classes_, None
         if mc_samples is None:
@@ -243,22 +289,14 @@ def predict(
         else:
             uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
             proba = uncertainty["proba"]
-    result = pd.DataFrame({"label": classes[proba.argmax(axis=1)]})
-    for j, label in enumerate(classes):
-        result[f"proba_{label}"] = proba[:, j]
-    if uncertainty is not None:
-        result["entropy"] = uncertainty["entropy"]
-        result["mutual_information"] = uncertainty["mutual_information"]
+    leading = None if ids is None else {id_column: ids.to_numpy()}
+    result = predictions_table(classes, proba, uncertainty, leading)
     if ood_score is not None:
         result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
-    if output.suffix.lower() in (".parquet", ".pq"):
-        atomic_write(output, lambda tmp: result.to_parquet(tmp, index=False))
-    else:
-        atomic_write_text(output, result.to_csv(index=False))
-    typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+    where = write_predictions(result, output, overwrite=overwrite)
+    typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
 
 
-# ------------------------------------------------------------------------------ report / info
 @app.command("report")
 @_user_errors
 def report_command(
@@ -289,12 +327,12 @@ def report_command(
     X = y = X_ood = None
     names: list[str] = []
     if source is not None:
-        X, y, names = load_data(source, target, require_target=True)
+        X, y, names = load_data(source, target, True, model)
         X = feature_frame(X, names)
     else:
         typer.echo("no --data given: the report shows the training curves only", err=True)
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target)
+        X_ood, ood_names = load_unlabelled(ood, target, model)
         X_ood = feature_frame(X_ood, ood_names)
     index = write_report(run, X, y, X_ood, out_dir=out, data_name=source or "", ood_name=ood or "")
     typer.echo(f"report written to {index}")
@@ -314,7 +352,11 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     table = Table(title=f"headkit model · {run}", show_header=False)
     for key, value in config["network"].items():
         table.add_row(key, str(value))
-    for key in ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule", "random_state"):
+    sizes = config["network"].get("hidden_sizes") or []
+    if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
+        table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
+    for key in (*training_keys, "solver", "augment", "random_state"):
         if key in meta.get("training", {}):
             table.add_row(key, str(meta["training"][key]))
     if "seed" in meta:
@@ -325,6 +367,9 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         f"{len(classes)}: {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}",
     )
     table.add_row("epochs run", str(meta.get("n_iter")))
+    roles = column_roles(Path(run))
+    for name, role in roles.items():
+        table.add_row(f"column {name}", role)
     metrics_file = Path(run) / "metrics.json"
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():

@@ -86,12 +86,24 @@ class NetworkConfig:
         Choice(("batch", "layer")),
         None,
     )
-    residual: bool = setting(False, "Skip connections around equal-width Dense blocks.", bool)
+    residual: bool | str = setting(
+        False,
+        "Skip connections around equal-width Dense blocks: true (h + f(h)) or a residual spec "
+        "with branch scaling, scaled (h + f(h)/√L) or learnable (α from 0).",
+        bool,
+        str,
+    )
     dropout: str | float = setting(
         0.2, "A dropout rate (0.2) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
     )
     head: str = setting("linear", "Head spec from features to logits (arcface:s=30,m=0.5).", str)
     output: str = setting("softmax", "Output map from logits to probabilities (entmax15).", str)
+    init: str = setting(
+        "default",
+        "Initialisation of the Dense layers: default or critical (W ~ N(0, C_W/fan_in) at the "
+        "activation's critical point: ReLU C_W = 2, tanh C_W = 1).",
+        str,
+    )
 
     def replace(self, **changes: Any) -> NetworkConfig:
         """Return a copy with some fields changed."""
@@ -168,6 +180,23 @@ class TrainingConfig:
     standardize: bool = setting(
         True, "Scale features by the training mean and standard deviation (saved).", bool
     )
+    class_weight: str | dict[str, float] | None = setting(  # noqa: RUF009 (None is immutable)
+        None,
+        "Weight of each class's rows in the loss, as in scikit-learn: balanced gives "
+        "n_samples/(n_classes·count_c); a dict (Python) maps labels to weights, others weigh 1. "
+        "Multiplies sample_weight.",
+        Choice(("balanced",)),
+        dict,
+        None,
+    )
+    tabular: bool | str = setting(
+        "auto",
+        "Table preprocessing of a DataFrame (median imputation + missing flags + scaling, one-hot "
+        "or hashed categories): auto does it for frames with text, category or boolean columns or "
+        "gaps; numeric arrays never use it.",
+        Choice(("auto",)),
+        bool,
+    )
     calibrate: bool = setting(
         False,
         "After training, fit a temperature on the validation split (needs "
@@ -177,12 +206,24 @@ class TrainingConfig:
     track_collapse: bool = setting(
         False, "Record neural-collapse NC1–NC4 on the training split after every epoch.", bool
     )
-    teacher: str | None = setting(
+    solver: str = setting(
+        "adamw",
+        "adamw trains everything with the fit loop; lbfgs:C=1 (logistic regression) and "
+        "ridge:alpha=1e-3 (closed form) fit only the head's readout on frozen features.",
+        str,
+    )
+    augment: str = setting(
+        "none", "Training-batch augmentation: none, mixup:alpha=0.2 or cutmix:alpha=1.", str
+    )
+    teacher: str | tuple[str, ...] | None = setting(
         None,
         "A saved run directory whose probabilities the network is distilled from (Hinton et al. "
-        "2015); none trains on the labels only. Needs a head without its own loss.",
+        "2015), or several whose probabilities are averaged (MEAL V2); none trains on the labels "
+        "only. Needs a head without its own loss.",
         str,
         "path",
+        list,
+        tuple,
         None,
     )
     teacher_temperature: float = setting(
@@ -224,4 +265,7 @@ class TrainingConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if isinstance(values.get("teacher"), list):  # JSON has no tuples
+            values["teacher"] = tuple(values["teacher"])
+        return cls(**values)

@@ -11,7 +11,6 @@ through :func:`headkit.evaluation.calibrate_network`.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
+from headkit import estimator_fit as steps
+from headkit._validation import validate_features
 from headkit.config import NetworkConfig, TrainingConfig
-from headkit.data.labels import check_labels, encode_labels
-from headkit.data.split import holdout_split
 from headkit.estimator_params import (
     NETWORK_SETTINGS,
     SIGNATURE,
@@ -42,18 +41,14 @@ from headkit.estimator_state import (
     saved_training,
 )
 from headkit.evaluation.calibration import calibrate_network
-from headkit.evaluation.ood import MahalanobisDetector, network_ood_score
+from headkit.evaluation.ood import network_ood_score
 from headkit.exceptions import DataError, ModelFileError
 from headkit.inference import (
-    as_tensor,
     mc_predict_arrays,
-    penultimate_features,
     predict_arrays,
     seeded,
 )
-from headkit.nn.network import HeadNet
-from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
-from headkit.training.checkpoint import fit_fingerprint
+from headkit.training import Callback, Trainer, default_callbacks, resolve_device
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
@@ -62,7 +57,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     One parameter per setting of :class:`~headkit.config.NetworkConfig` and
     :class:`~headkit.config.TrainingConfig`, plus ``verbose``; ``random_state`` is kept as given
     and the seed a fit derives from it is ``seed_`` (a NumPy ``RandomState`` is used but saved as
-    ``None``).
+    ``None``). With ``output="softmax"`` a Softmax Collapse detector scores training rows after
+    each epoch (``history_`` column ``softmax_collapse``) and warns with
+    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of 0.
 
     Attributes
     ----------
@@ -86,7 +83,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         ``nll_after`` and ``temperature``; empty otherwise.
     ood_detector_ : MahalanobisDetector or None
         Class means and shared covariance of the training split's penultimate features, used by
-        ``ood_score(X, method="mahalanobis")``.
+        ``ood_score(X, method="mahalanobis")`` (None for multi-label targets).
+    preprocessor_ : TablePreprocessor or None
+        The fitted table preprocessing (see ``tabular``); its ``transform`` gives the network's
+        input.
+    multilabel_ : bool
+        True when ``y`` was a 2-D indicator matrix; ``predict`` then returns one.
     seed_ : int
         Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
         and MC-dropout prediction); saved with the model.
@@ -123,20 +125,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         return cls(**params)
 
     # ----------------------------------------------------------------------------- fitting
-    def _encode(self, y: np.ndarray) -> torch.Tensor:
-        return encode_labels(self.classes_, y)
-
-    def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    def _split(self, X: Any, y: np.ndarray, weights: Any, seed: int) -> tuple[Any, ...]:
         n_val = round(self.validation_fraction * len(y))
         if n_val < 1 or len(y) - n_val < len(self.classes_):
             n_val = 0
-        return holdout_split(X, y, n_val, seed)
+        return steps.split_rows(X, y, weights, n_val, seed)
 
-    def _prepare(self, X: np.ndarray, callbacks: Sequence[Callback]) -> None:
+    def _prepare(self, X: Any, callbacks: Sequence[Callback], weights: Any = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
-        self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
-        if self.standardize:
-            self.model_.standardize_like(torch.as_tensor(X))
+        self.model_ = steps.build_network(self, X, weights)
         self._trainer = Trainer(
             self.model_.to(resolve_device(self.device)),
             self.training_config(),
@@ -153,33 +150,24 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         return self.seed_
 
-    def _teacher_targets(self, X: np.ndarray) -> torch.Tensor | None:
-        """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
-        if self.teacher is None:
-            return None
-        from headkit.teacher import teacher_log_probs
-
-        return teacher_log_probs(self.teacher, X, self.classes_)
-
-    def _checkpointer(self, X: np.ndarray, y: np.ndarray) -> Checkpointer | None:
-        """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
-        if self.checkpoint_dir is None:
-            return None
-        params = self.get_params()
-        for name in ("verbose", "checkpoint_dir"):
-            params.pop(name)
-        return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, X, y))
-
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, callbacks: Sequence[Callback] = ()) -> HeadClassifier:
+    def fit(
+        self, X: Any, y: Any, sample_weight: Any = None, callbacks: Sequence[Callback] = ()
+    ) -> HeadClassifier:
         """Train a fresh network on (X, y).
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            Numeric features (NaN/inf rejected).
-        y : array-like, shape (n_samples,)
-            Class labels of any sortable type.
+        X : array-like, sparse matrix or DataFrame, shape (n_samples, n_features)
+            Numeric features (NaN/inf rejected), a SciPy sparse matrix (densified one batch at
+            a time), or a DataFrame with text/category/boolean columns and gaps (see
+            ``tabular``).
+        y : array-like, shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any sortable type, or a 0/1 multi-label indicator matrix (needs
+            ``output="sigmoid"``).
+        sample_weight : array-like, shape (n_samples,), optional
+            Row weights: the loss, the validation loss/accuracy (early stopping) and the
+            standardisation statistics count a row of weight w like w copies of it.
         callbacks : sequence of Callback
             Extra observers of the training loop.
 
@@ -187,42 +175,29 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        self.classes_ = check_labels(y)
-        checkpointer = self._checkpointer(X, y)
-        seed = self._new_seed(checkpointer.saved_info() if checkpointer is not None else None)
-        X_train, y_train, X_val, y_val = self._split(X, y, seed)
-        callbacks = list(callbacks)
-        if self.track_collapse:
-            from headkit.evaluation.tracking import CollapseTracker
-
-            callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
-        if checkpointer is not None:
-            checkpointer.info["seed"] = seed
-            callbacks.append(checkpointer)  # last: it stores the others' state
+        X, y, weights = steps.validate_fit(self, X, y, sample_weight)
+        writer = steps.checkpointer(self, X, y, weights)
+        seed = self._new_seed(writer.saved_info() if writer is not None else None)
+        X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
+        if w_train is not None:
+            w_train = w_train / w_train.mean()
+        callbacks = [*callbacks, *steps.observers(self, X_train, y_train)]
+        if writer is not None:
+            writer.info["seed"] = seed
+            callbacks.append(writer)  # last: it stores the others' state
         with seeded(seed, resolve_device(self.device)):
-            self._prepare(X_train, callbacks)
+            self._prepare(X_train, callbacks, w_train)
             self._trainer.fit(
-                as_tensor(X_train),
-                self._encode(y_train),
-                as_tensor(X_val),
-                self._encode(y_val),
-                teacher_log_probs=self._teacher_targets(X_train),
+                steps.training_rows(X_train),
+                steps.encode_targets(self, y_train),
+                steps.training_rows(X_val),
+                steps.encode_targets(self, y_val),
+                sample_weight=None if w_train is None else torch.as_tensor(w_train),
+                val_weight=None if w_val is None else torch.as_tensor(w_val),
+                teacher_log_probs=steps.teacher_targets(self, X_train),
             )
         self._after_training()
-        self.ood_detector_ = MahalanobisDetector().fit(
-            penultimate_features(self.model_, X_train), self._encode(y_train).numpy()
-        )
-        self.calibration_: dict[str, float] = {}
-        if self.calibrate and len(y_val) == 0:
-            warnings.warn(
-                "calibrate=True needs a validation split; set validation_fraction > 0 "
-                "(the temperature stays 1).",
-                stacklevel=2,
-            )
-        elif self.calibrate:
-            self.calibration_ = calibrate_network(self.model_, X_val, self._encode(y_val).numpy())
-        self.temperature_ = self.calibration_.get("temperature", float(self.model_.temperature))
+        steps.fit_extras(self, X_train, y_train, X_val, y_val)
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
@@ -242,20 +217,28 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
             if classes is None:
                 raise DataError(
                     "The first call to partial_fit needs `classes`, the list of every label."
                 )
-            self.classes_ = check_labels(np.asarray(classes))
+            self.classes_ = np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise DataError(
+                    "`classes` has fewer than two labels; a classifier needs at least two."
+                )
+            self.multilabel_, self.preprocessor_ = False, None
             with seeded(self._new_seed(), resolve_device(self.device)):
                 self._prepare(X, ())
             self.temperature_, self.calibration_ = 1.0, {}
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
         self._trainer.fit(
-            as_tensor(X), self._encode(y), epochs=1, teacher_log_probs=self._teacher_targets(X)
+            steps.training_rows(X),
+            steps.encode_targets(self, y),
+            epochs=1,
+            teacher_log_probs=steps.teacher_targets(self, X),
         )
         self._after_training()
         return self
@@ -271,16 +254,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)); see
         :func:`headkit.evaluation.calibrate_network`.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        self.calibration_ = calibrate_network(self.model_, X, self._encode(np.asarray(y)).numpy())
+        X = self._rows(X)
+        self.calibration_ = calibrate_network(
+            self.model_, X, steps.encode_targets(self, np.asarray(y)).numpy()
+        )
         self.temperature_ = self.calibration_["temperature"]
         return self.temperature_
 
     # --------------------------------------------------------------------------- inference
-    def _rows(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float32, reset=False)
+    def _rows(self, X: Any) -> Any:
+        return steps.network_input(self, X)
 
     def ood_score(self, X: Any, method: str = "energy") -> np.ndarray:
         """Return an out-of-distribution score per row, higher = more in-distribution, (N,).
@@ -294,7 +277,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         X = self._rows(X)
         return network_ood_score(self.model_, X, method, getattr(self, "ood_detector_", None))
 
-    def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
+    def predict_proba(
+        self, X: Any, mc_samples: int | None = None, class_mask: Any = None
+    ) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
@@ -309,11 +294,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             with the dropout modules on and everything else in eval mode (seeded by ``seed_``,
             so the result is the same after a save and load). ``None`` or 1 gives the
             deterministic prediction.
+        class_mask : array-like of bool, shape (n_samples, n_classes) or (n_classes,), optional
+            True where a class may be predicted (columns follow ``classes_``); the other
+            classes get probability exactly 0 and the rest sum to 1 (logit masking).
         """
+        if class_mask is not None:
+            return steps.masked_proba(self, X, class_mask)
         if mc_samples is not None and check_mc_samples(mc_samples) > 1:
-            return self.predict_uncertainty(X, mc_samples)["proba"]
+            return self.predict_uncertainty(X, mc_samples)["proba"].astype(np.float64)
         X = self._rows(X)
-        return predict_arrays(self.model_, X).proba.numpy()
+        return predict_arrays(self.model_, X).proba.numpy().astype(np.float64)
 
     def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
         """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).
@@ -333,9 +323,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         X = self._rows(X)
         return predict_arrays(self.model_, X, log_proba=True).log_proba.numpy()
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable class of each row, shape (n_samples,)."""
-        proba = self.predict_proba(X)
+    def predict(self, X: Any, class_mask: Any = None) -> np.ndarray:
+        """Return the most probable class of each row, shape (n_samples,).
+
+        ``class_mask`` restricts each row to a candidate set, as in :meth:`predict_proba`.
+        For multi-label models: the 0/1 indicator matrix ``predict_proba(X) > 0.5``, shape
+        (n_samples, n_labels).
+        """
+        proba = self.predict_proba(X, class_mask=class_mask)
+        if getattr(self, "multilabel_", False):
+            return (proba > 0.5).astype(np.int64)
         return self.classes_[proba.argmax(axis=1)]
 
     def logits(self, X: Any) -> np.ndarray:
@@ -387,6 +384,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags
 
 

@@ -86,9 +86,18 @@ def training_config(params: dict[str, Any]) -> TrainingConfig:
     seed = values["random_state"]
     values["random_state"] = int(seed) if isinstance(seed, Integral) else None
     values["device"] = str(values["device"])
-    for name in ("teacher", "checkpoint_dir"):
-        values[name] = None if values[name] is None else os.fspath(values[name])
+    values["checkpoint_dir"] = _path(values["checkpoint_dir"])
+    teacher = values["teacher"]
+    values["teacher"] = (
+        tuple(_path(t) for t in teacher) if isinstance(teacher, list | tuple) else _path(teacher)
+    )
+    if isinstance(values["class_weight"], dict):  # JSON keys are text (load restores labels)
+        values["class_weight"] = {str(k): float(v) for k, v in values["class_weight"].items()}
     return TrainingConfig(**values)
+
+
+def _path(value: Any) -> str | None:
+    return None if value is None else os.fspath(value)
 
 
 def check_mc_samples(mc_samples: Any) -> int:

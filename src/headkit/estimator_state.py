@@ -9,6 +9,7 @@ load too.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,12 +17,14 @@ import numpy as np
 
 from headkit.config import TrainingConfig
 from headkit.evaluation.ood import MahalanobisDetector
+from headkit.exceptions import ModelFileError
 
 if TYPE_CHECKING:
     from headkit.estimator import HeadClassifier
     from headkit.nn.network import HeadNet
 
 OOD_FILE = "mahalanobis.safetensors"
+PREPROCESSING_FILE = "preprocessing.json"
 
 
 def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
@@ -37,13 +40,30 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
         "best_epoch": estimator.best_epoch_,
+        "multilabel": bool(getattr(estimator, "multilabel_", False)),
     }
 
 
-def fitted_files(estimator: HeadClassifier) -> dict[str, bytes]:
-    """Return the extra files of a fitted estimator (the Mahalanobis statistics, when fitted)."""
-    detector = getattr(estimator, "ood_detector_", None)
-    return {} if detector is None else {OOD_FILE: detector.to_bytes()}
+def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
+    """Return the extra files of a fitted estimator: Mahalanobis statistics, table preprocessing."""
+    files: dict[str, bytes | str] = {}
+    if getattr(estimator, "ood_detector_", None) is not None:
+        files[OOD_FILE] = estimator.ood_detector_.to_bytes()
+    if getattr(estimator, "preprocessor_", None) is not None:
+        files[PREPROCESSING_FILE] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
+    return files
+
+
+def _preprocessor_from_file(path: Path) -> Any:
+    """Rebuild the table preprocessing saved beside a model, or None when there is none."""
+    if not path.is_file():
+        return None
+    from headkit.data.preprocessing import TablePreprocessor
+
+    try:
+        return TablePreprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
 
 
 def restore_fitted(
@@ -61,6 +81,13 @@ def restore_fitted(
     estimator.temperature_ = float(model.temperature)
     estimator.calibration_ = meta.get("calibration", {})
     estimator.ood_detector_ = MahalanobisDetector.load(path / OOD_FILE)
+    estimator.multilabel_ = bool(meta.get("multilabel", False))
+    estimator.preprocessor_ = _preprocessor_from_file(path / PREPROCESSING_FILE)
+    if estimator.preprocessor_ is not None:
+        estimator.n_features_in_ = len(estimator.preprocessor_.feature_names)
+    if isinstance(estimator.class_weight, dict):  # JSON keys are text; match the labels
+        saved = estimator.class_weight
+        estimator.class_weight = {c: saved[str(c)] for c in meta["classes"] if str(c) in saved}
 
 
 def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
@@ -72,7 +99,7 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     """
     saved = dict(meta.get("training", {}))
     params = meta.get("params", {})
-    for name in ("standardize", "calibrate", "track_collapse"):
+    for name in ("standardize", "calibrate", "track_collapse", "class_weight", "tabular"):
         if name not in saved and name in params:
             saved[name] = params[name]
     training = TrainingConfig.from_dict(saved)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from headkit.nn.uncertainty import MCPrediction
 
 PREDICT_BATCH = 8192
+PREPROCESSING_FILE = "preprocessing.json"  # a table run's fitted TablePreprocessor state
 
 
 class Prediction(NamedTuple):
@@ -75,17 +76,21 @@ def map_batches(
     ----------
     model : nn.Module
         Only its device is read (the caller sets its mode).
-    X : ndarray, shape (N, F)
+    X : ndarray or SciPy sparse matrix, shape (N, F)
         Rows (float32 for a HeadNet).
     step : callable
         Batch (B, F) tensor → dict of tensors with B rows.
     batch_size : int
         Rows per batch.
     """
+    from headkit.data.sparse import SparseRows, is_sparse
+
     device = device_of(model)
+    rows = SparseRows(X) if is_sparse(X) else None  # densified one batch at a time
     parts: dict[str, list[Tensor]] = {}
-    for start in range(0, max(len(X), 1), batch_size):
-        batch = as_tensor(X[start : start + batch_size]).to(device)
+    for start in range(0, max(X.shape[0], 1), batch_size):
+        part = X[start : start + batch_size] if rows is None else rows[start : start + batch_size]
+        batch = (as_tensor(part) if rows is None else part).to(device)
         for key, value in step(batch).items():
             parts.setdefault(key, []).append(value.detach().cpu())
     return {key: torch.cat(values) for key, values in parts.items()}
@@ -153,12 +158,16 @@ class SavedModel:
         Training column names (empty when the model was trained on an unnamed array).
     metadata : dict
         The run's saved metadata (training config, target column, ...).
+    preprocessing : dict or None
+        ``TablePreprocessor.to_dict()`` of a run fitted on a table (categories, gaps); rows are
+        then a DataFrame of the raw columns, encoded by it before the network.
     """
 
     network: HeadNet
     classes: np.ndarray
     feature_names: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> SavedModel:
@@ -179,7 +188,8 @@ class SavedModel:
                 "HeadClassifier.save or train it with `headkit train`."
             )
         classes = np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O")))
-        return cls(network, classes, list(meta.get("feature_names") or []), meta)
+        names = list(meta.get("feature_names") or [])
+        return cls(network, classes, names, meta, _read_preprocessing(Path(path)))
 
     @property
     def n_features(self) -> int:
@@ -191,8 +201,36 @@ class SavedModel:
         return align_rows(X, names, self.feature_names, self.n_features)
 
     def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
-        """Return probabilities, shape (N, C), columns in ``classes`` order (float32)."""
-        return predict_arrays(self.network, self.align(X, names)).proba.numpy()
+        """Return probabilities, shape (N, C), columns in ``classes`` order.
+
+        float64 like :meth:`headkit.HeadClassifier.predict_proba` (computed in float32).
+        """
+        if self.preprocessing is not None:
+            X = self._encode_table(X, names)
+            names = None
+        proba = predict_arrays(self.network, self.align(X, names)).proba
+        return proba.numpy().astype(np.float64)
+
+    def _encode_table(self, X: Any, names: list[str] | None) -> np.ndarray:
+        import pandas as pd
+
+        from headkit.data.preprocessing import TablePreprocessor
+
+        if not hasattr(X, "columns"):
+            X = pd.DataFrame(X, columns=names)
+        return TablePreprocessor.from_dict(self.preprocessing).transform(X)
+
+
+def _read_preprocessing(path: Path) -> dict[str, Any] | None:
+    import json
+
+    file = path / PREPROCESSING_FILE
+    if not file.is_file():
+        return None
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{file} is corrupt ({error}); retrain the model.") from None
 
 
 def align_rows(

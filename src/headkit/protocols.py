@@ -46,6 +46,18 @@ class TrainableNetwork(Protocol):
 
 
 @runtime_checkable
+class Probabilistic(Protocol):
+    """A network that owns the path from logits to probabilities (:class:`headkit.nn.HeadNet`).
+
+    The trainer's validation accuracy ranks classes by these probabilities.
+    """
+
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Return probabilities of logits (..., C), shape of ``logits``."""
+        ...
+
+
+@runtime_checkable
 class ConfiguresOptimizer(Protocol):
     """A module that owns the optimiser of its parameters (sparse row updates in Partial FC).
 

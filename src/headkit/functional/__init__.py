@@ -4,6 +4,12 @@ Every function documents its shape contract and honours ``dim`` where it has one
 """
 
 from headkit.functional.activations import mish, mish_derivative
+from headkit.functional.block_importance import (
+    angular_distance,
+    cosine_importance,
+    l2_norm_change,
+    void_mask,
+)
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -25,6 +31,10 @@ from headkit.functional.online_softmax import (
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
+    "angular_distance",
+    "cosine_importance",
+    "l2_norm_change",
+    "void_mask",
     "mish",
     "mish_derivative",
     "cross_entropy",
@@ -48,6 +58,13 @@ __all__ = [
 ]
 
 # Softmax family: output maps, losses and margin heads (issue 4).
+from headkit.functional.criticality import (
+    aspect_ratio,
+    critical_constants,
+    critical_normal_,
+    residual_add,
+    residual_variance_gain,
+)
 from headkit.functional.fenchel_young import (
     entmax15_loss,
     fenchel_young_loss,
@@ -77,6 +94,20 @@ from headkit.functional.margins import (
     sphereface2_loss,
     sphereface_logits,
 )
+from headkit.functional.masking import mask_logits, masked_cross_entropy, present_classes
+from headkit.functional.mixing import (
+    cutmix,
+    cutmix_segment,
+    mix_targets,
+    mixed_loss,
+    mixup,
+    sample_mixing,
+)
+from headkit.functional.random_features import (
+    random_features,
+    ridge_solve,
+    sample_random_weights,
+)
 from headkit.functional.softmax import (
     gumbel_softmax,
     log_power_softmax,
@@ -86,6 +117,13 @@ from headkit.functional.softmax import (
     sigmoid,
 )
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
+from headkit.functional.stablemax import (
+    log_stablemax,
+    softmax_collapse_fraction,
+    softmax_collapse_mask,
+    stablemax,
+    stablemax_s,
+)
 
 __all__ += [
     "arcface_logits",
@@ -118,4 +156,31 @@ __all__ += [
     "sphereface_logits",
     "tsallis_entropy",
     "z_loss",
+]
+
+# Second wave, layers and training-time ops (issue 14): criticality, residual scaling, random
+# features and ridge, batch mixing, StableMax and Softmax Collapse, logit masking.
+__all__ += [
+    "aspect_ratio",
+    "critical_constants",
+    "critical_normal_",
+    "cutmix",
+    "cutmix_segment",
+    "log_stablemax",
+    "mask_logits",
+    "masked_cross_entropy",
+    "mix_targets",
+    "mixed_loss",
+    "mixup",
+    "present_classes",
+    "random_features",
+    "residual_add",
+    "residual_variance_gain",
+    "ridge_solve",
+    "sample_mixing",
+    "sample_random_weights",
+    "softmax_collapse_fraction",
+    "softmax_collapse_mask",
+    "stablemax",
+    "stablemax_s",
 ]

@@ -25,9 +25,7 @@ Revival"); it is headkit's default.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -65,151 +63,207 @@ class ActivationInfo:
 
 
 class Activation(nn.Module):
-    """An element-wise activation with its derivative and declared properties.
+    """Base of the activations: ``forward`` is ``f``, :meth:`derivative` is ``f'`` in closed form.
 
-    Parameters
-    ----------
-    name : str
-        Registered name (shown by ``repr``).
-    fn, derivative : callable
-        ``f(x)`` and ``f'(x)``, tensors of any shape to the same shape.
-    info : ActivationInfo
-        The declared properties.
+    Subclasses set ``info`` (an :class:`ActivationInfo`) and implement :meth:`fn` and
+    :meth:`derivative`; their keyword parameters are the spec's options.
 
     Shape
     -----
     Input (...); output (...).
     """
 
-    def __init__(
-        self,
-        name: str,
-        fn: Callable[[Tensor], Tensor],
-        derivative: Callable[[Tensor], Tensor],
-        info: ActivationInfo,
-    ) -> None:
-        super().__init__()
-        self.name, self.fn, self._derivative, self.info = name, fn, derivative, info
+    info: ActivationInfo
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fn(x)
+    def fn(self, x: Tensor) -> Tensor:
+        """Return ``f(x)``, shape of ``x``."""
+        raise NotImplementedError
 
     def derivative(self, x: Tensor) -> Tensor:
         """Return ``f'(x)`` in closed form, shape of ``x``."""
-        return self._derivative(x)
+        raise NotImplementedError
 
-    def extra_repr(self) -> str:
-        return self.name
-
-
-class PReLU(Activation):
-    """PReLU: leaky ReLU whose negative slope is learned (initial value ``init``; He et al. 2015).
-
-    The declared properties are those at initialisation (``a = init``); the slope is trained with
-    the network and saved with its weights.
-    """
-
-    def __init__(self, init: float = 0.25) -> None:
-        info = ActivationInfo(-math.inf, math.inf, init >= 0, False, False)
-        super().__init__("prelu", self._forward, self._grad, info)
-        self.weight = nn.Parameter(torch.tensor(float(init)))
-
-    def _forward(self, x: Tensor) -> Tensor:
-        return A.prelu(x, self.weight.to(x.dtype))
-
-    def _grad(self, x: Tensor) -> Tensor:
-        return A.prelu_derivative(x, self.weight.detach())
-
-    def extra_repr(self) -> str:
-        return f"prelu, a={self.weight.item():.3g}"
-
-
-def _plain(name: str, fn, derivative, info: ActivationInfo) -> Activation:
-    return Activation(name, fn, derivative, info)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
 
 
 _INF = math.inf
 
 
 @ACTIVATIONS.register("relu")
-def relu() -> nn.Module:
+class ReLU(Activation):
     """ReLU max(0, x): the default, recommended without normalisation layers."""
-    return _plain(
-        "relu", torch.relu, A.relu_derivative, ActivationInfo(0, _INF, True, False, False)
-    )
+
+    info = ActivationInfo(0.0, _INF, True, False, False)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return torch.relu(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.relu_derivative(x)
 
 
 @ACTIVATIONS.register("leaky_relu")
-def leaky_relu(slope: float = 0.01) -> nn.Module:
+class LeakyReLU(Activation):
     """Leaky ReLU: x for x > 0, slope·x otherwise."""
-    info = ActivationInfo(-_INF if slope > 0 else 0.0, _INF, slope >= 0, False, False)
-    fn, grad = partial(A.leaky_relu, slope=slope), partial(A.leaky_relu_derivative, slope=slope)
-    return _plain(f"leaky_relu, slope={slope}", fn, grad, info)
+
+    def __init__(self, slope: float = 0.01) -> None:
+        super().__init__()
+        self.slope = slope
+        self.info = ActivationInfo(-_INF if slope > 0 else 0.0, _INF, slope >= 0, False, False)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.leaky_relu(x, self.slope)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.leaky_relu_derivative(x, self.slope)
+
+    def extra_repr(self) -> str:
+        return f"slope={self.slope}"
 
 
-ACTIVATIONS.register("prelu")(PReLU)
+@ACTIVATIONS.register("prelu")
+class PReLU(Activation):
+    """PReLU: leaky ReLU whose negative slope is learned (initial value ``init``).
+
+    The declared properties are those at initialisation; the slope is trained with the network
+    and saved with its weights (He et al. 2015).
+    """
+
+    def __init__(self, init: float = 0.25) -> None:
+        super().__init__()
+        self.info = ActivationInfo(-_INF, _INF, init >= 0, False, False)
+        self.weight = nn.Parameter(torch.tensor(float(init)))
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.prelu(x, self.weight.to(x.dtype))
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.prelu_derivative(x, self.weight.detach())
+
+    def extra_repr(self) -> str:
+        return f"a={self.weight.item():.3g}"
 
 
 @ACTIVATIONS.register("elu")
-def elu(alpha: float = 1.0) -> nn.Module:
+class ELU(Activation):
     """ELU: x for x > 0, α(eˣ − 1) otherwise; range (−α, ∞)."""
-    if alpha <= 0:
-        raise ConfigError(f"The ELU's alpha must be > 0; got {alpha}.")
-    info = ActivationInfo(-alpha, _INF, True, False, False)
-    fn, grad = partial(A.elu, alpha=alpha), partial(A.elu_derivative, alpha=alpha)
-    return _plain(f"elu, alpha={alpha}", fn, grad, info)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        if alpha <= 0:
+            raise ConfigError(f"The ELU's alpha must be > 0; got {alpha}.")
+        self.alpha = alpha
+        self.info = ActivationInfo(-alpha, _INF, True, False, False)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.elu(x, self.alpha)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.elu_derivative(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
 
 
 @ACTIVATIONS.register("selu")
-def selu() -> nn.Module:
+class SELU(Activation):
     """SELU λ·elu(x, α): zero mean and unit variance are a fixed point (self-normalising)."""
+
     info = ActivationInfo(-A.SELU_SCALE * A.SELU_ALPHA, _INF, True, False, True)
-    return _plain("selu", A.selu, A.selu_derivative, info)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.selu(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.selu_derivative(x)
 
 
 @ACTIVATIONS.register("gelu")
-def gelu() -> nn.Module:
+class GELU(Activation):
     """GELU x·Φ(x) (exact, erf-based); minimum −0.16997 at x = −0.75179."""
+
     info = ActivationInfo(-0.16997120747990369, _INF, False, True, False)
-    return _plain("gelu", A.gelu, A.gelu_derivative, info)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.gelu(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.gelu_derivative(x)
 
 
 @ACTIVATIONS.register("silu")
-def silu() -> nn.Module:
+class SiLU(Activation):
     """SiLU / Swish x·σ(x); minimum −0.27846 at x = −1.27846."""
+
     info = ActivationInfo(-0.27846454276107385, _INF, False, True, False)
-    return _plain("silu", A.silu, A.silu_derivative, info)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.silu(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.silu_derivative(x)
 
 
 @ACTIVATIONS.register("mish")
-def mish() -> nn.Module:
+class Mish(Activation):
     """Mish x·tanh(softplus(x)); minimum −0.30884 at x = −1.19243 (Misra 2019)."""
+
     info = ActivationInfo(-0.3088434130172505, _INF, False, True, False)
-    return _plain("mish", A.mish, A.mish_derivative, info)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.mish(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.mish_derivative(x)
 
 
 @ACTIVATIONS.register("softplus")
-def softplus(beta: float = 1.0) -> nn.Module:
+class Softplus(Activation):
     """Softplus log(1 + e^{βx})/β: a smooth, positive ReLU."""
-    if beta <= 0:
-        raise ConfigError(f"Softplus's beta must be > 0; got {beta}.")
+
     info = ActivationInfo(0.0, _INF, True, True, False)
-    fn, grad = partial(A.softplus, beta=beta), partial(A.softplus_derivative, beta=beta)
-    return _plain(f"softplus, beta={beta}", fn, grad, info)
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        if beta <= 0:
+            raise ConfigError(f"Softplus's beta must be > 0; got {beta}.")
+        self.beta = beta
+
+    def fn(self, x: Tensor) -> Tensor:
+        return A.softplus(x, self.beta)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.softplus_derivative(x, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}"
 
 
 @ACTIVATIONS.register("tanh")
-def tanh() -> nn.Module:
+class Tanh(Activation):
     """Hyperbolic tangent; range (−1, 1), odd, zero-centred."""
+
     info = ActivationInfo(-1.0, 1.0, True, True, True)
-    return _plain("tanh", torch.tanh, A.tanh_derivative, info)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return torch.tanh(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.tanh_derivative(x)
 
 
 @ACTIVATIONS.register("sigmoid")
-def sigmoid() -> nn.Module:
+class Sigmoid(Activation):
     """Logistic sigmoid 1/(1 + e⁻ˣ); range (0, 1)."""
+
     info = ActivationInfo(0.0, 1.0, True, True, False)
-    return _plain("sigmoid", torch.sigmoid, A.sigmoid_derivative, info)
+
+    def fn(self, x: Tensor) -> Tensor:
+        return torch.sigmoid(x)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return A.sigmoid_derivative(x)
 
 
 def make_activation(spec: str) -> Activation:

@@ -71,6 +71,7 @@ class HeadNet(nn.Module):
             norm=config.norm,
             residual=config.residual,
             dropout=plan,
+            init=config.init,
         )
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
@@ -87,14 +88,6 @@ class HeadNet(nn.Module):
         """
         self.feature_mean.copy_(mean)
         self.feature_scale.copy_(scale)
-
-    def standardize_like(self, X: Tensor) -> None:
-        """Set the input scaling to the mean and standard deviation of rows X (N, F).
-
-        Constant columns keep scale 1 (they are only centred).
-        """
-        scale = X.std(dim=0, correction=0)
-        self.set_standardization(X.mean(dim=0), torch.where(scale < 1e-12, 1.0, scale))
 
     def features(self, x: Tensor) -> Tensor:
         """Return the trunk's output (the penultimate features), shape (N, D)."""
@@ -290,6 +283,8 @@ class HeadNet(nn.Module):
             old = self.trunk.blocks[j]
             new_block.linear.load_state_dict(old.linear.state_dict())
             new_block.norm.load_state_dict(old.norm.state_dict())
+            if old.skip is not None and new_block.skip is not None:  # a learned branch scale
+                new_block.skip.load_state_dict(old.skip.state_dict())
         new.head.load_state_dict(self.head.state_dict())
         new.output.load_state_dict(self.output.state_dict())
         new.temperature.copy_(self.temperature)

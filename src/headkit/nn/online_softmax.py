@@ -8,10 +8,9 @@ from headkit.functional.online_softmax import online_logsumexp, online_softmax, 
 from headkit.nn.outputs import OUTPUTS, Softmax
 
 
+@OUTPUTS.register("online_softmax")
 class OnlineSoftmax(Softmax):
     """Softmax from the online (single-pass) normaliser; ``.topk(logits, k)`` fused.
-
-    The normaliser is gathered in one pass over chunks of classes.
 
     The probabilities equal :class:`headkit.nn.Softmax`'s (up to rounding); :meth:`topk` returns
     the k largest probabilities and their classes from the same pass (Milakov & Gimelshein 2018).
@@ -50,6 +49,3 @@ class OnlineSoftmax(Softmax):
 
     def extra_repr(self) -> str:
         return f"chunk_size={self.chunk_size}"
-
-
-OUTPUTS.register("online_softmax")(OnlineSoftmax)

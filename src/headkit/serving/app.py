@@ -42,11 +42,16 @@ class FastJSONResponse(JSONResponse):
         return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _model_predict(estimator: Any) -> Any:
+def _model_predict(estimator: Any, table: bool) -> Any:
     """Return ``predict(parts) -> proba`` over the estimator's own prediction path."""
     names = list(getattr(estimator, "feature_names_in_", []))
 
-    def predict(parts: list[np.ndarray]) -> np.ndarray:
+    def predict(parts: list[Any]) -> np.ndarray:
+        if table:  # DataFrames of raw columns; the estimator's preprocessing encodes them
+            import pandas as pd
+
+            X = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+            return estimator.predict_proba(X)
         X = parts[0] if len(parts) == 1 else np.concatenate(parts)
         if names:
             import pandas as pd
@@ -61,15 +66,34 @@ def _metadata(estimator: Any, schema: Schema, limits: dict[str, int]) -> dict[st
     meta = estimator.model_.metadata
     return {
         "classes": estimator.classes_.tolist(),
+        "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "features": schema.columns(),
         "n_features": schema.n_features,
         "target": schema.target,
         "network": estimator.model_.config.to_dict(),
         "training": meta.get("training", {}),
         "temperature": float(estimator.model_.temperature),
-        "preprocessing": {"standardize": bool(estimator.standardize)},
+        "preprocessing": _preprocessing(estimator),
         "limits": limits,
     }
+
+
+def predicted_labels(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -> list[Any]:
+    """Return each row's labels as ``predict`` gives them.
+
+    The most probable class; for a multi-label model the list of classes whose probability is
+    above 0.5 (the indicator ``HeadClassifier.predict`` returns, as names).
+    """
+    if multilabel:
+        return [classes[row > 0.5].tolist() for row in proba]
+    return classes[proba.argmax(axis=1)].tolist()
+
+
+def _preprocessing(estimator: Any) -> dict[str, Any]:
+    table = getattr(estimator, "preprocessor_", None)
+    if table is not None:
+        return {"table": table.column_roles()}
+    return {"standardize": bool(estimator.standardize)}
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -105,12 +129,15 @@ def create_app(
         Most rows per model call when concurrent requests are batched.
     """
     names = [str(n) for n in getattr(estimator, "feature_names_in_", [])]
-    schema = Schema(names, int(estimator.n_features_in_), estimator.model_.metadata.get("target"))
-    batcher = MicroBatcher(_model_predict(estimator), max_rows=max_batch_rows)
+    table = getattr(estimator, "preprocessor_", None) is not None
+    target = estimator.model_.metadata.get("target")
+    schema = Schema(names, int(estimator.n_features_in_), target, table)
+    batcher = MicroBatcher(_model_predict(estimator, table), max_rows=max_batch_rows)
     limits = {"max_body_bytes": max_body_bytes, "max_batch_rows": max_batch_rows}
     metadata = _metadata(estimator, schema, limits)
     classes = estimator.classes_
     class_list = classes.tolist()
+    multilabel = bool(getattr(estimator, "multilabel_", False))
 
     async def predict(request: Request) -> Response:
         try:
@@ -123,7 +150,7 @@ def create_app(
             return Response(status_code=CLIENT_CLOSED)
         except (HeadkitError, ValueError) as error:  # the estimator's own input checks
             return JSONResponse({"error": str(error).strip().splitlines()[0]}, status_code=422)
-        labels = classes[proba.argmax(axis=1)].tolist()
+        labels = predicted_labels(proba, classes, multilabel)
         return FastJSONResponse(
             {"classes": class_list, "labels": labels, "probabilities": np.ascontiguousarray(proba)}
         )

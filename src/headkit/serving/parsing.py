@@ -40,19 +40,26 @@ class Schema:
         Values per row.
     target : str or None
         The training label column, dropped from CSV bodies when present.
+    table : bool
+        The model encodes raw table columns itself (categories, gaps): rows stay a DataFrame of
+        those columns, values as sent (text, numbers, null for a gap).
     """
 
     feature_names: list[str] = field(default_factory=list)
     n_features: int = 0
     target: str | None = None
+    table: bool = False
 
     def columns(self) -> list[str]:
         """The column names a request may use (placeholders ``x0, x1, ...`` when unnamed)."""
         return self.feature_names or [f"x{i}" for i in range(self.n_features)]
 
 
-def parse_rows(body: bytes, content_type: str, schema: Schema) -> np.ndarray:
+def parse_rows(body: bytes, content_type: str, schema: Schema) -> Any:
     """Return the request's rows as float32 (N, n_features) in training column order.
+
+    For a table model (``schema.table``) the rows are a DataFrame of the raw columns instead;
+    the estimator's own preprocessing checks and encodes their values.
 
     Raises
     ------
@@ -61,6 +68,8 @@ def parse_rows(body: bytes, content_type: str, schema: Schema) -> np.ndarray:
         do not fit the model (columns, widths, values).
     """
     kind = content_type.split(";")[0].strip().lower()
+    if schema.table:
+        return _table_rows(body, kind, schema)
     if kind in ("", "application/json"):
         values, names = _json_rows(body, schema)
     elif kind in ("text/csv", "application/csv"):
@@ -75,7 +84,39 @@ def parse_rows(body: bytes, content_type: str, schema: Schema) -> np.ndarray:
         raise RequestError(422, str(error)) from None
 
 
-def _json_rows(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
+def _table_rows(body: bytes, kind: str, schema: Schema) -> Any:
+    """A DataFrame of the model's raw columns (in training order) for a table model."""
+    import pandas as pd
+
+    if kind in ("", "application/json"):
+        data = _json_list(body)
+        if all(isinstance(row, dict) for row in data):
+            frame = pd.DataFrame.from_records(data)
+        elif all(isinstance(row, list) and len(row) == schema.n_features for row in data):
+            frame = pd.DataFrame(data, columns=schema.feature_names)
+        else:
+            raise RequestError(
+                422,
+                f"Rows must be objects keyed by column name, or lists of {schema.n_features} "
+                "values in column order.",
+            )
+    elif kind in ("text/csv", "application/csv"):
+        frame = _csv_frame(body, schema)
+    else:
+        raise RequestError(
+            415, f"Content-Type {kind!r} is not supported; send application/json or text/csv."
+        )
+    missing = [c for c in schema.feature_names if c not in frame.columns]
+    if missing:
+        raise RequestError(
+            422,
+            f"The rows lack the model's columns {', '.join(missing[:8])}; send every training "
+            "column (null or an empty cell for a missing value).",
+        )
+    return frame[schema.feature_names]
+
+
+def _json_list(body: bytes) -> list[Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -90,6 +131,11 @@ def _json_rows(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
         data = data["rows"]
     if not isinstance(data, list) or not data:
         raise RequestError(422, '"rows" must be a non-empty list of rows.')
+    return data
+
+
+def _json_rows(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
+    data = _json_list(body)
     if all(isinstance(row, dict) for row in data):
         return _object_rows(data)
     if all(isinstance(row, list) for row in data):
@@ -132,7 +178,7 @@ def _numbers(rows: list[list[Any]], names: list[str]) -> np.ndarray:
     raise RequestError(422, "Some feature values are not numbers; send numbers only.")
 
 
-def _csv_rows(body: bytes, schema: Schema) -> tuple[Any, list[str]]:
+def _csv_frame(body: bytes, schema: Schema) -> Any:
     import pandas as pd
 
     try:
@@ -146,6 +192,11 @@ def _csv_rows(body: bytes, schema: Schema) -> tuple[Any, list[str]]:
         frame = frame.drop(columns=[schema.target])
     if frame.empty:
         raise RequestError(422, "The CSV body has no rows; send a header row and at least one row.")
+    return frame
+
+
+def _csv_rows(body: bytes, schema: Schema) -> tuple[Any, list[str]]:
+    frame = _csv_frame(body, schema)
     names = [str(c) for c in frame.columns]
     if not schema.feature_names and len(names) == schema.n_features:
         names = schema.columns()  # an unnamed-array model: columns in order

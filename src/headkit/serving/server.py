@@ -50,7 +50,8 @@ def run_server(
     estimator = HeadClassifier.load(run, device="cpu")
     app = create_app(estimator, max_body_bytes=max_body_bytes, max_batch_rows=max_batch_rows)
     try:
-        sock = socket.create_server((host, port), reuse_port=False)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family)
     except OSError as error:
         raise ConfigError(
             f"Cannot listen on {host}:{port} ({error.strerror}); choose another --port."
@@ -59,5 +60,6 @@ def run_server(
     config = uvicorn.Config(
         app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5
     )
-    print(f"headkit serve: {run} on http://{host}:{bound}", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"headkit serve: {run} on http://{shown}:{bound}", file=sys.stderr, flush=True)
     uvicorn.Server(config).run(sockets=[sock])

@@ -10,7 +10,6 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -19,12 +18,21 @@ from torch import Tensor, nn
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
-from headkit.protocols import ConfiguresOptimizer, ProgressAware, modules_with
+from headkit.protocols import (
+    ConfiguresOptimizer,
+    OwnsTrainingLoss,
+    Probabilistic,
+    ProgressAware,
+    modules_with,
+)
 from headkit.training import distributed
-from headkit.training.callbacks import Callback
+from headkit.training.augment import AUGMENTS
+from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
+from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -46,30 +54,16 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-@dataclass
-class EpochRecord:
-    """One row of the training history."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float | None
-    val_accuracy: float | None
-    lr: float
-    seconds: float
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return a flat dict (the ``history.csv`` row)."""
-        row = {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            "val_accuracy": self.val_accuracy,
-            "lr": self.lr,
-            "seconds": self.seconds,
-        }
-        row.update(self.extra)
-        return row
+def _check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
+    """Refuse a loss whose ``class_weights`` do not give one weight per class."""
+    for module in criterion.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, Tensor) and weight.dim() == 1 and len(weight) != n_classes:
+            raise ConfigError(
+                f"The loss {spec!r} gives {len(weight)} class weights but the data has "
+                f"{n_classes} classes; give one weight per class, in the order of the sorted "
+                "labels."
+            )
 
 
 class Trainer:
@@ -121,9 +115,19 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
-        self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        self.criterion = LOSSES.build(
+            config.loss, n_classes=n_classes, output=output, network=model
+        )
+        _check_class_weights(self.criterion, config.loss, n_classes)
         if config.teacher is not None:
             self.criterion = distillation_criterion(model, self.criterion, config)
+        self.solver = SOLVERS.build(config.solver)  # None: the fit loop
+        self.augment = AUGMENTS.build(config.augment)  # None: batches as they are
+        if self.augment is not None and config.teacher is not None:
+            raise ConfigError(
+                "augment mixes rows, so the teacher's per-row targets no longer apply; "
+                "use augment='none' with a teacher."
+            )
         self.criterion.to(self.device)
         self.callbacks: list[Callback] = [
             DivergenceGuard(),
@@ -210,25 +214,55 @@ class Trainer:
             torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) for opt in self.optimizers
         ]
 
-    def evaluate(self, X: Tensor, y: Tensor, batch_size: int = 4096) -> tuple[float, float]:
+    def evaluate(
+        self, X: Tensor, y: Tensor, batch_size: int = 4096, weight: Tensor | None = None
+    ) -> tuple[float, float]:
         """Return (mean loss, accuracy) of the model on (X, y) in eval mode.
 
-        Accuracy ranks classes by the model's ``output`` map when it has one (``power`` ranks by
-        ``|z|``, not ``z``), else by the logits.
+        Accuracy ranks classes by the model's probabilities (``HeadNet.probabilities``: the
+        output map and temperature; ``power`` ranks by ``|z|``, not ``z``), else by the logits;
+        for multi-label targets (N, C) a row counts as correct when every label is
+        (probability > 0.5). With ``weight`` (N,) both are weighted means (``Σ w ℓ / Σ w``).
         """
         was_training = self.model.training
         self.model.eval()
-        output = getattr(self.model, "output", None)
-        total_loss, correct = 0.0, 0
+        probabilities = self.model.probabilities if isinstance(self.model, Probabilistic) else None
+        total_loss, correct = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 logits = self.model(xb)
-                total_loss += float(self.criterion(logits, yb)) * len(xb)
-                scores = output(logits) if output is not None else logits
-                correct += int((scores.argmax(-1) == yb).sum())
+                scores = probabilities(logits) if probabilities is not None else logits
+                if yb.dim() == 2:
+                    hits = ((scores > 0.5) == (yb > 0.5)).all(-1)
+                else:
+                    hits = scores.argmax(-1) == yb
+                if weight is None:
+                    total_loss += float(self.criterion(logits, yb)) * len(xb)
+                    correct += int(hits.sum())
+                    continue
+                wb = weight[start : start + batch_size]
+                total_loss += float(weighted_rows_loss(self.criterion, logits, yb, wb)) * len(xb)
+                correct += float((hits * wb).sum())
         self.model.train(was_training)
-        return total_loss / len(X), correct / len(X)
+        total = len(X) if weight is None else float(weight.sum())
+        return total_loss / total, correct / total
+
+    def _weighted_criterion(self, sample_weight: Tensor | None) -> RowWeightedLoss | None:
+        """The criterion with per-row weights bound, or None without weights."""
+        if sample_weight is None:
+            return None
+        if isinstance(getattr(self.model, "head", None), OwnsTrainingLoss):
+            raise ConfigError(
+                "This head computes its own loss, which cannot weight rows; drop sample_weight "
+                "and class_weight or use a head such as 'linear'."
+            )
+        if self._ddp_step is not None:
+            raise ConfigError(
+                "sample_weight and class_weight are not supported under torchrun; train in one "
+                "process or drop the weights."
+            )
+        return RowWeightedLoss(self.criterion)
 
     def fit(
         self,
@@ -237,6 +271,8 @@ class Trainer:
         X_val: Tensor | None = None,
         y_val: Tensor | None = None,
         epochs: int | None = None,
+        sample_weight: Tensor | None = None,
+        val_weight: Tensor | None = None,
         teacher_log_probs: Tensor | None = None,
     ) -> list[EpochRecord]:
         """Train for up to ``epochs`` (default: the config's) and return this fit's history.
@@ -244,11 +280,14 @@ class Trainer:
         Parameters
         ----------
         X : Tensor, shape (N, F)
-        y : Tensor, shape (N,), int64 class indices
+        y : Tensor, shape (N,) int64 class indices, or (N, C) float 0/1 multi-label indicators
         X_val, y_val : Tensor, optional
             Validation data for early stopping and the best-weights restore.
         epochs : int, optional
             Overrides ``config.epochs`` (``partial_fit`` passes 1).
+        sample_weight, val_weight : Tensor, shape (N,) and (N_val,), optional
+            Row weights of the training loss (normalise them to mean 1; see
+            :mod:`headkit.training.weights`) and of the validation loss and accuracy.
         teacher_log_probs : Tensor, shape (N, C), optional
             The teacher's log-probabilities of the rows of ``X``; required when the config
             names a teacher (knowledge distillation).
@@ -262,8 +301,22 @@ class Trainer:
         epochs = self.config.epochs if epochs is None else epochs
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
+        if self.solver is not None:
+            return fit_readout(self, X, y, X_val, y_val, sample_weight, teacher_log_probs)
         X, y = X.to(self.device), y.to(self.device)
         self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
+        self._weighted = self._weighted_criterion(sample_weight)
+        if self._weighted is not None and self._teacher is not None:
+            raise ConfigError(
+                "sample_weight and class_weight do not combine with a teacher; drop one of them."
+            )
+        if self._weighted is not None and self.augment is not None:
+            raise ConfigError(
+                "sample_weight and class_weight do not combine with augment (mixed rows have no "
+                "single weight); drop one of them."
+            )
+        self._sample_weight = None if sample_weight is None else sample_weight.to(self.device)
+        self._val_weight = None if val_weight is None else val_weight.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         val = (X_val.to(self.device), y_val.to(self.device)) if has_val else None  # type: ignore[union-attr]
         batch_size = min(self.config.batch_size, distributed.rank_rows(len(X)))
@@ -304,27 +357,36 @@ class Trainer:
             if len(index) < 2 and len(X) >= 2:
                 continue  # a batch of one breaks batch norm and adds only noise
             teacher = None if self._teacher is None else self._teacher[index]
-            loss = self._step(X[index], y[index], teacher)
+            weight = None if self._sample_weight is None else self._sample_weight[index]
+            loss = self._step(X[index], y[index], teacher, weight)
             loss_sum += loss * len(index)
         train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
         val_loss = val_acc = None
         if val is not None:
-            val_loss, val_acc = self.evaluate(*val)
+            val_loss, val_acc = self.evaluate(*val, weight=self._val_weight)
         self.epoch += 1
         lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
         return EpochRecord(
             self.epoch, train_loss, val_loss, val_acc, lr, time.perf_counter() - started
         )
 
-    def _step(self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None) -> Tensor:
-        """One optimisation step on a batch (and its rows' teacher log-probabilities)."""
-        if self._ddp_step is not None:
+    def _step(
+        self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None, weight: Tensor | None = None
+    ) -> Tensor:
+        """One optimisation step on a batch (and its rows' teacher log-probabilities / weights)."""
+        if weight is not None:
+            self._weighted.weight = weight  # type: ignore[union-attr]
+            loss = self.model.training_loss(xb, yb, self._weighted)
+        elif self._ddp_step is not None:
             loss = self._ddp_step(xb, yb)
         else:
             criterion = self.criterion
             if teacher is not None:
                 criterion = functools.partial(criterion, teacher_logits=teacher)
-            loss = self.model.training_loss(xb, yb, criterion)
+            if self.augment is not None:
+                loss = self.augment.loss(self.model, xb, yb, criterion)
+            else:
+                loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
