@@ -15,16 +15,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from headkit import protocols
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
-from headkit.protocols import (
-    ConfiguresOptimizer,
-    OwnsTrainingLoss,
-    Probabilistic,
-    ProgressAware,
-    modules_with,
-)
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
@@ -173,7 +167,9 @@ class Trainer:
         cfg = self.config
         optimizers: list[torch.optim.Optimizer] = []
         owned: set[int] = set()
-        for module in modules_with([self.model, self.criterion], ConfiguresOptimizer):
+        for module in protocols.modules_with(
+            [self.model, self.criterion], protocols.ConfiguresOptimizer
+        ):
             opt = module.configure_optimizer(cfg.lr, cfg.weight_decay)
             if opt is not None:
                 optimizers.append(opt)
@@ -226,7 +222,9 @@ class Trainer:
         """
         was_training = self.model.training
         self.model.eval()
-        probabilities = self.model.probabilities if isinstance(self.model, Probabilistic) else None
+        probabilities = (
+            self.model.probabilities if isinstance(self.model, protocols.Probabilistic) else None
+        )
         total_loss, correct = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
@@ -252,7 +250,7 @@ class Trainer:
         """The criterion with per-row weights bound, or None without weights."""
         if sample_weight is None:
             return None
-        if isinstance(getattr(self.model, "head", None), OwnsTrainingLoss):
+        if isinstance(getattr(self.model, "head", None), protocols.OwnsTrainingLoss):
             raise ConfigError(
                 "This head computes its own loss, which cannot weight rows; drop sample_weight "
                 "and class_weight or use a head such as 'linear'."
@@ -346,7 +344,7 @@ class Trainer:
     ) -> EpochRecord:
         """One pass over (X, y) in shuffled batches, then validation; return the epoch's record."""
         started = time.perf_counter()
-        for module in modules_with([self.model, self.criterion], ProgressAware):
+        for module in protocols.modules_with([self.model, self.criterion], protocols.ProgressAware):
             fit_epochs = max(self.fit_end_epoch - self.fit_start_epoch, 1)
             module.set_progress((self.epoch - self.fit_start_epoch) / fit_epochs)
         order = torch.randperm(len(X), generator=self.generator).to(self.device)
