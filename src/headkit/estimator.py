@@ -151,6 +151,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    track_diagnostics : bool, default=False
+        Record layer diagnostics after every epoch: gradient norms and output entropy, effective
+        ranks of features and head, per-layer probe accuracy and matrix entropy (see
+        :mod:`headkit.evaluation.diagnostics_tracking`).
 
     Attributes
     ----------
@@ -202,6 +206,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "track_diagnostics": ["boolean"],
     }
 
     def __init__(
@@ -230,6 +235,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        track_diagnostics: bool = False,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -255,6 +261,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.track_diagnostics = track_diagnostics
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
@@ -368,6 +375,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if self.track_diagnostics:
+            from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+
+            self._extra_callbacks.append(DiagnosticsTracker(X_train, self._encode(y_train)))
         with self._seeded(seed):
             self._prepare(X_train, y_train, seed)
             self._trainer.fit(
@@ -645,6 +656,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 "verbose": self.verbose,
                 "calibrate": self.calibrate,
                 "track_collapse": self.track_collapse,
+                "track_diagnostics": self.track_diagnostics,
             },
             "calibration": getattr(self, "calibration_", {}),
             "n_iter": self.n_iter_,

@@ -72,6 +72,8 @@ from headkit.nn.losses import (
     NLLLoss,
     OneVsAllLoss,
 )
+from headkit.nn.memory_heads import KNNHead, NearestMeanHead
+from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss
 from headkit.nn.outputs import (
     Entmax15,
     EntmaxBisect,
@@ -81,6 +83,7 @@ from headkit.nn.outputs import (
     Sigmoid,
     Sparsemax,
 )
+from headkit.nn.weight_penalties import NormLoss
 
 __all__ += [
     "ArcFaceHead",
@@ -107,3 +110,6 @@ __all__ += [
     "SphericalZLoss",
     "ZLoss",
 ]
+
+# Memory heads, multi-label losses and weight penalties (issue 14).
+__all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "SoftTopKLoss"]

@@ -25,6 +25,7 @@ from headkit.evaluation import (
     reliability_curve,
 )
 from headkit.evaluation.calibration import ReliabilityCurve
+from headkit.evaluation.layer_diagnostics import LayerDiagnostics, layer_diagnostics
 
 SCORES = ("msp", "max_logit", "energy", "mahalanobis")
 
@@ -55,6 +56,7 @@ class ReportInputs:
     redundancy: np.ndarray | None = None
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
+    diagnostics: LayerDiagnostics | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,6 +196,7 @@ def collect(
     inputs.block_names = [f"block {i + 1}" for i in range(len(acts) - 1)]
     inputs.cka = cka_matrix([r.cpu().double() for r in reps])
     inputs.dropped = _accuracy_with_blocks_dropped(net, X, target, inputs.redundancy)
+    inputs.diagnostics = layer_diagnostics(net, xs.cpu().numpy(), target[sample], seed)
     return inputs
 
 

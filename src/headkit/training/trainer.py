@@ -116,7 +116,7 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
-        self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output)
+        self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output, model=model)
         self.criterion.to(self.device)
         self.callbacks = list(callbacks)
         self.history: list[EpochRecord] = []
@@ -271,7 +271,8 @@ class Trainer:
                     loss = self.model.training_loss(X[index], y[index], self.criterion)
                 for opt in self.optimizers:
                     opt.zero_grad(set_to_none=True)
-                loss.backward()
+                if loss.requires_grad:  # memory heads on fixed features have nothing to train
+                    loss.backward()
                 for cb in self.callbacks:
                     cb.on_after_backward(self)
                 if self.gradient_noise.enabled:
