@@ -76,3 +76,9 @@ def test_nonlinear_network_label_flips_with_a_small_step():
     norms = result.perturbation.norm(dim=1) / x.norm(dim=1)
     assert stats["flipped"] == 1.0
     assert stats["rho"] == pytest.approx(norms.mean().item(), rel=1e-4)
+
+
+def test_a_classifier_without_gradient_is_left_unflipped():
+    x = torch.randn(6, 3, dtype=torch.float64)
+    result = deepfool(lambda t: torch.ones(len(t), 4, dtype=t.dtype) * torch.arange(4.0), x)
+    assert not result.flipped.any() and (result.perturbation == 0).all()

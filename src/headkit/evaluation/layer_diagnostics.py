@@ -75,7 +75,7 @@ def gradient_norms(net: nn.Module, X: Any, y: Any) -> dict[str, Any]:
         of ``‖∂ℓ_i/∂h_{l,i}‖`` per layer), ``weight_layers`` and ``weight`` (``‖∂L/∂W‖_F`` of
         the mean loss for every block's Linear and the head's weight) and ``output_entropy``.
     """
-    x = _as_tensor(X, net)
+    x = _as_tensor(X, net).requires_grad_(True)
     target = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=x.device)
     with _eval(net), torch.enable_grad():
         acts = net.layer_outputs(x)
@@ -87,7 +87,16 @@ def gradient_norms(net: nn.Module, X: Any, y: Any) -> dict[str, Any]:
         if isinstance(head_weight, torch.Tensor) and head_weight.requires_grad:
             named.append(("head", head_weight))
         outputs = [*acts, logits]
-        grads = torch.autograd.grad(per_row.sum(), outputs + [w for _, w in named])
+        wanted = outputs + [w for _, w in named]
+        # heads without a gradient path (knn votes) have a locally constant loss: zero gradients
+        grads = (
+            torch.autograd.grad(per_row.sum(), wanted, allow_unused=True)
+            if per_row.requires_grad
+            else [None] * len(wanted)
+        )
+        grads = [
+            torch.zeros_like(t) if g is None else g for g, t in zip(grads, wanted, strict=True)
+        ]
     act_grads = grads[: len(outputs)]
     n = max(len(x), 1)
     return {
@@ -187,10 +196,23 @@ class LayerDiagnostics:
     gradients: dict[str, Any] = field(default_factory=dict)
     spectra: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, Any] = field(default_factory=dict)
+    robustness: dict[str, Any] = field(default_factory=dict)
 
 
-def layer_diagnostics(net: nn.Module, X: Any, y: Any, seed: int = 0) -> LayerDiagnostics:
-    """Run :func:`gradient_norms`, :func:`spectra` and :func:`layer_quality` on (X, y)."""
+def layer_diagnostics(
+    net: nn.Module, X: Any, y: Any, seed: int = 0, robustness_rows: int = 200
+) -> LayerDiagnostics:
+    """Run :func:`gradient_norms`, :func:`spectra`, :func:`layer_quality` and DeepFool on (X, y).
+
+    DeepFool (:func:`headkit.evaluation.robustness.deepfool_robustness`) runs on the first
+    ``robustness_rows`` rows.
+    """
+    from headkit.evaluation.robustness import deepfool_robustness
+
+    rows = np.asarray(to_numpy(X))[:robustness_rows]
     return LayerDiagnostics(
-        gradient_norms(net, X, y), spectra(net, X), layer_quality(net, X, y, seed)
+        gradient_norms(net, X, y),
+        spectra(net, X),
+        layer_quality(net, X, y, seed),
+        deepfool_robustness(net, rows),
     )

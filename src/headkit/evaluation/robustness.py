@@ -28,7 +28,9 @@ def deepfool_robustness(
     Returns
     -------
     dict
-        ``rho`` (over rows whose label flipped), ``mean_distance`` (mean ‖r‖ over those rows),
+        ``rho`` (over rows whose label flipped), ``median_ratio`` (the median of ‖r‖/‖x‖ over
+        them; robust to the few rows where a flat linearisation sends DeepFool far),
+        ``mean_distance`` (mean ‖r‖ over those rows),
         ``flipped`` (their share), ``mean_iterations``, ``distances`` (N,) with NaN where
         DeepFool gave up.
     """
@@ -47,6 +49,7 @@ def deepfool_robustness(
     ok = flipped & (x_norm > 0)
     return {
         "rho": float(np.mean(dist[ok] / x_norm[ok])) if ok.any() else float("nan"),
+        "median_ratio": float(np.median(dist[ok] / x_norm[ok])) if ok.any() else float("nan"),
         "mean_distance": float(np.nanmean(dist)) if flipped.any() else float("nan"),
         "flipped": float(flipped.mean()) if len(flipped) else float("nan"),
         "mean_iterations": float(result.iterations.double().mean()) if len(x) else float("nan"),

@@ -48,6 +48,8 @@ def _logit_jacobian(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, T
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
         z = f(x)
+        if not z.requires_grad:  # logits without a gradient path: a zero Jacobian
+            return z.detach(), x.new_zeros(len(x), z.shape[1], x.shape[1])
         grads = [
             torch.autograd.grad(z[:, c].sum(), x, retain_graph=c + 1 < z.shape[1])[0]
             for c in range(z.shape[1])
@@ -55,8 +57,12 @@ def _logit_jacobian(f: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, T
     return z.detach(), torch.stack(grads, dim=1)
 
 
-def _step(z: Tensor, jac: Tensor, label: Tensor) -> Tensor:
-    """One DeepFool step per row towards the closest linearised boundary, shape (n, F)."""
+def _step(z: Tensor, jac: Tensor, label: Tensor) -> tuple[Tensor, Tensor]:
+    """One DeepFool step per row towards the closest linearised boundary, shape (n, F).
+
+    Also returns a mask (n,) of rows whose logit differences have no gradient at all (a locally
+    constant classifier), for which no step exists.
+    """
     rows = torch.arange(len(label), device=z.device)
     f_diff = z - z[rows, label].unsqueeze(1)  # (n, C)
     w_diff = jac - jac[rows, label].unsqueeze(1)  # (n, C, F)
@@ -64,9 +70,11 @@ def _step(z: Tensor, jac: Tensor, label: Tensor) -> Tensor:
     ratio = f_diff.abs() / w_norm.clamp_min(1e-12)
     ratio[rows, label] = float("inf")
     best = ratio.argmin(dim=1)
+    flat = w_norm[rows, best] == 0
     scale = f_diff[rows, best].abs() / w_norm[rows, best].clamp_min(1e-12).square()
+    scale = torch.where(flat, torch.zeros_like(scale), scale)
     # 0.01 % past the boundary, so that with overshoot=0 a step landing on it still flips the label
-    return (scale * (1 + PUSH)).unsqueeze(1) * w_diff[rows, best]
+    return (scale * (1 + PUSH)).unsqueeze(1) * w_diff[rows, best], flat
 
 
 def deepfool(
@@ -86,7 +94,8 @@ def deepfool(
     overshoot : float
         The total step is ``(1 + overshoot)·Σ_t r_t`` (0.02 in the paper).
     max_iter : int
-        Steps per row before giving up (``flipped`` is then False).
+        Steps per row before giving up (``flipped`` is then False, as for rows where the logits
+        have no gradient, e.g. a kNN head).
 
     Returns
     -------
@@ -111,8 +120,10 @@ def deepfool(
         idx = idx[still]
         if len(idx) == 0:
             break
-        total[idx] += _step(z[still], jac[still], original[idx])
+        step, flat = _step(z[still], jac[still], original[idx])
+        total[idx] += step
         iterations[idx] += 1
+        active[idx[flat]] = False  # no gradient: DeepFool cannot move these rows
     perturbation = (1 + overshoot) * total
     with torch.no_grad():
         flipped = f(x + perturbation).argmax(dim=1) != original

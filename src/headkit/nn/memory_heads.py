@@ -12,6 +12,7 @@ held fixed within a step); ``knn`` gives no gradient, so keep its trunk frozen.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -137,6 +138,7 @@ class KNNHead(_Memory):
         if k < 1:
             raise ConfigError(f"knn needs k >= 1; got {k}.")
         self.n_classes, self.k, self.metric, self.weighted = n_classes, k, metric, weighted
+        self._warned = False
         self.register_buffer("keys", torch.zeros(0, in_features))
         self.register_buffer("labels", torch.zeros(0, dtype=torch.int64))
 
@@ -159,6 +161,13 @@ class KNNHead(_Memory):
                               self.weighted)  # fmt: skip
             logits = torch.log(votes + VOTE_FLOOR)
         if self._learning(target):
+            if x.requires_grad and not self._warned:
+                warnings.warn(
+                    "head='knn' passes no gradient to the Dense layers, so they keep their "
+                    "initial weights; use hidden_sizes=() (frozen features) or head='ncm'.",
+                    stacklevel=2,
+                )
+                self._warned = True
             self.update(x if x.dim() == 2 else x[0], target)  # type: ignore[arg-type]
         return logits.reshape(*x.shape[:-1], self.n_classes)
 

@@ -54,18 +54,18 @@ def layer_quality(quality: Mapping[str, Any], path: str | Path) -> Path:
 
 
 def gradients(grads: Mapping[str, Any], path: str | Path) -> Path:
-    """Per-layer activation-gradient and weight-gradient norms (log scale)."""
+    """Per-layer activation-gradient and weight-gradient norms, values written on the bars."""
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4))
     for ax, names, values, title in (
         (axes[0], grads["layers"], grads["activation"], "mean ‖∂ℓ/∂h‖ per sample"),
         (axes[1], grads["weight_layers"], grads["weight"], "‖∂L/∂W‖ (mean loss)"),
     ):
         values = np.asarray(values, float)
-        if values.size:
-            ax.bar(range(len(names)), np.maximum(values, 1e-300), color="tab:red")
-            ax.set_xticks(range(len(names)), names)
-            if np.all(values > 0):
-                ax.set_yscale("log")
+        bars = ax.bar(range(len(names)), values, color="tab:red")
+        for bar, v in zip(bars, values, strict=True):
+            ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{v:.3g}",
+                    ha="center", va="bottom", fontsize=8)  # fmt: skip
+        ax.set_xticks(range(len(names)), names)
         ax.set_title(title)
     return _save(fig, path)
 
@@ -86,7 +86,8 @@ def diagnostics_history(history: Mapping[str, Sequence[float]], path: str | Path
         for col in cols:
             ax.plot(epoch, np.asarray(history[col], float), marker=".", label=col)
         ax.set(title=title, xlabel="epoch")
-        if title.startswith("‖"):
+        values = np.concatenate([np.asarray(history[c], float) for c in cols])
+        if title.startswith("‖") and np.all(values[np.isfinite(values)] > 0):
             ax.set_yscale("log")
         ax.legend(fontsize=7)
     return _save(fig, path)

@@ -70,6 +70,12 @@ def render_section(
         if "head_effective_rank" in s:
             spec_rows.append(["effective rank of the head W", s["head_effective_rank"]])
         spec_rows.append(["output entropy (nats)", g["output_entropy"]])
+        r = diag.robustness
+        if r:
+            n = len(r["distances"])
+            spec_rows.append([f"DeepFool ρ = mean ‖r‖/‖x‖ ({n} rows)", r["rho"]])
+            spec_rows.append(["DeepFool: median ‖r‖/‖x‖", r["median_ratio"]])
+            spec_rows.append(["DeepFool: share of rows flipped", r["flipped"]])
         parts.append(_table(["measure", "value"], spec_rows, fmt))
         diagnostic_plots.spectrum(s, out / "spectrum.png")
         parts.append(_figure("spectrum.png"))
