@@ -98,6 +98,11 @@ def test_probe_on_an_identity_layer_equals_the_input_probe():
     assert got["probe_accuracy"][0] == got["probe_accuracy"][1] > 0.8
     assert got["knn_accuracy"][0] == got["knn_accuracy"][1]
     assert got["matrix_entropy"][0] == pytest.approx(got["matrix_entropy"][1])
+    # shifted far from 0 the noisy copy stays positive too, so ReLU(I·x) is the identity on both
+    shifted = layer_quality(net, x[:500] + 100.0, y[:500])
+    assert shifted["invariance"][0] == pytest.approx(shifted["invariance"][1], rel=1e-12)
+    assert shifted["invariance"][0] < 1.0
+    assert (layer_quality(net, x[:100], y[:100], noise=0.0)["invariance"] == 1.0).all()
 
 
 def test_tracking_adds_columns_without_changing_training():

@@ -12,6 +12,7 @@ from headkit.evaluation.representation import (
     anisotropy,
     effective_rank,
     matrix_entropy,
+    mean_cosine,
     output_entropy,
     probe_accuracy,
     singular_values,
@@ -94,3 +95,12 @@ def test_probe_accuracy_identity_layer_equals_input_and_label_layer_is_perfect()
         LogisticRegression(max_iter=500).fit(scaler.transform(a), ya).score(scaler.transform(b), yb)
     )
     assert probe_accuracy(x, y) == pytest.approx(ref)
+
+
+def test_mean_cosine_matches_a_loop_and_handles_zero_rows():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(8, 3)), rng.normal(size=(8, 3))
+    loop = np.mean([a[i] @ b[i] / (np.linalg.norm(a[i]) * np.linalg.norm(b[i])) for i in range(8)])
+    assert mean_cosine(a, b) == pytest.approx(loop, rel=1e-12)
+    assert mean_cosine(np.zeros((2, 3)), np.zeros((2, 3))) == 1.0
+    assert mean_cosine(np.zeros((1, 3)), np.ones((1, 3))) == 0.0

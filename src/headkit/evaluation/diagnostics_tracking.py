@@ -43,10 +43,9 @@ def diagnostics_row(net: Any, X: Any, y: Any, seed: int = 0) -> dict[str, float]
     row["erank_features"] = spec["feature_effective_rank"]
     if "head_effective_rank" in spec:
         row["erank_head"] = spec["head_effective_rank"]
-    for name, probe, entropy in zip(quality["layers"], quality["probe_accuracy"],
-                                    quality["matrix_entropy"], strict=True):  # fmt: skip
-        row[f"probe_{_key(name)}"] = float(probe)
-        row[f"entropy_{_key(name)}"] = float(entropy)
+    for i, name in enumerate(quality["layers"]):
+        row[f"probe_{_key(name)}"] = float(quality["probe_accuracy"][i])
+        row[f"entropy_{_key(name)}"] = float(quality["matrix_entropy"][i])
     return row
 
 

@@ -29,6 +29,7 @@ from headkit.evaluation.representation import (
     anisotropy,
     effective_rank,
     matrix_entropy,
+    mean_cosine,
     output_entropy,
     probe_accuracy,
     singular_values,
@@ -73,7 +74,8 @@ def gradient_norms(net: nn.Module, X: Any, y: Any) -> dict[str, Any]:
     dict
         ``layers`` (names: the Dense blocks, then ``"logits"``), ``activation`` (mean over rows
         of ``‖∂ℓ_i/∂h_{l,i}‖`` per layer), ``weight_layers`` and ``weight`` (``‖∂L/∂W‖_F`` of
-        the mean loss for every block's Linear and the head's weight) and ``output_entropy``.
+        the mean loss for every block's Linear and the head's weight), ``output_entropy`` and
+        ``max_entropy`` (log K, its value for uniform outputs).
     """
     x = _as_tensor(X, net).requires_grad_(True)
     target = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=x.device)
@@ -105,6 +107,7 @@ def gradient_norms(net: nn.Module, X: Any, y: Any) -> dict[str, Any]:
         "weight_layers": [name for name, _ in named],
         "weight": np.array([float(g.norm()) / n for g in grads[len(outputs) :]]),
         "output_entropy": output_entropy(logits.detach().double()),
+        "max_entropy": float(np.log(logits.shape[-1])),
     }
 
 
@@ -153,22 +156,30 @@ def knn_accuracy(
     return float((votes.argmax(1).numpy() == np.asarray(test_y)).mean())
 
 
-def layer_quality(net: nn.Module, X: Any, y: Any, seed: int = 0, k: int = 5) -> dict[str, Any]:
-    """Probe accuracy, kNN accuracy and matrix entropy of the input and every block's output.
+def layer_quality(
+    net: nn.Module, X: Any, y: Any, seed: int = 0, k: int = 5, noise: float = 0.1
+) -> dict[str, Any]:
+    """Probe and kNN accuracy, matrix entropy and invariance of the input and every block.
 
     Rows are split in half (stratified, ``seed``): the probe and the kNN memory use one half, the
     accuracies are measured on the other. Matrix entropy is taken on the centred representation.
+    Invariance is the mean cosine between each row's representation and that of the row plus
+    Gaussian noise of ``noise`` times each feature's standard deviation (NumPy generator seeded
+    by ``seed``; torch's random state is not touched).
 
     Returns
     -------
     dict
-        ``layers`` (names), ``probe_accuracy``, ``knn_accuracy``, ``matrix_entropy`` (arrays),
-        ``width`` (ints).
+        ``layers`` (names), ``probe_accuracy``, ``knn_accuracy``, ``matrix_entropy``,
+        ``invariance`` (arrays), ``width`` (ints).
     """
     from sklearn.model_selection import train_test_split
 
+    x = np.asarray(to_numpy(X))
+    shaken = x + noise * x.std(axis=0) * np.random.default_rng(seed).normal(size=x.shape)
     with _eval(net), torch.no_grad():
-        outs = net.layer_outputs(_as_tensor(X, net), include_input=True)
+        outs = net.layer_outputs(_as_tensor(x, net), include_input=True)
+        outs_shaken = net.layer_outputs(_as_tensor(shaken, net), include_input=True)
     reps = [r.double().cpu().numpy() for r in outs]
     labels = np.asarray(y, dtype=np.int64)
     counts = np.unique(labels, return_counts=True)[1]
@@ -185,6 +196,7 @@ def layer_quality(net: nn.Module, X: Any, y: Any, seed: int = 0, k: int = 5) -> 
         "probe_accuracy": np.array(probe),
         "knn_accuracy": np.array(knn),
         "matrix_entropy": np.array(entropy),
+        "invariance": np.array([mean_cosine(a, b) for a, b in zip(outs, outs_shaken, strict=True)]),
         "width": [r.shape[1] for r in reps],
     }
 

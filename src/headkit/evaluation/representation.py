@@ -13,6 +13,8 @@
 - **Output entropy**: the mean entropy of the softmax, a saturation proxy (layer-wise gradient
   diagnostics).
 - **Probe accuracy**: held-out accuracy of a logistic-regression probe on the representation.
+- **Invariance**: mean cosine between the representations of the same rows with and without a
+  perturbation ("Layer by Layer").
 
 Every function takes NumPy arrays or torch tensors and returns floats or NumPy arrays.
 """
@@ -89,6 +91,20 @@ def anisotropy(x: Any) -> float:
         return float("nan")
     total = a.sum(axis=0)
     return float((total @ total - n) / (n * (n - 1)))
+
+
+def mean_cosine(a: Any, b: Any) -> float:
+    """Mean row-wise cosine between two representations of the same rows (invariance).
+
+    Two zero rows count as cosine 1, one zero row as 0.
+    """
+    x, z = _matrix(a, "a"), _matrix(b, "b")
+    if x.shape != z.shape:
+        raise DataError(f"Representations must have the same shape; got {x.shape} and {z.shape}.")
+    nx, nz = np.linalg.norm(x, axis=1), np.linalg.norm(z, axis=1)
+    cos = (x * z).sum(axis=1) / np.maximum(nx * nz, 1e-300)
+    cos = np.where((nx == 0) & (nz == 0), 1.0, cos)
+    return float(cos.mean()) if len(cos) else float("nan")
 
 
 def matrix_entropy(x: Any) -> float:

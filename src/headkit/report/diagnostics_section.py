@@ -56,10 +56,11 @@ def render_section(
     parts.append("<h2>Layer diagnostics</h2>")
     if diag is not None:
         q, s, g = diag.quality, diag.spectra, diag.gradients
-        rows = [[n, w, p, k, e] for n, w, p, k, e in zip(q["layers"], q["width"], q["probe_accuracy"],
-                q["knn_accuracy"], q["matrix_entropy"], strict=True)]  # fmt: skip
+        columns = ("layers", "width", "probe_accuracy", "knn_accuracy", "matrix_entropy",
+                   "invariance")  # fmt: skip
+        rows = [list(r) for r in zip(*(q[c] for c in columns), strict=True)]
         parts.append(_table(["representation", "width", "probe accuracy", "kNN accuracy",
-                             "matrix entropy"], rows, fmt))  # fmt: skip
+                             "matrix entropy", "invariance (cos to noisy input)"], rows, fmt))  # fmt: skip
         diagnostic_plots.layer_quality(q, out / "layer_quality.png")
         parts.append(_figure("layer_quality.png"))
         flag = "yes: d < K limits the log-probabilities' rank" if s["bottleneck"] else "no"
@@ -69,7 +70,13 @@ def render_section(
                      ["anisotropy (mean pairwise cosine)", s["feature_anisotropy"]]]  # fmt: skip
         if "head_effective_rank" in s:
             spec_rows.append(["effective rank of the head W", s["head_effective_rank"]])
-        spec_rows.append(["output entropy (nats)", g["output_entropy"]])
+        spec_rows.append(
+            [f"output entropy (nats; log K = {g['max_entropy']:.3f})", g["output_entropy"]]
+        )
+        saturated = g["output_entropy"] < 0.1 * g["max_entropy"]
+        spec_rows.append(
+            ["saturated outputs (entropy < 10 % of log K)", "yes" if saturated else "no"]
+        )
         r = diag.robustness
         if r:
             n = len(r["distances"])
