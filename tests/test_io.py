@@ -1,12 +1,13 @@
 import json
 import os
+import stat
 
 import pytest
 import torch
 
 import headkit
 from headkit.exceptions import ModelFileError
-from headkit.io import FORMAT_VERSION, write_directory
+from headkit.io import FORMAT_VERSION, atomic_write_text, write_directory
 from headkit.nn import HeadNet
 
 
@@ -94,5 +95,20 @@ def test_write_directory_refuses_existing_unless_overwrite(tmp_path):
     with pytest.raises(ModelFileError, match="already exists"):
         write_directory(tmp_path / "d", {"a.txt": "2"}, overwrite=False)
     write_directory(tmp_path / "d", {"b.txt": "3"})
-    assert (tmp_path / "d" / "a.txt").read_text() == "1"  # carried over
+    assert not (tmp_path / "d" / "a.txt").exists()  # the whole directory was replaced
     assert (tmp_path / "d" / "b.txt").read_text() == "3"
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]  # no temporary leftovers
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_saved_files_follow_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        write_directory(tmp_path / "d", {"a.txt": "1"})
+        atomic_write_text(tmp_path / "f.txt", "2")
+    finally:
+        os.umask(old)
+    # what plain open()/mkdir() give under this umask, the independent reference
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((tmp_path / "d" / "a.txt").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o666 & ~umask

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -100,14 +99,6 @@ def _load_data(source: str, target: str | None, require_target: bool):
     return table.X, table.y, table.feature_names
 
 
-def _frame(X: Any, names: list[str]):
-    import pandas as pd
-
-    return (
-        pd.DataFrame(X, columns=names) if names and not all(n.startswith("x") for n in names) else X
-    )
-
-
 def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -123,16 +114,6 @@ def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
             *(f"{values[k]:.4f}" if isinstance(values[k], float) else str(values[k]) for k in keys),
         )
     Console().print(table)
-
-
-def _history_csv(history: list[dict[str, Any]]) -> str:
-    import io
-
-    import pandas as pd
-
-    buffer = io.StringIO()
-    pd.DataFrame(history).to_csv(buffer, index=False)
-    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------------------------- train
@@ -159,7 +140,7 @@ def train(
         str, typer.Option(help="Dense widths, e.g. 256,256 (none for linear).")
     ] = "256,256",
     activation: Annotated[
-        str, typer.Option(help="relu, gelu, silu, mish, tanh, elu, leaky_relu.")
+        str, typer.Option(help="relu, gelu, silu, mish, selu, prelu, leaky_relu:slope=0.1, ...")
     ] = "relu",
     norm: Annotated[
         str | None, typer.Option(help="batch or layer normalisation after each Dense layer.")
@@ -173,6 +154,18 @@ def train(
     output: Annotated[
         str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
     ] = "softmax",
+    residual: Annotated[
+        str, typer.Option(help="Skip connections: none, identity, scaled[:alpha=A], learnable.")
+    ] = "none",
+    init: Annotated[
+        str, typer.Option(help="Dense initialisation: default or critical.")
+    ] = "default",
+    solver: Annotated[
+        str, typer.Option(help="adamw (fit loop), or readout only: lbfgs:C=1, ridge:alpha=1e-3.")
+    ] = "adamw",
+    augment: Annotated[
+        str, typer.Option(help="Batch augmentation: none, mixup:alpha=0.2, cutmix:alpha=1.")
+    ] = "none",
     loss: Annotated[
         str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
     ] = "cross_entropy",
@@ -194,6 +187,16 @@ def train(
     gradient_noise: Annotated[
         float | None,
         typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
+    ] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="Distil from this saved run's probabilities (knowledge distillation)."),
+    ] = None,
+    teacher_temperature: Annotated[
+        float | None, typer.Option(help="Distillation temperature T (default 4).")
+    ] = None,
+    teacher_weight: Annotated[
+        float | None, typer.Option(help="β: weight of the distillation term (default 0.5).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -219,41 +222,9 @@ def train(
     Under ``torchrun --nproc-per-node N -m headkit train ...`` the N processes train one model
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
-    started = time.perf_counter()
     from headkit.config import TrainingConfig
-    from headkit.exceptions import ConfigError, DataError
-    from headkit.training import distributed
-
-    env = distributed.init_distributed()  # no-op outside torchrun
-    quiet = quiet or not env.is_main
-
-    if data is None and target is not None:
-        raise ConfigError("--target only applies with --data FILE; add --data or drop --target.")
-    run_name = data.stem if data is not None else dataset.split(":")[0]
-    out = out or Path("runs") / f"{run_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not overwrite:
-        raise ConfigError(
-            f"{out} already exists; pass --overwrite to replace it or choose another --out."
-        )
-
-    from headkit.data import load_dataset, load_table
-    from headkit.estimator import HeadClassifier
-
-    if data is not None:
-        if target is None:
-            raise DataError(f"Say which column of {data} holds the labels with --target COLUMN.")
-        table = load_table(data, target)
-        X_train, y_train, X_test, y_test = _holdout(table.X, table.y, test_fraction, seed)
-        names = table.feature_names
-    else:
-        ds = load_dataset(dataset)
-        X_train, y_train, X_test, y_test, names = (
-            ds.X_train,
-            ds.y_train,
-            ds.X_test,
-            ds.y_test,
-            ds.feature_names,
-        )
+    from headkit.data.loading import TABLE_SUFFIXES
+    from headkit.runs import TrainRequest, train_run
 
     defaults = TrainingConfig()
     overrides = {
@@ -265,9 +236,11 @@ def train(
         "validation_fraction": validation_fraction,
         "patience": patience,
         "gradient_noise": gradient_noise,
+        "teacher_temperature": teacher_temperature,
+        "teacher_weight": teacher_weight,
     }
     params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
-    model = HeadClassifier(
+    params.update(
         hidden_sizes=_parse_sizes(hidden_sizes),
         activation=activation,
         norm=norm,
@@ -275,78 +248,39 @@ def train(
         head=head,
         output=output,
         loss=loss,
+        residual=False if residual == "none" else residual,
+        init=init,
+        solver=solver,
+        augment=augment,
         random_state=seed,
         device=device,
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
         track_diagnostics=track_diagnostics,
-        **params,
+        teacher=None if teacher is None else str(teacher),
+        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
     )
-    model.fit(_frame(X_train, names), y_train)
-    distributed.gather_sharded(model.model_)  # class-sharded heads: full weight on every rank
-    results = {"train": _evaluate(model, X_train, y_train, names)}
-    if len(y_test):
-        results["test"] = _evaluate(model, X_test, y_test, names)
-    metrics = {
-        "splits": results,
-        "epochs_run": model.n_iter_,
-        "best_epoch": model.best_epoch_,
-        "seconds": round(time.perf_counter() - started, 3),
-        "data": str(data) if data is not None else dataset,
-    }
-    if not env.is_main:
-        distributed.shutdown()
-        return
-    model.save(
-        out,
-        extra_files={
-            "metrics.json": json.dumps(metrics, indent=2),
-            "history.csv": _history_csv(model.history_),
-        },
-        extra_metadata={"target": target, "data": metrics["data"]},
+    request = TrainRequest(
+        dataset=dataset,
+        data=data,
+        target=target,
+        test_fraction=test_fraction,
+        out=out,
+        overwrite=overwrite,
+        params=params,
+        report=report,
     )
-    if getattr(model, "calibration_", None):
-        metrics["calibration"] = model.calibration_
+    result = train_run(request)
+    if result.out is None:
+        return  # a non-main rank of a distributed run
+    metrics = result.metrics
     if not quiet:
-        _metrics_table(f"headkit · {metrics['data']} · {model.n_iter_} epochs", results)
-        typer.echo(f"run written to {out}  ({metrics['seconds']:.1f}s)")
-    if report:
-        from headkit.report import write_report
-
-        has_test = len(y_test) > 0
-        index = write_report(
-            out,
-            _frame(X_test, names) if has_test else None,
-            y_test if has_test else None,
-            data_name=f"{metrics['data']} (test split)" if has_test else "",
-        )
-        typer.echo(f"report written to {index}")
-    distributed.shutdown()
-
-
-def _holdout(X: Any, y: Any, fraction: float, seed: int) -> tuple[Any, ...]:
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
-    from headkit.exceptions import ConfigError
-
-    if not 0 <= fraction < 1:
-        raise ConfigError(f"--test-fraction must be in [0, 1); got {fraction}.")
-    if fraction == 0 or len(y) < 10:
-        return X, y, X[:0], y[:0]
-    counts = np.unique(y, return_counts=True)[1]
-    stratify = y if counts.min() >= 2 else None
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=fraction, random_state=seed, stratify=stratify
-    )
-    return X_train, y_train, X_test, y_test
-
-
-def _evaluate(model: Any, X: Any, y: Any, names: list[str]) -> dict[str, float]:
-    from headkit.evaluation import summary_metrics
-
-    return summary_metrics(y, model.predict_proba(_frame(X, names)), model.classes_)
+        title = f"headkit · {metrics['data']} · {metrics['epochs_run']} epochs"
+        _metrics_table(title, metrics["splits"])
+        typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
+    if result.report_index is not None:
+        typer.echo(f"report written to {result.report_index}")
 
 
 # ------------------------------------------------------------------------- evaluate / predict
@@ -376,6 +310,8 @@ def evaluate(
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
 
+    from headkit.runs import feature_frame, split_metrics
+
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
     X, y, names = _load_data(data, target, require_target=True)
@@ -385,7 +321,7 @@ def evaluate(
     known = np.isin(y, model.classes_)
     report: dict[str, Any] = {}
     if known.any():
-        report = _evaluate(model, X[known], y[known], names)
+        report = split_metrics(model, X[known], y[known], names)
     if not known.all():
         unseen = sorted({str(v) for v in y[~known]})
         report["unseen_label_rows"] = int((~known).sum())
@@ -398,7 +334,7 @@ def evaluate(
         )
     if ood is not None:
         X_ood, ood_names = _load_unlabelled(ood, target)
-        report["ood"] = _ood_report(model, _frame(X, names), _frame(X_ood, ood_names))
+        report["ood"] = _ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -431,24 +367,44 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
+    ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
     import pandas as pd
 
-    from headkit.io import atomic_write_text
+    from headkit.io import atomic_write, atomic_write_text
+    from headkit.runs import feature_frame
 
-    model = _load_run(run)
-    target = target or model.model_.metadata.get("target")
-    X, names = _load_unlabelled(data, target)
-    features = _frame(X, names)
-    uncertainty = None
-    if mc_samples is None:
-        proba = model.predict_proba(features)
+    ids = None
+    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
+        from headkit.inference import SavedModel
+
+        saved = SavedModel.load(run)
+        X, names = _load_unlabelled(data, target or saved.metadata.get("target"))
+        if id_column is not None:
+            X, ids = _pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
+        classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
-        uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
-        proba = uncertainty["proba"]
-    result = pd.DataFrame({"label": model.classes_[proba.argmax(axis=1)]})
-    for j, label in enumerate(model.classes_):
+        model = _load_run(run)
+        target = target or model.model_.metadata.get("target")
+        X, names = _load_unlabelled(data, target)
+        features = feature_frame(X, names)
+        if id_column is not None:
+            features, ids = _pop_id_column(features, names, id_column, data)
+        classes, uncertainty = model.classes_, None
+        if mc_samples is None:
+            proba = model.predict_proba(features)
+        else:
+            uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
+            proba = uncertainty["proba"]
+    result = pd.DataFrame({"label": classes[proba.argmax(axis=1)]})
+    if ids is not None:
+        result.insert(0, id_column, ids.to_numpy())
+    for j, label in enumerate(classes):
         result[f"proba_{label}"] = proba[:, j]
     if uncertainty is not None:
         result["entropy"] = uncertainty["entropy"]
@@ -456,12 +412,27 @@ def predict(
     if ood_score is not None:
         result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
     if output.suffix.lower() in (".parquet", ".pq"):
-        tmp = output.with_name(f".{output.name}.tmp")
-        result.to_parquet(tmp, index=False)
-        tmp.replace(output)
+        atomic_write(output, lambda tmp: result.to_parquet(tmp, index=False))
     else:
         atomic_write_text(output, result.to_csv(index=False))
     typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+
+
+def _pop_id_column(features: Any, names: list[str], id_column: str, data: str) -> tuple[Any, Any]:
+    """Split the ID column off the features: (features without it, the IDs)."""
+    from headkit.exceptions import DataError
+
+    if id_column not in names:
+        raise DataError(
+            f"--id-column {id_column!r} is not a column of {data}; its columns are "
+            f"{', '.join(names[:10])}."
+        )
+    import pandas as pd
+
+    frame = (
+        features if isinstance(features, pd.DataFrame) else pd.DataFrame(features, columns=names)
+    )
+    return frame.drop(columns=[id_column]), frame[id_column]
 
 
 # ------------------------------------------------------------------ report / OOD (issue 6)
@@ -529,6 +500,7 @@ def report_command(
     """Write an offline HTML report (PNG pictures beside index.html) for a trained run."""
     from headkit.data import DATASETS
     from headkit.report import write_report
+    from headkit.runs import feature_frame
 
     model = _load_run(run)
     meta = model.model_.metadata
@@ -540,12 +512,12 @@ def report_command(
     names: list[str] = []
     if source is not None:
         X, y, names = _load_data(source, target, require_target=True)
-        X = _frame(X, names)
+        X = feature_frame(X, names)
     else:
         typer.echo("no --data given: the report shows the training curves only", err=True)
     if ood is not None:
         X_ood, ood_names = _load_unlabelled(ood, target)
-        X_ood = _frame(X_ood, ood_names)
+        X_ood = feature_frame(X_ood, ood_names)
     index = write_report(run, X, y, X_ood, out_dir=out, data_name=source or "", ood_name=ood or "")
     typer.echo(f"report written to {index}")
 
@@ -564,7 +536,11 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     table = Table(title=f"headkit model · {run}", show_header=False)
     for key, value in config["network"].items():
         table.add_row(key, str(value))
-    for key in ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule", "random_state"):
+    sizes = config["network"].get("hidden_sizes") or []
+    if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
+        table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
+    for key in (*training_keys, "solver", "augment", "random_state"):
         if key in meta.get("training", {}):
             table.add_row(key, str(meta["training"][key]))
     classes = meta.get("classes", [])
@@ -573,11 +549,30 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         f"{len(classes)}: {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}",
     )
     table.add_row("epochs run", str(meta.get("n_iter")))
+    roles = _column_roles(Path(run))
+    for name, role in roles.items():
+        table.add_row(f"column {name}", role)
     metrics_file = Path(run) / "metrics.json"
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
+
+
+def _column_roles(run: Path) -> dict[str, str]:
+    """Each input column's encoding, read from the run's table preprocessing (JSON only)."""
+    file = run / "preprocessing.json"
+    if not file.is_file():
+        return {}
+    from headkit.data.preprocessing import TablePreprocessor
+
+    return TablePreprocessor.from_dict(json.loads(file.read_text())).column_roles()
+
+
+from headkit import ship  # noqa: E402  (light: typer only)
+
+app.command("export")(_user_errors(ship.export))
+app.command("serve")(_user_errors(ship.serve))
 
 
 def main() -> None:

@@ -25,17 +25,22 @@ class NetworkConfig:
     hidden_sizes : tuple of int
         Widths of the Dense blocks; ``()`` gives a linear (logistic-regression) model.
     activation : str
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec (``headkit.nn.ACTIVATIONS``): ``relu``, ``leaky_relu:slope=0.1``,
+        ``prelu``, ``elu``, ``selu``, ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh``,
+        ``sigmoid``.
     norm : str or None
         ``None``, ``"batch"`` or ``"layer"`` normalisation after each Dense layer.
-    residual : bool
-        Add a skip connection around blocks whose input and output widths agree.
+    residual : bool or str
+        Skip connection around blocks whose input and output widths agree: ``True`` or a
+        residual spec with branch scaling (``"scaled"`` for α = 1/√L, ``"learnable"`` from 0).
     dropout : str or float
         A rate for standard dropout, or a dropout spec (``"multisample:k=8,p=0.5"``).
     head : str
         Head spec mapping features to logits (``"linear"``, ``"arcface:s=30,m=0.5"``).
     output : str
         Output-map spec mapping logits to probabilities (``"softmax"``, ``"entmax15"``).
+    init : str
+        Initialisation spec of the Dense layers (``"default"``, ``"critical"``).
     """
 
     n_features: int
@@ -43,10 +48,11 @@ class NetworkConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
     norm: str | None = None
-    residual: bool = False
+    residual: bool | str = False
     dropout: str | float = 0.2
     head: str = "linear"
     output: str = "softmax"
+    init: str = "default"
 
     def replace(self, **changes: Any) -> NetworkConfig:
         """Return a copy with some fields changed."""
@@ -99,6 +105,18 @@ class TrainingConfig:
         η of annealed Gaussian gradient noise, σ² = η / (1 + t)^γ; 0 disables it.
     gradient_noise_gamma : float
         γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).
+    solver : str
+        ``"adamw"`` (the fit loop) or a readout solver on frozen features: ``"lbfgs:C=1"``
+        (logistic regression), ``"ridge:alpha=1e-3"`` (closed form).
+    augment : str
+        Training-batch augmentation: ``"none"``, ``"mixup:alpha=0.2"``, ``"cutmix:alpha=1"``.
+    teacher : str or None
+        A saved run directory whose probabilities the network is distilled from (knowledge
+        distillation, Hinton et al. 2015); ``None`` trains on the labels only.
+    teacher_temperature : float
+        T > 0 applied to teacher and student in the distillation term.
+    teacher_weight : float
+        β in [0, 1]: ``β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss``.
     random_state : int or None
         Seed; the same seed gives the same weights bit for bit on CPU.
     device : str
@@ -117,6 +135,11 @@ class TrainingConfig:
     monitor: str = "val_accuracy"
     gradient_noise: float = 0.0
     gradient_noise_gamma: float = 0.55
+    solver: str = "adamw"
+    augment: str = "none"
+    teacher: str | None = None
+    teacher_temperature: float = 4.0
+    teacher_weight: float = 0.5
     random_state: int | None = None
     device: str = "auto"
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import os
 from collections.abc import Iterator, Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -17,20 +19,32 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
+from headkit import fit_inputs
 from headkit.config import NetworkConfig, TrainingConfig
-from headkit.exceptions import DataError, ModelFileError, NotFittedError
+from headkit.data.sparse import SparseRows, column_moments, is_sparse
+from headkit.data.split import holdout_split
+from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFittedError
 from headkit.nn.network import HeadNet
-from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
+from headkit.training.checkpoint import fit_fingerprint
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
 _TRAIN = TrainingConfig()
-_NETWORK_FIELDS = ("hidden_sizes", "activation", "norm", "residual", "dropout", "head", "output")
+_NETWORK_FIELDS = (
+    "hidden_sizes",
+    "activation",
+    "norm",
+    "residual",
+    "dropout",
+    "head",
+    "output",
+    "init",
+)
 _TRAINING_FIELDS = (
     "loss",
     "epochs",
@@ -43,12 +57,18 @@ _TRAINING_FIELDS = (
     "restore_best",
     "monitor",
     "gradient_noise",
+    "teacher",
+    "teacher_temperature",
+    "teacher_weight",
     "random_state",
     "device",
+    "solver",
+    "augment",
 )
 
 
 OOD_FILE = "mahalanobis.safetensors"
+PREPROCESSING_FILE = "preprocessing.json"
 
 
 def _detector_bytes(detector: Any) -> bytes:
@@ -85,11 +105,42 @@ def _detector_from_file(path: Path) -> Any:
     return detector
 
 
+def _json_class_weight(class_weight: Any) -> Any:
+    """``class_weight`` for config.json (dict keys become text; load restores them as text)."""
+    if isinstance(class_weight, dict):
+        return {str(k): float(v) for k, v in class_weight.items()}
+    return class_weight
+
+
+def _preprocessor_from_file(path: Path) -> Any:
+    """Rebuild the table preprocessing saved beside a model, or None when there is none."""
+    if not path.is_file():
+        return None
+    from headkit.data.preprocessing import TablePreprocessor
+
+    try:
+        return TablePreprocessor.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
+
+
 def _tensor(array: np.ndarray) -> torch.Tensor:
     """Return a tensor over ``array``'s data, copying read-only or non-contiguous input."""
     if not array.flags.writeable or not array.flags.c_contiguous:
         array = np.array(array, order="C")
     return torch.from_numpy(array)
+
+
+def _rows(X: Any) -> torch.Tensor | SparseRows:
+    """Training rows as a tensor, or sparse rows densified one batch at a time."""
+    return SparseRows(X) if is_sparse(X) else _tensor(X)
+
+
+def _batches(X: Any, device: torch.device) -> Iterator[torch.Tensor]:
+    """Dense float32 batches of PREDICT_BATCH rows of an array or sparse matrix, on ``device``."""
+    rows = _rows(X)
+    for start in range(0, len(rows), PREDICT_BATCH):
+        yield rows[start : start + PREDICT_BATCH].to(device)
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
@@ -100,11 +151,13 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     hidden_sizes : tuple of int, default=(256, 256)
         Width of each Dense block; ``()`` gives multinomial logistic regression.
     activation : str, default="relu"
-        ``relu``, ``gelu``, ``silu``, ``mish``, ``tanh``, ``elu`` or ``leaky_relu``.
+        Activation spec: ``relu``, ``leaky_relu:slope=0.1``, ``prelu``, ``elu``, ``selu``,
+        ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
-    residual : bool, default=False
-        Skip connections around equal-width blocks.
+    residual : bool or str, default=False
+        Skip connections around equal-width blocks: ``True`` (``h + f(h)``) or a residual spec
+        with branch scaling, ``"scaled"`` (``h + f(h)/√L``) or ``"learnable"`` (α from 0).
     dropout : float or str, default=0.2
         A dropout rate, or a dropout spec such as ``"multisample:k=8,p=0.5"``.
     output : str, default="softmax"
@@ -136,8 +189,26 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
+    teacher : str or None, default=None
+        A saved run directory to distil from (knowledge distillation): the student is trained
+        on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
+        with the teacher's probabilities on the training rows. Needs a head without its own
+        loss (``linear``, ``cosine``, margins).
+    teacher_temperature : float, default=4.0
+        T of the distillation term.
+    teacher_weight : float, default=0.5
+        β in [0, 1], the weight of the distillation term.
     standardize : bool, default=True
         Scale features with the training mean and standard deviation (saved with the model).
+    class_weight : "balanced", dict or None, default=None
+        Weight of each class's rows in the loss, as in scikit-learn: ``"balanced"`` gives
+        ``n_samples / (n_classes * count_c)``; a dict maps labels to weights (others weigh 1).
+        Multiplies ``sample_weight``.
+    tabular : "auto" or bool, default="auto"
+        Run the table preprocessing (:class:`headkit.data.preprocessing.TablePreprocessor`:
+        median imputation + missing flags + scaling of numbers, one-hot or hashed categories) on
+        a DataFrame. ``"auto"`` does so when the frame has a text, category or boolean column or
+        a missing value; numeric arrays never use it.
     random_state : int, RandomState or None, default=None
         Seed for initialisation, splitting, shuffling and dropout; fixed seed → identical weights.
     device : str, default="auto"
@@ -155,6 +226,26 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Record layer diagnostics after every epoch: gradient norms and output entropy, effective
         ranks of features and head, per-layer probe accuracy and matrix entropy (see
         :mod:`headkit.evaluation.diagnostics_tracking`).
+    init : str, default="default"
+        Initialisation of the Dense layers: ``"default"`` or ``"critical"`` (W ~ N(0, C_W/fan_in)
+        at the activation's critical point: ReLU C_W = 2, tanh C_W = 1).
+    solver : str, default="adamw"
+        ``"adamw"`` trains everything with the fit loop; ``"lbfgs:C=1"`` (logistic regression,
+        scikit-learn's penalty) and ``"ridge:alpha=1e-3"`` (closed form) fit only the head's
+        readout on frozen features (with ``hidden_sizes=()``: a linear probe).
+    augment : str, default="none"
+        Training-batch augmentation: ``"mixup:alpha=0.2"`` or ``"cutmix:alpha=1"``.
+    checkpoint_dir : str, Path or None, default=None
+        Write the whole training state there after every epoch. A ``fit`` interrupted (Ctrl-C,
+        kill) and called again with the same parameters and data resumes from the last
+        checkpoint and ends with the same weights, bit for bit on CPU, as an uninterrupted fit;
+        a fit whose checkpoint is complete is not repeated. A checkpoint of different
+        parameters or data is refused. See ``docs/failures.md``.
+
+    With ``output="softmax"`` a Softmax Collapse detector scores training rows after each epoch
+    (``history_`` column ``softmax_collapse``) and warns with
+    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of
+    exactly 0.
 
     Attributes
     ----------
@@ -178,14 +269,19 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         ``nll_after`` and ``temperature``; empty otherwise.
     ood_detector_ : MahalanobisDetector or None
         Class means and shared covariance of the training split's penultimate features, used by
-        ``ood_score(X, method="mahalanobis")``.
+        ``ood_score(X, method="mahalanobis")`` (None for multi-label targets).
+    preprocessor_ : TablePreprocessor or None
+        The fitted table preprocessing (see ``tabular``); its ``transform`` gives the network's
+        input.
+    multilabel_ : bool
+        True when ``y`` was a 2-D indicator matrix; ``predict`` then returns one.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
         "hidden_sizes": ["array-like"],
         "activation": [str],
         "norm": [StrOptions({"batch", "layer"}), None],
-        "residual": ["boolean"],
+        "residual": ["boolean", str],
         "dropout": [Interval(Real, 0, 1, closed="left"), str],
         "output": [str],
         "head": [str],
@@ -200,13 +296,22 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
+        "teacher": [str, Path, None],
+        "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
+        "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "tabular": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
         "track_diagnostics": ["boolean"],
+        "init": [str],
+        "solver": [str],
+        "augment": [str],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -229,13 +334,22 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
+        teacher: str | Path | None = _TRAIN.teacher,
+        teacher_temperature: float = _TRAIN.teacher_temperature,
+        teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
+        class_weight: str | dict[Any, float] | None = None,
+        tabular: bool | str = "auto",
         random_state: int | np.random.RandomState | None = None,
         device: str = _TRAIN.device,
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
         track_diagnostics: bool = False,
+        init: str = _NET.init,
+        solver: str = _TRAIN.solver,
+        augment: str = _TRAIN.augment,
+        checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         self.hidden_sizes = hidden_sizes
         self.activation = activation
@@ -255,13 +369,22 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.restore_best = restore_best
         self.monitor = monitor
         self.gradient_noise = gradient_noise
+        self.teacher = teacher
+        self.teacher_temperature = teacher_temperature
+        self.teacher_weight = teacher_weight
         self.standardize = standardize
+        self.class_weight = class_weight
+        self.tabular = tabular
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
         self.track_diagnostics = track_diagnostics
+        self.init = init
+        self.solver = solver
+        self.augment = augment
+        self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- configs (views of params)
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
@@ -277,6 +400,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
+        values["teacher"] = None if self.teacher is None else str(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -298,15 +422,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(seed)
             yield
 
-    def _validate_targets(self, y: np.ndarray) -> None:
-        check_classification_targets(y)
-        if np.unique(y).size < 2:
-            raise DataError(
-                f"The target has only one class ({np.unique(y)[0]!r}); a classifier needs at "
-                "least two classes in the training labels."
-            )
-
     def _encode(self, y: np.ndarray) -> torch.Tensor:
+        if getattr(self, "multilabel_", False):
+            return torch.as_tensor(np.asarray(y, dtype=np.float32))
         index = np.searchsorted(self.classes_, y)
         index = np.clip(index, 0, len(self.classes_) - 1)
         unseen = self.classes_[index] != y
@@ -317,24 +435,30 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             )
         return torch.as_tensor(index, dtype=torch.int64)
 
-    def _split(self, X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...]:
+    def _split(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None, seed: int
+    ) -> tuple[Any, ...]:
+        """Hold out the validation split: X, y (train), X, y (validation), then the weights."""
         n_val = round(self.validation_fraction * len(y))
-        n_classes = len(self.classes_)
-        if self.validation_fraction == 0 or n_val < 1 or len(y) - n_val < n_classes:
-            return X, y, X[:0], y[:0]
-        counts = np.unique(y, return_counts=True)[1]
-        stratify = y if counts.min() >= 2 and n_val >= n_classes else None
-        X_train, X_val, y_train, y_val = train_test_split(
-            X, y, test_size=n_val, random_state=seed, stratify=stratify
-        )
-        return X_train, y_train, X_val, y_val
+        if n_val < 1 or len(y) - n_val < len(self.classes_):
+            n_val = 0
+        if weights is None and y.ndim == 1:
+            return (*holdout_split(X, y, n_val, seed), None, None)
+        # Split row numbers exactly as the unweighted split would, then cut every array alike.
+        labels = y if y.ndim == 1 else np.zeros(len(y))
+        train, _, val, _ = holdout_split(np.arange(len(y)), labels, n_val, seed)
+        w_train, w_val = (None, None) if weights is None else (weights[train], weights[val])
+        return X[train], y[train], X[val], y[val], w_train, w_val
 
-    def _prepare(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+    def _prepare(self, X: Any, y: np.ndarray, seed: int, weights: np.ndarray | None = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
         self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
-        if self.standardize:
-            mean = X.mean(axis=0)
-            scale = X.std(axis=0)
+        if self.standardize and getattr(self, "preprocessor_", None) is None:
+            if weights is None and not is_sparse(X):
+                mean = X.mean(axis=0)
+                scale = X.std(axis=0)
+            else:
+                mean, scale = (m.astype(np.float32) for m in column_moments(X, weights))
             scale[scale < 1e-12] = 1.0
             self.model_.set_standardization(torch.as_tensor(mean), torch.as_tensor(scale))
         self._trainer = Trainer(
@@ -345,19 +469,39 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         )
         self.history_: list[dict[str, Any]] = []
 
+    def _teacher_targets(self, X: np.ndarray) -> torch.Tensor | None:
+        """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
+        if self.teacher is None:
+            return None
+        from headkit.teacher import teacher_log_probs
+
+        return teacher_log_probs(self.teacher, X, self.classes_)
+
     def _callbacks(self) -> list[Callback]:
         return [*default_callbacks(self.verbose), *self._extra_callbacks]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: Any, y: Any, callbacks: Sequence[Callback] = ()) -> HeadClassifier:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> HeadClassifier:
         """Train a fresh network on (X, y).
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            Numeric features (NaN/inf rejected).
-        y : array-like, shape (n_samples,)
-            Class labels of any sortable type.
+        X : array-like, sparse matrix or DataFrame, shape (n_samples, n_features)
+            Numeric features (NaN/inf rejected), a SciPy sparse matrix (densified one batch at
+            a time), or a DataFrame with text/category/boolean columns and gaps (see
+            ``tabular``).
+        y : array-like, shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any sortable type, or a 0/1 multi-label indicator matrix (needs
+            ``output="sigmoid"``).
+        sample_weight : array-like, shape (n_samples,), optional
+            Row weights: the loss, the validation loss/accuracy (early stopping) and the
+            standardisation statistics count a row of weight w like w copies of it.
         callbacks : sequence of Callback
             Extra observers of the training loop.
 
@@ -365,12 +509,17 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        self._validate_targets(y)
-        self.classes_ = np.unique(y)
+        X, y, weights = self._fit_inputs(X, y, sample_weight)
         self._extra_callbacks = list(callbacks)
-        seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        X_train, y_train, X_val, y_val = self._split(X, y, seed)
+        checkpointer = self._checkpointer(X, y, weights)
+        saved = checkpointer.saved_info() if checkpointer is not None else None
+        if saved is not None:
+            seed = int(saved["seed"])  # a resumed fit repeats the interrupted one's draws
+        else:
+            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
+        if w_train is not None:
+            w_train = w_train / w_train.mean()
         if self.track_collapse:
             from headkit.evaluation.tracking import CollapseTracker
 
@@ -379,17 +528,83 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
 
             self._extra_callbacks.append(DiagnosticsTracker(X_train, self._encode(y_train)))
+        if self.output.split(":")[0].strip().lower() == "softmax":
+            from headkit.training.softmax_collapse import SoftmaxCollapseDetector
+
+            self._extra_callbacks.append(
+                SoftmaxCollapseDetector(_tensor(X_train), self._encode(y_train))
+            )
+        if checkpointer is not None:
+            checkpointer.info["seed"] = seed
+            self._extra_callbacks.append(checkpointer)  # last: it stores the others' state
         with self._seeded(seed):
-            self._prepare(X_train, y_train, seed)
+            self._prepare(X_train, y_train, seed, w_train)
             self._trainer.fit(
-                _tensor(X_train),
+                _rows(X_train),
                 self._encode(y_train),
-                _tensor(X_val),
+                _rows(X_val),
                 self._encode(y_val),
+                sample_weight=None if w_train is None else torch.as_tensor(w_train),
+                val_weight=None if w_val is None else torch.as_tensor(w_val),
+                teacher_log_probs=self._teacher_targets(X_train),
             )
         self._after_training()
         self._fit_evaluation_extras(X_train, y_train, X_val, y_val)
         return self
+
+    def _fit_inputs(self, X: Any, y: Any, sample_weight: Any) -> tuple[Any, np.ndarray, Any]:
+        """Validate (X, y, sample_weight); fit the table preprocessing; set ``classes_``."""
+        from sklearn.utils.validation import _check_sample_weight, check_consistent_length
+
+        tabular = fit_inputs.wants_table_preprocessing(self.tabular, X)
+        self.preprocessor_ = None
+        if tabular:
+            check_consistent_length(X, y)
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+            self.n_features_in_ = X.shape[1]
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=np.float32, accept_sparse="csr", multi_output=True
+            )
+        y, self.multilabel_ = fit_inputs.check_targets(y, self.output)
+        self.classes_ = np.arange(y.shape[1]) if self.multilabel_ else np.unique(y)
+        if self.multilabel_ and (self.calibrate or self.track_collapse):
+            raise ConfigError(
+                "calibrate and track_collapse need single-label targets; turn them off for "
+                "multi-label y."
+            )
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        y_index = None if self.multilabel_ else np.searchsorted(self.classes_, y)
+        weights = fit_inputs.row_weights(sample_weight, self.class_weight, self.classes_, y_index)
+        X, y, weights = fit_inputs.drop_zero_weight(X, y, weights)
+        if tabular:
+            from headkit.data.preprocessing import TablePreprocessor
+
+            self.preprocessor_ = TablePreprocessor().fit(X, weights)
+            X = self.preprocessor_.transform(X)
+        return X, y, weights
+
+    def _features(self, X: Any) -> Any:
+        """Network input of fitted data: the table preprocessing's output, or validated rows."""
+        check_is_fitted(self)
+        preprocessor = getattr(self, "preprocessor_", None)
+        if preprocessor is not None:
+            return preprocessor.transform(fit_inputs.as_frame(X, self.feature_names_in_))
+        return validate_data(self, X, dtype=np.float32, reset=False, accept_sparse="csr")
+
+    def _checkpointer(
+        self, X: Any, y: np.ndarray, weights: np.ndarray | None = None
+    ) -> Checkpointer | None:
+        """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
+        if self.checkpoint_dir is None:
+            return None
+        params = self.get_params()
+        for name in ("verbose", "checkpoint_dir"):
+            params.pop(name)
+        arrays = (X.data, X.indices, X.indptr) if is_sparse(X) else (X,)
+        extra = () if weights is None else (weights,)
+        return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, *arrays, y, *extra))
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
         """Train one more epoch on (X, y), keeping weights and optimiser state between calls.
@@ -425,7 +640,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             with self._seeded(seed):
                 self._prepare(X, y, seed)
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
-        self._trainer.fit(_tensor(X), self._encode(y), epochs=1)
+        self._trainer.fit(
+            _tensor(X), self._encode(y), epochs=1, teacher_log_probs=self._teacher_targets(X)
+        )
         self._after_training()
         return self
 
@@ -443,9 +660,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
         self.calibration_: dict[str, float] = {}
         self.temperature_ = float(self.model_.temperature)
-        self.ood_detector_ = MahalanobisDetector().fit(
-            self._penultimate(X_train), self._encode(y_train).numpy()
-        )
+        self.ood_detector_ = None
+        if not self.multilabel_:
+            self.ood_detector_ = MahalanobisDetector().fit(
+                self._penultimate(X_train), self._encode(y_train).numpy()
+            )
         if not self.calibrate:
             return
         if len(y_val) == 0:
@@ -464,8 +683,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
         Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)).
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._features(X)
         return self._calibrate(X, np.asarray(y))
 
     def _calibrate(self, X: np.ndarray, y: np.ndarray) -> float:
@@ -502,13 +720,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _penultimate(self, X: Any) -> np.ndarray:
         """Penultimate features (N, D) of raw rows, in eval mode."""
-        X = np.asarray(X, dtype=np.float32)
+        X = X if is_sparse(X) else np.asarray(X, dtype=np.float32)
         device = next(self.model_.buffers()).device
         self.model_.eval()
         out = []
         with torch.no_grad():
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
+            for batch in _batches(X, device):
                 out.append(self.model_.features(batch).double().cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
@@ -530,8 +747,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                     "This model has no Mahalanobis statistics (saved by an older headkit or "
                     "trained with partial_fit); refit it with fit()."
                 )
-            X = validate_data(self, X, dtype=np.float32, reset=False)
-            return detector.score(self._penultimate(X))
+            return detector.score(self._penultimate(self._features(X)))
         logits = self._logits_and_proba(X)[0]
         if method == "msp":
             return msp_score(logits, temperature=float(self.model_.temperature))
@@ -539,28 +755,25 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     # --------------------------------------------------------------------------- inference
     def _logits_and_proba(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
-        return self._forward_arrays(X)
+        return self._forward_arrays(self._features(X))
 
     def _forward_arrays(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and probabilities of already-validated float32 rows, batched, eval mode."""
-        device = next(self.model_.buffers()).device
-        self.model_.eval()
-        logits, proba = [], []
-        with torch.no_grad():
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
-                z = self.model_(batch)
-                logits.append(z.float().cpu())
-                proba.append(self.model_.output(z / self.model_.temperature).float().cpu())
-        return torch.cat(logits), torch.cat(proba)
+        from headkit.inference import forward_batches
 
-    def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
+        if not is_sparse(X):
+            return forward_batches(self.model_, X, PREDICT_BATCH)
+        parts = [forward_batches(self.model_, b.cpu().numpy()) for b in _batches(X, "cpu")]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def predict_proba(
+        self, X: Any, mc_samples: int | None = None, class_mask: Any = None
+    ) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
-        entry is an independent probability).
+        entry is an independent probability). The network computes in float32; the result is
+        returned as float64, like scikit-learn's classifiers.
 
         Parameters
         ----------
@@ -569,10 +782,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             With T >= 2, MC dropout (Gal & Ghahramani 2016): the mean of T stochastic passes
             with the dropout modules on and everything else in eval mode (seeded by
             ``random_state``). ``None`` or 1 gives the deterministic prediction.
+        class_mask : array-like of bool, shape (n_samples, n_classes) or (n_classes,), optional
+            True where a class may be predicted (columns follow ``classes_``); the other
+            classes get probability exactly 0 and the rest sum to 1 (logit masking).
         """
+        if class_mask is not None:
+            return self._masked_proba(X, class_mask)
         if mc_samples is not None and self._check_mc_samples(mc_samples) > 1:
-            return self._mc_predict(X, mc_samples)["proba"]
-        return self._logits_and_proba(X)[1].numpy()
+            return self._mc_predict(X, mc_samples)["proba"].astype(np.float64)
+        return self._logits_and_proba(X)[1].numpy().astype(np.float64)
 
     def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
         """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).
@@ -598,14 +816,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     def _mc_predict(self, X: Any, mc_samples: int) -> dict[str, np.ndarray]:
         from headkit.nn.uncertainty import mc_predict
 
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = self._features(X)
         device = next(self.model_.buffers()).device
         seed = self.random_state if isinstance(self.random_state, Integral) else 0
         parts = []
         with self._seeded(int(seed)):
-            for start in range(0, len(X), PREDICT_BATCH):
-                batch = _tensor(X[start : start + PREDICT_BATCH]).to(device)
+            for batch in _batches(X, device):
                 parts.append(mc_predict(self.model_, batch, samples=mc_samples))
         return {
             name: torch.cat([getattr(part, name) for part in parts]).cpu().numpy()
@@ -617,9 +833,33 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Return the most probable class of each row, shape (n_samples,)."""
-        proba = self.predict_proba(X)
+    def _masked_proba(self, X: Any, class_mask: Any) -> np.ndarray:
+        from headkit.nn.masking import masked_probabilities
+
+        logits = self._logits_and_proba(X)[0]
+        mask = torch.as_tensor(np.asarray(class_mask, dtype=bool))
+        if mask.shape not in ((len(self.classes_),), tuple(logits.shape)):
+            raise DataError(
+                f"class_mask must have shape ({len(logits)}, {len(self.classes_)}) or "
+                f"({len(self.classes_)},), one column per class in classes_; got "
+                f"{tuple(mask.shape)}."
+            )
+        device = self.model_.temperature.device
+        with torch.no_grad():
+            scaled = logits.to(device) / self.model_.temperature
+            proba = masked_probabilities(self.model_.output, scaled, mask.to(device))
+        return proba.double().cpu().numpy()
+
+    def predict(self, X: Any, class_mask: Any = None) -> np.ndarray:
+        """Return the most probable class of each row, shape (n_samples,).
+
+        ``class_mask`` restricts each row to a candidate set, as in :meth:`predict_proba`.
+        For multi-label models: the 0/1 indicator matrix ``predict_proba(X) > 0.5``, shape
+        (n_samples, n_labels).
+        """
+        proba = self.predict_proba(X, class_mask=class_mask)
+        if getattr(self, "multilabel_", False):
+            return (proba > 0.5).astype(np.int64)
         return self.classes_[proba.argmax(axis=1)]
 
     def logits(self, X: Any) -> np.ndarray:
@@ -645,6 +885,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         detector = getattr(self, "ood_detector_", None)
         if detector is not None:
             extra_files.setdefault(OOD_FILE, _detector_bytes(detector))
+        if getattr(self, "preprocessor_", None) is not None:
+            extra_files[PREPROCESSING_FILE] = json.dumps(self.preprocessor_.to_dict(), indent=1)
         metadata = {
             "estimator": "HeadClassifier",
             "classes": self.classes_.tolist(),
@@ -657,7 +899,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 "calibrate": self.calibrate,
                 "track_collapse": self.track_collapse,
                 "track_diagnostics": self.track_diagnostics,
+                "class_weight": _json_class_weight(self.class_weight),
+                "tabular": self.tabular,
             },
+            "multilabel": bool(getattr(self, "multilabel_", False)),
             "calibration": getattr(self, "calibration_", {}),
             "n_iter": self.n_iter_,
             "best_epoch": self.best_epoch_,
@@ -677,9 +922,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
             )
         training = TrainingConfig.from_dict(meta.get("training", {}))
-        estimator = cls.from_configs(
-            model.config, training.replace(device=device), **meta.get("params", {})
-        )
+        params = dict(meta.get("params", {}))
+        if isinstance(params.get("class_weight"), dict):  # JSON keys are text; match the labels
+            params["class_weight"] = {
+                c: params["class_weight"][str(c)]
+                for c in meta["classes"]
+                if str(c) in params["class_weight"]
+            }
+        estimator = cls.from_configs(model.config, training.replace(device=device), **params)
         estimator.model_ = model
         estimator.classes_ = np.array(
             meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))
@@ -697,9 +947,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         estimator.temperature_ = float(model.temperature)
         estimator.calibration_ = meta.get("calibration", {})
         estimator.ood_detector_ = _detector_from_file(Path(path) / OOD_FILE)
+        estimator.multilabel_ = bool(meta.get("multilabel", False))
+        estimator.preprocessor_ = _preprocessor_from_file(Path(path) / PREPROCESSING_FILE)
+        if estimator.preprocessor_ is not None:
+            estimator.n_features_in_ = len(estimator.preprocessor_.feature_names)
         return estimator
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         return tags

@@ -3,8 +3,9 @@
 A model directory holds ``model.safetensors`` (the state dict) and ``config.json`` (format name and
 version, the network config, and metadata such as label names). :func:`save` builds the whole
 directory under a temporary name beside the target and renames it into place, so an interrupted
-save never leaves a half-written model; an existing directory is replaced only after the new one is
-complete.
+save never leaves a half-written model; an existing directory is replaced as one unit, only after
+the new one is complete (no file of the older save survives). Files and directories get the
+modes the umask gives.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,29 +29,98 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def _umask() -> int:
+    """Return the process umask without changing it (Linux), else by setting it back."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def follow_umask(path: str | Path, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have (temporary files get 0600)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place.
+
+    Readers of ``path`` see the old file or the complete new one, never a partial write; on
+    any error (or interruption) the temporary file is removed and ``path`` is untouched. The
+    file gets the mode the umask gives new files.
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
+        follow_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str | bytes) -> Path:
+    """Write ``text`` (or bytes) to ``path`` atomically; see :func:`atomic_write`."""
+
+    def write(tmp: Path) -> None:
+        if isinstance(text, bytes):
+            tmp.write_bytes(text)
+        else:
+            tmp.write_text(text, encoding="utf-8")
+
+    return atomic_write(path, write)
+
+
+def replace_directory(source: Path, target: Path, overwrite: bool = True) -> Path:
+    """Rename directory ``source`` to ``target``; an existing ``target`` goes as one unit.
+
+    The old ``target`` is moved aside first and deleted only once ``source`` is in place (and
+    put back if that rename fails), so ``target`` is always one complete directory.
+
+    Raises
+    ------
+    ModelFileError
+        ``target`` is a file, or exists and ``overwrite`` is false.
+    """
+    if target.exists() and not target.is_dir():
+        raise ModelFileError(f"{target} is a file; choose a directory path for the model.")
+    if not target.exists():
+        os.replace(source, target)
+        return target
+    if not overwrite:
+        raise ModelFileError(f"{target} already exists; choose another path or allow overwriting.")
+    retired = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    try:
+        os.replace(target, retired / "previous")
+        try:
+            os.replace(source, target)
+        except BaseException:
+            os.rename(retired / "previous", target)  # put the old directory back
+            raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+    return target
 
 
 def write_directory(
     target: str | Path, files: dict[str, bytes | str], overwrite: bool = True
 ) -> Path:
-    """Create directory ``target`` holding ``files`` (name → content), atomically.
+    """Create directory ``target`` holding exactly ``files`` (name → content), atomically.
 
     The directory is assembled under a temporary name beside ``target`` and renamed into place;
-    an existing ``target`` is swapped out only after the new one is complete. Files already in an
-    existing ``target`` that are not in ``files`` are carried over (reports, plots).
+    an existing ``target`` is replaced as a whole, so no file of an older save survives.
 
     Raises
     ------
@@ -64,27 +135,14 @@ def write_directory(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
-        if target.exists():
-            for old in target.iterdir():
-                if old.name not in files and old.is_file():
-                    shutil.copy2(old, staging / old.name)
+        follow_umask(staging, directory=True)
         for name, content in files.items():
             mode = "wb" if isinstance(content, bytes) else "w"
             with open(staging / name, mode) as handle:
                 handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
-        if target.exists():
-            retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, retired)
-            try:
-                os.replace(staging, target)
-            except BaseException:
-                os.rename(retired, target)  # put the old directory back
-                raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        replace_directory(staging, target, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -83,14 +83,16 @@ def _coerce(value: str, annotation: Any, where: str) -> Any:
             raise ValueError(value)
         if annotation is int or text == "int":
             return int(value)
+        if "tuple" in text:
+            if "None" in text and value.lower() == "none":
+                return None
+            return tuple(float(v) for v in value.split("/"))
         if annotation is float or text == "float" or "float" in text:
             if "None" in text and value.lower() == "none":
                 return None
             return float(value)
         if "int" in text and "None" in text:
             return None if value.lower() == "none" else int(value)
-        if "tuple" in text:
-            return tuple(float(v) for v in value.split("/"))
     except ValueError:
         raise ConfigError(f"Option {where} must be of type {text}; got {value!r}.") from None
     return value
@@ -98,6 +100,12 @@ def _coerce(value: str, annotation: Any, where: str) -> Any:
 
 class Registry:
     """A table from names to factories for one technique family.
+
+    A factory is usually the class itself (``HEADS.register("arcface")(ArcFaceHead)``): the spec's
+    options are then the class's own keyword parameters with their defaults, so the default of a
+    setting is written once, in the class. A function that adapts a class (building a base loss
+    first, converting a seed to vectors) names the class in ``options_from`` and takes the user's
+    options as ``**options``, again without repeating them.
 
     Parameters
     ----------
@@ -107,57 +115,81 @@ class Registry:
 
     def __init__(self, family: str) -> None:
         self.family = family
-        self._factories: dict[str, Callable[..., Any]] = {}
-        self._summaries: dict[str, str] = {}
+        self._entries: dict[str, _Entry] = {}
 
-    def register(self, name: str, summary: str = "") -> Callable[[F], F]:
-        """Return a decorator that registers a factory under ``name``.
+    def register(
+        self,
+        name: str,
+        summary: str = "",
+        *,
+        options_from: Callable[..., Any] | None = None,
+        aliases: dict[str, str] | None = None,
+    ) -> Callable[[F], F]:
+        """Return a decorator that registers a factory (a class or a function) under ``name``.
 
-        The factory's keyword parameters are the spec's options; parameters named in
-        :meth:`build`'s ``context`` (such as ``in_features`` or ``n_classes``) are filled by the
-        caller, not by the user.
+        Parameters
+        ----------
+        name : str
+            The spec name.
+        summary : str
+            One-line description; default: the first docstring line of ``options_from`` or of the
+            factory.
+        options_from : callable, optional
+            Class or function whose parameters with defaults (keyword-only ones excepted) are the
+            options (default: the factory itself). Parameters named in :meth:`build`'s ``context`` (such as
+            ``in_features`` or ``n_classes``) are filled by the caller, not by the user.
+        aliases : dict, optional
+            Former option names → current names, still accepted so that saved runs load.
         """
 
         def decorator(factory: F) -> F:
             key = name.lower()
-            if key in self._factories:
+            if key in self._entries:
                 raise ValueError(f"{self.family} {name!r} is registered twice.")
-            self._factories[key] = factory
-            doc = (inspect.getdoc(factory) or "").strip().splitlines()
-            self._summaries[key] = summary or (doc[0] if doc else "")
+            source = options_from or factory
+            doc = (inspect.getdoc(source) or inspect.getdoc(factory) or "").strip().splitlines()
+            self._entries[key] = _Entry(
+                factory, source, summary or (doc[0] if doc else ""), dict(aliases or {})
+            )
             return factory
 
         return decorator
 
     def __contains__(self, name: str) -> bool:
-        return name.lower() in self._factories
+        return name.lower() in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._factories))
+        return iter(sorted(self._entries))
 
     def names(self) -> list[str]:
         """Return the registered names, sorted."""
-        return sorted(self._factories)
+        return sorted(self._entries)
 
     def summary(self, name: str) -> str:
         """Return the one-line description of a registered name."""
-        return self._summaries[name.lower()]
+        return self._entries[name.lower()].summary
 
-    def factory(self, name: str) -> Callable[..., Any]:
-        """Return the factory for ``name``, or raise a :class:`ConfigError` suggesting a name."""
+    def _entry(self, name: str) -> _Entry:
         key = name.lower().replace("-", "_")
-        if key not in self._factories:
-            close = difflib.get_close_matches(key, self._factories, n=1)
+        if key not in self._entries:
+            close = difflib.get_close_matches(key, self._entries, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(
                 f"Unknown {self.family} {name!r}; choose one of {', '.join(self.names())}.{hint}"
             )
-        return self._factories[key]
+        return self._entries[key]
+
+    def factory(self, name: str) -> Callable[..., Any]:
+        """Return the factory for ``name``, or raise a :class:`ConfigError` suggesting a name."""
+        return self._entry(name).factory
 
     def options(self, name: str, context: tuple[str, ...] = ()) -> dict[str, inspect.Parameter]:
-        """Return the user-settable options of ``name`` (the factory's parameters minus context)."""
-        params = inspect.signature(self.factory(name)).parameters
-        return {k: p for k, p in params.items() if k not in context and p.kind is not p.VAR_KEYWORD}
+        """Return the user-settable options of ``name``: keyword parameters with defaults."""
+        return {k: p for k, p in self._entry(name).parameters().items() if k not in context}
+
+    def defaults(self, name: str, context: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Return option name → default value of ``name`` (the one place it is written)."""
+        return {k: p.default for k, p in self.options(name, context).items()}
 
     def resolve(
         self, spec: str | Spec, context: tuple[str, ...] = ()
@@ -170,12 +202,8 @@ class Registry:
             For an unknown name, an unknown option or a value of the wrong type.
         """
         parsed = spec if isinstance(spec, Spec) else Spec.parse(spec)
-        factory = self.factory(parsed.name)
+        entry = self._entry(parsed.name)
         allowed = self.options(parsed.name, context)
-        try:
-            hints = get_type_hints(factory)
-        except Exception:  # annotations that cannot be evaluated: keep strings
-            hints = {}
         order = list(allowed)
         if len(parsed.positional) > len(order):
             raise ConfigError(
@@ -183,7 +211,8 @@ class Registry:
                 f"({', '.join(order) or 'none'}); got {len(parsed.positional)} bare values."
             )
         raw = dict(zip(order, parsed.positional, strict=False))
-        for key, value in parsed.options.items():
+        for written, value in parsed.options.items():
+            key = entry.aliases.get(written, written)
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -192,10 +221,11 @@ class Registry:
                     f"{', '.join(allowed) or 'none'}.{hint}"
                 )
             raw[key] = value
+        hints = entry.hints()
+        where = f"of {parsed.name!r}"
         typed = {
-            key: _coerce(value, hints.get(key, allowed[key].annotation), f"{key!r} of {name!r}")
+            key: _coerce(value, hints.get(key, allowed[key].annotation), f"{key!r} {where}")
             for key, value in raw.items()
-            for name in [parsed.name]
         }
         return parsed.name, typed
 
@@ -207,16 +237,60 @@ class Registry:
         spec : str or Spec
             ``"name"`` or ``"name:key=value,..."``.
         **context
-            Values the caller supplies (sizes, related modules). Only those the factory accepts
-            are passed.
+            Values the caller supplies (sizes, related modules). Only those the factory names
+            as parameters are passed.
         """
         name, options = self.resolve(spec, tuple(context))
-        params = inspect.signature(self.factory(name)).parameters
-        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        passed = {k: v for k, v in context.items() if takes_any or k in params}
+        entry = self._entry(name)
+        named = entry.accepted()
+        passed = {k: v for k, v in context.items() if k in named and k not in options}
         try:
-            return self.factory(name)(**passed, **options)
+            return entry.factory(**passed, **options)
         except ConfigError:
             raise
         except (TypeError, ValueError) as error:
             raise ConfigError(f"Cannot build {self.family} {str(spec)!r}: {error}") from error
+
+
+def _parameters(source: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """Named parameters of a function, or of a class's constructor (``self`` excluded)."""
+    params = inspect.signature(source).parameters
+    return {k: p for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One registered name: what builds it, where its options are read, and its summary."""
+
+    factory: Callable[..., Any]
+    source: Callable[..., Any]
+    summary: str
+    aliases: dict[str, str]
+
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The user's options: the source's parameters that have a default.
+
+        Keyword-only parameters are for programs (a process group, a module), not spec strings.
+        """
+        params = _parameters(self.source)
+        return {
+            k: p
+            for k, p in params.items()
+            if p.default is not p.empty and p.kind is not p.KEYWORD_ONLY
+        }
+
+    def accepted(self) -> set[str]:
+        """Names the factory takes: its own parameters, and the source's when it has ``**``."""
+        names = set(_parameters(self.factory))
+        params = inspect.signature(self.factory).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            names |= set(_parameters(self.source))
+        return names
+
+    def hints(self) -> dict[str, Any]:
+        """Evaluated type hints of the source's parameters (strings where they cannot be)."""
+        target = self.source.__init__ if inspect.isclass(self.source) else self.source
+        try:
+            return get_type_hints(target)
+        except Exception:  # annotations that cannot be evaluated: keep strings
+            return {}

@@ -3,12 +3,14 @@
 import pytest
 import torch
 
+from headkit.exceptions import DataError
 from headkit.functional.gradient_identity import (
     recover_head_input,
     recover_softmax_target,
     softmax_ce_head_gradients,
 )
 from headkit.functional.losses import smooth_targets
+from headkit.nn import HeadNet
 from headkit.nn.losses import LOSSES
 from headkit.nn.outputs import OUTPUTS
 
@@ -27,14 +29,28 @@ def _head(seed=0):
 
 @pytest.mark.parametrize("name", LOSSES.names())
 def test_single_input_head_gradient_is_an_outer_product_for_every_loss(name):
-    """∂L/∂W = (∂L/∂b) hᵀ for any loss of z = W h + b, so h = (∂L/∂W)_k / (∂L/∂b)_k."""
-    head, h = _head()
-    loss = LOSSES.build(name, n_classes=C, output=OUTPUTS.build("softmax", n_classes=C)).double()
-    logits = head(h)
-    value = loss(logits, torch.tensor([2]), features=h)
-    grad_w, grad_b = torch.autograd.grad(value, [head.weight, head.bias])
-    torch.testing.assert_close(grad_w, torch.outer(grad_b, h[0]), rtol=1e-6, atol=1e-10)
-    torch.testing.assert_close(recover_head_input(grad_w, grad_b), h[0], rtol=1e-6, atol=1e-9)
+    """∂L/∂W = (∂L/∂b) hᵀ for any loss of z = W h + b, so h = (∂L/∂W)_k / (∂L/∂b)_k.
+
+    Built with a two-block network as context (losses that read hidden layers need one); a loss's
+    weight penalty (``penalty()``, a function of W itself, not of z) is taken out first.
+    """
+    torch.manual_seed(0)
+    net = HeadNet(n_features=3, n_classes=C, hidden_sizes=(D, D), dropout=0.0).double()
+    loss = LOSSES.build(name, n_classes=C, output=net.output, network=net).double()
+    weight, bias = net.head.weight, net.head.bias
+    h = net.features(torch.randn(1, 3, dtype=torch.float64))
+    value = loss(net.head(h), torch.tensor([2]), features=h)
+    grad_w, grad_b = torch.autograd.grad(value, [weight, bias], retain_graph=True)
+    penalty = getattr(loss, "penalty", None)
+    if penalty is not None:
+        grad_w = grad_w - torch.autograd.grad(penalty(), weight)[0]
+    h = h.detach()[0]
+    torch.testing.assert_close(grad_w, torch.outer(grad_b, h), rtol=1e-6, atol=1e-10)
+    if grad_b.abs().max() == 0:  # e.g. "masked" with one row: only its own class competes
+        with pytest.raises(DataError):
+            recover_head_input(grad_w, grad_b)
+    else:
+        torch.testing.assert_close(recover_head_input(grad_w, grad_b), h, rtol=1e-6, atol=1e-9)
 
 
 def _p(z):

@@ -122,7 +122,7 @@ def test_cosface_and_sphereface_against_formula():
             F.margins.chebyshev_cos(angles.cos(), m), (m * angles).cos(), atol=1e-9
         )
     # λ → ∞ removes the margin
-    big = F.sphereface_logits(cosine, y, norm, m=4, lam=1e12)
+    big = F.sphereface_logits(cosine, y, norm, m=4, s=1.0, lam=1e12)
     assert torch.allclose(big, norm * cosine, atol=1e-9)
 
 
@@ -150,8 +150,10 @@ GRADCHECK = {
     "cosface": lambda c, y: F.cosface_logits(c, y, 4.0, 0.3),
     "arcface": lambda c, y: F.arcface_logits(c, y, 4.0, 0.5),
     "arcface_easy": lambda c, y: F.arcface_logits(c, y, 4.0, 0.5, easy_margin=True),
-    "sphereface": lambda c, y: F.sphereface_logits(c, y, torch.ones(c.shape[0], 1).double(), 4),
-    "sphereface2": lambda c, y: F.sphereface2_loss(c, y, 0.1, 5.0),
+    "sphereface": lambda c, y: F.sphereface_logits(
+        c, y, torch.ones(c.shape[0], 1).double(), 4, 1.0, 0.0
+    ),
+    "sphereface2": lambda c, y: F.sphereface2_loss(c, y, 0.1, 5.0, 0.4, 0.7, 3.0),
 }
 
 

@@ -33,7 +33,7 @@ def test_gradient_is_radial():
 
 def test_by_name_adds_the_penalty_of_every_dense_row_in_training_only():
     net = HeadNet(n_features=4, n_classes=3, hidden_sizes=(6,), dropout=0.0).double()
-    loss = LOSSES.build("norm_loss:lam=0.2", n_classes=3, output=net.output, model=net)
+    loss = LOSSES.build("norm_loss:lam=0.2", n_classes=3, output=net.output, network=net)
     x, y = torch.randn(8, 4, dtype=torch.float64), torch.randint(0, 3, (8,))
     logits = net(x)
     ce = torch.nn.functional.cross_entropy(logits, y)

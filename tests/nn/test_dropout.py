@@ -208,7 +208,7 @@ def test_gaussian_and_multisample_modules_statistics():
 
 def test_nested_module_keeps_a_prefix_in_training_only():
     torch.manual_seed(0)
-    module = NestedDropout(scale=0.3)
+    module = NestedDropout("geometric", 0.3)
     x = torch.rand(50, 10) + 1
     y = module(x)
     kept = (y != 0).sum(1)

@@ -1,4 +1,5 @@
 import json
+import math
 
 import pytest
 import torch
@@ -18,7 +19,7 @@ def _data(n=32, d=8, c=50, seed=0):
 def test_rate_one_equals_full_softmax_loss_and_grads(scale):
     torch.manual_seed(0)
     x, y = _data()
-    head = PartialFC(8, 50, sample_rate=1.0, scale=scale)
+    head = PartialFC(8, 50, sample_rate=1.0, s=scale)
     xr = x.clone().requires_grad_()
     loss = head.training_loss(xr, y)
     loss.backward()
@@ -40,7 +41,7 @@ def test_margin_matches_explicit_cosface_and_arcface():
     torch.manual_seed(0)
     x, y = _data()
     for kind in ("cosface", "arcface"):
-        head = PartialFC(8, 50, sample_rate=1.0, scale=10.0, margin=0.3, margin_type=kind)
+        head = PartialFC(8, 50, sample_rate=1.0, s=10.0, m=0.3, margin_type=kind)
         cos = F.normalize(x, dim=1) @ F.normalize(head.weight.detach(), dim=1).T
         ct = cos[torch.arange(32), y]
         new = ct - 0.3 if kind == "cosface" else torch.cos(torch.acos(ct) + 0.3)
@@ -59,8 +60,8 @@ def test_sampled_set_contains_positives_and_has_the_rate():
         idx = sample_classes(y, 10_000, 0.05, generator=g)
         assert torch.isin(y, idx).all()
         assert torch.all(idx[1:] > idx[:-1])
-        # 500 draws with replacement from 10k: expected distinct ≈ 488, plus ≤ 64 positives
-        assert 450 <= idx.numel() <= 564
+        # negatives are drawn without replacement: |S| = max(#positives, ⌈0.05·10k⌉) exactly
+        assert idx.numel() == 500
 
 
 def test_untouched_rows_unchanged_after_a_step():
@@ -99,8 +100,11 @@ def test_row_sparse_sgd_matches_dense_sgd_on_touched_rows():
 
 
 def test_registry_spec_and_headnet_training_loss_uses_it():
-    head = HEADS.build("partial_fc:r=0.2,scale=16,margin=0.2", in_features=8, n_classes=30)
-    assert isinstance(head, PartialFC) and head.sample_rate == 0.2 and head.scale == 16.0
+    head = HEADS.build("partial_fc:sample_rate=0.2,s=16,m=0.2", in_features=8, n_classes=30)
+    assert isinstance(head, PartialFC) and head.sample_rate == 0.2 and head.s == 16.0
+    # The former option names (saved in older run directories) still build the same head.
+    old = HEADS.build("partial_fc:r=0.2,scale=16,margin=0.2", in_features=8, n_classes=30)
+    assert (old.sample_rate, old.s, old.m) == (0.2, 16.0, 0.2)
     net = HeadNet(n_features=5, n_classes=30, hidden_sizes=(8,), head="partial_fc:r=0.5")
     loss = net.training_loss(torch.randn(16, 5), torch.randint(0, 30, (16,)), criterion=None)
     loss.backward()
@@ -111,10 +115,10 @@ def test_registry_spec_and_headnet_training_loss_uses_it():
 def test_bad_options_raise():
     with pytest.raises(ConfigError, match="sample_rate"):
         PartialFC(4, 10, sample_rate=0.0)
-    with pytest.raises(ConfigError, match="scale"):
-        PartialFC(4, 10, margin=0.2)
+    with pytest.raises(ConfigError, match="set s"):
+        PartialFC(4, 10, m=0.2)
     with pytest.raises(ConfigError, match="margin_type"):
-        PartialFC(4, 10, scale=2.0, margin_type="sphere")
+        PartialFC(4, 10, s=2.0, margin_type="sphere")
     with pytest.raises(ConfigError, match="optimizer"):
         PartialFC(4, 10, optimizer="adamw")
 
@@ -165,3 +169,20 @@ def test_cli_train_with_partial_fc_head_and_evaluate(tmp_path):
     assert result.exit_code == 0, result.output
     accuracy = json.loads(result.output)["accuracy"]
     assert accuracy > 0.8  # 10 digit classes: sampled softmax still learns them
+
+
+def test_arcface_margin_falls_back_past_pi_minus_m():
+    # Features pointing away from their class centre (θ_y near π): cos(θ + m) would rise again,
+    # so ArcFace's target logit must be cos θ − m·sin m there (insightface's rule).
+    torch.manual_seed(0)
+    m, s = 0.5, 4.0
+    head = PartialFC(8, 5, sample_rate=1.0, s=s, m=m, margin_type="arcface")
+    y = torch.arange(5)
+    x = -head.weight.detach().clone() + 0.01 * torch.randn(5, 8)
+    cos = F.normalize(x, dim=1) @ F.normalize(head.weight.detach(), dim=1).T
+    ct = cos[y, y]
+    assert torch.all(torch.acos(ct) > math.pi - m)
+    logits = cos.clone()
+    logits[y, y] = ct - m * math.sin(m)
+    ref = F.cross_entropy(s * logits, y)
+    torch.testing.assert_close(head.training_loss(x, y).detach(), ref, rtol=1e-5, atol=1e-5)

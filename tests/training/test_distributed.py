@@ -12,8 +12,9 @@ import torch.multiprocessing as mp
 from torch.nn import functional as F
 
 from headkit.exceptions import ConfigError
+from headkit.functional.sharded import class_shard, sharded_cross_entropy
 from headkit.nn import CrossEntropyLoss, HeadNet
-from headkit.nn.sharded import ShardedLinearHead, class_shard, sharded_cross_entropy
+from headkit.nn.sharded import ShardedLinearHead
 from headkit.training.distributed import (
     DistEnv,
     detect_env,

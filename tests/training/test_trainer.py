@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from headkit.config import TrainingConfig
-from headkit.exceptions import ConfigError, DataError
+from headkit.exceptions import ConfigError, DivergenceError
 from headkit.nn import HeadNet
 from headkit.training import Callback, Trainer
 
@@ -121,7 +121,7 @@ def test_progress_hook_and_own_optimizer_hook():
 def test_divergence_and_bad_config_are_reported():
     model, cfg = make(epochs=2)
     X, y = data()
-    with pytest.raises(DataError, match="diverged"):
+    with pytest.raises(DivergenceError, match="diverged"):
         Trainer(model, cfg, 3).fit(X * float("inf"), y)
     with pytest.raises(ConfigError, match="Unknown schedule"):
         Trainer(model, cfg.replace(schedule="warm"), 3)

@@ -2,5 +2,6 @@
 
 from headkit.data.datasets import DATASETS, Dataset, load_dataset
 from headkit.data.loading import load_table
+from headkit.data.split import holdout_split
 
-__all__ = ["DATASETS", "Dataset", "load_dataset", "load_table"]
+__all__ = ["DATASETS", "Dataset", "load_dataset", "holdout_split", "load_table"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,14 +20,16 @@ class Table:
 
     Attributes
     ----------
-    X : ndarray, shape (n_samples, n_features)
-        Numeric features (float32 unless the file holds float64).
+    X : ndarray or DataFrame, shape (n_samples, n_features)
+        Numeric features as float32 (float64 when the array file holds float64); a table with
+        text, category or boolean columns or empty cells stays a DataFrame, for
+        :class:`headkit.data.preprocessing.TablePreprocessor`.
     y : ndarray, shape (n_samples,), or None
         Labels as stored (ints or strings), ``None`` when the file has none.
     feature_names : list of str
     """
 
-    X: np.ndarray
+    X: Any
     y: np.ndarray | None
     feature_names: list[str]
 
@@ -60,16 +63,11 @@ def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> 
         raise DataError(
             f"{path} is a table: say which column holds the labels with --target COLUMN."
         )
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    from headkit.data.preprocessing import needs_preprocessing
 
-    non_numeric = [
-        str(c) for c in frame.columns if not (is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]))
-    ]
-    if non_numeric:
-        raise DataError(
-            f"Columns {', '.join(non_numeric[:5])} of {path} are not numeric; encode them as numbers "
-            "(e.g. one-hot) or drop them before training."
-        )
+    frame.columns = [str(c) for c in frame.columns]
+    if needs_preprocessing(frame):  # categories or gaps: the estimator's table preprocessing
+        return Table(frame, y, list(frame.columns))
     X = frame.to_numpy(dtype=np.float32)
     return Table(X, y, [str(c) for c in frame.columns])
 
@@ -141,7 +139,7 @@ def load_table(path: str | Path, target: str | None = None, require_target: bool
     Raises
     ------
     DataError
-        Missing/unreadable file, missing label column, non-numeric features, empty table.
+        Missing/unreadable file, missing label column, empty table.
     """
     path = Path(path)
     if not path.exists():

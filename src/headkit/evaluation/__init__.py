@@ -4,6 +4,7 @@ Every function takes NumPy arrays or torch tensors, labels first and scores seco
 :mod:`sklearn.metrics`, and returns floats or NumPy arrays.
 """
 
+from headkit.evaluation.block_importance import BLOCK_CRITERIA, block_importance, void_blocks
 from headkit.evaluation.calibration import (
     ReliabilityCurve,
     expected_calibration_error,
@@ -21,6 +22,7 @@ from headkit.evaluation.collapse import (
     nc4,
     neural_collapse,
 )
+from headkit.evaluation.depth import depth_width_report, preactivation_second_moments
 from headkit.evaluation.layer_diagnostics import (
     gradient_norms,
     knn_accuracy,
@@ -65,6 +67,9 @@ from headkit.evaluation.similarity import block_redundancy, cka_matrix, linear_c
 from headkit.evaluation.summary import summary_metrics
 
 __all__ = [
+    "BLOCK_CRITERIA",
+    "block_importance",
+    "void_blocks",
     "MahalanobisDetector",
     "ReliabilityCurve",
     "accuracy",
@@ -75,6 +80,7 @@ __all__ = [
     "classification_report",
     "collapse_of_network",
     "confusion_matrix",
+    "depth_width_report",
     "energy_score",
     "expected_calibration_error",
     "f1",
@@ -92,6 +98,7 @@ __all__ = [
     "nc4",
     "negative_log_likelihood",
     "neural_collapse",
+    "preactivation_second_moments",
     "ood_metrics",
     "precision_recall",
     "reliability_curve",

@@ -55,15 +55,19 @@ class CollapseTracker(Callback):
         self.y = labels
         self.every = max(1, int(every))
         self.records: list[dict[str, float]] = []
-        self._epochs = 0
-
-    def on_fit_start(self, trainer: Trainer, epochs: int) -> None:
-        self._epochs = trainer.epoch + epochs
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
-        last = record.epoch >= self._epochs or trainer.stop
+        last = record.epoch >= trainer.fit_end_epoch or trainer.stop
         if record.epoch % self.every and not last:
             return
         values = collapse_of_network(trainer.model, self.X, self.y)
         record.extra.update(values)
         self.records.append({"epoch": record.epoch, **values})
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the measures recorded so far (a checkpoint stores them)."""
+        return {"records": self.records}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.records = [dict(r) for r in state["records"]]

@@ -3,6 +3,13 @@
 Every function documents its shape contract and honours ``dim`` where it has one.
 """
 
+from headkit.functional.activations import mish, mish_derivative
+from headkit.functional.block_importance import (
+    angular_distance,
+    cosine_importance,
+    l2_norm_change,
+    void_mask,
+)
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -10,15 +17,26 @@ from headkit.functional.dropout import (
     gaussian_dropout,
     linear_dropconnect,
     multi_sample_dropout,
-    nested_dropout,
-    nested_dropout_mask,
-    sample_nested_cut,
 )
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.losses import cross_entropy
+from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
+from headkit.functional.online_softmax import (
+    merge_normalizers,
+    online_logsumexp,
+    online_normalizer,
+    online_softmax,
+    softmax_topk,
+)
 from headkit.functional.softmax import log_softmax, softmax
 
 __all__ = [
+    "angular_distance",
+    "cosine_importance",
+    "l2_norm_change",
+    "void_mask",
+    "mish",
+    "mish_derivative",
     "cross_entropy",
     "drop_connect",
     "dropout",
@@ -27,6 +45,11 @@ __all__ = [
     "linear_cross_entropy",
     "linear_dropconnect",
     "log_softmax",
+    "merge_normalizers",
+    "online_logsumexp",
+    "online_normalizer",
+    "online_softmax",
+    "softmax_topk",
     "multi_sample_dropout",
     "nested_dropout",
     "nested_dropout_mask",
@@ -35,6 +58,13 @@ __all__ = [
 ]
 
 # Softmax family: output maps, losses and margin heads (issue 4).
+from headkit.functional.criticality import (
+    aspect_ratio,
+    critical_constants,
+    critical_normal_,
+    residual_add,
+    residual_variance_gain,
+)
 from headkit.functional.fenchel_young import (
     entmax15_loss,
     fenchel_young_loss,
@@ -62,14 +92,29 @@ from headkit.functional.losses import (
 from headkit.functional.margins import (
     arcface_logits,
     cosface_logits,
+    cosine_logits,
     cosine_similarity,
     equiangular_basis_vectors,
     simplex_etf,
     sphereface2_loss,
     sphereface_logits,
 )
+from headkit.functional.masking import mask_logits, masked_cross_entropy, present_classes
+from headkit.functional.mixing import (
+    cutmix,
+    cutmix_segment,
+    mix_targets,
+    mixed_loss,
+    mixup,
+    sample_mixing,
+)
 from headkit.functional.multilabel import decoupled_softmax_loss, soft_top_k, soft_top_k_loss
 from headkit.functional.neighbors import knn_votes, nearest_mean_logits, update_class_means
+from headkit.functional.random_features import (
+    random_features,
+    ridge_solve,
+    sample_random_weights,
+)
 from headkit.functional.regularizers import norm_loss
 from headkit.functional.robustness import DeepFoolResult, deepfool
 from headkit.functional.softmax import (
@@ -81,11 +126,19 @@ from headkit.functional.softmax import (
     sigmoid,
 )
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
+from headkit.functional.stablemax import (
+    log_stablemax,
+    softmax_collapse_fraction,
+    softmax_collapse_mask,
+    stablemax,
+    stablemax_s,
+)
 
 __all__ += [
     "arcface_logits",
     "bias_loss",
     "cosface_logits",
+    "cosine_logits",
     "cosine_similarity",
     "distillation_loss",
     "entmax15",
@@ -127,4 +180,31 @@ __all__ += [
     "soft_top_k_loss",
     "softmax_ce_head_gradients",
     "update_class_means",
+]
+
+# Second wave, layers and training-time ops (issue 14): criticality, residual scaling, random
+# features and ridge, batch mixing, StableMax and Softmax Collapse, logit masking.
+__all__ += [
+    "aspect_ratio",
+    "critical_constants",
+    "critical_normal_",
+    "cutmix",
+    "cutmix_segment",
+    "log_stablemax",
+    "mask_logits",
+    "masked_cross_entropy",
+    "mix_targets",
+    "mixed_loss",
+    "mixup",
+    "present_classes",
+    "random_features",
+    "residual_add",
+    "residual_variance_gain",
+    "ridge_solve",
+    "sample_mixing",
+    "sample_random_weights",
+    "softmax_collapse_fraction",
+    "softmax_collapse_mask",
+    "stablemax",
+    "stablemax_s",
 ]

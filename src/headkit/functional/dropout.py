@@ -17,13 +17,31 @@ from torch import Tensor
 
 from headkit.functional._masks import keep_mask
 
-NESTED_DISTRIBUTIONS = ("geometric", "gaussian", "uniform")
 DROPCONNECT_INFERENCE = ("mean", "moment")
 
 
-def _check_p(p: float) -> None:
+def check_rate(p: float) -> float:
+    """Return ``p`` if it is a drop probability in [0, 1); raise ``ValueError`` otherwise.
+
+    The one range check of every dropout kind (functions, modules and plans call it).
+    """
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout rate p must be in [0, 1); got {p}.")
+    return p
+
+
+def check_samples(k: int) -> int:
+    """Return ``k`` if it is a valid number of multi-sample masks (k >= 1)."""
+    if k < 1:
+        raise ValueError(f"multi-sample dropout needs k >= 1 masks; got k={k}.")
+    return k
+
+
+def check_inference(inference: str) -> str:
+    """Return ``inference`` if it names a DropConnect eval rule (``mean`` or ``moment``)."""
+    if inference not in DROPCONNECT_INFERENCE:
+        raise ValueError(f"inference must be one of {DROPCONNECT_INFERENCE}; got {inference!r}.")
+    return inference
 
 
 def dropout_mask(
@@ -65,7 +83,7 @@ def _keep_mask(
     probability ``1 - round(p·2^16)/2^16`` on the CPU); with one, ``u >= p`` for ``u ~ U[0, 1)``
     drawn in float32 from it (keep probability ``1 - p``).
     """
-    _check_p(p)
+    check_rate(p)
     if generator is None:
         return keep_mask(tuple(shape), p, torch.device(device or "cpu"))
     u = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
@@ -110,7 +128,7 @@ def dropout(
     -------
     Tensor, same shape as ``x``
     """
-    _check_p(p)
+    check_rate(p)
     if not training or p == 0.0:
         return x
     if mask is not None:
@@ -120,8 +138,8 @@ def dropout(
 
 def multi_sample_dropout(
     x: Tensor,
-    k: int = 4,
-    p: float = 0.5,
+    k: int,
+    p: float,
     training: bool = True,
     *,
     masks: Tensor | None = None,
@@ -153,9 +171,8 @@ def multi_sample_dropout(
     -------
     Tensor, shape (k, ...) in training; ``x`` itself otherwise
     """
-    _check_p(p)
-    if k < 1:
-        raise ValueError(f"multi-sample dropout needs k >= 1 masks; got k={k}.")
+    check_rate(p)
+    check_samples(k)
     if not training:
         return x
     if masks is not None:
@@ -196,7 +213,7 @@ def gaussian_dropout(
     -------
     Tensor, same shape as ``x``
     """
-    _check_p(p)
+    check_rate(p)
     if not training or p == 0.0:
         return x
     if noise is None:
@@ -285,9 +302,8 @@ def linear_dropconnect(
     -------
     Tensor, shape (..., out_features)
     """
-    _check_p(p)
-    if inference not in DROPCONNECT_INFERENCE:
-        raise ValueError(f"inference must be one of {DROPCONNECT_INFERENCE}; got {inference!r}.")
+    check_rate(p)
+    check_inference(inference)
     if not training:
         mean = torch.nn.functional.linear(x, weight, bias)
         if inference == "mean" or p == 0.0:
@@ -311,132 +327,3 @@ def linear_dropconnect(
     if bias is not None:
         out = out + bias
     return out.reshape(*x.shape[:-1], weight.shape[0])
-
-
-def sample_nested_cut(
-    n: int,
-    width: int,
-    distribution: str = "geometric",
-    scale: float = 0.5,
-    *,
-    device: torch.device | str | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Sample nested-dropout cut indices b ∈ {1, ..., width}: units 1..b are kept.
-
-    * ``"geometric"`` — Rippel et al. 2014: ``P(b) ∝ ρ^(b-1) (1 - ρ)`` with mean ``scale·width``
-      before truncation; draws beyond ``width`` keep every unit.
-    * ``"gaussian"`` — the half-normal of Chen et al. 2022's code: ``P(b) ∝ exp(-(b/σ)²)`` with
-      ``σ = scale·width``, truncated to ``width``.
-    * ``"uniform"`` — every b equally likely (``scale`` unused).
-
-    Parameters
-    ----------
-    n : int
-        Number of cuts (one per sample).
-    width : int
-        Number of units D.
-    distribution : {"geometric", "gaussian", "uniform"}
-        Law of b.
-    scale : float
-        Spread of b as a fraction of ``width`` (> 0).
-    device : torch.device or str, optional
-        Where the result lives.
-    generator : torch.Generator, optional
-        Source of randomness.
-
-    Returns
-    -------
-    Tensor, shape (n,), int64 with values in [1, width]
-    """
-    if distribution not in NESTED_DISTRIBUTIONS:
-        raise ValueError(
-            f"distribution must be one of {NESTED_DISTRIBUTIONS}; got {distribution!r}."
-        )
-    if scale <= 0:
-        raise ValueError(f"scale must be > 0; got {scale}.")
-    if width < 1:
-        raise ValueError(f"width must be >= 1; got {width}.")
-    b = torch.arange(1, width + 1, device=device, dtype=torch.float64)
-    if distribution == "geometric":
-        rho = max(1.0 - 1.0 / max(scale * width, 1.0), 0.0)
-        weights = (1.0 - rho) * torch.pow(torch.full_like(b, rho), b - 1)
-        weights[-1] = rho ** (width - 1)  # P(b >= width): the tail keeps every unit
-    elif distribution == "gaussian":
-        weights = torch.exp(-((b / (scale * width)) ** 2))
-    else:
-        weights = torch.ones_like(b)
-    probs = (weights / weights.sum()).float()
-    return torch.multinomial(probs, n, replacement=True, generator=generator) + 1
-
-
-def nested_dropout_mask(cut: Tensor, width: int) -> Tensor:
-    """Return the prefix mask of nested dropout: ``mask[..., j] = 1`` iff ``j < cut[...]``.
-
-    Parameters
-    ----------
-    cut : Tensor, shape (...)
-        Number of kept leading units per sample (int).
-    width : int
-        Number of units D.
-
-    Returns
-    -------
-    Tensor, shape (..., D), float32 in {0, 1}
-    """
-    units = torch.arange(width, device=cut.device)
-    return (units < cut.unsqueeze(-1)).float()
-
-
-def nested_dropout(
-    x: Tensor,
-    training: bool = True,
-    *,
-    cut: Tensor | int | None = None,
-    dim: int = -1,
-    distribution: str = "geometric",
-    scale: float = 0.5,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Nested (ordered) dropout (Rippel et al. 2014): keep units 1..b along ``dim``, zero the rest.
-
-    One cut b per sample (per position of the other dimensions), drawn by
-    :func:`sample_nested_cut`; no rescaling, so units learn an importance order and the first k
-    units form a usable smaller representation. An explicit ``cut`` is always applied (that is how
-    truncation is expressed); without one, identity when ``training`` is false.
-
-    Parameters
-    ----------
-    x : Tensor, shape (..., D, ...)
-        Activations; ``dim`` indexes the units.
-    training : bool
-        Sample cuts; when false and ``cut`` is None, return ``x`` unchanged.
-    cut : Tensor or int, optional
-        Number of kept units, an int or a tensor broadcastable to ``x`` without ``dim``.
-    dim : int
-        The unit dimension.
-    distribution : {"geometric", "gaussian", "uniform"}
-        Law of the sampled cut.
-    scale : float
-        Spread of the cut as a fraction of D.
-    generator : torch.Generator, optional
-        Source of randomness.
-
-    Returns
-    -------
-    Tensor, same shape as ``x``
-    """
-    moved = x.movedim(dim, -1)
-    width = moved.shape[-1]
-    if cut is None:
-        if not training:
-            return x
-        batch = moved.shape[:-1]
-        sampled = sample_nested_cut(
-            math.prod(batch), width, distribution, scale, device=x.device, generator=generator
-        )
-        cut = sampled.reshape(batch)
-    elif isinstance(cut, int):
-        cut = torch.tensor(cut, device=x.device)
-    mask = nested_dropout_mask(cut, width).to(x.dtype)
-    return (moved * mask).movedim(-1, dim)

@@ -256,7 +256,8 @@ def distillation_loss(
     logits : Tensor, shape (N, C)
         Student logits s.
     teacher_logits : Tensor, shape (N, C)
-        Teacher logits t.
+        Teacher logits t; log-probabilities work too (``softmax(log p / T) ∝ p^{1/T}``), with
+        ``-inf`` for classes the teacher gives probability 0.
     temperature : float
         T > 0 shared by teacher and student.
     target : Tensor, shape (N,) int64, optional
@@ -283,8 +284,9 @@ def distillation_loss(
     s = upcast(logits) / temperature
     t = upcast(teacher_logits).detach() / temperature
     log_q = torch.log_softmax(s, -1).reshape(-1, s.shape[-1])
-    log_p = torch.log_softmax(t, -1).reshape(-1, s.shape[-1])
-    kl = (log_p.exp() * (log_p - log_q)).sum(-1).mean()
+    p = torch.softmax(t, -1).reshape(-1, s.shape[-1])
+    # xlogy: a teacher probability of exactly 0 (teacher logit −inf) contributes 0, not NaN
+    kl = (torch.special.xlogy(p, p) - p * log_q).sum(-1).mean()
     distill = temperature**2 * kl
     if target is None:
         return distill

@@ -1,5 +1,8 @@
 """Angular-margin logits and fixed class geometries for classifier heads.
 
+Hyperparameters (s, m, λ, ...) have no defaults here: the heads in :mod:`headkit.nn.heads` hold
+the one default of each setting.
+
 Cosine logits ``cos θ_j = ⟨x/‖x‖, w_j/‖w_j‖⟩`` and the margin penalties that make the target class
 harder to win during training: CosFace (additive cosine margin), ArcFace (additive angular
 margin), SphereFace (multiplicative angular margin), SphereFace2 (one-vs-all binary losses with
@@ -24,6 +27,32 @@ def cosine_similarity(features: Tensor, weight: Tensor, eps: float = 1e-12) -> T
     return x @ w.t()
 
 
+def cosine_logits(
+    features: Tensor, weight: Tensor, s: float | Tensor = 16.0, eps: float = 1e-12
+) -> Tensor:
+    """Normalised-softmax (cosine) logits ``z_k = s·ŵ_kᵀĥ``: features (..., D), weight (C, D).
+
+    Both vectors are L2-normalised, so every logit lies in [−s, s] and the logits do not change
+    when a feature row or a class weight row is multiplied by a positive number (hyperspherical
+    embedding; Wang et al. 2017 "NormFace"). Equals ``s`` times the cosine-similarity matrix.
+
+    Parameters
+    ----------
+    features : Tensor, shape (..., D)
+    weight : Tensor, shape (C, D)
+        Class weight vectors.
+    s : float or Tensor
+        Scale s > 0 (a scalar tensor when learned).
+    eps : float
+        Floor of the norms (a zero vector gives zero logits).
+
+    Returns
+    -------
+    Tensor, shape (..., C)
+    """
+    return s * cosine_similarity(features, weight, eps)
+
+
 def target_mask(cosine: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
     """Boolean one-hot of ``target`` (N,) broadcastable to ``cosine`` (..., N, C)."""
     valid = target != ignore_index
@@ -31,7 +60,7 @@ def target_mask(cosine: Tensor, target: Tensor, ignore_index: int = -100) -> Ten
     return one_hot.bool() & valid.unsqueeze(-1)
 
 
-def cosface_logits(cosine: Tensor, target: Tensor, s: float = 30.0, m: float = 0.35) -> Tensor:
+def cosface_logits(cosine: Tensor, target: Tensor, s: float, m: float) -> Tensor:
     """CosFace / AM-Softmax (Wang et al. 2018): ``s·(cos θ_y - m)`` on the target, ``s·cos θ_j``.
 
     Parameters
@@ -55,8 +84,8 @@ def cosface_logits(cosine: Tensor, target: Tensor, s: float = 30.0, m: float = 0
 def arcface_logits(
     cosine: Tensor,
     target: Tensor,
-    s: float = 30.0,
-    m: float = 0.5,
+    s: float,
+    m: float,
     easy_margin: bool = False,
 ) -> Tensor:
     """ArcFace (Deng et al. 2019): ``s·cos(θ_y + m)`` on the target class, ``s·cos θ_j`` else.
@@ -104,9 +133,9 @@ def sphereface_logits(
     cosine: Tensor,
     target: Tensor,
     feature_norm: Tensor,
-    m: int = 4,
-    s: float = 1.0,
-    lam: float = 0.0,
+    m: int,
+    s: float,
+    lam: float,
 ) -> Tensor:
     """SphereFace / A-Softmax (Liu et al. 2017): multiplicative angular margin on the target.
 
@@ -140,7 +169,7 @@ def sphereface_logits(
     return s * feature_norm * torch.where(target_mask(cosine, target), target_logit, cosine)
 
 
-def sphereface2_adjust(cosine: Tensor, t: float = 3.0) -> Tensor:
+def sphereface2_adjust(cosine: Tensor, t: float) -> Tensor:
     """SphereFace2's similarity adjustment ``g(c) = 2·((c + 1)/2)^t - 1``."""
     return 2 * ((cosine + 1) / 2).clamp(min=0) ** t - 1
 
@@ -148,11 +177,11 @@ def sphereface2_adjust(cosine: Tensor, t: float = 3.0) -> Tensor:
 def sphereface2_loss(
     cosine: Tensor,
     target: Tensor,
-    bias: Tensor | float = 0.0,
-    r: float = 40.0,
-    m: float = 0.4,
-    lam: float = 0.7,
-    t: float = 3.0,
+    bias: Tensor | float,
+    r: float,
+    m: float,
+    lam: float,
+    t: float,
     ignore_index: int = -100,
 ) -> Tensor:
     """SphereFace2 (Wen et al. 2022): C one-vs-all binary losses with an additive margin.
@@ -196,7 +225,7 @@ def sphereface2_loss(
     return rows.sum() / n_valid.clamp(min=1)
 
 
-def sphereface2_logits(cosine: Tensor, bias: Tensor | float = 0.0, r: float = 40.0, t: float = 3.0):
+def sphereface2_logits(cosine: Tensor, bias: Tensor | float, r: float, t: float) -> Tensor:
     """SphereFace2 inference logits ``r·g(cos θ) + b``, shape of ``cosine``."""
     return r * sphereface2_adjust(cosine, t) + bias
 

@@ -49,12 +49,40 @@ def _scaled(x: Tensor, temperature: float) -> Tensor:
     return x if temperature == 1 else x / temperature
 
 
-def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
-    """Softmax with temperature, safe for extreme logits and low-precision inputs.
+def _masked(x: Tensor, mask: Tensor | None, dim: int) -> tuple[Tensor, Tensor | None]:
+    """Set entries where ``mask`` is False to -inf; rows with no entry left become 0 (kept).
 
-    ``softmax(x)_i = exp(x_i / T) / Σ_j exp(x_j / T)``. The maximum is subtracted before
-    exponentiating and half-precision inputs are computed in float32, so logits of ±1e4 in
-    float16/bfloat16 give finite probabilities that sum to 1.
+    Returns the filled logits and, when some row is fully masked, a boolean of the rows that
+    keep at least one entry (broadcastable along ``dim``).
+    """
+    if mask is None:
+        return x, None
+    if mask.dtype != torch.bool:
+        raise DataError(f"mask must be a boolean tensor (True = keep); got dtype {mask.dtype}.")
+    try:
+        mask = mask.expand_as(x)
+    except RuntimeError:
+        raise DataError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to logits {tuple(x.shape)}."
+        ) from None
+    alive = mask.any(dim=dim, keepdim=True)
+    filled = x.masked_fill(~mask, float("-inf"))
+    if bool(alive.all()):
+        return filled, None
+    return torch.where(alive, filled, torch.zeros_like(x)), alive
+
+
+def softmax(
+    x: Tensor, dim: int = -1, temperature: float = 1.0, mask: Tensor | None = None
+) -> Tensor:
+    """Softmax with temperature and an optional mask, safe for extreme and low-precision logits.
+
+    ``softmax(x)_i = exp(x_i / T) / Σ_j exp(x_j / T)``, the sum over the entries the mask keeps;
+    masked entries get probability exactly 0 (their logits are replaced by -inf). The maximum is
+    subtracted before exponentiating and half-precision inputs are computed in float32, so logits
+    of ±1e4 in float16/bfloat16 give finite probabilities that sum to 1. The result is invariant
+    to adding a constant to ``x``; T → 0 tends to the one-hot argmax, T → ∞ to the uniform
+    distribution over the kept entries.
 
     Parameters
     ----------
@@ -64,6 +92,8 @@ def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
         The class dimension.
     temperature : float
         T > 0; T > 1 flattens, T < 1 sharpens.
+    mask : Tensor of bool, broadcastable to ``x``, optional
+        True where an entry takes part. A slice with no True entry gives all zeros (not NaN).
 
     Returns
     -------
@@ -73,10 +103,16 @@ def softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
     dim = check_class_dim(x, dim)
-    return torch.softmax(_scaled(x, temperature), dim=dim).to(x.dtype)
+    z, alive = _masked(_scaled(x, temperature), mask, dim)
+    p = torch.softmax(z, dim=dim)
+    if alive is not None:
+        p = p * alive
+    return p.to(x.dtype)
 
 
-def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
+def log_softmax(
+    x: Tensor, dim: int = -1, temperature: float = 1.0, mask: Tensor | None = None
+) -> Tensor:
     """Logarithm of :func:`softmax`, computed stably as ``x/T - logsumexp(x/T)``.
 
     Parameters
@@ -87,6 +123,8 @@ def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
         The class dimension.
     temperature : float
         T > 0.
+    mask : Tensor of bool, broadcastable to ``x``, optional
+        True where an entry takes part; masked entries (and fully masked slices) give -inf.
 
     Returns
     -------
@@ -96,7 +134,11 @@ def log_softmax(x: Tensor, dim: int = -1, temperature: float = 1.0) -> Tensor:
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0; got {temperature}.")
     dim = check_class_dim(x, dim)
-    return torch.log_softmax(_scaled(x, temperature), dim=dim).to(x.dtype)
+    z, alive = _masked(_scaled(x, temperature), mask, dim)
+    out = torch.log_softmax(z, dim=dim)
+    if alive is not None:
+        out = out.masked_fill(~alive, float("-inf"))
+    return out.to(x.dtype)
 
 
 def gumbel_noise(x: Tensor, generator: torch.Generator | None = None) -> Tensor:

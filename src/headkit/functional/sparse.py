@@ -124,9 +124,9 @@ def _apply_last(fn: Any, x: Tensor, dim: int, *args: Any) -> Tensor:
     """Run a last-dim kernel along ``dim``, in float32 for half-precision inputs."""
     dim = check_class_dim(x, dim)
     compute = x.float() if x.dtype in _HALF else x
-    moved = compute.movedim(dim, -1)
-    out = fn(moved, *args)
-    return out.movedim(-1, dim).to(x.dtype)
+    if dim == x.dim() - 1:  # no transpose: cheaper, and ONNX export rejects perm (0, -1)
+        return fn(compute, *args).to(x.dtype)
+    return fn(compute.movedim(dim, -1), *args).movedim(-1, dim).to(x.dtype)
 
 
 def sparsemax(x: Tensor, dim: int = -1) -> Tensor:

@@ -3,6 +3,14 @@
 Importing this package fills the registries (dropout kinds, heads, output maps, losses).
 """
 
+from headkit.nn.activations import (
+    ACTIVATIONS,
+    Activation,
+    ActivationInfo,
+    PReLU,
+    activation_info,
+    make_activation,
+)
 from headkit.nn.chunked import LinearCrossEntropyHead
 from headkit.nn.dense import DenseBlock, DenseStack
 from headkit.nn.dropout import (
@@ -18,12 +26,19 @@ from headkit.nn.dropout import (
 from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.losses import LOSSES, CrossEntropyLoss
 from headkit.nn.network import HeadNet
+from headkit.nn.online_softmax import OnlineSoftmax
 from headkit.nn.outputs import OUTPUTS, Softmax
 from headkit.nn.partial_fc import PartialFC, RowSparseSGD
 from headkit.nn.sharded import ShardedLinearHead
 from headkit.nn.uncertainty import MCPrediction, mc_predict
 
 __all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "ActivationInfo",
+    "PReLU",
+    "activation_info",
+    "make_activation",
     "DROPOUTS",
     "HEADS",
     "LOSSES",
@@ -40,6 +55,7 @@ __all__ = [
     "MCPrediction",
     "MultiSampleDropout",
     "NestedDropout",
+    "OnlineSoftmax",
     "Softmax",
     "build_dropout",
     "mc_predict",
@@ -50,6 +66,7 @@ __all__ = [
 ]
 
 # Softmax family (issue 4): heads, output maps and losses; importing loss_variants registers them.
+from headkit.nn.deep_supervision import DeepSupervisionLoss
 from headkit.nn.heads import (
     ArcFaceHead,
     CosFaceHead,
@@ -58,6 +75,7 @@ from headkit.nn.heads import (
     SphereFace2Head,
     SphereFaceHead,
 )
+from headkit.nn.init import INITS
 from headkit.nn.loss_variants import (
     BiasLoss,
     DistillationLoss,
@@ -72,6 +90,7 @@ from headkit.nn.losses import (
     NLLLoss,
     OneVsAllLoss,
 )
+from headkit.nn.masking import MaskedLoss, masked_probabilities
 from headkit.nn.memory_heads import KNNHead, NearestMeanHead
 from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss
 from headkit.nn.outputs import (
@@ -83,6 +102,9 @@ from headkit.nn.outputs import (
     Sigmoid,
     Sparsemax,
 )
+from headkit.nn.random_features import RandomFeatureHead, RandomFeatures
+from headkit.nn.residual import RESIDUALS, ResidualScale
+from headkit.nn.stablemax import StableMax
 from headkit.nn.weight_penalties import NormLoss
 
 __all__ += [
@@ -113,3 +135,16 @@ __all__ += [
 
 # Memory heads, multi-label losses and weight penalties (issue 14).
 __all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "SoftTopKLoss"]
+# Second wave (issue 14): residual scaling, critical init, random features, StableMax, logit
+# masking, deep supervision; importing these modules registers their names.
+__all__ += [
+    "INITS",
+    "RESIDUALS",
+    "DeepSupervisionLoss",
+    "MaskedLoss",
+    "RandomFeatureHead",
+    "RandomFeatures",
+    "ResidualScale",
+    "StableMax",
+    "masked_probabilities",
+]

@@ -18,7 +18,7 @@ from headkit.nn.heads import HEADS
 
 
 class LinearCrossEntropyHead(nn.Module):
-    """Affine head whose training loss is the fused, chunked linear cross-entropy.
+    """Linear head trained by chunked linear cross-entropy, never holding N×C logits.
 
     Parameters
     ----------
@@ -111,23 +111,4 @@ class LinearCrossEntropyHead(nn.Module):
         return ", ".join(extras)
 
 
-@HEADS.register("chunked_linear")
-def chunked_linear(
-    in_features: int,
-    n_classes: int,
-    bias: bool = True,
-    label_smoothing: float = 0.0,
-    z_loss: float = 0.0,
-    softcap: float | None = None,
-    memory_budget_mb: float | None = None,
-) -> nn.Module:
-    """Linear head trained by chunked linear cross-entropy, never holding N×C logits."""
-    return LinearCrossEntropyHead(
-        in_features,
-        n_classes,
-        bias=bias,
-        label_smoothing=label_smoothing,
-        z_loss=z_loss,
-        softcap=softcap,
-        memory_budget_mb=memory_budget_mb,
-    )
+HEADS.register("chunked_linear")(LinearCrossEntropyHead)

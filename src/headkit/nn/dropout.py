@@ -16,7 +16,8 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from headkit import functional as F
-from headkit.functional.dropout import DROPCONNECT_INFERENCE, NESTED_DISTRIBUTIONS
+from headkit.functional.dropout import check_inference, check_rate, check_samples
+from headkit.functional.nested_dropout import check_nested
 from headkit.registry import Registry
 
 DROPOUTS = Registry("dropout kind")
@@ -37,11 +38,9 @@ class Dropout(nn.Module):
 
     mc_dropout = True
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float) -> None:
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout rate p must be in [0, 1); got {p}.")
-        self.p = p
+        self.p = check_rate(p)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
@@ -69,11 +68,9 @@ class MultiSampleDropout(Dropout):
     Input (N, D); output (k, N, D) in training mode, (N, D) in eval mode.
     """
 
-    def __init__(self, k: int = 4, p: float = 0.5) -> None:
+    def __init__(self, k: int, p: float) -> None:
         super().__init__(p)
-        if k < 1:
-            raise ValueError(f"multi-sample dropout needs k >= 1 masks; got k={k}.")
-        self.k = k
+        self.k = check_samples(k)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.multi_sample_dropout(x, self.k, self.p, self.training)
@@ -123,19 +120,15 @@ class DropConnectLinear(nn.Linear):
         self,
         in_features: int,
         out_features: int,
-        p: float = 0.5,
-        per_sample: bool = False,
-        inference: str = "mean",
+        p: float,
+        per_sample: bool,
+        inference: str,
         bias: bool = True,
     ) -> None:
         super().__init__(in_features, out_features, bias=bias)
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropconnect rate p must be in [0, 1); got {p}.")
-        if inference not in DROPCONNECT_INFERENCE:
-            raise ValueError(f"inference must be 'mean' or 'moment'; got {inference!r}.")
-        self.p = p
+        self.p = check_rate(p)
         self.per_sample = per_sample
-        self.inference = inference
+        self.inference = check_inference(inference)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear_dropconnect(
@@ -177,14 +170,9 @@ class NestedDropout(nn.Module):
 
     mc_dropout = False
 
-    def __init__(self, distribution: str = "geometric", scale: float = 0.5) -> None:
+    def __init__(self, distribution: str, scale: float) -> None:
         super().__init__()
-        if distribution not in NESTED_DISTRIBUTIONS:
-            raise ValueError(
-                f"distribution must be 'geometric', 'gaussian' or 'uniform'; got {distribution!r}."
-            )
-        if scale <= 0:
-            raise ValueError(f"scale must be > 0; got {scale}.")
+        check_nested(distribution, scale)
         self.distribution = distribution
         self.scale = scale
         self.keep: int | None = None
@@ -201,7 +189,10 @@ class NestedDropout(nn.Module):
 
 
 class DropoutPlan:
-    """Where dropout goes in a :class:`headkit.nn.HeadNet`; the base is standard dropout.
+    """Inverted Bernoulli dropout on activations (Srivastava et al. 2014).
+
+    The base plan says where dropout goes in a :class:`headkit.nn.HeadNet`: standard dropout
+    after every hidden block and before the head.
 
     Parameters
     ----------
@@ -210,9 +201,7 @@ class DropoutPlan:
     """
 
     def __init__(self, p: float = 0.2) -> None:
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout rate p must be in [0, 1); got {p}.")
-        self.p = p
+        self.p = check_rate(p)
 
     def hidden(self, width: int) -> nn.Module:
         """Return the module applied after each hidden Dense block but the last."""
@@ -236,33 +225,38 @@ class DropoutPlan:
 
 
 class MultiSamplePlan(DropoutPlan):
-    """Standard dropout after hidden blocks; k-mask multi-sample dropout before the head."""
+    """Multi-sample dropout: k masks before a shared head, k losses averaged (Inoue 2019).
+
+    Standard dropout (rate ``p``) after the hidden blocks. The default p=0.3 trains on small
+    problems (MNIST-1D); the paper used p=0.5 with k=8 (``multisample:k=8,p=0.5``).
+    """
 
     def __init__(self, k: int = 4, p: float = 0.3) -> None:
         super().__init__(p)
-        if k < 1:
-            raise ValueError(f"multi-sample dropout needs k >= 1 masks; got k={k}.")
-        self.k = k
+        self.k = check_samples(k)
 
     def final(self, width: int) -> nn.Module:
         return MultiSampleDropout(self.k, self.p)
 
 
 class GaussianPlan(DropoutPlan):
-    """Gaussian multiplicative noise wherever standard dropout would be."""
+    """Gaussian dropout: multiplicative N(1, p/(1-p)) noise on activations."""
 
     def hidden(self, width: int) -> nn.Module:
         return GaussianDropout(self.p) if self.p > 0 else nn.Identity()
 
 
 class DropConnectPlan(DropoutPlan):
-    """DropConnect on every Dense block's weights; no activation dropout."""
+    """DropConnect: Bernoulli masks on the Dense weights (Wan et al. 2013); eval uses the mean.
+
+    No activation dropout. ``per_sample`` draws one mask per row; ``inference="moment"`` samples
+    the moment-matched Gaussian in eval mode (see :class:`DropConnectLinear`).
+    """
 
     def __init__(self, p: float = 0.2, per_sample: bool = False, inference: str = "mean") -> None:
         super().__init__(p)
-        DropConnectLinear(1, 1, p, per_sample, inference)  # validates the options
         self.per_sample = per_sample
-        self.inference = inference
+        self.inference = check_inference(inference)
 
     def hidden(self, width: int) -> nn.Module:
         return nn.Identity()
@@ -272,11 +266,14 @@ class DropConnectPlan(DropoutPlan):
 
 
 class NestedPlan(DropoutPlan):
-    """Standard dropout (rate ``p``) after hidden blocks; nested dropout before the head."""
+    """Nested dropout: keep the first b units of the last hidden layer (Rippel et al. 2014).
+
+    Standard dropout (rate ``p``) after the other hidden blocks.
+    """
 
     def __init__(self, p: float = 0.2, distribution: str = "geometric", scale: float = 0.5) -> None:
         super().__init__(p)
-        NestedDropout(distribution, scale)  # validates the options
+        check_nested(distribution, scale)
         self.distribution = distribution
         self.scale = scale
 
@@ -284,40 +281,22 @@ class NestedPlan(DropoutPlan):
         return NestedDropout(self.distribution, self.scale)
 
 
-@DROPOUTS.register("standard")
-def standard(p: float = 0.2) -> DropoutPlan:
-    """Inverted Bernoulli dropout on activations (Srivastava et al. 2014)."""
-    return DropoutPlan(p)
-
-
-@DROPOUTS.register("none")
-def no_dropout() -> DropoutPlan:
+class NoDropoutPlan(DropoutPlan):
     """No dropout."""
-    return DropoutPlan(0.0)
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
 
 
-@DROPOUTS.register("multisample")
-def multisample(k: int = 4, p: float = 0.3) -> DropoutPlan:
-    """Multi-sample dropout: k masks before a shared head, k losses averaged (Inoue 2019)."""
-    return MultiSamplePlan(k, p)
-
-
-@DROPOUTS.register("gaussian")
-def gaussian(p: float = 0.2) -> DropoutPlan:
-    """Gaussian dropout: multiplicative N(1, p/(1-p)) noise on activations."""
-    return GaussianPlan(p)
-
-
-@DROPOUTS.register("dropconnect")
-def dropconnect(p: float = 0.2, per_sample: bool = False, inference: str = "mean") -> DropoutPlan:
-    """DropConnect: Bernoulli masks on the Dense weights (Wan et al. 2013); eval uses the mean."""
-    return DropConnectPlan(p, per_sample, inference)
-
-
-@DROPOUTS.register("nested")
-def nested(p: float = 0.2, distribution: str = "geometric", scale: float = 0.5) -> DropoutPlan:
-    """Nested dropout: keep the first b units of the last hidden layer (Rippel et al. 2014)."""
-    return NestedPlan(p, distribution, scale)
+for _name, _plan in {
+    "standard": DropoutPlan,
+    "none": NoDropoutPlan,
+    "multisample": MultiSamplePlan,
+    "gaussian": GaussianPlan,
+    "dropconnect": DropConnectPlan,
+    "nested": NestedPlan,
+}.items():
+    DROPOUTS.register(_name)(_plan)
 
 
 def build_dropout(spec: str | float) -> DropoutPlan:

@@ -27,6 +27,11 @@ class _Wrapped(RowLoss):
         super().__init__(base.ignore_index, base.weight)
         self.base = base
 
+    @classmethod
+    def around_natural_loss(cls, output: nn.Module | None = None, **options: object) -> RowLoss:
+        """Build this variant around the natural loss of ``output`` (the registry's factory)."""
+        return cls(natural_loss(output), **options)
+
 
 class LabelSmoothingLoss(_Wrapped):
     """The base loss on smoothed targets ``(1 - ε)·onehot + ε/C`` (Szegedy et al. 2016)."""
@@ -149,17 +154,39 @@ class SphericalZLoss(RowLoss):
 
 
 class DistillationLoss(nn.Module):
-    """Knowledge distillation ``β·T²·KL(teacher_T ‖ student_T) + (1 - β)·CE``.
+    """Knowledge distillation ``β·T²·KL(teacher_T ‖ student_T) + (1 - β)·hard`` (Hinton et al.).
 
-    Not a by-name loss (it needs teacher logits): call
-    ``loss(logits, target, teacher_logits=teacher(x))``; with ``target=None`` only the
-    distillation term is returned. Logits may carry a leading sample dim (k, N, C); the teacher
-    logits (N, C) are then broadcast.
+    ``hard`` is ``base(logits, target)`` (softmax cross-entropy when ``base`` is None).
+    Call ``loss(logits, target, teacher_logits=t)``; the teacher's logits may be its
+    log-probabilities. With ``target=None`` only the distillation term is returned; without
+    ``teacher_logits`` only the hard loss (the validation loss of a distilled run). Logits may
+    carry a leading sample dim (k, N, C); the teacher logits (N, C) are then broadcast.
+
+    Parameters
+    ----------
+    temperature : float
+        T > 0, shared by teacher and student.
+    beta : float
+        Weight β in [0, 1] of the distillation term.
+    base : nn.Module, optional
+        The hard-label loss ``base(logits, target, features)``.
     """
 
-    def __init__(self, temperature: float = 4.0, beta: float = 0.5) -> None:
+    def __init__(
+        self, temperature: float = 4.0, beta: float = 0.5, base: nn.Module | None = None
+    ) -> None:
         super().__init__()
-        self.temperature, self.beta = temperature, beta
+        if temperature <= 0 or not 0.0 <= beta <= 1.0:
+            raise ValueError(
+                f"Distillation needs temperature > 0 and beta in [0, 1]; got {temperature}, {beta}."
+            )
+        self.temperature, self.beta, self.base = temperature, beta, base
+
+    def _hard(self, logits: Tensor, target: Tensor, features: Tensor | None) -> Tensor:
+        if self.base is not None:
+            return self.base(logits, target, features=features)
+        logits, target = flatten_samples(logits, target)
+        return F.cross_entropy(logits, target)
 
     def forward(
         self,
@@ -167,51 +194,28 @@ class DistillationLoss(nn.Module):
         target: Tensor | None,
         features: Tensor | None = None,
         *,
-        teacher_logits: Tensor,
+        teacher_logits: Tensor | None = None,
     ) -> Tensor:
-        if logits.dim() == 3 and teacher_logits.dim() == 2:
-            teacher_logits = teacher_logits.expand_as(logits)
-        if target is not None:
-            logits_flat, target = flatten_samples(logits, target)
-            teacher_logits = teacher_logits.reshape(logits_flat.shape)
-            logits = logits_flat
-        return F.distillation_loss(logits, teacher_logits, self.temperature, target, self.beta)
+        if teacher_logits is None:
+            if target is None:
+                raise ValueError("DistillationLoss needs teacher_logits, a target, or both.")
+            return self._hard(logits, target, features)
+        teacher = teacher_logits.expand_as(logits).reshape(-1, logits.shape[-1])
+        soft = F.distillation_loss(logits.reshape(teacher.shape), teacher, self.temperature)
+        if target is None or self.beta == 1.0:
+            return soft
+        return self.beta * soft + (1 - self.beta) * self._hard(logits, target, features)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, beta={self.beta}"
 
 
-@LOSSES.register("label_smoothing")
-def label_smoothing(epsilon: float = 0.1, output: nn.Module | None = None) -> nn.Module:
-    """Label smoothing: the natural loss on (1−ε)·onehot + ε/C targets."""
-    return LabelSmoothingLoss(natural_loss(output), epsilon)
-
-
-@LOSSES.register("maxsup")
-def maxsup(alpha: float = 0.1, output: nn.Module | None = None) -> nn.Module:
-    """MaxSup: natural loss + α(z_max − mean z), penalising the top-1 logit."""
-    return MaxSupLoss(natural_loss(output), alpha)
-
-
-@LOSSES.register("z_loss")
-def z_loss(lam: float = 1e-4, output: nn.Module | None = None) -> nn.Module:
-    """Auxiliary z-loss: natural loss + λ·log²Z, keeping log Z near 0."""
-    return ZLoss(natural_loss(output), lam)
-
-
-@LOSSES.register("noisy_softmax")
-def noisy_softmax(alpha: float = 0.1, output: nn.Module | None = None) -> nn.Module:
-    """Noisy Softmax: annealed noise subtracted from the target logit (Chen et al. 2017)."""
-    return NoisySoftmaxLoss(natural_loss(output), alpha)
-
-
-@LOSSES.register("bias_loss")
-def bias_loss(alpha: float = 0.3, beta: float = 0.3, output: nn.Module | None = None):
-    """Bias Loss: rows weighted by feature diversity exp(α·v) − β (needs features)."""
-    return BiasLoss(natural_loss(output), alpha, beta)
-
-
-@LOSSES.register("spherical_z")
-def spherical_z(a: float = 1.0, b: float | None = None) -> nn.Module:
-    """Spherical Z-loss of de Brébisson & Vincent: shift- and scale-invariant."""
-    return SphericalZLoss(a, b)
+for _name, _variant in {
+    "label_smoothing": LabelSmoothingLoss,
+    "maxsup": MaxSupLoss,
+    "z_loss": ZLoss,
+    "noisy_softmax": NoisySoftmaxLoss,
+    "bias_loss": BiasLoss,
+}.items():
+    LOSSES.register(_name, options_from=_variant)(_variant.around_natural_loss)
+LOSSES.register("spherical_z")(SphericalZLoss)

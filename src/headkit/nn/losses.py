@@ -39,8 +39,10 @@ def flatten_samples(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     return logits, target
 
 
-def _weight_tensor(class_weights: tuple[float, ...]) -> Tensor | None:
-    return torch.tensor(class_weights, dtype=torch.float32) if class_weights else None
+def _weight_tensor(class_weights: tuple[float, ...] | Tensor | None) -> Tensor | None:
+    if class_weights is None or isinstance(class_weights, Tensor):
+        return class_weights
+    return torch.tensor(class_weights, dtype=torch.float32) if len(class_weights) else None
 
 
 class RowLoss(nn.Module):
@@ -50,14 +52,16 @@ class RowLoss(nn.Module):
     ----------
     ignore_index : int
         Index target whose rows contribute nothing.
-    weight : Tensor, shape (C,), optional
-        Class weights.
+    class_weights : tuple of float or Tensor, shape (C,), optional
+        Class weights (``"1/2/1"`` in a spec); stored as the buffer ``weight``.
     """
 
-    def __init__(self, ignore_index: int = -100, weight: Tensor | None = None) -> None:
+    def __init__(
+        self, ignore_index: int = -100, class_weights: tuple[float, ...] | Tensor | None = None
+    ) -> None:
         super().__init__()
         self.ignore_index = ignore_index
-        self.register_buffer("weight", weight)
+        self.register_buffer("weight", _weight_tensor(class_weights))
 
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
         """Return per-row losses (M,) for logits (M, C) and targets (M,) or (M, C)."""
@@ -69,15 +73,18 @@ class RowLoss(nn.Module):
 
 
 class CrossEntropyLoss(RowLoss):
-    """Softmax cross-entropy with optional label smoothing, class weights and ignore_index."""
+    """Softmax cross-entropy on the logits, whatever the output map.
+
+    With optional label smoothing, class weights and ignore_index.
+    """
 
     def __init__(
         self,
         label_smoothing: float = 0.0,
-        weight: Tensor | None = None,
         ignore_index: int = -100,
+        class_weights: tuple[float, ...] | Tensor | None = None,
     ) -> None:
-        super().__init__(ignore_index, weight)
+        super().__init__(ignore_index, class_weights)
         self.label_smoothing = label_smoothing
 
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -104,7 +111,7 @@ class CrossEntropyLoss(RowLoss):
 
 
 class FenchelYoungLoss(RowLoss):
-    """Fenchel–Young loss of α-entmax; α read from the output map when it has one.
+    """Fenchel–Young (sparsemax/entmax) loss; α from the output map unless given.
 
     Parameters
     ----------
@@ -119,9 +126,9 @@ class FenchelYoungLoss(RowLoss):
         alpha: float | None = None,
         output: nn.Module | None = None,
         ignore_index: int = -100,
-        weight: Tensor | None = None,
+        class_weights: tuple[float, ...] | Tensor | None = None,
     ) -> None:
-        super().__init__(ignore_index, weight)
+        super().__init__(ignore_index, class_weights)
         self._output = (output,)
         self._alpha = alpha
 
@@ -144,15 +151,15 @@ class FenchelYoungLoss(RowLoss):
 
 
 class NLLLoss(RowLoss):
-    """Negative log-likelihood ``-log p_y`` of the output map's ``log_prob``."""
+    """Negative log-likelihood of the output map's log_prob (Gumbel, SSMax, Power)."""
 
     def __init__(
         self,
         output: nn.Module | None = None,
         ignore_index: int = -100,
-        weight: Tensor | None = None,
+        class_weights: tuple[float, ...] | Tensor | None = None,
     ) -> None:
-        super().__init__(ignore_index, weight)
+        super().__init__(ignore_index, class_weights)
         self._output = (output,)
 
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -162,56 +169,31 @@ class NLLLoss(RowLoss):
 
 
 class OneVsAllLoss(RowLoss):
-    """One-vs-all binary cross-entropy ``Σ_k BCE(σ(z_k), y_k)`` (per-class sigmoid outputs)."""
+    """One-vs-all binary cross-entropy Σ_k BCE(σ(z_k), y_k) (sigmoid outputs)."""
 
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.one_vs_all_loss(logits, target, ignore_index=self.ignore_index, reduction="none")
 
 
-def natural_loss(
-    output: nn.Module | None, ignore_index: int = -100, class_weights: tuple[float, ...] = ()
-) -> RowLoss:
-    """Build the natural loss of an output map (softmax cross-entropy when there is none)."""
+def natural_loss(output: nn.Module | None, **options: object) -> RowLoss:
+    """Build the natural loss of an output map (softmax cross-entropy when there is none).
+
+    ``options`` (``ignore_index``, ``class_weights``) are passed to the loss.
+    """
     name = getattr(output, "natural_loss", "softmax_cross_entropy")
-    return LOSSES.build(name, output=output, ignore_index=ignore_index, class_weights=class_weights)
+    return LOSSES.build(name, output=output, **options)
 
 
-@LOSSES.register("softmax_cross_entropy")
-def softmax_cross_entropy(
-    label_smoothing: float = 0.0, ignore_index: int = -100, class_weights: tuple = ()
-) -> nn.Module:
-    """Softmax cross-entropy on the logits, whatever the output map."""
-    return CrossEntropyLoss(label_smoothing, _weight_tensor(class_weights), ignore_index)
-
-
-@LOSSES.register("cross_entropy")
-def cross_entropy(
-    output: nn.Module | None = None, ignore_index: int = -100, class_weights: tuple = ()
-) -> nn.Module:
+@LOSSES.register("cross_entropy", options_from=RowLoss)
+def cross_entropy(output: nn.Module | None = None, **options: object) -> nn.Module:
     """The negative log-likelihood matched to the output map (softmax → softmax cross-entropy)."""
-    return natural_loss(output, ignore_index, class_weights)
+    return natural_loss(output, **options)
 
 
-@LOSSES.register("fenchel_young")
-def fenchel_young(
-    output: nn.Module | None = None,
-    alpha: float | None = None,
-    ignore_index: int = -100,
-    class_weights: tuple = (),
-) -> nn.Module:
-    """Fenchel–Young (sparsemax/entmax) loss; α from the output map unless given."""
-    return FenchelYoungLoss(alpha, output, ignore_index, _weight_tensor(class_weights))
-
-
-@LOSSES.register("nll")
-def nll(
-    output: nn.Module | None = None, ignore_index: int = -100, class_weights: tuple = ()
-) -> nn.Module:
-    """Negative log-likelihood of the output map's log_prob (Gumbel, SSMax, Power)."""
-    return NLLLoss(output, ignore_index, _weight_tensor(class_weights))
-
-
-@LOSSES.register("one_vs_all")
-def one_vs_all(ignore_index: int = -100, class_weights: tuple = ()) -> nn.Module:
-    """One-vs-all binary cross-entropy Σ_k BCE(σ(z_k), y_k) (sigmoid outputs)."""
-    return OneVsAllLoss(ignore_index, _weight_tensor(class_weights))
+for _name, _loss in {
+    "softmax_cross_entropy": CrossEntropyLoss,
+    "fenchel_young": FenchelYoungLoss,
+    "nll": NLLLoss,
+    "one_vs_all": OneVsAllLoss,
+}.items():
+    LOSSES.register(_name)(_loss)

@@ -1,15 +1,16 @@
 """Partial FC: class-centre sampling with sparse row updates (``head="partial_fc:r=0.1"``).
 
-An, Zhu, Xiao et al., "Partial FC: Training 10 Million Identities on a Single Machine" (ICCVW
-2021): each step's softmax runs over the batch's positive class centres plus a uniform random
-sample of the other centres (sample rate r), so the cost per step is O(r·C·D) instead of
-O(C·D), and only the touched rows of the C×D centre matrix get a gradient. The gradient is a
-sparse row tensor (``F.embedding(..., sparse=True)``) and the head's own optimiser
-(:meth:`PartialFC.configure_optimizer`) updates only those rows, so no C×D dense gradient or
-optimiser state is ever allocated (with plain SGD).
+An, Zhu, Xiao et al., "Partial FC: Training 10 Million Identities on a Single Machine" (ICCVW 2021):
+each step's softmax runs over the batch's positive class centres plus a uniform random sample of the
+other centres drawn without replacement (|S| = max(#positives, ⌈r·C⌉), sample rate r), so the cost
+per step is O(r·C·D) instead of O(C·D), and only the touched rows of the C×D centre matrix get a
+gradient. The gradient is a sparse row tensor (``F.embedding(..., sparse=True)``) and the head's own
+optimiser (:meth:`PartialFC.configure_optimizer`) updates only those rows, so no C×D dense gradient
+or optimiser state is ever allocated (with plain SGD).
 
-Logits are plain ``x Wᵀ`` or, with ``scale`` set, normalised cosines ``s·cos θ`` with an optional
-CosFace (``cos θ − m``) or ArcFace (``cos(θ + m)``) margin on the target class.
+Logits are plain ``x Wᵀ`` or, with ``s`` set, normalised cosines ``s·cos θ`` with an optional
+CosFace (``cos θ − m``) or ArcFace (``cos(θ + m)``) margin on the target class, computed by the
+same :mod:`headkit.functional.margins` functions as the ``cosface`` and ``arcface`` heads.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from headkit.exceptions import ConfigError
+from headkit.functional.class_sampling import sample_classes
 from headkit.functional.linear_ce import linear_cross_entropy
+from headkit.functional.margins import arcface_logits, cosface_logits, cosine_similarity
 from headkit.nn.heads import HEADS
+
+MARGINS = {"cosface": cosface_logits, "arcface": arcface_logits}
 
 
 class RowSparseSGD(torch.optim.Optimizer):
@@ -81,36 +86,8 @@ class RowSparseSGD(torch.optim.Optimizer):
         return loss
 
 
-def sample_classes(target: Tensor, n_classes: int, rate: float, generator=None) -> Tensor:
-    """Return the sorted class indices for one Partial FC step.
-
-    All distinct classes of ``target`` (the positives) plus ``round(rate·C)`` uniform draws from
-    [0, C) (with replacement, duplicates and positives merged), so the expected number of
-    centres is about ``max(#positives, rate·C)``. ``rate >= 1`` returns every class.
-
-    Parameters
-    ----------
-    target : Tensor, shape (N,) int64
-        Labels of the batch.
-    n_classes : int
-        C.
-    rate : float
-        Sample rate r in (0, 1].
-
-    Returns
-    -------
-    Tensor, shape (K,) int64
-        Sorted, unique class indices containing every label of ``target``.
-    """
-    if rate >= 1.0:
-        return torch.arange(n_classes, device=target.device)
-    n_neg = round(rate * n_classes)
-    neg = torch.randint(0, n_classes, (n_neg,), device=target.device, generator=generator)
-    return torch.cat([target.reshape(-1), neg]).unique(sorted=True)
-
-
 class PartialFC(nn.Module):
-    """Softmax head over C class centres trained on the positives plus sampled negatives.
+    """Partial FC: softmax over positives + sampled negatives, sparse row updates.
 
     Parameters
     ----------
@@ -118,12 +95,13 @@ class PartialFC(nn.Module):
         D and C.
     sample_rate : float
         r in (0, 1]: fraction of the C centres drawn as negatives each step (1 = full softmax).
-    scale : float, optional
-        s for normalised-cosine logits ``s·cos θ``; ``None`` gives plain ``x Wᵀ`` logits.
-    margin : float
-        m ≥ 0, applied to the target class in training only (needs ``scale``).
+        Spec option ``sample_rate`` (``r``, its former name, is still read).
+    s : float, optional
+        Scale of normalised-cosine logits ``s·cos θ``; ``None`` gives plain ``x Wᵀ`` logits.
+    m : float
+        Margin ≥ 0 on the target class in training only (needs ``s``).
     margin_type : {"cosface", "arcface"}
-        ``s(cos θ − m)`` or ``s·cos(θ + m)``.
+        ``s(cos θ − m)`` or ``s·cos(θ + m)`` (with ArcFace's fallback past θ = π − m).
     optimizer : {"sgd", "sparse_adam"}
         Row-sparse SGD (:class:`RowSparseSGD`; no state without momentum) or
         ``torch.optim.SparseAdam`` (dense moment buffers, 2·C·D floats).
@@ -145,8 +123,8 @@ class PartialFC(nn.Module):
         in_features: int,
         n_classes: int,
         sample_rate: float = 0.1,
-        scale: float | None = None,
-        margin: float = 0.0,
+        s: float | None = None,
+        m: float = 0.0,
         margin_type: str = "cosface",
         optimizer: str = "sgd",
         lr: float | None = None,
@@ -155,35 +133,25 @@ class PartialFC(nn.Module):
         super().__init__()
         if not 0.0 < sample_rate <= 1.0:
             raise ConfigError(f"sample_rate must be in (0, 1]; got {sample_rate}.")
-        if margin_type not in ("cosface", "arcface"):
+        if margin_type not in MARGINS:
             raise ConfigError(f"margin_type must be 'cosface' or 'arcface'; got {margin_type!r}.")
-        if margin and scale is None:
-            raise ConfigError("A margin needs normalised-cosine logits; set scale (e.g. 30).")
+        if m and s is None:
+            raise ConfigError("A margin m needs normalised-cosine logits; set s (e.g. 30).")
         if optimizer not in ("sgd", "sparse_adam"):
             raise ConfigError(f"optimizer must be 'sgd' or 'sparse_adam'; got {optimizer!r}.")
         self.in_features, self.n_classes = in_features, n_classes
-        self.sample_rate, self.scale, self.margin = sample_rate, scale, margin
-        self.margin_type, self.optimizer, self.lr, self.momentum = (
-            margin_type,
-            optimizer,
-            lr,
-            momentum,
-        )
+        self.sample_rate, self.s, self.m, self.margin_type = sample_rate, s, m, margin_type
+        self.optimizer, self.lr, self.momentum = optimizer, lr, momentum
         self.weight = nn.Parameter(torch.empty(n_classes, in_features))
         nn.init.normal_(self.weight, std=1.0 / math.sqrt(in_features))
 
     def _logits(self, x: Tensor, w: Tensor, target: Tensor | None) -> Tensor:
-        if self.scale is None:
+        if self.s is None:
             return x @ w.T
-        cos = F.normalize(x, dim=-1) @ F.normalize(w, dim=-1).T
-        if target is not None and self.margin:
-            onehot = F.one_hot(target, w.shape[0]).to(cos.dtype)
-            if self.margin_type == "cosface":
-                cos = cos - self.margin * onehot
-            else:
-                theta = torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7))
-                cos = torch.where(onehot.bool(), torch.cos(theta + self.margin), cos)
-        return self.scale * cos
+        cosine = cosine_similarity(x, w)
+        if target is None or not self.m:
+            return self.s * cosine
+        return MARGINS[self.margin_type](cosine, target, self.s, self.m)
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Return logits over all C classes, shape (..., C); margins only in training."""
@@ -200,8 +168,9 @@ class PartialFC(nn.Module):
     def training_loss(self, features: Tensor, target: Tensor) -> Tensor:
         """Return the sampled-softmax cross-entropy of one batch, shape ().
 
-        Uses the positives of ``target`` plus ``sample_rate·C`` random negatives; the gradient
-        of ``weight`` is a sparse tensor holding only those rows.
+        Uses the positives of ``target`` plus random negatives drawn without replacement, so
+        ``max(#positives, ⌈sample_rate·C⌉)`` centres exactly (:func:`sample_classes`); the
+        gradient of ``weight`` is a sparse tensor holding only those rows.
         """
         if features.dim() == target.dim() + 2:
             target = target.expand(features.shape[0], *target.shape)
@@ -209,11 +178,11 @@ class PartialFC(nn.Module):
         index = sample_classes(y, self.n_classes, self.sample_rate)
         local = torch.searchsorted(index, y)
         w = F.embedding(index, self.weight, sparse=True)
-        if self.scale is None:
+        if self.s is None:
             return linear_cross_entropy(x, w, local)
-        if not self.margin:
+        if not self.m:
             return linear_cross_entropy(
-                self.scale * F.normalize(x, dim=-1), F.normalize(w, dim=-1), local
+                self.s * F.normalize(x, dim=-1), F.normalize(w, dim=-1), local
             )
         return F.cross_entropy(self._logits(x, w, local).float(), local)
 
@@ -229,32 +198,9 @@ class PartialFC(nn.Module):
     def extra_repr(self) -> str:
         text = f"in_features={self.in_features}, n_classes={self.n_classes}, "
         text += f"sample_rate={self.sample_rate}, optimizer={self.optimizer}"
-        if self.scale is not None:
-            text += f", scale={self.scale}, margin={self.margin}, margin_type={self.margin_type}"
+        if self.s is not None:
+            text += f", s={self.s}, m={self.m}, margin_type={self.margin_type}"
         return text
 
 
-@HEADS.register("partial_fc")
-def partial_fc(
-    in_features: int,
-    n_classes: int,
-    r: float = 0.1,
-    scale: float | None = None,
-    margin: float = 0.0,
-    margin_type: str = "cosface",
-    optimizer: str = "sgd",
-    lr: float | None = None,
-    momentum: float = 0.0,
-) -> nn.Module:
-    """Partial FC: softmax over positives + sampled negatives, sparse row updates."""
-    return PartialFC(
-        in_features,
-        n_classes,
-        sample_rate=r,
-        scale=scale,
-        margin=margin,
-        margin_type=margin_type,
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
-    )
+HEADS.register("partial_fc", aliases={"r": "sample_rate", "scale": "s", "margin": "m"})(PartialFC)

@@ -2,11 +2,8 @@
 
 The model-parallel scheme of Partial FC (An et al., "Partial FC: Training 10 Million Identities on
 a Single Machine", 2021): rank k of a group of W processes holds only the class centres
-``[offset_k, offset_k + C_k)`` (about C/W rows). Features of the whole global batch are gathered,
-each rank computes the logits of its own classes, and the softmax normaliser is assembled with two
-``all_reduce`` calls on per-row vectors (the maximum, then the sum of exponentials), never
-gathering the N×C logit matrix. In backward, each rank's centre gradient stays local and the
-feature gradients are summed across ranks with one ``all_reduce`` of an N×D matrix.
+``[offset_k, offset_k + C_k)`` (about C/W rows); the loss is
+:func:`headkit.functional.sharded.sharded_cross_entropy`.
 
 Outside a process group (or with one process) the head is an ordinary bias-free linear head, so
 the same code runs on one machine.
@@ -20,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from headkit.functional.sharded import all_gather_rows, class_shard, sharded_cross_entropy
 from headkit.nn.heads import HEADS
 
 
@@ -29,116 +27,10 @@ def _group_info(group) -> tuple[int, int]:
     return 0, 1
 
 
-def class_shard(n_classes: int, rank: int, world_size: int) -> tuple[int, int]:
-    """Return ``(offset, size)`` of rank's contiguous block of classes (sizes differ by ≤ 1)."""
-    base, extra = divmod(n_classes, world_size)
-    size = base + (1 if rank < extra else 0)
-    return rank * base + min(rank, extra), size
-
-
-def _all_gather_rows(t: Tensor, group) -> tuple[Tensor, list[int]]:
-    """Concatenate every rank's ``t`` (rows may differ in number); return it and the counts."""
-    world = dist.get_world_size(group)
-    n = torch.tensor([t.shape[0]], device=t.device)
-    counts = [torch.zeros_like(n) for _ in range(world)]
-    dist.all_gather(counts, n, group=group)
-    sizes = [int(c) for c in counts]
-    padded = t.new_zeros((max(sizes), *t.shape[1:]))
-    padded[: t.shape[0]] = t
-    parts = [torch.empty_like(padded) for _ in range(world)]
-    dist.all_gather(parts, padded.contiguous(), group=group)
-    return torch.cat([p[:s] for p, s in zip(parts, sizes, strict=True)]), sizes
-
-
-class _ShardedCrossEntropy(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w, target, offset, ignore_index, grad_scale, group):  # type: ignore[override]
-        rank = dist.get_rank(group)
-        xs, sizes = _all_gather_rows(x.detach(), group)
-        ts, _ = _all_gather_rows(target, group)
-        z = xs.float() @ w.float().T  # (N, C_k): this rank's classes only
-        local = ts - offset
-        mine = (local >= 0) & (local < w.shape[0]) & (ts != ignore_index)
-        rows = mine.nonzero().squeeze(1)
-        zt = z.new_zeros(z.shape[0])  # target logit, filled by the rank that owns the class
-        zt[rows] = z[rows, local[rows]]
-        m = z.amax(1) if z.shape[1] else z.new_full((z.shape[0],), -math.inf)
-        dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
-        p = z.sub_(m[:, None]).exp_()
-        s = p.sum(1)
-        dist.all_reduce(s, group=group)
-        dist.all_reduce(zt, group=group)
-        p.div_(s[:, None])
-        valid = ts != ignore_index
-        n_valid = int(valid.sum())
-        per_row = torch.where(valid, m + s.log() - zt, 0.0)
-        loss = per_row.sum() / n_valid if n_valid else per_row.new_tensor(math.nan)
-        start = sum(sizes[:rank])
-        ctx.save_for_backward(xs, w, p, local, rows, valid)
-        ctx.info = (n_valid, start, x.shape[0], grad_scale, group, x.dtype)
-        return loss
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
-        xs, w, p, local, rows, valid = ctx.saved_tensors
-        n_valid, start, n_local, grad_scale, group, x_dtype = ctx.info
-        g = p  # softmax, reused in place as dL/dz
-        g[rows, local[rows]] -= 1.0
-        g.mul_((valid.float() * (grad / max(n_valid, 1)))[:, None])
-        gw = (g.T @ xs.float()).to(w.dtype)
-        gx = g @ w.float()
-        dist.all_reduce(gx, group=group)
-        gx_local = (gx[start : start + n_local] * grad_scale).to(x_dtype)
-        return gx_local, gw, None, None, None, None, None
-
-
-def sharded_cross_entropy(
-    x: Tensor,
-    weight_shard: Tensor,
-    target: Tensor,
-    class_offset: int,
-    *,
-    ignore_index: int = -100,
-    feature_grad_scale: float = 1.0,
-    group=None,
-) -> Tensor:
-    """Global-batch softmax cross-entropy with the class weights split across ranks.
-
-    Equivalent to ``F.cross_entropy(cat_ranks(x) @ cat_ranks(weight_shard).T, cat_ranks(target))``
-    (the mean over every rank's non-ignored rows), returned identically on every rank.
-
-    Parameters
-    ----------
-    x : Tensor, shape (n_k, D)
-        This rank's features (row counts may differ between ranks).
-    weight_shard : Tensor, shape (C_k, D)
-        This rank's class centres, classes ``class_offset .. class_offset + C_k - 1``.
-    target : Tensor, shape (n_k,) int64
-        Global class indices of this rank's rows.
-    class_offset : int
-        First class held by this rank.
-    ignore_index : int
-        Target value whose rows are skipped.
-    feature_grad_scale : float
-        Factor on the gradient returned for ``x``. Use the world size when the trunk is wrapped
-        in DistributedDataParallel (which averages gradients over ranks) so that the trunk
-        receives the gradient of this global-mean loss.
-    group : ProcessGroup, optional
-        Defaults to the world.
-
-    Returns
-    -------
-    Tensor, shape ()
-        The loss (float32).
-    """
-    return _ShardedCrossEntropy.apply(
-        x, weight_shard, target.long(), class_offset, ignore_index, feature_grad_scale, group
-    )
-
-
 class ShardedLinearHead(nn.Module):
-    """Bias-free linear head whose C class centres are split across the ranks of a group.
+    """Linear head with classes split across torch.distributed ranks (model parallel).
+
+    Bias-free; rank k holds about C/W of the class centres.
 
     Parameters
     ----------
@@ -163,7 +55,7 @@ class ShardedLinearHead(nn.Module):
 
     sharded = True
 
-    def __init__(self, in_features: int, n_classes: int, group=None) -> None:
+    def __init__(self, in_features: int, n_classes: int, *, group=None) -> None:
         super().__init__()
         self.group = group
         rank, world = _group_info(group)
@@ -185,7 +77,7 @@ class ShardedLinearHead(nn.Module):
         every class and loads into a single-process model.
         """
         if self._distributed():
-            full, _ = _all_gather_rows(self.weight.detach(), self.group)
+            full, _ = all_gather_rows(self.weight.detach(), self.group)
             self.weight = nn.Parameter(full, requires_grad=self.weight.requires_grad)
             self.class_offset, self.gathered = 0, True
         return self
@@ -196,7 +88,7 @@ class ShardedLinearHead(nn.Module):
         if not self._distributed():
             return local
         flat = local.reshape(-1, local.shape[-1]).T.contiguous()
-        full, _ = _all_gather_rows(flat.detach(), self.group)
+        full, _ = all_gather_rows(flat.detach(), self.group)
         return full.T.reshape(*x.shape[:-1], self.n_classes)
 
     def training_loss(self, features: Tensor, target: Tensor) -> Tensor:
@@ -223,7 +115,4 @@ class ShardedLinearHead(nn.Module):
         )
 
 
-@HEADS.register("sharded_linear")
-def sharded_linear(in_features: int, n_classes: int) -> nn.Module:
-    """Linear head with classes split across torch.distributed ranks (model parallel)."""
-    return ShardedLinearHead(in_features, n_classes)
+HEADS.register("sharded_linear")(ShardedLinearHead)

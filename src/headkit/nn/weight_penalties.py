@@ -3,7 +3,7 @@
 ``norm_loss:lam=0.01`` is the output map's natural loss plus the norm loss
 ``λ·Σ_i (‖w_i‖₂ − 1)²`` over the rows of every dense layer's weight (the trunk's Linear layers
 and a linear head): it pulls each neuron's weight vector onto the unit sphere (the oblique
-manifold) without turning it. The network arrives as the ``model`` context when the trainer
+manifold) without turning it. The network arrives as the ``network`` context when the trainer
 builds the loss; without one only the natural loss is computed. Under ``torch.no_grad``
 (validation) the penalty is left out, so ``val_loss`` stays the data loss.
 """
@@ -58,7 +58,7 @@ class NormLoss(nn.Module):
 
 @LOSSES.register("norm_loss")
 def norm_loss(
-    lam: float = 0.01, output: nn.Module | None = None, model: nn.Module | None = None
+    lam: float = 0.01, output: nn.Module | None = None, network: nn.Module | None = None
 ) -> nn.Module:
     """Norm loss: natural loss + λ·Σ(‖w_i‖ − 1)² over dense-layer rows (oblique manifold)."""
-    return NormLoss(natural_loss(output), lam, model)
+    return NormLoss(natural_loss(output), lam, network)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from headkit.evaluation import (
+    BLOCK_CRITERIA,
+    block_importance,
     cka_matrix,
     classification_report,
     confusion_matrix,
@@ -54,6 +56,7 @@ class ReportInputs:
     cka: np.ndarray | None = None
     layer_names: list[str] = field(default_factory=list)
     redundancy: np.ndarray | None = None
+    block_scores: dict[str, np.ndarray] = field(default_factory=dict)
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
     diagnostics: LayerDiagnostics | None = None
@@ -192,6 +195,7 @@ def collect(
         acts = net.layer_outputs(xs, include_input=True)
         reps = [*acts, net(xs)]
         inputs.redundancy = net.block_redundancy(xs).cpu().double().numpy()
+    inputs.block_scores = {k: block_importance(net, xs.cpu(), k) for k in BLOCK_CRITERIA}
     inputs.layer_names = ["input", *[f"block {i + 1}" for i in range(len(acts) - 1)], "logits"]
     inputs.block_names = [f"block {i + 1}" for i in range(len(acts) - 1)]
     inputs.cka = cka_matrix([r.cpu().double() for r in reps])

@@ -77,6 +77,12 @@ NOTES = {
         "Accuracy on the evaluation rows after removing blocks with HeadNet.drop_blocks, "
         "most redundant first, i.e. lowest 1 − cos (only blocks whose input and output widths agree)."
     ),
+    "block_scores": (
+        "Block importance by three criteria (headkit.evaluation.block_importance): cosine = "
+        "1 − mean cos(in, out), angular = mean angle/π in [0, 1], l2 = relative change of the "
+        "activation norm (small = a void block). Low = the block barely changes its input; "
+        "– where a block changes the width."
+    ),
     "ood": (
         "In-distribution rows are the positive class; FPR@95%TPR is the share of OOD rows "
         "accepted when 95 % of in-distribution rows are."
@@ -152,6 +158,14 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         if inputs.block_names and inputs.redundancy is not None:
             plots.redundancy_bars(inputs.redundancy, inputs.block_names, out / "redundancy.png")
             figure("redundancy.png")
+        if inputs.block_names and inputs.block_scores:
+            parts.append(_note(NOTES["block_scores"]))
+            names = list(inputs.block_scores)
+            rows = [
+                (block, *(inputs.block_scores[k][i] for k in names))
+                for i, block in enumerate(inputs.block_names)
+            ]
+            parts.append(_table(["block", *names], rows))
         if len(inputs.dropped) > 1:
             parts.append(_note(NOTES["dropped"]))
             parts.append(_table(["blocks removed", "accuracy"], inputs.dropped))

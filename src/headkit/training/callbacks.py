@@ -1,13 +1,15 @@
-"""Observers of the fit loop: progress bar, plain epoch log.
+"""Observers of the fit loop: the callback base class, progress bar, plain epoch log.
 
 A callback overrides any of the hooks; the trainer calls them in order. Setting ``trainer.stop``
-ends training after the current epoch.
+ends training after the current epoch. A callback with state that a resumed fit needs returns
+it from ``state_dict`` (tensors, numbers, strings, lists and dicts) and takes it back in
+``load_state_dict``; :class:`headkit.training.Checkpointer` stores it.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from headkit.training.trainer import EpochRecord, Trainer
@@ -15,6 +17,9 @@ if TYPE_CHECKING:
 
 class Callback:
     """Base class: every hook does nothing."""
+
+    def on_fit_setup(self, trainer: Trainer) -> None:
+        """Run once the optimisers, schedulers and shuffling are built; a checkpoint resumes here."""
 
     def on_fit_start(self, trainer: Trainer, epochs: int) -> None:
         """Run before the first epoch."""
@@ -27,6 +32,13 @@ class Callback:
 
     def on_fit_end(self, trainer: Trainer) -> None:
         """Run after the last epoch (and the best-weights restore)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the state a resumed fit needs (none by default)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
 
 def _summary(record: EpochRecord) -> str:
@@ -85,7 +97,8 @@ class ProgressBar(Callback):
             transient=False,
         )
         self._progress.start()
-        self._task = self._progress.add_task("fit", total=epochs, summary="")
+        done = trainer.epoch - trainer.fit_start_epoch  # > 0 when the fit resumed
+        self._task = self._progress.add_task("fit", total=epochs, completed=done, summary="")
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         if self._progress is not None:

@@ -200,7 +200,7 @@ def wrap_ddp(net: nn.Module, criterion: nn.Module | None = None, env: DistEnv | 
 
 def _sparse_averager(group):
     """Return a post-accumulate-grad hook that averages a (sparse) gradient over ranks."""
-    from headkit.nn.sharded import _all_gather_rows
+    from headkit.functional.sharded import all_gather_rows
 
     def hook(param: Tensor) -> None:
         grad, world = param.grad, dist.get_world_size(group)
@@ -211,8 +211,8 @@ def _sparse_averager(group):
             grad.div_(world)
             return
         grad = grad.coalesce()
-        rows, _ = _all_gather_rows(grad.indices()[0], group)
-        values, _ = _all_gather_rows(grad.values(), group)
+        rows, _ = all_gather_rows(grad.indices()[0], group)
+        values, _ = all_gather_rows(grad.values(), group)
         param.grad = torch.sparse_coo_tensor(rows[None], values / world, grad.shape).coalesce()
 
     return hook

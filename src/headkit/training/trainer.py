@@ -6,6 +6,7 @@ one backward, one optimiser step); losses are summed as tensors and read once pe
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -19,8 +20,13 @@ from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
+from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback
+from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.solvers import SOLVERS, fit_readout
+from headkit.training.stopping import DivergenceGuard, EarlyStopping
+from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -84,7 +90,8 @@ class Trainer:
     n_classes : int
         Number of classes (for building the loss).
     callbacks : sequence of Callback
-        Observers of the loop (progress, logging, collapse tracking).
+        Observers of the loop (progress, logging, collapse tracking, checkpoints); they run
+        after the built-in :class:`DivergenceGuard` and :class:`EarlyStopping`.
 
     Attributes
     ----------
@@ -95,6 +102,10 @@ class Trainer:
         Epoch whose weights the last ``fit`` restored (early stopping with ``restore_best``).
     stop : bool
         Set by a callback to end training after the current epoch.
+    epoch : int
+        Epochs run so far (over every ``fit`` call).
+    fit_start_epoch, fit_end_epoch : int
+        The epoch the current ``fit`` started from and the one it runs to.
     """
 
     def __init__(
@@ -116,15 +127,34 @@ class Trainer:
         self.config = config
         self.device = resolve_device(config.device)
         output = getattr(model, "output", None)
-        self.criterion = LOSSES.build(config.loss, n_classes=n_classes, output=output, model=model)
+        self.criterion = LOSSES.build(
+            config.loss, n_classes=n_classes, output=output, network=model
+        )
+        if config.teacher is not None:
+            self.criterion = distillation_criterion(model, self.criterion, config)
+        self.solver = SOLVERS.build(config.solver)  # None: the fit loop
+        self.augment = AUGMENTS.build(config.augment)  # None: batches as they are
+        if self.augment is not None and config.teacher is not None:
+            raise ConfigError(
+                "augment mixes rows, so the teacher's per-row targets no longer apply; "
+                "use augment='none' with a teacher."
+            )
         self.criterion.to(self.device)
-        self.callbacks = list(callbacks)
+        self.callbacks: list[Callback] = [
+            DivergenceGuard(),
+            EarlyStopping(config.monitor, config.patience, config.restore_best),
+            *callbacks,
+        ]
         self.history: list[EpochRecord] = []
         self.best_epoch: int | None = None
         self.restored_epoch: int | None = None
         self.stop = False
         self.epoch = 0
-        self.optimizers = self._build_optimizers()
+        self._optimizers: list[torch.optim.Optimizer] | None = None
+        self.fit_start_epoch = self.fit_end_epoch = 0
+        self.last_loss: Tensor | None = None
+        self.schedulers: list[Any] = []
+        self.generator = torch.Generator(device="cpu")
         # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
         self._ddp_step = (
             distributed.wrap_ddp(model, self.criterion) if distributed.active() else None
@@ -139,6 +169,16 @@ class Trainer:
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
         ]
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimisers, built on first use: loading a model to predict never builds them.
+
+        (Building a torch optimiser imports ``torch._dynamo``, about a second of start-up.)
+        """
+        if self._optimizers is None:
+            self._optimizers = self._build_optimizers()
+        return self._optimizers
 
     def _build_optimizers(self) -> list[torch.optim.Optimizer]:
         cfg = self.config
@@ -185,34 +225,55 @@ class Trainer:
             torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) for opt in self.optimizers
         ]
 
-    def evaluate(self, X: Tensor, y: Tensor, batch_size: int = 4096) -> tuple[float, float]:
+    def evaluate(
+        self, X: Tensor, y: Tensor, batch_size: int = 4096, weight: Tensor | None = None
+    ) -> tuple[float, float]:
         """Return (mean loss, accuracy) of the model on (X, y) in eval mode.
 
         Accuracy ranks classes by the model's ``output`` map when it has one (``power`` ranks by
-        ``|z|``, not ``z``), else by the logits.
+        ``|z|``, not ``z``), else by the logits; for multi-label targets (N, C) a row counts as
+        correct when every label is (``output > 0.5``). With ``weight`` (N,) both are weighted
+        means (``Σ w ℓ / Σ w``).
         """
         was_training = self.model.training
         self.model.eval()
         output = getattr(self.model, "output", None)
-        total_loss, correct = 0.0, 0
+        total_loss, correct = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 logits = self.model(xb)
-                total_loss += float(self.criterion(logits, yb)) * len(xb)
                 scores = output(logits) if output is not None else logits
-                correct += int((scores.argmax(-1) == yb).sum())
+                if yb.dim() == 2:
+                    hits = ((scores > 0.5) == (yb > 0.5)).all(-1)
+                else:
+                    hits = scores.argmax(-1) == yb
+                if weight is None:
+                    total_loss += float(self.criterion(logits, yb)) * len(xb)
+                    correct += int(hits.sum())
+                    continue
+                wb = weight[start : start + batch_size]
+                total_loss += float(weighted_rows_loss(self.criterion, logits, yb, wb)) * len(xb)
+                correct += float((hits * wb).sum())
         self.model.train(was_training)
-        return total_loss / len(X), correct / len(X)
+        total = len(X) if weight is None else float(weight.sum())
+        return total_loss / total, correct / total
 
-    def _score(self, val_loss: float, val_acc: float) -> tuple[float, float]:
-        """Return a key where smaller is better, for the monitored quantity."""
-        if self.config.monitor == "val_loss":
-            return (round(val_loss, 7), -val_acc)
-        return (-val_acc, round(val_loss, 7))
-
-    def _state(self) -> dict[str, Tensor]:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+    def _weighted_criterion(self, sample_weight: Tensor | None) -> RowWeightedLoss | None:
+        """The criterion with per-row weights bound, or None without weights."""
+        if sample_weight is None:
+            return None
+        if getattr(getattr(self.model, "head", None), "training_loss", None) is not None:
+            raise ConfigError(
+                "This head computes its own loss, which cannot weight rows; drop sample_weight "
+                "and class_weight or use a head such as 'linear'."
+            )
+        if self._ddp_step is not None:
+            raise ConfigError(
+                "sample_weight and class_weight are not supported under torchrun; train in one "
+                "process or drop the weights."
+            )
+        return RowWeightedLoss(self.criterion)
 
     def fit(
         self,
@@ -221,104 +282,128 @@ class Trainer:
         X_val: Tensor | None = None,
         y_val: Tensor | None = None,
         epochs: int | None = None,
+        sample_weight: Tensor | None = None,
+        val_weight: Tensor | None = None,
+        teacher_log_probs: Tensor | None = None,
     ) -> list[EpochRecord]:
-        """Train for up to ``epochs`` (default: the config's) and return the history.
+        """Train for up to ``epochs`` (default: the config's) and return this fit's history.
 
         Parameters
         ----------
         X : Tensor, shape (N, F)
-        y : Tensor, shape (N,), int64 class indices
+        y : Tensor, shape (N,) int64 class indices, or (N, C) float 0/1 multi-label indicators
         X_val, y_val : Tensor, optional
             Validation data for early stopping and the best-weights restore.
         epochs : int, optional
             Overrides ``config.epochs`` (``partial_fit`` passes 1).
+        sample_weight, val_weight : Tensor, shape (N,) and (N_val,), optional
+            Row weights of the training loss (normalise them to mean 1; see
+            :mod:`headkit.training.weights`) and of the validation loss and accuracy.
+        teacher_log_probs : Tensor, shape (N, C), optional
+            The teacher's log-probabilities of the rows of ``X``; required when the config
+            names a teacher (knowledge distillation).
+
+        Notes
+        -----
+        Callbacks see ``on_fit_setup`` (a checkpoint may restore the whole training state there,
+        so the fit resumes), then ``on_fit_start``, ``on_after_backward`` per step,
+        ``on_epoch_end`` per epoch and ``on_fit_end``.
         """
-        cfg = self.config
-        epochs = cfg.epochs if epochs is None else epochs
+        epochs = self.config.epochs if epochs is None else epochs
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
+        if self.solver is not None:
+            return fit_readout(self, X, y, X_val, y_val)
         X, y = X.to(self.device), y.to(self.device)
+        self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
+        self._weighted = self._weighted_criterion(sample_weight)
+        if self._weighted is not None and self._teacher is not None:
+            raise ConfigError(
+                "sample_weight and class_weight do not combine with a teacher; drop one of them."
+            )
+        self._sample_weight = None if sample_weight is None else sample_weight.to(self.device)
+        self._val_weight = None if val_weight is None else val_weight.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
-        if has_val:
-            X_val, y_val = X_val.to(self.device), y_val.to(self.device)  # type: ignore[union-attr]
-        n_local = distributed.rank_rows(len(X))  # rows this rank visits per epoch
-        batch_size = min(cfg.batch_size, n_local)
-        steps_per_epoch = math.ceil(n_local / batch_size)
-        schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
-        progress_aware = _modules_with([self.model, self.criterion], "set_progress")
-        generator = torch.Generator(device="cpu")
-        generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-        best_score, best_state, since_best = (math.inf, math.inf), None, 0
-        start_epoch = self.epoch
+        val = (X_val.to(self.device), y_val.to(self.device)) if has_val else None  # type: ignore[union-attr]
+        batch_size = min(self.config.batch_size, distributed.rank_rows(len(X)))
+        steps_per_epoch = math.ceil(distributed.rank_rows(len(X)) / batch_size)
+        self.schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
+        self.generator = torch.Generator(device="cpu")
+        self.generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
+        self.fit_start_epoch, self.fit_end_epoch = self.epoch, self.epoch + epochs
         self.stop, self.restored_epoch = False, None
+        for cb in self.callbacks:
+            cb.on_fit_setup(self)
         for cb in self.callbacks:
             cb.on_fit_start(self, epochs)
         self.model.train()
-        for local_epoch in range(epochs):
-            started = time.perf_counter()
-            for module in progress_aware:
-                module.set_progress(local_epoch / max(epochs, 1))
-            order = torch.randperm(len(X), generator=generator).to(self.device)
-            order = distributed.rank_slice(order)  # this rank's share (all of it on one process)
-            loss_sum = torch.zeros((), device=self.device)
-            for start in range(0, len(order), batch_size):
-                index = order[start : start + batch_size]
-                if len(index) < 2 and len(X) >= 2:
-                    continue  # a batch of one breaks batch norm and adds only noise
-                if self._ddp_step is not None:
-                    loss = self._ddp_step(X[index], y[index])
-                else:
-                    loss = self.model.training_loss(X[index], y[index], self.criterion)
-                for opt in self.optimizers:
-                    opt.zero_grad(set_to_none=True)
-                if loss.requires_grad:  # memory heads on fixed features have nothing to train
-                    loss.backward()
-                for cb in self.callbacks:
-                    cb.on_after_backward(self)
-                if self.gradient_noise.enabled:
-                    self.gradient_noise(self._noisy_params)
-                for opt in self.optimizers:
-                    opt.step()
-                for sched in schedulers:
-                    sched.step()
-                loss_sum += loss.detach() * len(index)
-            train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
-            if not math.isfinite(train_loss):
-                raise DataError(
-                    f"Training diverged (loss {train_loss}) in epoch {self.epoch + 1}; "
-                    "lower the learning rate (lr) or check the features for extreme values."
-                )
-            val_loss = val_acc = None
-            if has_val:
-                val_loss, val_acc = self.evaluate(X_val, y_val)  # type: ignore[arg-type]
-            self.epoch += 1
-            record = EpochRecord(
-                self.epoch,
-                train_loss,
-                val_loss,
-                val_acc,
-                self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0,
-                time.perf_counter() - started,
-            )
+        while self.epoch < self.fit_end_epoch and not self.stop:
+            record = self._run_epoch(X, y, val, batch_size)
             self.history.append(record)
-            if val_loss is not None:
-                score = self._score(val_loss, val_acc)  # type: ignore[arg-type]
-                if score < best_score:
-                    best_score, since_best, self.best_epoch = score, 0, self.epoch
-                    if cfg.restore_best and cfg.patience is not None:
-                        best_state = self._state()
-                else:
-                    since_best += 1
-                if cfg.patience is not None and since_best >= cfg.patience:
-                    self.stop = True
             for cb in self.callbacks:
                 cb.on_epoch_end(self, record)
-            if self.stop:
-                break
-        if best_state is not None and self.best_epoch != self.epoch:
-            self.model.load_state_dict(best_state)
-            self.restored_epoch = self.best_epoch
         for cb in self.callbacks:
             cb.on_fit_end(self)
         self.model.eval()
-        return self.history[start_epoch:]
+        return self.history[self.fit_start_epoch :]
+
+    def _run_epoch(
+        self, X: Tensor, y: Tensor, val: tuple[Tensor, Tensor] | None, batch_size: int
+    ) -> EpochRecord:
+        """One pass over (X, y) in shuffled batches, then validation; return the epoch's record."""
+        started = time.perf_counter()
+        for module in _modules_with([self.model, self.criterion], "set_progress"):
+            fit_epochs = max(self.fit_end_epoch - self.fit_start_epoch, 1)
+            module.set_progress((self.epoch - self.fit_start_epoch) / fit_epochs)
+        order = torch.randperm(len(X), generator=self.generator).to(self.device)
+        order = distributed.rank_slice(order)  # this rank's share (all of it on one process)
+        loss_sum = torch.zeros((), device=self.device)
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            if len(index) < 2 and len(X) >= 2:
+                continue  # a batch of one breaks batch norm and adds only noise
+            teacher = None if self._teacher is None else self._teacher[index]
+            weight = None if self._sample_weight is None else self._sample_weight[index]
+            loss = self._step(X[index], y[index], teacher, weight)
+            loss_sum += loss * len(index)
+        train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
+        val_loss = val_acc = None
+        if val is not None:
+            val_loss, val_acc = self.evaluate(*val, weight=self._val_weight)
+        self.epoch += 1
+        lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
+        return EpochRecord(
+            self.epoch, train_loss, val_loss, val_acc, lr, time.perf_counter() - started
+        )
+
+    def _step(
+        self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None, weight: Tensor | None = None
+    ) -> Tensor:
+        """One optimisation step on a batch (and its rows' teacher log-probabilities / weights)."""
+        if weight is not None:
+            self._weighted.weight = weight  # type: ignore[union-attr]
+            loss = self.model.training_loss(xb, yb, self._weighted)
+        elif self._ddp_step is not None:
+            loss = self._ddp_step(xb, yb)
+        else:
+            criterion = self.criterion
+            if teacher is not None:
+                criterion = functools.partial(criterion, teacher_logits=teacher)
+            if self.augment is not None:
+                loss = self.augment.loss(self.model, xb, yb, criterion)
+            else:
+                loss = self.model.training_loss(xb, yb, criterion)
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        if loss.requires_grad:  # memory heads on fixed features have nothing to train
+            loss.backward()
+        self.last_loss = loss.detach()
+        for cb in self.callbacks:
+            cb.on_after_backward(self)
+        if self.gradient_noise.enabled:
+            self.gradient_noise(self._noisy_params)
+        for opt in self.optimizers:
+            opt.step()
+        for sched in self.schedulers:
+            sched.step()
+        return self.last_loss

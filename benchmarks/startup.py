@@ -1,0 +1,142 @@
+"""Start-up cost of `headkit predict` on a 50-row file, now vs an older commit, with its imports.
+
+Each contestant runs `python -m headkit predict RUN rows.csv -o out.csv` in a fresh process, one
+after another; wall time and CPU time (user + sys of the child) are recorded. `import torch`
+alone is the floor. A `-X importtime` run of the current code lists what the time goes to.
+The baseline is the same command on the source tree of an older commit (`git archive`), run with
+`PYTHONPATH` pointing at it, so both use this environment's packages.
+
+Target (quiet 2-core machine): ≤ 1.5 s wall. The load average is recorded with the run.
+
+    python benchmarks/startup.py                     # 5 runs each, baseline 81fa205
+    python benchmarks/startup.py --quick             # 2 runs each
+    python benchmarks/startup.py --baseline REV      # another commit ("" for none)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results" / "startup.md"
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "81fa205"  # main before the lean predict path
+WATCHED = ("torch", "torch._dynamo", "sklearn", "scipy", "pandas", "typer", "headkit.estimator")
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, user + sys CPU) seconds of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure(command: list[str], env: dict[str, str], repeats: int) -> dict[str, float]:
+    runs = np.array([timed(command, env) for _ in range(repeats)])
+    return {"wall": float(np.median(runs[:, 0])), "cpu": float(np.median(runs[:, 1]))}
+
+
+def import_costs(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Cumulative `-X importtime` seconds of the watched modules (0 when not imported)."""
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", *command[1:]], capture_output=True, text=True, env=env
+    ).stderr
+    costs = dict.fromkeys(WATCHED, 0.0)
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|")
+        name = name.strip()
+        if name in costs and cumulative.strip().isdigit():
+            costs[name] = max(costs[name], int(cumulative) / 1e6)
+    return costs
+
+
+def baseline_tree(revision: str, into: Path) -> Path | None:
+    if not revision:
+        return None
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "src"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 runs per contestant")
+    parser.add_argument("--baseline", default=BASELINE, help="older commit to compare with")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    loads = [" / ".join(f"{x:.2f}" for x in os.getloadavg())]
+    env = {**os.environ}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        run = tmp / "run"
+        train = [sys.executable, "-m", "headkit", "train", "--out", str(run), "--epochs", "1"]
+        subprocess.run([*train, "--quiet"], check=True, env=env)
+        from headkit.data import load_dataset
+
+        data = load_dataset("mnist1d")
+        rows = pd.DataFrame(data.X_test[:50], columns=data.feature_names)
+        rows.to_csv(tmp / "rows.csv", index=False)
+        predict = [sys.executable, "-m", "headkit", "predict", str(run), str(tmp / "rows.csv")]
+        predict += ["-o", str(tmp / "out.csv")]
+        results = {
+            "`import torch` alone": measure([sys.executable, "-c", "import torch"], env, repeats)
+        }
+        costs = {"current": import_costs(predict, env)}
+        results["`headkit predict`, current"] = measure(predict, env, repeats)
+        old = baseline_tree(args.baseline, tmp)
+        if old is not None:
+            old_env = {**env, "PYTHONPATH": str(old)}
+            results[f"`headkit predict`, {args.baseline}"] = measure(predict, old_env, repeats)
+            costs[args.baseline] = import_costs(predict, old_env)
+    loads.append(" / ".join(f"{x:.2f}" for x in os.getloadavg()))
+    write(results, costs, loads, repeats, args)
+
+
+def write(results, costs, loads, repeats, args) -> None:
+    lines = [
+        "# benchmarks/startup.py",
+        "",
+        f"`python benchmarks/startup.py{' --quick' if args.quick else ''}` · "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} CPUs · "
+        f"median of {repeats} fresh processes · 50-row MNIST-1D CSV, default network",
+        "",
+        f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. CPU time (user + sys) "
+        "is less sensitive to other work than wall time; rerun on a quiet machine for the target.",
+        "",
+        "| command | wall s | CPU s |",
+        "|---|---|---|",
+        *(f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} |" for name, r in results.items()),
+        "",
+        "Cumulative `python -X importtime` seconds of `headkit predict` (0 = not imported):",
+        "",
+        "| module | " + " | ".join(costs) + " |",
+        "|---|" + "---|" * len(costs),
+        *(
+            f"| {module} | " + " | ".join(f"{c[module]:.2f}" for c in costs.values()) + " |"
+            for module in WATCHED
+        ),
+        "",
+    ]
+    RESULTS.write_text("\n".join(lines))
+    print("\n".join(lines))
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

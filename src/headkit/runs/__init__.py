@@ -1,0 +1,9 @@
+"""Runs: a training run as a plain function, behind ``headkit train``.
+
+``train_run(TrainRequest(...))`` reads the data, fits, measures, saves the run directory and
+(optionally) writes the report, without typer.
+"""
+
+from headkit.runs.train import RunResult, TrainRequest, feature_frame, split_metrics, train_run
+
+__all__ = ["RunResult", "TrainRequest", "feature_frame", "split_metrics", "train_run"]

@@ -1,0 +1,139 @@
+"""Callbacks that decide when training ends: early stopping with best-weight restore, divergence.
+
+:class:`headkit.training.Trainer` installs them itself from its config (``patience``,
+``restore_best``, ``monitor``); they keep their state in :meth:`state_dict` so a checkpoint
+resumes them exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from torch import Tensor
+
+from headkit.exceptions import DivergenceError
+from headkit.training.callbacks import Callback
+
+if TYPE_CHECKING:
+    from headkit.training.trainer import EpochRecord, Trainer
+
+EXPLOSION_FACTOR = 1e3  # a training loss this many times the first batch's loss has diverged
+
+
+class EarlyStopping(Callback):
+    """Track the best validation epoch; stop after ``patience`` epochs without improvement.
+
+    Sets ``trainer.best_epoch`` after every validated epoch and ``trainer.stop`` when patience
+    runs out. With ``restore_best`` (and a patience) the best epoch's weights are kept and put
+    back at the end of the fit, setting ``trainer.restored_epoch``.
+
+    Parameters
+    ----------
+    monitor : {"val_accuracy", "val_loss"}
+        What "best" means; ties on accuracy go to the lower validation loss.
+    patience : int or None
+        Epochs without improvement before stopping; ``None`` never stops early.
+    restore_best : bool
+        Restore the best epoch's weights at the end (only with a patience).
+    """
+
+    def __init__(self, monitor: str, patience: int | None, restore_best: bool) -> None:
+        self.monitor = monitor
+        self.patience = patience
+        self.restore_best = restore_best and patience is not None
+        self.best_score: tuple[float, float] = (math.inf, math.inf)
+        self.since_best = 0
+        self.best_state: dict[str, Tensor] | None = None
+
+    def _score(self, val_loss: float, val_acc: float) -> tuple[float, float]:
+        """Return a key where smaller is better, for the monitored quantity."""
+        if self.monitor == "val_loss":
+            return (round(val_loss, 7), -val_acc)
+        return (-val_acc, round(val_loss, 7))
+
+    def on_fit_start(self, trainer: Trainer, epochs: int) -> None:
+        if trainer.epoch == trainer.fit_start_epoch:  # a fresh fit, not a resumed one
+            self.best_score, self.since_best, self.best_state = (math.inf, math.inf), 0, None
+
+    def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
+        if record.val_loss is None:
+            return
+        score = self._score(record.val_loss, record.val_accuracy)  # type: ignore[arg-type]
+        if score < self.best_score:
+            self.best_score, self.since_best = score, 0
+            trainer.best_epoch = record.epoch
+            if self.restore_best:
+                self.best_state = {
+                    k: v.detach().clone() for k, v in trainer.model.state_dict().items()
+                }
+        else:
+            self.since_best += 1
+        if self.patience is not None and self.since_best >= self.patience:
+            trainer.stop = True
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.best_state is not None and trainer.best_epoch != trainer.epoch:
+            trainer.model.load_state_dict(self.best_state)
+            trainer.restored_epoch = trainer.best_epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the tracking state (a checkpoint stores it)."""
+        return {
+            "best_score": list(self.best_score),
+            "since_best": self.since_best,
+            "best_state": self.best_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.best_score = (float(state["best_score"][0]), float(state["best_score"][1]))
+        self.since_best = int(state["since_best"])
+        self.best_state = state["best_state"]
+
+
+class DivergenceGuard(Callback):
+    """Stop with :class:`headkit.exceptions.DivergenceError` when the training loss explodes.
+
+    An epoch's mean training loss diverged when it is not finite or exceeds
+    ``factor`` × the loss of the very first batch (measured before any update). The error is
+    raised from ``on_epoch_end`` before any later callback runs, so a checkpoint written by a
+    :class:`headkit.training.Checkpointer` stays at the last good epoch.
+
+    Parameters
+    ----------
+    factor : float
+        How many times the initial loss counts as exploding.
+    """
+
+    def __init__(self, factor: float = EXPLOSION_FACTOR) -> None:
+        self.factor = factor
+        self.initial_loss: float | None = None
+
+    def on_fit_start(self, trainer: Trainer, epochs: int) -> None:
+        if trainer.epoch == trainer.fit_start_epoch:
+            self.initial_loss = None
+
+    def on_after_backward(self, trainer: Trainer) -> None:
+        if self.initial_loss is None and trainer.last_loss is not None:
+            self.initial_loss = abs(float(trainer.last_loss))
+
+    def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
+        loss = record.train_loss
+        limit = self.factor * max(self.initial_loss or 0.0, 1.0)
+        if math.isfinite(loss) and loss <= limit:
+            return
+        lr = trainer.config.lr
+        raise DivergenceError(
+            f"Training diverged in epoch {record.epoch}/{trainer.fit_end_epoch} (loss {loss:.3g}, "
+            f"first batch {self.initial_loss or float('nan'):.3g}); lower the learning rate "
+            f"(lr={lr:g}, try {lr / 10:g}) or check the features for extreme values."
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the reference loss (a checkpoint stores it)."""
+        return {"initial_loss": self.initial_loss}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.initial_loss = state["initial_loss"]

@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from headkit import HeadClassifier
+from headkit.exceptions import DataError
+from tests.penguins import penguins
+
+PARAMS = dict(hidden_sizes=(32,), epochs=40, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frame = penguins()
+    X, y = frame.drop(columns="species"), frame["species"].to_numpy()
+    return HeadClassifier(**PARAMS).fit(X.iloc[:240], y[:240]), X, y
+
+
+def test_dataframe_with_text_and_gaps_trains_and_predicts(fitted):
+    model, X, y = fitted
+    assert model.preprocessor_ is not None
+    assert model.n_features_in_ == 5
+    assert list(model.feature_names_in_) == list(X.columns)
+    assert model.score(X.iloc[240:], y[240:]) > 0.9
+    roles = model.preprocessor_.column_roles()
+    assert roles["island"] == "one-hot (3 + unknown)"
+    assert roles["bill_length_mm"] == "numeric + missing flag"
+
+
+def test_rows_with_gaps_and_unseen_categories_get_predictions(fitted):
+    model = fitted[0]
+    odd = pd.DataFrame(
+        {
+            "island": ["Atlantis", None],
+            "bill_length_mm": [np.nan, 47.0],
+            "bill_depth_mm": [np.nan, np.nan],
+            "sex": [None, "unknown"],
+            "year": [2030, 2008],
+        }
+    )
+    proba = model.predict_proba(odd)
+    assert proba.shape == (2, 3) and np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # The network sees exactly the preprocessor's matrix.
+    direct = model.model_.predict_proba(torch.as_tensor(model.preprocessor_.transform(odd)))
+    np.testing.assert_allclose(proba, direct.detach().numpy(), rtol=1e-6)
+    with pytest.raises(DataError, match="missing here"):
+        model.predict(odd.drop(columns="sex"))
+
+
+def test_save_load_keeps_the_preprocessing(fitted, tmp_path):
+    model, X, _ = fitted
+    path = model.save(tmp_path / "run")
+    assert (path / "preprocessing.json").is_file()
+    loaded = HeadClassifier.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.n_features_in_ == 5
+
+
+def test_numeric_arrays_and_clean_frames_keep_the_plain_path(blobs_data):
+    X, y, X_test, _ = blobs_data
+    from_array = HeadClassifier(hidden_sizes=(8,), epochs=3, random_state=0).fit(X, y)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    from_frame = HeadClassifier(hidden_sizes=(8,), epochs=3, random_state=0).fit(frame, y)
+    assert from_array.preprocessor_ is None and from_frame.preprocessor_ is None
+    np.testing.assert_array_equal(
+        from_array.predict_proba(X_test), from_frame.predict_proba(X_test)
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        HeadClassifier(epochs=1).fit(np.where(X > 2, np.nan, X), y)
