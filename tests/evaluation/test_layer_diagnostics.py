@@ -135,3 +135,16 @@ def test_leakage_recovers_the_penultimate_features_and_label():
     np.testing.assert_allclose(
         last_layer_leakage(net, x, smooth)["recovered_target"], smooth, atol=1e-9
     )
+
+
+def test_tracking_accepts_sparse_rows():
+    from scipy.sparse import csr_matrix
+
+    from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+
+    x, y = load_digits(return_X_y=True)
+    dense = DiagnosticsTracker(x[:1500], y[:1500], max_samples=200)
+    sparse = DiagnosticsTracker(csr_matrix(x[:1500]), y[:1500], max_samples=200)
+    np.testing.assert_array_equal(dense.X, sparse.X)
+    np.testing.assert_array_equal(dense.y, sparse.y)
+    assert dense.X.shape == (200, 64)

@@ -57,8 +57,8 @@ class DiagnosticsTracker(Callback):
 
     Parameters
     ----------
-    X : array-like, shape (N, F)
-        Training features (raw).
+    X : array-like or scipy sparse matrix, shape (N, F)
+        Training features (raw; a sparse sample is densified).
     y : array-like, shape (N,)
         Class indices.
     max_samples : int
@@ -77,12 +77,16 @@ class DiagnosticsTracker(Callback):
     def __init__(
         self, X: Any, y: Any, *, max_samples: int = 1000, every: int = 1, seed: int = 0
     ) -> None:
-        x = to_numpy(X, dtype=np.float32)
         labels = to_numpy(y, dtype=np.int64)
-        if len(x) > max_samples:
-            keep = np.sort(np.random.default_rng(seed).choice(len(x), max_samples, replace=False))
-            x, labels = x[keep], labels[keep]
-        self.X, self.y = x, labels
+        if not hasattr(X, "toarray"):
+            X = to_numpy(X, dtype=np.float32)
+        n = X.shape[0]
+        if n > max_samples:
+            keep = np.sort(np.random.default_rng(seed).choice(n, max_samples, replace=False))
+            X, labels = X[keep], labels[keep]
+        if hasattr(X, "toarray"):  # scipy sparse rows: the sample is small enough to densify
+            X = X.toarray()
+        self.X, self.y = to_numpy(X, dtype=np.float32), labels
         self.every, self.seed = max(1, int(every)), seed
         self.records: list[dict[str, float]] = []
         self._epochs = 0
