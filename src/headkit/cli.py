@@ -205,7 +205,6 @@ def train(
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
     from headkit.config import TrainingConfig
-    from headkit.data.loading import TABLE_SUFFIXES
     from headkit.runs import TrainRequest, train_run
 
     defaults = TrainingConfig()
@@ -236,7 +235,6 @@ def train(
         calibrate=calibrate,
         track_collapse=track_collapse,
         teacher=None if teacher is None else str(teacher),
-        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
     )
     request = TrainRequest(
         dataset=dataset,
