@@ -15,10 +15,10 @@ FAST = dict(epochs=8, hidden_sizes=(32,), random_state=0)
 
 # Stochastic mini-batch training with a random validation split cannot match a fit on repeated
 # rows to rtol=1e-7 (scikit-learn's own SGD and MLP estimators list this check as failing too);
-# tests/test_sample_weights.py checks the equivalence in a deterministic full-batch setting.
+# tests/training/test_weights.py checks the equivalence in a deterministic full-batch setting.
 SAMPLE_WEIGHT_XFAIL = {
-    "check_sample_weight_equivalence_on_dense_data": "stochastic training; see test_sample_weights",
-    "check_sample_weight_equivalence_on_sparse_data": "stochastic training; see test_sample_weights",
+    "check_sample_weight_equivalence_on_dense_data": "stochastic training; see tests/training/test_weights.py",
+    "check_sample_weight_equivalence_on_sparse_data": "stochastic training; see tests/training/test_weights.py",
 }
 
 
