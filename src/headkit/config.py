@@ -30,14 +30,17 @@ class NetworkConfig:
         ``sigmoid``.
     norm : str or None
         ``None``, ``"batch"`` or ``"layer"`` normalisation after each Dense layer.
-    residual : bool
-        Add a skip connection around blocks whose input and output widths agree.
+    residual : bool or str
+        Skip connection around blocks whose input and output widths agree: ``True`` or a
+        residual spec with branch scaling (``"scaled"`` for α = 1/√L, ``"learnable"`` from 0).
     dropout : str or float
         A rate for standard dropout, or a dropout spec (``"multisample:k=8,p=0.5"``).
     head : str
         Head spec mapping features to logits (``"linear"``, ``"arcface:s=30,m=0.5"``).
     output : str
         Output-map spec mapping logits to probabilities (``"softmax"``, ``"entmax15"``).
+    init : str
+        Initialisation spec of the Dense layers (``"default"``, ``"critical"``).
     """
 
     n_features: int
@@ -45,10 +48,11 @@ class NetworkConfig:
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
     norm: str | None = None
-    residual: bool = False
+    residual: bool | str = False
     dropout: str | float = 0.2
     head: str = "linear"
     output: str = "softmax"
+    init: str = "default"
 
     def replace(self, **changes: Any) -> NetworkConfig:
         """Return a copy with some fields changed."""
@@ -101,9 +105,15 @@ class TrainingConfig:
         η of annealed Gaussian gradient noise, σ² = η / (1 + t)^γ; 0 disables it.
     gradient_noise_gamma : float
         γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).
-    teacher : str or None
+    solver : str
+        ``"adamw"`` (the fit loop) or a readout solver on frozen features: ``"lbfgs:C=1"``
+        (logistic regression), ``"ridge:alpha=1e-3"`` (closed form).
+    augment : str
+        Training-batch augmentation: ``"none"``, ``"mixup:alpha=0.2"``, ``"cutmix:alpha=1"``.
+    teacher : str, tuple of str, or None
         A saved run directory whose probabilities the network is distilled from (knowledge
-        distillation, Hinton et al. 2015); ``None`` trains on the labels only.
+        distillation, Hinton et al. 2015), or several, whose probabilities are averaged (MEAL V2);
+        ``None`` trains on the labels only.
     teacher_temperature : float
         T > 0 applied to teacher and student in the distillation term.
     teacher_weight : float
@@ -126,7 +136,9 @@ class TrainingConfig:
     monitor: str = "val_accuracy"
     gradient_noise: float = 0.0
     gradient_noise_gamma: float = 0.55
-    teacher: str | None = None
+    solver: str = "adamw"
+    augment: str = "none"
+    teacher: str | tuple[str, ...] | None = None
     teacher_temperature: float = 4.0
     teacher_weight: float = 0.5
     random_state: int | None = None
@@ -144,4 +156,7 @@ class TrainingConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if isinstance(values.get("teacher"), list):  # JSON has no tuples
+            values["teacher"] = tuple(values["teacher"])
+        return cls(**values)

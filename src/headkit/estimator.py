@@ -21,9 +21,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from headkit import fit_inputs
+from headkit._validation import validate_features
 from headkit.config import NetworkConfig, TrainingConfig
 from headkit.data.sparse import SparseRows, column_moments, is_sparse
 from headkit.data.split import holdout_split
@@ -31,11 +32,21 @@ from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFitted
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
 from headkit.training.checkpoint import fit_fingerprint
+from headkit.training.memory import check_training_memory, explain_allocation_failure
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
 _TRAIN = TrainingConfig()
-_NETWORK_FIELDS = ("hidden_sizes", "activation", "norm", "residual", "dropout", "head", "output")
+_NETWORK_FIELDS = (
+    "hidden_sizes",
+    "activation",
+    "norm",
+    "residual",
+    "dropout",
+    "head",
+    "output",
+    "init",
+)
 _TRAINING_FIELDS = (
     "loss",
     "epochs",
@@ -53,6 +64,8 @@ _TRAINING_FIELDS = (
     "teacher_weight",
     "random_state",
     "device",
+    "solver",
+    "augment",
 )
 
 
@@ -92,6 +105,13 @@ def _detector_from_file(path: Path) -> Any:
     detector.covariance_ = arrays["covariance"]
     detector.precision_ = arrays["precision"]
     return detector
+
+
+def _teacher_spec(teacher: Any) -> str | tuple[str, ...] | None:
+    """One run path as a str, several as a tuple of str (the config's form)."""
+    if teacher is None or isinstance(teacher, str | Path):
+        return None if teacher is None else str(teacher)
+    return tuple(str(t) for t in teacher)
 
 
 def _json_class_weight(class_weight: Any) -> Any:
@@ -144,8 +164,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh`` or ``sigmoid``.
     norm : {None, "batch", "layer"}, default=None
         Normalisation after each Dense layer.
-    residual : bool, default=False
-        Skip connections around equal-width blocks.
+    residual : bool or str, default=False
+        Skip connections around equal-width blocks: ``True`` (``h + f(h)``) or a residual spec
+        with branch scaling, ``"scaled"`` (``h + f(h)/√L``) or ``"learnable"`` (α from 0).
     dropout : float or str, default=0.2
         A dropout rate, or a dropout spec such as ``"multisample:k=8,p=0.5"``.
     output : str, default="softmax"
@@ -177,8 +198,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
-    teacher : str or None, default=None
-        A saved run directory to distil from (knowledge distillation): the student is trained
+    teacher : str, list of str or None, default=None
+        A saved run directory to distil from (knowledge distillation), or several whose
+        probabilities are averaged (MEAL V2): the student is trained
         on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
         with the teacher's probabilities on the training rows. Needs a head without its own
         loss (``linear``, ``cosine``, margins).
@@ -210,12 +232,26 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    init : str, default="default"
+        Initialisation of the Dense layers: ``"default"`` or ``"critical"`` (W ~ N(0, C_W/fan_in)
+        at the activation's critical point: ReLU C_W = 2, tanh C_W = 1).
+    solver : str, default="adamw"
+        ``"adamw"`` trains everything with the fit loop; ``"lbfgs:C=1"`` (logistic regression,
+        scikit-learn's penalty) and ``"ridge:alpha=1e-3"`` (closed form) fit only the head's
+        readout on frozen features (with ``hidden_sizes=()``: a linear probe).
+    augment : str, default="none"
+        Training-batch augmentation: ``"mixup:alpha=0.2"`` or ``"cutmix:alpha=1"``.
     checkpoint_dir : str, Path or None, default=None
         Write the whole training state there after every epoch. A ``fit`` interrupted (Ctrl-C,
         kill) and called again with the same parameters and data resumes from the last
         checkpoint and ends with the same weights, bit for bit on CPU, as an uninterrupted fit;
         a fit whose checkpoint is complete is not repeated. A checkpoint of different
         parameters or data is refused. See ``docs/failures.md``.
+
+    With ``output="softmax"`` a Softmax Collapse detector scores training rows after each epoch
+    (``history_`` column ``softmax_collapse``) and warns with
+    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of
+    exactly 0.
 
     Attributes
     ----------
@@ -251,7 +287,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "hidden_sizes": ["array-like"],
         "activation": [str],
         "norm": [StrOptions({"batch", "layer"}), None],
-        "residual": ["boolean"],
+        "residual": ["boolean", str],
         "dropout": [Interval(Real, 0, 1, closed="left"), str],
         "output": [str],
         "head": [str],
@@ -266,7 +302,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
-        "teacher": [str, Path, None],
+        "teacher": [str, Path, list, tuple, None],
         "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
         "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
@@ -277,6 +313,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "init": [str],
+        "solver": [str],
+        "augment": [str],
         "checkpoint_dir": [str, os.PathLike, None],
     }
 
@@ -300,7 +339,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
-        teacher: str | Path | None = _TRAIN.teacher,
+        teacher: str | Path | Sequence[str | Path] | None = _TRAIN.teacher,
         teacher_temperature: float = _TRAIN.teacher_temperature,
         teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
@@ -311,6 +350,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        init: str = _NET.init,
+        solver: str = _TRAIN.solver,
+        augment: str = _TRAIN.augment,
         checkpoint_dir: str | os.PathLike | None = None,
     ) -> None:
         self.hidden_sizes = hidden_sizes
@@ -342,6 +384,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.init = init
+        self.solver = solver
+        self.augment = augment
         self.checkpoint_dir = checkpoint_dir
 
     # ----------------------------------------------------------------- configs (views of params)
@@ -358,7 +403,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
-        values["teacher"] = None if self.teacher is None else str(self.teacher)
+        values["teacher"] = _teacher_spec(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -410,7 +455,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X: Any, y: np.ndarray, seed: int, weights: np.ndarray | None = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
-        self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
+        config = self.network_config(X.shape[1], len(self.classes_))
+        check_training_memory(config, resolve_device(self.device))
+        try:
+            self.model_ = HeadNet(config)
+        except (RuntimeError, MemoryError) as error:
+            if "alloc" not in str(error).lower() and not isinstance(error, MemoryError):
+                raise
+            raise explain_allocation_failure(config, error) from None
         if self.standardize and getattr(self, "preprocessor_", None) is None:
             if weights is None and not is_sparse(X):
                 mean = X.mean(axis=0)
@@ -431,6 +483,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
         if self.teacher is None:
             return None
+        if getattr(self, "preprocessor_", None) is not None or getattr(self, "multilabel_", False):
+            raise ConfigError(
+                "A teacher needs numeric features and single-label targets; it cannot follow "
+                "the table preprocessing or multi-label y. Pass tabular=False with numeric X."
+            )
         from headkit.teacher import teacher_log_probs
 
         return teacher_log_probs(self.teacher, X, self.classes_)
@@ -482,6 +539,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if self.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
+            from headkit.training.softmax_collapse import SoftmaxCollapseDetector
+
+            self._extra_callbacks.append(
+                SoftmaxCollapseDetector(_tensor(X_train), self._encode(y_train))
+            )
         if checkpointer is not None:
             checkpointer.info["seed"] = seed
             self._extra_callbacks.append(checkpointer)  # last: it stores the others' state
@@ -511,9 +574,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
             self.n_features_in_ = X.shape[1]
         else:
-            X, y = validate_data(
-                self, X, y, dtype=np.float32, accept_sparse="csr", multi_output=True
-            )
+            X, y = validate_features(self, X, y, accept_sparse="csr", multi_output=True)
         y, self.multilabel_ = fit_inputs.check_targets(y, self.output)
         self.classes_ = np.arange(y.shape[1]) if self.multilabel_ else np.unique(y)
         if self.multilabel_ and (self.calibrate or self.track_collapse):
@@ -539,7 +600,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         preprocessor = getattr(self, "preprocessor_", None)
         if preprocessor is not None:
             return preprocessor.transform(fit_inputs.as_frame(X, self.feature_names_in_))
-        return validate_data(self, X, dtype=np.float32, reset=False, accept_sparse="csr")
+        return validate_features(self, X, reset=False, accept_sparse="csr")
 
     def _checkpointer(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None = None
@@ -580,7 +641,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
             if classes is None:
@@ -723,7 +784,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         parts = [forward_batches(self.model_, b.cpu().numpy()) for b in _batches(X, "cpu")]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
-    def predict_proba(self, X: Any, mc_samples: int | None = None) -> np.ndarray:
+    def predict_proba(
+        self, X: Any, mc_samples: int | None = None, class_mask: Any = None
+    ) -> np.ndarray:
         """Return class probabilities from the output map, shape (n_samples, n_classes).
 
         Columns follow ``classes_``; rows sum to 1 (for one-vs-all ``sigmoid`` outputs each
@@ -737,7 +800,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             With T >= 2, MC dropout (Gal & Ghahramani 2016): the mean of T stochastic passes
             with the dropout modules on and everything else in eval mode (seeded by
             ``random_state``). ``None`` or 1 gives the deterministic prediction.
+        class_mask : array-like of bool, shape (n_samples, n_classes) or (n_classes,), optional
+            True where a class may be predicted (columns follow ``classes_``); the other
+            classes get probability exactly 0 and the rest sum to 1 (logit masking).
         """
+        if class_mask is not None:
+            return self._masked_proba(X, class_mask)
         if mc_samples is not None and self._check_mc_samples(mc_samples) > 1:
             return self._mc_predict(X, mc_samples)["proba"].astype(np.float64)
         return self._logits_and_proba(X)[1].numpy().astype(np.float64)
@@ -783,13 +851,31 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
-    def predict(self, X: Any) -> np.ndarray:
+    def _masked_proba(self, X: Any, class_mask: Any) -> np.ndarray:
+        from headkit.nn.masking import masked_probabilities
+
+        logits = self._logits_and_proba(X)[0]
+        mask = torch.as_tensor(np.asarray(class_mask, dtype=bool))
+        if mask.shape not in ((len(self.classes_),), tuple(logits.shape)):
+            raise DataError(
+                f"class_mask must have shape ({len(logits)}, {len(self.classes_)}) or "
+                f"({len(self.classes_)},), one column per class in classes_; got "
+                f"{tuple(mask.shape)}."
+            )
+        device = self.model_.temperature.device
+        with torch.no_grad():
+            scaled = logits.to(device) / self.model_.temperature
+            proba = masked_probabilities(self.model_.output, scaled, mask.to(device))
+        return proba.double().cpu().numpy()
+
+    def predict(self, X: Any, class_mask: Any = None) -> np.ndarray:
         """Return the most probable class of each row, shape (n_samples,).
 
+        ``class_mask`` restricts each row to a candidate set, as in :meth:`predict_proba`.
         For multi-label models: the 0/1 indicator matrix ``predict_proba(X) > 0.5``, shape
         (n_samples, n_labels).
         """
-        proba = self.predict_proba(X)
+        proba = self.predict_proba(X, class_mask=class_mask)
         if getattr(self, "multilabel_", False):
             return (proba > 0.5).astype(np.int64)
         return self.classes_[proba.argmax(axis=1)]

@@ -90,3 +90,24 @@ def test_criterion_by_name_on_a_saved_run(blobs_data, tmp_path):
         np.testing.assert_allclose(a, b)
     with pytest.raises(ConfigError, match="Did you mean 'angular'"):
         block_importance(clf, X_test, "angle")
+
+
+def test_angular_distance_over_runs_of_n_blocks():
+    torch.manual_seed(0)
+    net = HeadNet(n_features=6, n_classes=2, hidden_sizes=(6,) * 4, residual=True, dropout=0.0)
+    with torch.no_grad():
+        for i in (1, 2):  # blocks 1 and 2 pass their input through unchanged
+            net.trunk.blocks[i].linear.weight.zero_()
+            net.trunk.blocks[i].linear.bias.zero_()
+    net.eval()
+    x = torch.randn(40, 6, generator=torch.Generator().manual_seed(3))
+    runs = block_importance(net, x.numpy(), "angular:n=2")
+    assert runs.shape == (3,) and int(np.argmin(runs)) == 1 and runs[1] == 0.0
+    with torch.no_grad():
+        acts = net.layer_outputs(x, include_input=True)
+    for start in (0, 2):
+        _, ang, _ = naive(acts[start].double(), acts[start + 2].double())
+        assert runs[start] == pytest.approx(ang, rel=1e-6)
+    smaller = net.drop_blocks([1, 2]).eval()
+    with torch.no_grad():
+        assert torch.equal(smaller(x), net(x))

@@ -22,6 +22,7 @@ from headkit.evaluation.collapse import (
     nc4,
     neural_collapse,
 )
+from headkit.evaluation.depth import depth_width_report, preactivation_second_moments
 from headkit.evaluation.metrics import (
     accuracy,
     brier_score,
@@ -59,6 +60,7 @@ __all__ = [
     "classification_report",
     "collapse_of_network",
     "confusion_matrix",
+    "depth_width_report",
     "energy_score",
     "expected_calibration_error",
     "f1",
@@ -76,6 +78,7 @@ __all__ = [
     "nc4",
     "negative_log_likelihood",
     "neural_collapse",
+    "preactivation_second_moments",
     "ood_metrics",
     "precision_recall",
     "reliability_curve",

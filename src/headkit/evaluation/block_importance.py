@@ -15,7 +15,6 @@ with :meth:`headkit.nn.HeadNet.drop_blocks`.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,8 @@ BLOCK_CRITERIA = Registry("block importance criterion")
 
 
 class _Criterion:
+    n = 1  # blocks spanned by one score
+
     def score(self, h_in: Tensor, h_out: Tensor) -> Tensor:
         raise NotImplementedError
 
@@ -43,7 +44,16 @@ class CosineImportance(_Criterion):
 
 @BLOCK_CRITERIA.register("angular")
 class AngularDistance(_Criterion):
-    """Angular distance arccos(cos(h_in, h_out))/π per block, in [0, 1] (Gromov et al. 2024)."""
+    """Angular distance arccos(cos(h_in, h_out))/π per run of n blocks, in [0, 1] (Gromov et al.).
+
+    With ``n > 1`` the score of position l compares the input of block l with the output of block
+    l + n − 1: the n-block run with the smallest distance is the one to prune.
+    """
+
+    def __init__(self, n: int = 1) -> None:
+        if n < 1:
+            raise ValueError(f"n (blocks per run) must be >= 1; got {n}.")
+        self.n = n
 
     def score(self, h_in: Tensor, h_out: Tensor) -> Tensor:
         return B.angular_distance(h_in, h_out)
@@ -75,8 +85,9 @@ def block_importance(model: Any, X: Any, criterion: str = "cosine") -> np.ndarra
 
     Returns
     -------
-    ndarray, shape (n_blocks,)
-        The criterion per block; NaN where a block changes the width.
+    ndarray, shape (n_blocks − n + 1,)
+        The criterion per block (per run of n blocks for ``"angular:n=N"``); NaN where the
+        width changes.
     """
     rule = BLOCK_CRITERIA.build(criterion)
     net = _network(model)
@@ -87,9 +98,10 @@ def block_importance(model: Any, X: Any, criterion: str = "cosine") -> np.ndarra
     with torch.no_grad():
         acts = net.layer_outputs(xs.to(reference.dtype), include_input=True)
     net.train(was_training)
+    pairs = zip(acts[: len(acts) - rule.n], acts[rule.n :], strict=True)
     values = [
         float(rule.score(a.double(), b.double())) if a.shape == b.shape else float("nan")
-        for a, b in itertools.pairwise(acts)
+        for a, b in pairs
     ]
     return np.array(values, dtype=np.float64)
 

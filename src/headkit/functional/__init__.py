@@ -58,6 +58,13 @@ __all__ = [
 ]
 
 # Softmax family: output maps, losses and margin heads (issue 4).
+from headkit.functional.criticality import (
+    aspect_ratio,
+    critical_constants,
+    critical_normal_,
+    residual_add,
+    residual_variance_gain,
+)
 from headkit.functional.fenchel_young import (
     entmax15_loss,
     fenchel_young_loss,
@@ -87,6 +94,20 @@ from headkit.functional.margins import (
     sphereface2_loss,
     sphereface_logits,
 )
+from headkit.functional.masking import mask_logits, masked_cross_entropy, present_classes
+from headkit.functional.mixing import (
+    cutmix,
+    cutmix_segment,
+    mix_targets,
+    mixed_loss,
+    mixup,
+    sample_mixing,
+)
+from headkit.functional.random_features import (
+    random_features,
+    ridge_solve,
+    sample_random_weights,
+)
 from headkit.functional.softmax import (
     gumbel_softmax,
     log_power_softmax,
@@ -96,6 +117,13 @@ from headkit.functional.softmax import (
     sigmoid,
 )
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
+from headkit.functional.stablemax import (
+    log_stablemax,
+    softmax_collapse_fraction,
+    softmax_collapse_mask,
+    stablemax,
+    stablemax_s,
+)
 
 __all__ += [
     "arcface_logits",
@@ -128,4 +156,31 @@ __all__ += [
     "sphereface_logits",
     "tsallis_entropy",
     "z_loss",
+]
+
+# Second wave, layers and training-time ops (issue 14): criticality, residual scaling, random
+# features and ridge, batch mixing, StableMax and Softmax Collapse, logit masking.
+__all__ += [
+    "aspect_ratio",
+    "critical_constants",
+    "critical_normal_",
+    "cutmix",
+    "cutmix_segment",
+    "log_stablemax",
+    "mask_logits",
+    "masked_cross_entropy",
+    "mix_targets",
+    "mixed_loss",
+    "mixup",
+    "present_classes",
+    "random_features",
+    "residual_add",
+    "residual_variance_gain",
+    "ridge_solve",
+    "sample_mixing",
+    "sample_random_weights",
+    "softmax_collapse_fraction",
+    "softmax_collapse_mask",
+    "stablemax",
+    "stablemax_s",
 ]

@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 # Softmax family (issue 4): heads, output maps and losses; importing loss_variants registers them.
+from headkit.nn.deep_supervision import DeepSupervisionLoss
 from headkit.nn.heads import (
     ArcFaceHead,
     CosFaceHead,
@@ -74,6 +75,7 @@ from headkit.nn.heads import (
     SphereFace2Head,
     SphereFaceHead,
 )
+from headkit.nn.init import INITS
 from headkit.nn.loss_variants import (
     BiasLoss,
     DistillationLoss,
@@ -88,6 +90,7 @@ from headkit.nn.losses import (
     NLLLoss,
     OneVsAllLoss,
 )
+from headkit.nn.masking import MaskedLoss, masked_probabilities
 from headkit.nn.outputs import (
     Entmax15,
     EntmaxBisect,
@@ -97,6 +100,9 @@ from headkit.nn.outputs import (
     Sigmoid,
     Sparsemax,
 )
+from headkit.nn.random_features import RandomFeatureHead, RandomFeatures
+from headkit.nn.residual import RESIDUALS, ResidualScale
+from headkit.nn.stablemax import StableMax
 
 __all__ += [
     "ArcFaceHead",
@@ -122,4 +128,18 @@ __all__ += [
     "SphereFaceHead",
     "SphericalZLoss",
     "ZLoss",
+]
+
+# Second wave (issue 14): residual scaling, critical init, random features, StableMax, logit
+# masking, deep supervision; importing these modules registers their names.
+__all__ += [
+    "INITS",
+    "RESIDUALS",
+    "DeepSupervisionLoss",
+    "MaskedLoss",
+    "RandomFeatureHead",
+    "RandomFeatures",
+    "ResidualScale",
+    "StableMax",
+    "masked_probabilities",
 ]

@@ -10,12 +10,17 @@ from torch import Tensor, nn
 from headkit.exceptions import ConfigError
 from headkit.nn.activations import make_activation
 from headkit.nn.dropout import DropoutPlan
+from headkit.nn.init import INITS
+from headkit.nn.residual import RESIDUALS, ResidualScale, residual_spec
 
 NORMS = ("batch", "layer")
 
 
 class DenseBlock(nn.Module):
     """One block: Linear → optional norm → activation → dropout, with an optional skip.
+
+    With a skip the block computes ``dropout(x + α·activation(norm(linear(x))))``; ``residual``
+    is ``True`` (α = 1) or a :class:`headkit.nn.residual.ResidualScale` holding α.
 
     Shape
     -----
@@ -30,7 +35,7 @@ class DenseBlock(nn.Module):
         activation: str,
         norm: str | None,
         dropout: nn.Module,
-        residual: bool,
+        residual: bool | ResidualScale | None,
     ) -> None:
         super().__init__()
         self.linear = linear
@@ -44,12 +49,15 @@ class DenseBlock(nn.Module):
             raise ConfigError(f"Unknown norm {norm!r}; choose None, 'batch' or 'layer'.")
         self.activation = make_activation(activation)
         self.dropout = dropout
-        self.residual = residual
+        if residual is True:
+            residual = ResidualScale(1.0)
+        self.skip = residual if isinstance(residual, ResidualScale) else None
+        self.residual = self.skip is not None
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.activation(self.norm(self.linear(x)))
-        if self.residual:
-            h = h + x
+        if self.skip is not None:
+            h = self.skip(x, h)
         return self.dropout(h)
 
 
@@ -67,10 +75,13 @@ class DenseStack(nn.Module):
         ``"leaky_relu:slope=0.1"``.
     norm : {None, "batch", "layer"}
         Normalisation after each linear layer.
-    residual : bool
-        Skip connection around blocks whose input and output widths agree.
+    residual : bool or str
+        Skip connection around blocks whose input and output widths agree: ``True`` (α = 1) or
+        a spec of :data:`headkit.nn.residual.RESIDUALS` (``"scaled"``, ``"learnable"``).
     dropout : DropoutPlan, float or str
         A plan, a rate or a spec (see :func:`headkit.nn.dropout.build_dropout`).
+    init : str
+        Spec of :data:`headkit.nn.init.INITS` for the linear layers (``"critical"``).
 
     Shape
     -----
@@ -84,14 +95,18 @@ class DenseStack(nn.Module):
         hidden_sizes: Sequence[int] = (256, 256),
         activation: str = "relu",
         norm: str | None = None,
-        residual: bool = False,
+        residual: bool | str = False,
         dropout: DropoutPlan | float | str = 0.2,
+        init: str = "default",
     ) -> None:
         super().__init__()
         from headkit.nn.dropout import build_dropout
 
         plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
         widths = [in_features, *hidden_sizes]
+        n_skips = sum(a == b for a, b in itertools.pairwise(widths))
+        skip_spec = residual_spec(residual)
+        RESIDUALS.resolve(skip_spec, ("n_blocks",))  # a bad spec fails even without a skip
         blocks = []
         for i, (n_in, n_out) in enumerate(itertools.pairwise(widths)):
             last = i == len(hidden_sizes) - 1
@@ -103,10 +118,11 @@ class DenseStack(nn.Module):
                     activation,
                     norm,
                     drop,
-                    residual and n_in == n_out,
+                    RESIDUALS.build(skip_spec, n_blocks=n_skips) if n_in == n_out else None,
                 )
             )
         self.blocks = nn.ModuleList(blocks)
+        INITS.build(init, activation=activation)([block.linear for block in blocks])
         self.input_dropout = plan.final(in_features) if not blocks else nn.Identity()
         self.in_features = in_features
         self.out_features = widths[-1]

@@ -70,6 +70,7 @@ class HeadNet(nn.Module):
             norm=config.norm,
             residual=config.residual,
             dropout=plan,
+            init=config.init,
         )
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
@@ -255,6 +256,8 @@ class HeadNet(nn.Module):
             old = self.trunk.blocks[j]
             new_block.linear.load_state_dict(old.linear.state_dict())
             new_block.norm.load_state_dict(old.norm.state_dict())
+            if old.skip is not None and new_block.skip is not None:  # a learned branch scale
+                new_block.skip.load_state_dict(old.skip.state_dict())
         new.head.load_state_dict(self.head.state_dict())
         new.output.load_state_dict(self.output.state_dict())
         new.temperature.copy_(self.temperature)

@@ -14,3 +14,15 @@ __all__ = [
     "default_callbacks",
     "resolve_device",
 ]
+
+from headkit.training.augment import AUGMENTS, BatchMixing
+from headkit.training.softmax_collapse import SoftmaxCollapseDetector, SoftmaxCollapseWarning
+from headkit.training.solvers import SOLVERS
+
+__all__ += [
+    "AUGMENTS",
+    "SOLVERS",
+    "BatchMixing",
+    "SoftmaxCollapseDetector",
+    "SoftmaxCollapseWarning",
+]

@@ -1,0 +1,196 @@
+"""Convex solvers for the readout on frozen features; the ``solver=`` registry.
+
+The default ``adamw`` trains the whole network with the fit loop. The other solvers fit only the
+head's linear readout, in float64, on the features of the frozen trunk (for ``hidden_sizes=()``
+the standardised inputs: a linear probe on cached features; for ``head="random_features"`` the
+random features):
+
+| solver | objective over the readout (W, b) |
+|---|---|
+| adamw | the fit loop (mini-batch AdamW, every trainable parameter) |
+| lbfgs (``C=1,max_iter=1000,tol=1e-10``) | ``C·Σ_i CE_i + ½‖W‖²`` by full-batch L-BFGS (1) |
+| ridge (``alpha=1e-3,form=auto``) | ``½‖ΦW + b − Y‖² + ½α‖W‖²`` in closed form, Y one-hot (primal or dual) |
+
+(1) scikit-learn's ``LogisticRegression(C=C)``; for two classes the penalty is ``‖W‖²``, which
+equals sklearn's ``½‖w‖²`` on its single weight vector ``w = W₁ − W₀``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from headkit import functional as F
+from headkit.exceptions import ConfigError
+from headkit.registry import Registry
+
+SOLVERS = Registry("solver")
+
+
+def readout_of(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], nn.Linear]:
+    """Return ``(embed, readout)``: the frozen map to the readout's input, and the readout."""
+    head = getattr(model, "head", None)
+    if hasattr(head, "readout") and hasattr(head, "embed"):
+        return head.embed, head.readout
+    if isinstance(head, nn.Linear):
+        return (lambda h: h), head
+    raise ConfigError(
+        f"This solver fits a linear readout; head {type(head).__name__} has none. Use "
+        "head='linear' or head='random_features', or solver='adamw'."
+    )
+
+
+def frozen_features(model: nn.Module, X: Tensor, batch_size: int = 8192) -> Tensor:
+    """Return the readout's input for every row, float64, (N, m), in eval mode."""
+    embed, _ = readout_of(model)
+    model.eval()
+    with torch.no_grad():
+        parts = [embed(model.features(X[i : i + batch_size])) for i in range(0, len(X), batch_size)]
+    return torch.cat(parts).double()
+
+
+class LBFGSLogistic:
+    """L2-penalised multinomial logistic regression of the readout by L-BFGS."""
+
+    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10) -> None:
+        if C <= 0 or max_iter < 1:
+            raise ConfigError(f"lbfgs needs C > 0 and max_iter >= 1; got C={C}, {max_iter}.")
+        self.C, self.max_iter, self.tol = C, max_iter, tol
+
+    def fit(self, model: nn.Module, X: Tensor, y: Tensor, n_classes: int) -> dict[str, float]:
+        """Fit the readout; return ``{"iterations": ...}``."""
+        phi = frozen_features(model, X)
+        _, readout = readout_of(model)
+        has_bias = readout.bias is not None
+        zeros = {"dtype": torch.float64, "device": phi.device}
+        weight = torch.zeros(n_classes, phi.shape[1], **zeros, requires_grad=True)
+        bias = torch.zeros(n_classes, **zeros, requires_grad=has_bias)
+        # Scaled by 1/(C·n): the same minimiser, better conditioned for L-BFGS.
+        penalty = (1.0 if n_classes == 2 else 0.5) / (self.C * len(y))
+        optimiser = torch.optim.LBFGS(
+            [weight, bias] if has_bias else [weight],
+            lr=1.0,
+            max_iter=self.max_iter,
+            tolerance_grad=self.tol,
+            tolerance_change=0.0,
+            history_size=20,
+            line_search_fn="strong_wolfe",
+        )
+
+        def closure() -> Tensor:
+            optimiser.zero_grad()
+            logits = phi @ weight.T + bias
+            loss = F.cross_entropy(logits, y) + penalty * weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        with torch.no_grad():
+            readout.weight.copy_(weight)
+            if has_bias:
+                readout.bias.copy_(bias)
+        iterations = optimiser.state[weight].get("n_iter", 0)
+        return {"iterations": float(iterations)}
+
+
+class RidgeReadout:
+    """Closed-form ridge regression of one-hot targets on the readout's input."""
+
+    def __init__(self, alpha: float = 1e-3, form: str = "auto") -> None:
+        if alpha < 0:
+            raise ConfigError(f"ridge needs alpha >= 0; got {alpha}.")
+        self.alpha, self.form = alpha, form
+
+    def fit(self, model: nn.Module, X: Tensor, y: Tensor, n_classes: int) -> dict[str, float]:
+        """Fit the readout; return ``{"train_mse": ...}`` (mean over rows and classes)."""
+        phi = frozen_features(model, X)
+        _, readout = readout_of(model)
+        targets = torch.nn.functional.one_hot(y, n_classes).double()
+        theta, intercept = F.ridge_solve(
+            phi, targets, self.alpha, self.form, fit_intercept=readout.bias is not None
+        )
+        with torch.no_grad():
+            readout.weight.copy_(theta.T)
+            if readout.bias is not None:
+                readout.bias.copy_(intercept)
+        residual = phi @ theta + intercept - targets
+        return {"train_mse": float(residual.pow(2).mean())}
+
+
+@SOLVERS.register("adamw")
+def adamw() -> None:
+    """The fit loop: mini-batch AdamW on every trainable parameter (the default)."""
+    return None
+
+
+@SOLVERS.register("lbfgs")
+def lbfgs(C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10) -> LBFGSLogistic:
+    """Readout by L-BFGS logistic regression, C·ΣCE + ½‖W‖² (scikit-learn's LogisticRegression)."""
+    return LBFGSLogistic(C, max_iter, tol)
+
+
+@SOLVERS.register("ridge")
+def ridge(alpha: float = 1e-3, form: str = "auto") -> RidgeReadout:
+    """Readout by closed-form ridge on one-hot targets (primal or dual form)."""
+    return RidgeReadout(alpha, form)
+
+
+def fit_readout(
+    trainer,
+    X: Tensor,
+    y: Tensor,
+    X_val: Tensor | None,
+    y_val: Tensor | None,
+    sample_weight: Tensor | None = None,
+    teacher_log_probs: Tensor | None = None,
+):
+    """Run the trainer's solver instead of the fit loop; record one history row.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        Holds the model, its solver and the loss used for the reported training loss.
+    X, y : Tensor
+        Training rows (N, F) and class indices (N,).
+    X_val, y_val : Tensor, optional
+        Validation rows.
+    sample_weight, teacher_log_probs : Tensor, optional
+        Not supported by the readout solvers: a :class:`ConfigError` says so.
+
+    Returns
+    -------
+    list of EpochRecord
+    """
+    from headkit.training.trainer import EpochRecord
+
+    if sample_weight is not None or teacher_log_probs is not None:
+        raise ConfigError(
+            f"solver={trainer.config.solver!r} fits the readout without sample weights or a "
+            "teacher; drop them or use solver='adamw'."
+        )
+    started = time.perf_counter()
+    X, y = X.to(trainer.device), y.to(trainer.device)
+    trainer.fit_start_epoch, trainer.fit_end_epoch = trainer.epoch, trainer.epoch + 1
+    trainer.stop, trainer.restored_epoch = False, None
+    for cb in trainer.callbacks:
+        cb.on_fit_start(trainer, 1)
+    n_classes = readout_of(trainer.model)[1].out_features
+    extra = trainer.solver.fit(trainer.model, X, y, n_classes)
+    train_loss, _ = trainer.evaluate(X, y)
+    val_loss = val_acc = None
+    if X_val is not None and y_val is not None and len(X_val) > 0:
+        val_loss, val_acc = trainer.evaluate(X_val.to(trainer.device), y_val.to(trainer.device))
+    trainer.epoch += 1
+    record = EpochRecord(
+        trainer.epoch, train_loss, val_loss, val_acc, 0.0, time.perf_counter() - started, extra
+    )
+    trainer.history.append(record)
+    for cb in trainer.callbacks:
+        cb.on_epoch_end(trainer, record)
+    for cb in trainer.callbacks:
+        cb.on_fit_end(trainer)
+    trainer.model.eval()
+    return [record]
