@@ -255,7 +255,6 @@ def train(
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
     from headkit.config import TrainingConfig
-    from headkit.data.loading import TABLE_SUFFIXES
     from headkit.runs import TrainRequest
 
     defaults = TrainingConfig()
@@ -291,7 +290,6 @@ def train(
         track_collapse=track_collapse,
         track_diagnostics=track_diagnostics,
         teacher=_teacher_option(teacher),
-        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
     )
     request = TrainRequest(
         dataset=dataset,

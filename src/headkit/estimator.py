@@ -626,6 +626,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         extra = () if weights is None else (weights,)
         return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, *arrays, y, *extra))
 
+    def network_input(self, X: Any) -> np.ndarray:
+        """Return the float32 rows the network reads, shape (n_samples, model_.config.n_features).
+
+        ``X`` after the fitted table preprocessing (one-hot columns, missing flags), or the
+        validated numeric rows; a sparse matrix comes back dense.
+        """
+        X = self._features(X)
+        return X.toarray() if is_sparse(X) else X
+
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
         """Train one more epoch on (X, y), keeping weights and optimiser state between calls.
 

@@ -188,6 +188,7 @@ def collect(
 
     # Layer similarity on a fixed subset of the evaluation rows.
     net = estimator.model_
+    X = estimator.network_input(X)  # the network's own input (after any table preprocessing)
     sample = np.random.default_rng(seed).permutation(len(X))[:max_cka_samples]
     xs = torch.as_tensor(np.asarray(X, dtype=np.float32)[sample]).to(next(net.buffers()).device)
     net.eval()
