@@ -63,6 +63,13 @@ def main_options(
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _teacher_option(paths: list[Path] | None) -> str | tuple[str, ...] | None:
+    """``--teacher`` given once → a str, several times → a tuple of str (averaged teachers)."""
+    if not paths:
+        return None
+    return str(paths[0]) if len(paths) == 1 else tuple(str(p) for p in paths)
+
+
 def _parse_sizes(text: str) -> tuple[int, ...]:
     from headkit.exceptions import ConfigError
 
@@ -198,8 +205,10 @@ def train(
         typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
     ] = None,
     teacher: Annotated[
-        Path | None,
-        typer.Option(help="Distil from this saved run's probabilities (knowledge distillation)."),
+        list[Path] | None,
+        typer.Option(
+            help="Distil from this saved run's probabilities (repeat to average several runs)."
+        ),
     ] = None,
     teacher_temperature: Annotated[
         float | None, typer.Option(help="Distillation temperature T (default 4).")
@@ -215,6 +224,12 @@ def train(
     ] = False,
     track_collapse: Annotated[
         bool, typer.Option(help="Record neural-collapse NC1–NC4 per epoch in history.csv.")
+    ] = False,
+    track_diagnostics: Annotated[
+        bool,
+        typer.Option(
+            help="Record per-epoch gradient norms, effective ranks and layer probes in history.csv."
+        ),
     ] = False,
     report: Annotated[
         bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
@@ -240,7 +255,6 @@ def train(
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
     from headkit.config import TrainingConfig
-    from headkit.data.loading import TABLE_SUFFIXES
     from headkit.runs import TrainRequest
 
     defaults = TrainingConfig()
@@ -274,8 +288,8 @@ def train(
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
-        teacher=None if teacher is None else str(teacher),
-        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
+        track_diagnostics=track_diagnostics,
+        teacher=_teacher_option(teacher),
     )
     request = TrainRequest(
         dataset=dataset,

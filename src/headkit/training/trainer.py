@@ -299,13 +299,18 @@ class Trainer:
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
         if self.solver is not None:
-            return fit_readout(self, X, y, X_val, y_val)
+            return fit_readout(self, X, y, X_val, y_val, sample_weight, teacher_log_probs)
         X, y = X.to(self.device), y.to(self.device)
         self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
         self._weighted = self._weighted_criterion(sample_weight)
         if self._weighted is not None and self._teacher is not None:
             raise ConfigError(
                 "sample_weight and class_weight do not combine with a teacher; drop one of them."
+            )
+        if self._weighted is not None and self.augment is not None:
+            raise ConfigError(
+                "sample_weight and class_weight do not combine with augment (mixed rows have no "
+                "single weight); drop one of them."
             )
         self._sample_weight = None if sample_weight is None else sample_weight.to(self.device)
         self._val_weight = None if val_weight is None else val_weight.to(self.device)
@@ -381,7 +386,8 @@ class Trainer:
                 loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:  # memory heads on fixed features have nothing to train
+            loss.backward()
         self.last_loss = loss.detach()
         for cb in self.callbacks:
             cb.on_after_backward(self)
