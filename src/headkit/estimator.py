@@ -530,7 +530,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
-        if self.output.split(":")[0].strip().lower() == "softmax":
+        if self.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
             from headkit.training.softmax_collapse import SoftmaxCollapseDetector
 
             self._extra_callbacks.append(
