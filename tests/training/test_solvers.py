@@ -70,3 +70,12 @@ def test_solver_needs_a_linear_readout():
     X, y = _data(3)
     with pytest.raises(ConfigError, match="readout"):
         HeadClassifier(head="cosine", solver="lbfgs", epochs=1).fit(X, y)
+
+
+def test_solver_and_augment_refuse_sample_weights():
+    X, y = _data(3)
+    w = np.linspace(0.5, 1.5, len(y))  # uneven: equal weights take the unweighted path
+    with pytest.raises(ConfigError, match="sample weights"):
+        _probe(1.0).fit(X, y, sample_weight=w)
+    with pytest.raises(ConfigError, match="augment"):
+        HeadClassifier(augment="mixup", epochs=1).fit(X, y, sample_weight=w)

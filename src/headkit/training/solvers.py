@@ -138,7 +138,15 @@ def ridge(alpha: float = 1e-3, form: str = "auto") -> RidgeReadout:
     return RidgeReadout(alpha, form)
 
 
-def fit_readout(trainer, X: Tensor, y: Tensor, X_val: Tensor | None, y_val: Tensor | None):
+def fit_readout(
+    trainer,
+    X: Tensor,
+    y: Tensor,
+    X_val: Tensor | None,
+    y_val: Tensor | None,
+    sample_weight: Tensor | None = None,
+    teacher_log_probs: Tensor | None = None,
+):
     """Run the trainer's solver instead of the fit loop; record one history row.
 
     Parameters
@@ -149,6 +157,8 @@ def fit_readout(trainer, X: Tensor, y: Tensor, X_val: Tensor | None, y_val: Tens
         Training rows (N, F) and class indices (N,).
     X_val, y_val : Tensor, optional
         Validation rows.
+    sample_weight, teacher_log_probs : Tensor, optional
+        Not supported by the readout solvers: a :class:`ConfigError` says so.
 
     Returns
     -------
@@ -156,6 +166,11 @@ def fit_readout(trainer, X: Tensor, y: Tensor, X_val: Tensor | None, y_val: Tens
     """
     from headkit.training.trainer import EpochRecord
 
+    if sample_weight is not None or teacher_log_probs is not None:
+        raise ConfigError(
+            f"solver={trainer.config.solver!r} fits the readout without sample weights or a "
+            "teacher; drop them or use solver='adamw'."
+        )
     started = time.perf_counter()
     X, y = X.to(trainer.device), y.to(trainer.device)
     trainer.fit_start_epoch, trainer.fit_end_epoch = trainer.epoch, trainer.epoch + 1
