@@ -225,6 +225,12 @@ def train(
     track_collapse: Annotated[
         bool, typer.Option(help="Record neural-collapse NC1–NC4 per epoch in history.csv.")
     ] = False,
+    track_diagnostics: Annotated[
+        bool,
+        typer.Option(
+            help="Record per-epoch gradient norms, effective ranks and layer probes in history.csv."
+        ),
+    ] = False,
     report: Annotated[
         bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
     ] = False,
@@ -282,6 +288,7 @@ def train(
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
+        track_diagnostics=track_diagnostics,
         teacher=_teacher_option(teacher),
     )
     request = TrainRequest(

@@ -232,6 +232,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    track_diagnostics : bool, default=False
+        Record layer diagnostics after every epoch: gradient norms and output entropy, effective
+        ranks of features and head, per-layer probe accuracy and matrix entropy (see
+        :mod:`headkit.evaluation.diagnostics_tracking`).
     init : str, default="default"
         Initialisation of the Dense layers: ``"default"`` or ``"critical"`` (W ~ N(0, C_W/fan_in)
         at the activation's critical point: ReLU C_W = 2, tanh C_W = 1).
@@ -313,6 +317,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "track_diagnostics": ["boolean"],
         "init": [str],
         "solver": [str],
         "augment": [str],
@@ -350,6 +355,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        track_diagnostics: bool = False,
         init: str = _NET.init,
         solver: str = _TRAIN.solver,
         augment: str = _TRAIN.augment,
@@ -384,6 +390,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.track_diagnostics = track_diagnostics
         self.init = init
         self.solver = solver
         self.augment = augment
@@ -539,6 +546,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
+        if self.track_diagnostics:
+            from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+
+            self._extra_callbacks.append(DiagnosticsTracker(X_train, self._encode(y_train)))
         if self.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
             from headkit.training.softmax_collapse import SoftmaxCollapseDetector
 
@@ -577,10 +588,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             X, y = validate_features(self, X, y, accept_sparse="csr", multi_output=True)
         y, self.multilabel_ = fit_inputs.check_targets(y, self.output)
         self.classes_ = np.arange(y.shape[1]) if self.multilabel_ else np.unique(y)
-        if self.multilabel_ and (self.calibrate or self.track_collapse):
+        if self.multilabel_ and (self.calibrate or self.track_collapse or self.track_diagnostics):
             raise ConfigError(
-                "calibrate and track_collapse need single-label targets; turn them off for "
-                "multi-label y."
+                "calibrate, track_collapse and track_diagnostics need single-label targets; "
+                "turn them off for multi-label y."
             )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
@@ -921,6 +932,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 "verbose": self.verbose,
                 "calibrate": self.calibrate,
                 "track_collapse": self.track_collapse,
+                "track_diagnostics": self.track_diagnostics,
                 "class_weight": _json_class_weight(self.class_weight),
                 "tabular": self.tabular,
             },
