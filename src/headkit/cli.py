@@ -110,19 +110,16 @@ def train(
 ) -> None:
     """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
 
-    Every fit setting of HeadClassifier is a flag with the same name and default (--tabular auto:
-    table files are preprocessed). The run is checkpointed every epoch; Ctrl-C stops with status
-    130 and `--resume RUN` finishes it with the weights an uninterrupted run would have
-    (docs/failures.md). Under torchrun the processes train one model data-parallel.
+    Every fit setting of HeadClassifier is a flag with the same name and default. The run is
+    checkpointed every epoch; Ctrl-C stops with status 130 and `--resume RUN` finishes it with the
+    weights an uninterrupted run would have (docs/failures.md). Under torchrun the processes
+    train one model data-parallel.
     """
     from headkit.cli_settings import estimator_params
-    from headkit.data.loading import TABLE_SUFFIXES
     from headkit.runs import TrainRequest
 
     params = estimator_params(setting_values)
     params["verbose"] = 0 if quiet else 1
-    if params["tabular"] == "auto":
-        params["tabular"] = data is not None and data.suffix.lower() in TABLE_SUFFIXES
     request = TrainRequest(
         dataset=dataset,
         data=data,

@@ -236,6 +236,12 @@ class TrainingConfig:
         "β in [0, 1]: β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss.",
         Range(float, 0, 1, "both"),
     )
+    track_diagnostics: bool = setting(
+        False,
+        "Record layer diagnostics after every epoch: gradient norms, output entropy, effective "
+        "ranks, per-layer probe accuracy and matrix entropy.",
+        bool,
+    )
     random_state: int | None = setting(
         0,
         "Seed of initialisation, splits, shuffling and dropout: the same seed gives the same "

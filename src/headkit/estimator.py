@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from headkit import estimator_fit as steps
 from headkit._validation import validate_features
 from headkit.config import NetworkConfig, TrainingConfig
+from headkit.data.sparse import is_sparse
 from headkit.estimator_params import (
     NETWORK_SETTINGS,
     SIGNATURE,
@@ -42,7 +43,7 @@ from headkit.estimator_state import (
 )
 from headkit.evaluation.calibration import calibrate_network
 from headkit.evaluation.ood import network_ood_score
-from headkit.exceptions import DataError, ModelFileError
+from headkit.exceptions import ConfigError, DataError, ModelFileError
 from headkit.inference import (
     mc_predict_arrays,
     predict_arrays,
@@ -142,14 +143,6 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         )
         self.history_: list[dict[str, Any]] = []
 
-    def _new_seed(self, saved: dict[str, Any] | None = None) -> int:
-        """Derive ``seed_`` from ``random_state`` (a resumed fit reuses the interrupted one's)."""
-        if saved is not None:
-            self.seed_ = int(saved["seed"])
-        else:
-            self.seed_ = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-        return self.seed_
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
         self, X: Any, y: Any, sample_weight: Any = None, callbacks: Sequence[Callback] = ()
@@ -177,7 +170,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y, weights = steps.validate_fit(self, X, y, sample_weight)
         writer = steps.checkpointer(self, X, y, weights)
-        seed = self._new_seed(writer.saved_info() if writer is not None else None)
+        seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
         X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
         if w_train is not None:
             w_train = w_train / w_train.mean()
@@ -217,6 +210,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
+        elif getattr(self, "preprocessor_", None) is not None:
+            raise ConfigError(
+                "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
+                "refit it with fit() on all the rows."
+            )
         X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
@@ -230,7 +228,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                     "`classes` has fewer than two labels; a classifier needs at least two."
                 )
             self.multilabel_, self.preprocessor_ = False, None
-            with seeded(self._new_seed(), resolve_device(self.device)):
+            with seeded(steps.derive_seed(self), resolve_device(self.device)):
                 self._prepare(X, ())
             self.temperature_, self.calibration_ = 1.0, {}
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
@@ -264,6 +262,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------------------------- inference
     def _rows(self, X: Any) -> Any:
         return steps.network_input(self, X)
+
+    def network_input(self, X: Any) -> np.ndarray:
+        """Return the float32 rows (N, model_.config.n_features) the network reads.
+
+        X after the fitted table preprocessing, or the validated rows (sparse → dense).
+        """
+        X = self._rows(X)
+        return X.toarray() if is_sparse(X) else X
 
     def ood_score(self, X: Any, method: str = "energy") -> np.ndarray:
         """Return an out-of-distribution score per row, higher = more in-distribution, (N,).

@@ -99,6 +99,17 @@ def split_rows(
     return X[train], y[train], X[val], y[val], w_train, w_val
 
 
+def derive_seed(est: Any, saved: dict[str, Any] | None = None) -> int:
+    """Set and return ``seed_``, derived from ``random_state`` (a resumed fit reuses its own)."""
+    from sklearn.utils.validation import check_random_state
+
+    if saved is not None:
+        est.seed_ = int(saved["seed"])
+    else:
+        est.seed_ = int(check_random_state(est.random_state).randint(0, 2**31 - 1))
+    return est.seed_
+
+
 def build_network(est: Any, X: Any, weights: np.ndarray | None) -> HeadNet:
     """Build the estimator's network for rows X, after a memory check; set its standardisation."""
     config = est.network_config(X.shape[1], len(est.classes_))

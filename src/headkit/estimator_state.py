@@ -99,7 +99,8 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     """
     saved = dict(meta.get("training", {}))
     params = meta.get("params", {})
-    for name in ("standardize", "calibrate", "track_collapse", "class_weight", "tabular"):
+    legacy = ("standardize", "calibrate", "track_collapse", "track_diagnostics", "class_weight")
+    for name in (*legacy, "tabular"):
         if name not in saved and name in params:
             saved[name] = params[name]
     training = TrainingConfig.from_dict(saved)

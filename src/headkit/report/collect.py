@@ -25,6 +25,7 @@ from headkit.evaluation import (
     reliability_curve,
 )
 from headkit.evaluation.calibration import ReliabilityCurve, fit_network_temperature
+from headkit.evaluation.layer_diagnostics import LayerDiagnostics, layer_diagnostics
 from headkit.inference import device_of
 from headkit.nn.network import HeadNet
 
@@ -58,6 +59,7 @@ class ReportInputs:
     block_scores: dict[str, np.ndarray] = field(default_factory=dict)
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
+    diagnostics: LayerDiagnostics | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -165,7 +167,7 @@ def collect(
         inputs.ood_in, inputs.ood_out = scores_in, scores_out
         inputs.ood = {name: ood_metrics(scores_in[name], scores_out[name]) for name in scores_in}
 
-    _layers(inputs, estimator.model_, X, target, max_cka_samples, seed)
+    _layers(inputs, estimator, X, target, max_cka_samples, seed)
     return inputs
 
 
@@ -203,9 +205,11 @@ def _reliability(
 
 
 def _layers(
-    inputs: ReportInputs, net: HeadNet, X: Any, target: np.ndarray, max_samples: int, seed: int
+    inputs: ReportInputs, estimator: Any, X: Any, target: np.ndarray, max_samples: int, seed: int
 ) -> None:
-    """Layer similarity (CKA), block redundancy and accuracy with blocks dropped."""
+    """Layer similarity (CKA), block redundancy, diagnostics and accuracy with blocks dropped."""
+    net = estimator.model_
+    X = estimator.network_input(X)  # the network's own input (after any table preprocessing)
     sample = np.random.default_rng(seed).permutation(len(X))[:max_samples]
     xs = torch.as_tensor(np.asarray(X, dtype=np.float32)[sample]).to(device_of(net))
     net.eval()
@@ -218,6 +222,7 @@ def _layers(
     inputs.block_names = [f"block {i + 1}" for i in range(len(acts) - 1)]
     inputs.cka = cka_matrix([r.cpu().double() for r in reps])
     inputs.dropped = _accuracy_with_blocks_dropped(net, X, target, inputs.redundancy)
+    inputs.diagnostics = layer_diagnostics(net, xs.cpu().numpy(), target[sample], seed)
 
 
 def _accuracy_with_blocks_dropped(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.report import plots
+from headkit.report import diagnostics_section, plots
 from headkit.report.collect import ReportInputs, collect
 
 CSS = """
@@ -100,7 +100,15 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(inputs.title)}</h1>", *(_note(n) for n in inputs.notes)]
-    for section in (_training, _metrics, _calibration, _detection, _collapse, _layers):
+    for section in (
+        _training,
+        _metrics,
+        _calibration,
+        _detection,
+        _collapse,
+        _layers,
+        _diagnostics,
+    ):
         parts += section(inputs, out)
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -204,6 +212,10 @@ def _layers(inputs: ReportInputs, out: Path) -> list[str]:
     if len(inputs.dropped) > 1:
         parts += [_note(NOTES["dropped"]), _table(["blocks removed", "accuracy"], inputs.dropped)]
     return parts
+
+
+def _diagnostics(inputs: ReportInputs, out: Path) -> list[str]:
+    return diagnostics_section.render_section(inputs.diagnostics, inputs.history, out, _fmt)
 
 
 def write_report(

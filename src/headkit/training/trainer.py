@@ -387,7 +387,8 @@ class Trainer:
                 loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:  # memory heads on fixed features have nothing to train
+            loss.backward()
         self.last_loss = loss.detach()
         for cb in self.callbacks:
             cb.on_after_backward(self)
