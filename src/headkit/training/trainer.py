@@ -147,7 +147,6 @@ class Trainer:
                 "gradient_noise and gradient_noise_gamma must be >= 0; "
                 f"got {config.gradient_noise} and {config.gradient_noise_gamma}."
             )
-        # Annealed gradient noise (Neelakantan et al. 2015), added after backward, before step.
         self.gradient_noise = GradientNoise(config.gradient_noise, config.gradient_noise_gamma)
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
