@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 from scipy import stats
@@ -215,16 +216,21 @@ def test_dropconnect_bfloat16():
 
 
 def expected_cut_probs(width, distribution, scale):
-    b = torch.arange(1, width + 1, dtype=torch.float64)
+    """The law of the cut b from the definitions, through scipy.stats (not the sampler's code).
+
+    geometric (Rippel et al. 2014): an untruncated geometric G on {1, 2, ...} with mean
+    scale·width, and b = min(G, width) (draws past the width keep every unit);
+    gaussian: the half-normal exp(-(b/σ)²) = N(0, σ²/2) density, σ = scale·width, restricted to
+    {1, ..., width}; uniform: 1/width.
+    """
+    b = np.arange(1, width + 1)
     if distribution == "geometric":
-        rho = 1 - 1 / (scale * width)
-        probs = (1 - rho) * rho ** (b - 1)
-        probs[-1] = rho ** (width - 1)
-    elif distribution == "gaussian":
-        probs = torch.exp(-((b / (scale * width)) ** 2))
-    else:
-        probs = torch.ones(width, dtype=torch.float64)
-    return (probs / probs.sum()).numpy()
+        g = stats.geom(1 / (scale * width))
+        return np.append(g.pmf(b[:-1]), g.sf(width - 1))
+    if distribution == "gaussian":
+        density = stats.halfnorm(scale=scale * width / np.sqrt(2)).pdf(b)
+        return density / density.sum()
+    return np.full(width, 1 / width)
 
 
 @pytest.mark.parametrize("distribution", ["geometric", "gaussian", "uniform"])
