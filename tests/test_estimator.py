@@ -119,7 +119,7 @@ def test_pipeline_and_grid_search(blobs_data):
         (np.zeros((0, 2)), [], ValueError, "0 sample"),
         (np.zeros((4, 2)), [1, 1, 1, 1], DataError, "only one class"),
         (np.array([["a", "b"], ["c", "d"]], dtype=object), [0, 1], ValueError, "string|float"),
-        (np.zeros((4, 2)), [0.1, 0.2, 0.3, 0.4], ValueError, "Unknown label type"),
+        (np.zeros((4, 2)), [0.1, 0.2, 0.3, 0.4], ValueError, "continuous \\(regression\\) target"),
     ],
 )
 def test_bad_training_input_gets_a_clear_error(X, y, error, message):
