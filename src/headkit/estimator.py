@@ -652,6 +652,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
+        elif getattr(self, "preprocessor_", None) is not None:
+            raise ConfigError(
+                "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
+                "refit it with fit() on all the rows."
+            )
         X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
