@@ -521,7 +521,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.training.softmax_collapse import SoftmaxCollapseDetector
 
             self._extra_callbacks.append(
-                SoftmaxCollapseDetector(_tensor(X_train), self._encode(y_train))
+                SoftmaxCollapseDetector(_rows(X_train), self._encode(y_train))
             )
         if checkpointer is not None:
             checkpointer.info["seed"] = seed
