@@ -193,6 +193,11 @@ def main() -> None:
         if run is None:
             run = Path(tmp) / "run"
             train_default(run, args.epochs if args.epochs else (5 if args.quick else None))
+        config = json.loads((run / "config.json").read_text())["network"]
+        network = ", ".join(
+            f"{k}={config[k]}" for k in ("hidden_sizes", "dropout", "head", "output")
+        )
+        network += f"; {'given run' if args.run else 'trained here'}"
         model = Path(tmp) / "model.onnx"
         subprocess.run(
             [*HEADKIT, "export", str(run), "-o", str(model)], check=True, capture_output=True
@@ -223,10 +228,12 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
     loads.append(load_average())
-    write(lines, loads, seconds, repeats, args)
+    write(lines, loads, seconds, repeats, args, network)
 
 
-def write(lines: list[str], loads: list[str], seconds: float, repeats: int, args) -> None:
+def write(
+    lines: list[str], loads: list[str], seconds: float, repeats: int, args, network: str
+) -> None:
     import torch
 
     header = [
@@ -235,6 +242,8 @@ def write(lines: list[str], loads: list[str], seconds: float, repeats: int, args
         f"`python benchmarks/serve.py{' --quick' if args.quick else ''}` · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · "
         f"{os.cpu_count()} CPUs · torch {torch.__version__} · {CLIENTS} clients · {seconds:g} s per "
         f"serve scenario · {repeats} `headkit predict` processes per size",
+        "",
+        f"Served network: {network} (speed does not depend on the trained weights).",
         "",
         f"Load average (1, 5, 15 min) at start, before each size, at end: {' → '.join(loads)}. "
         "Other work on the machine depresses every figure; rerun on a quiet machine for the targets.",

@@ -147,3 +147,34 @@ def test_a_label_smoothed_teacher_draws_a_warning(teacher_run, tmp_path):
     smoothed.fit(d.X_train, d.y_train).save(tmp_path / "ls")
     with pytest.warns(UserWarning, match="label smoothing"):
         teacher_log_probs(tmp_path / "ls", d.X_test, np.arange(4))
+
+
+def test_several_teachers_give_the_mean_of_their_probabilities(teacher_run, tmp_path):
+    path, teacher, d = teacher_run
+    other = HeadClassifier(hidden_sizes=(8,), epochs=5, random_state=3).fit(d.X_train, d.y_train)
+    other.save(tmp_path / "other")
+    runs = [str(path), str(tmp_path / "other")]
+    p = teacher_log_probs(runs, d.X_test, np.arange(4)).exp().double().numpy()
+    mean = (teacher.predict_proba(d.X_test) + other.predict_proba(d.X_test)) / 2  # MEAL V2
+    np.testing.assert_allclose(p, mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+    student = HeadClassifier(hidden_sizes=(8,), epochs=3, teacher=runs, random_state=0)
+    student.fit(d.X_train, d.y_train).save(tmp_path / "s")
+    assert HeadClassifier.load(tmp_path / "s").teacher == tuple(runs)
+    out = tmp_path / "cli"
+    args = ["train", "--dataset", "blobs:n_classes=4,n_features=6,n_samples=600,seed=3", "--quiet"]
+    args += ["--out", str(out), "--epochs", "3", "--teacher", runs[0], "--teacher", runs[1]]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["metadata"]["training"]["teacher"] == runs
+
+
+def test_teacher_refuses_table_preprocessing(teacher_run):
+    import pandas as pd
+
+    path, _, d = teacher_run
+    frame = pd.DataFrame(d.X_train, columns=[f"f{i}" for i in range(6)]).assign(
+        colour=np.where(d.y_train % 2 == 0, "red", "blue")
+    )
+    with pytest.raises(ConfigError, match="table preprocessing"):
+        HeadClassifier(epochs=2, teacher=str(path), tabular=True).fit(frame, d.y_train)

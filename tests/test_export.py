@@ -131,3 +131,20 @@ def test_cli_refusals_are_one_line_with_exit_status_2(tmp_path, network, args, m
     assert result.exit_code == 2
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_multi_label_model_exports_an_indicator_label(tmp_path):
+    torch.manual_seed(0)
+    net = HeadNet(n_features=6, n_classes=4, hidden_sizes=(12,), output="sigmoid").eval()
+    meta = {
+        "classes": [0, 1, 2, 3],
+        "classes_dtype": "<i8",
+        "feature_names": NAMES,
+        "multilabel": True,
+    }
+    io.save(net, tmp_path / "run", metadata=meta)
+    X = np.random.default_rng(3).normal(scale=2.0, size=(20, 6)).astype(np.float32)
+    proba, label = onnx_outputs(export_onnx(tmp_path / "run", tmp_path / "m.onnx"), X)
+    expected = SavedModel.load(tmp_path / "run").predict_proba(X)
+    assert np.abs(proba - expected).max() <= 1e-5
+    np.testing.assert_array_equal(label, (expected > 0.5).astype(np.int64))

@@ -43,7 +43,9 @@ def test_saved_model_matches_a_numpy_forward_pass(saved_run):
 def test_saved_model_agrees_with_the_estimator(saved_run):
     path, frame = saved_run
     expected = HeadClassifier.load(path).predict_proba(frame)
-    np.testing.assert_allclose(SavedModel.load(path).predict_proba(frame), expected, atol=1e-7)
+    got = SavedModel.load(path).predict_proba(frame)
+    assert got.dtype == expected.dtype == np.float64
+    np.testing.assert_allclose(got, expected, atol=1e-7)
 
 
 def test_columns_are_matched_by_name_in_any_order(saved_run):

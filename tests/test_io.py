@@ -112,3 +112,21 @@ def test_saved_files_follow_the_umask(tmp_path, umask):
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask
     assert stat.S_IMODE((tmp_path / "d" / "a.txt").stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o666 & ~umask
+
+
+def test_resaving_over_an_older_run_leaves_none_of_its_files(tmp_path, blobs_data):
+    from headkit import HeadClassifier
+
+    X, y, *_ = blobs_data
+    old = HeadClassifier(hidden_sizes=(8,), epochs=2, random_state=0).fit(X, y)
+    old.save(tmp_path / "run", extra_files={"metrics.json": "{}", "history.csv": "epoch\n1\n"})
+    assert (tmp_path / "run" / "mahalanobis.safetensors").exists()
+    new = HeadClassifier(hidden_sizes=(4,)).partial_fit(X, y, classes=[0, 1, 2])
+    new.save(tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    loaded = HeadClassifier.load(tmp_path / "run")
+    assert loaded.ood_detector_ is None  # not the older network's Mahalanobis statistics
+    assert loaded.model_.config.hidden_sizes == (4,)

@@ -63,6 +63,13 @@ def main_options(
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _teacher_option(paths: list[Path] | None) -> str | tuple[str, ...] | None:
+    """``--teacher`` given once → a str, several times → a tuple of str (averaged teachers)."""
+    if not paths:
+        return None
+    return str(paths[0]) if len(paths) == 1 else tuple(str(p) for p in paths)
+
+
 def _parse_sizes(text: str) -> tuple[int, ...]:
     from headkit.exceptions import ConfigError
 
@@ -86,17 +93,25 @@ def _dropout_value(text: str) -> float | str:
         return text
 
 
-def _load_data(source: str, target: str | None, require_target: bool):
-    """Return (X, y or None, feature_names) from a file, or a built-in data set's test split."""
+def _load_data(source: str, target: str | None, require_target: bool, model: Any = None):
+    """Return (X, y or None, feature_names) from a file, or a built-in data set's test split.
+
+    With a ``model``, the columns are matched to its training columns by name (any order).
+    """
     from headkit.data import DATASETS, load_dataset, load_table
+    from headkit.runs.predict import align_columns
 
     path = Path(source)
     name = source.split(":", 1)[0].lower()
     if not path.exists() and name in DATASETS:
         data = load_dataset(source)
-        return data.X_test, data.y_test, data.feature_names
-    table = load_table(path, target, require_target=require_target)
-    return table.X, table.y, table.feature_names
+        X, y, names = data.X_test, data.y_test, data.feature_names
+    else:
+        table = load_table(path, target, require_target=require_target)
+        X, y, names = table.X, table.y, table.feature_names
+    if model is not None:
+        X, names = align_columns(X, names, model, source)
+    return X, y, names
 
 
 def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
@@ -121,8 +136,9 @@ def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
 @_user_errors
 def train(
     dataset: Annotated[
-        str, typer.Option(help="Built-in data: mnist1d, digits or blobs[:n_classes=N].")
-    ] = "mnist1d",
+        str | None,
+        typer.Option(help="Built-in data: mnist1d (default), digits or blobs[:n_classes=N]."),
+    ] = None,
     data: Annotated[
         Path | None, typer.Option(help="Training file: .csv, .tsv, .parquet, .npy or .npz.")
     ] = None,
@@ -189,8 +205,10 @@ def train(
         typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
     ] = None,
     teacher: Annotated[
-        Path | None,
-        typer.Option(help="Distil from this saved run's probabilities (knowledge distillation)."),
+        list[Path] | None,
+        typer.Option(
+            help="Distil from this saved run's probabilities (repeat to average several runs)."
+        ),
     ] = None,
     teacher_temperature: Annotated[
         float | None, typer.Option(help="Distillation temperature T (default 4).")
@@ -207,18 +225,37 @@ def train(
     track_collapse: Annotated[
         bool, typer.Option(help="Record neural-collapse NC1–NC4 per epoch in history.csv.")
     ] = False,
+    track_diagnostics: Annotated[
+        bool,
+        typer.Option(
+            help="Record per-epoch gradient norms, effective ranks and layer probes in history.csv."
+        ),
+    ] = False,
     report: Annotated[
         bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
     ] = False,
+    force_classification: Annotated[
+        bool,
+        typer.Option(help="Train on a numeric target with many distinct values, one class each."),
+    ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="Finish the interrupted run RUN from its last checkpoint (other flags ignored)."
+        ),
+    ] = None,
 ) -> None:
     """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
+
+    The run directory is claimed before the first epoch and checkpointed after every epoch;
+    Ctrl-C or SIGTERM stops with exit status 130/143 and `headkit train --resume RUN` finishes
+    the run with the same weights an uninterrupted one would have (docs/failures.md).
 
     Under ``torchrun --nproc-per-node N -m headkit train ...`` the N processes train one model
     data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
     """
     from headkit.config import TrainingConfig
-    from headkit.data.loading import TABLE_SUFFIXES
-    from headkit.runs import TrainRequest, train_run
+    from headkit.runs import TrainRequest
 
     defaults = TrainingConfig()
     overrides = {
@@ -251,8 +288,8 @@ def train(
         verbose=0 if quiet else 1,
         calibrate=calibrate,
         track_collapse=track_collapse,
-        teacher=None if teacher is None else str(teacher),
-        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
+        track_diagnostics=track_diagnostics,
+        teacher=_teacher_option(teacher),
     )
     request = TrainRequest(
         dataset=dataset,
@@ -263,8 +300,24 @@ def train(
         overwrite=overwrite,
         params=params,
         report=report,
+        force_classification=force_classification,
     )
-    result = train_run(request)
+    _run_and_show(request, resume, quiet)
+
+
+def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
+    """Run (or resume) a training request; print its metrics, or the interruption line."""
+    from headkit.runs import RunInterrupted, interrupts, resume_run, train_run
+
+    with interrupts() as caught:
+        try:
+            if resume is not None:
+                result = resume_run(resume, verbose=0 if quiet else 1)
+            else:
+                result = train_run(request)
+        except RunInterrupted as stop:
+            typer.echo(str(stop), err=True)
+            raise typer.Exit(caught.exit_code) from None
     if result.out is None:
         return  # a non-main rank of a distributed run
     metrics = result.metrics
@@ -307,7 +360,7 @@ def evaluate(
 
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
-    X, y, names = _load_data(data, target, require_target=True)
+    X, y, names = _load_data(data, target, True, model)
     y = np.asarray(y)
     if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(model.classes_.dtype)
@@ -326,7 +379,7 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = _load_unlabelled(ood, target)
+        X_ood, ood_names = _load_unlabelled(ood, target, model)
         report["ood"] = _ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
@@ -344,8 +397,15 @@ def predict(
         str, typer.Argument(help="Feature file (a label column, if present, is ignored).")
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="Where to write predictions (.csv or .parquet).")
-    ],
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (.csv or .parquet); - or none: CSV on stdout. Pipes and devices "
+            "are written through.",
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing -o file.")] = False,
     target: Annotated[
         str | None, typer.Option(help="Label column to drop (default: the training one).")
     ] = None,
@@ -366,10 +426,8 @@ def predict(
     ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
-    import pandas as pd
-
-    from headkit.io import atomic_write, atomic_write_text
     from headkit.runs import feature_frame
+    from headkit.runs.predict import align_columns, predictions_table, write_predictions
 
     ids = None
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
@@ -385,30 +443,23 @@ def predict(
         model = _load_run(run)
         target = target or model.model_.metadata.get("target")
         X, names = _load_unlabelled(data, target)
-        features = feature_frame(X, names)
         if id_column is not None:
-            features, ids = _pop_id_column(features, names, id_column, data)
+            X, ids = _pop_id_column(X, names, id_column, data)
+            names = [n for n in names if n != id_column]
+        X, names = align_columns(X, names, model, data)
+        features = feature_frame(X, names)
         classes, uncertainty = model.classes_, None
         if mc_samples is None:
             proba = model.predict_proba(features)
         else:
             uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
             proba = uncertainty["proba"]
-    result = pd.DataFrame({"label": classes[proba.argmax(axis=1)]})
-    if ids is not None:
-        result.insert(0, id_column, ids.to_numpy())
-    for j, label in enumerate(classes):
-        result[f"proba_{label}"] = proba[:, j]
-    if uncertainty is not None:
-        result["entropy"] = uncertainty["entropy"]
-        result["mutual_information"] = uncertainty["mutual_information"]
+    leading = None if ids is None else {id_column: ids.to_numpy()}
+    result = predictions_table(classes, proba, uncertainty, leading)
     if ood_score is not None:
         result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
-    if output.suffix.lower() in (".parquet", ".pq"):
-        atomic_write(output, lambda tmp: result.to_parquet(tmp, index=False))
-    else:
-        atomic_write_text(output, result.to_csv(index=False))
-    typer.echo(f"wrote {len(result)} predictions to {output}", err=True)
+    where = write_predictions(result, output, overwrite=overwrite)
+    typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
 
 
 def _pop_id_column(features: Any, names: list[str], id_column: str, data: str) -> tuple[Any, Any]:
@@ -432,8 +483,8 @@ def _pop_id_column(features: Any, names: list[str], id_column: str, data: str) -
 OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")
 
 
-def _load_unlabelled(source: str, target: str | None) -> tuple[Any, list[str]]:
-    """Features of a file or built-in data set, dropping the label column when present."""
+def _load_unlabelled(source: str, target: str | None, model: Any = None) -> tuple[Any, list[str]]:
+    """Features of a file or built-in data set (label column dropped), in the model's order."""
     path = Path(source)
     keep_target = None
     suffix = path.suffix.lower()
@@ -447,7 +498,7 @@ def _load_unlabelled(source: str, target: str | None) -> tuple[Any, list[str]]:
 
             columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
         keep_target = target if target in columns else None
-    X, _, names = _load_data(source, keep_target, require_target=False)
+    X, _, names = _load_data(source, keep_target, False, model)
     return X, names
 
 
@@ -504,12 +555,12 @@ def report_command(
     X = y = X_ood = None
     names: list[str] = []
     if source is not None:
-        X, y, names = _load_data(source, target, require_target=True)
+        X, y, names = _load_data(source, target, True, model)
         X = feature_frame(X, names)
     else:
         typer.echo("no --data given: the report shows the training curves only", err=True)
     if ood is not None:
-        X_ood, ood_names = _load_unlabelled(ood, target)
+        X_ood, ood_names = _load_unlabelled(ood, target, model)
         X_ood = feature_frame(X_ood, ood_names)
     index = write_report(run, X, y, X_ood, out_dir=out, data_name=source or "", ood_name=ood or "")
     typer.echo(f"report written to {index}")

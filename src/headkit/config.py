@@ -110,9 +110,10 @@ class TrainingConfig:
         (logistic regression), ``"ridge:alpha=1e-3"`` (closed form).
     augment : str
         Training-batch augmentation: ``"none"``, ``"mixup:alpha=0.2"``, ``"cutmix:alpha=1"``.
-    teacher : str or None
+    teacher : str, tuple of str, or None
         A saved run directory whose probabilities the network is distilled from (knowledge
-        distillation, Hinton et al. 2015); ``None`` trains on the labels only.
+        distillation, Hinton et al. 2015), or several, whose probabilities are averaged (MEAL V2);
+        ``None`` trains on the labels only.
     teacher_temperature : float
         T > 0 applied to teacher and student in the distillation term.
     teacher_weight : float
@@ -137,7 +138,7 @@ class TrainingConfig:
     gradient_noise_gamma: float = 0.55
     solver: str = "adamw"
     augment: str = "none"
-    teacher: str | None = None
+    teacher: str | tuple[str, ...] | None = None
     teacher_temperature: float = 4.0
     teacher_weight: float = 0.5
     random_state: int | None = None
@@ -155,4 +156,7 @@ class TrainingConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
         """Rebuild from :meth:`to_dict` output, ignoring unknown keys."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        if isinstance(values.get("teacher"), list):  # JSON has no tuples
+            values["teacher"] = tuple(values["teacher"])
+        return cls(**values)

@@ -21,9 +21,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import check_is_fitted, check_random_state
 
 from headkit import fit_inputs
+from headkit._validation import validate_features
 from headkit.config import NetworkConfig, TrainingConfig
 from headkit.data.sparse import SparseRows, column_moments, is_sparse
 from headkit.data.split import holdout_split
@@ -31,6 +32,7 @@ from headkit.exceptions import ConfigError, DataError, ModelFileError, NotFitted
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, Trainer, default_callbacks, resolve_device
 from headkit.training.checkpoint import fit_fingerprint
+from headkit.training.memory import check_training_memory, explain_allocation_failure
 
 PREDICT_BATCH = 8192
 _NET = NetworkConfig(n_features=1, n_classes=2)  # the defaults, read by the signature below
@@ -103,6 +105,13 @@ def _detector_from_file(path: Path) -> Any:
     detector.covariance_ = arrays["covariance"]
     detector.precision_ = arrays["precision"]
     return detector
+
+
+def _teacher_spec(teacher: Any) -> str | tuple[str, ...] | None:
+    """One run path as a str, several as a tuple of str (the config's form)."""
+    if teacher is None or isinstance(teacher, str | Path):
+        return None if teacher is None else str(teacher)
+    return tuple(str(t) for t in teacher)
 
 
 def _json_class_weight(class_weight: Any) -> Any:
@@ -189,8 +198,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         data the validation log-loss starts rising (over-confidence) while accuracy still improves.
     gradient_noise : float, default=0.0
         η of annealed Gaussian gradient noise (Neelakantan et al. 2015); 0 disables it.
-    teacher : str or None, default=None
-        A saved run directory to distil from (knowledge distillation): the student is trained
+    teacher : str, list of str or None, default=None
+        A saved run directory to distil from (knowledge distillation), or several whose
+        probabilities are averaged (MEAL V2): the student is trained
         on ``teacher_weight·T²·KL(p_T^teacher ‖ p_T^student) + (1 − teacher_weight)·loss``
         with the teacher's probabilities on the training rows. Needs a head without its own
         loss (``linear``, ``cosine``, margins).
@@ -222,6 +232,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     track_collapse : bool, default=False
         Record neural-collapse measures NC1–NC4 on the training split after every epoch
         (columns ``nc1`` … ``nc4`` of ``history_``).
+    track_diagnostics : bool, default=False
+        Record layer diagnostics after every epoch: gradient norms and output entropy, effective
+        ranks of features and head, per-layer probe accuracy and matrix entropy (see
+        :mod:`headkit.evaluation.diagnostics_tracking`).
     init : str, default="default"
         Initialisation of the Dense layers: ``"default"`` or ``"critical"`` (W ~ N(0, C_W/fan_in)
         at the activation's critical point: ReLU C_W = 2, tanh C_W = 1).
@@ -292,7 +306,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "restore_best": ["boolean"],
         "monitor": [StrOptions({"val_accuracy", "val_loss"})],
         "gradient_noise": [Interval(Real, 0, None, closed="left")],
-        "teacher": [str, Path, None],
+        "teacher": [str, Path, list, tuple, None],
         "teacher_temperature": [Interval(Real, 0, None, closed="neither")],
         "teacher_weight": [Interval(Real, 0, 1, closed="both")],
         "standardize": ["boolean"],
@@ -303,6 +317,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "calibrate": ["boolean"],
         "track_collapse": ["boolean"],
+        "track_diagnostics": ["boolean"],
         "init": [str],
         "solver": [str],
         "augment": [str],
@@ -329,7 +344,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = _TRAIN.restore_best,
         monitor: str = _TRAIN.monitor,
         gradient_noise: float = _TRAIN.gradient_noise,
-        teacher: str | Path | None = _TRAIN.teacher,
+        teacher: str | Path | Sequence[str | Path] | None = _TRAIN.teacher,
         teacher_temperature: float = _TRAIN.teacher_temperature,
         teacher_weight: float = _TRAIN.teacher_weight,
         standardize: bool = True,
@@ -340,6 +355,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         verbose: int = 0,
         calibrate: bool = False,
         track_collapse: bool = False,
+        track_diagnostics: bool = False,
         init: str = _NET.init,
         solver: str = _TRAIN.solver,
         augment: str = _TRAIN.augment,
@@ -374,6 +390,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.calibrate = calibrate
         self.track_collapse = track_collapse
+        self.track_diagnostics = track_diagnostics
         self.init = init
         self.solver = solver
         self.augment = augment
@@ -393,7 +410,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         values = {name: getattr(self, name) for name in _TRAINING_FIELDS}
         values["random_state"] = seed
         values["device"] = str(self.device)
-        values["teacher"] = None if self.teacher is None else str(self.teacher)
+        values["teacher"] = _teacher_spec(self.teacher)
         return TrainingConfig(**values)
 
     @classmethod
@@ -445,7 +462,14 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X: Any, y: np.ndarray, seed: int, weights: np.ndarray | None = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
-        self.model_ = HeadNet(self.network_config(X.shape[1], len(self.classes_)))
+        config = self.network_config(X.shape[1], len(self.classes_))
+        check_training_memory(config, resolve_device(self.device))
+        try:
+            self.model_ = HeadNet(config)
+        except (RuntimeError, MemoryError) as error:
+            if "alloc" not in str(error).lower() and not isinstance(error, MemoryError):
+                raise
+            raise explain_allocation_failure(config, error) from None
         if self.standardize and getattr(self, "preprocessor_", None) is None:
             if weights is None and not is_sparse(X):
                 mean = X.mean(axis=0)
@@ -466,6 +490,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
         if self.teacher is None:
             return None
+        if getattr(self, "preprocessor_", None) is not None or getattr(self, "multilabel_", False):
+            raise ConfigError(
+                "A teacher needs numeric features and single-label targets; it cannot follow "
+                "the table preprocessing or multi-label y. Pass tabular=False with numeric X."
+            )
         from headkit.teacher import teacher_log_probs
 
         return teacher_log_probs(self.teacher, X, self.classes_)
@@ -517,7 +546,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             from headkit.evaluation.tracking import CollapseTracker
 
             self._extra_callbacks.append(CollapseTracker(X_train, self._encode(y_train)))
-        if self.output.split(":")[0].strip().lower() == "softmax":
+        if self.track_diagnostics:
+            from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+
+            self._extra_callbacks.append(DiagnosticsTracker(X_train, self._encode(y_train)))
+        if self.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
             from headkit.training.softmax_collapse import SoftmaxCollapseDetector
 
             self._extra_callbacks.append(
@@ -552,15 +585,13 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
             self.n_features_in_ = X.shape[1]
         else:
-            X, y = validate_data(
-                self, X, y, dtype=np.float32, accept_sparse="csr", multi_output=True
-            )
+            X, y = validate_features(self, X, y, accept_sparse="csr", multi_output=True)
         y, self.multilabel_ = fit_inputs.check_targets(y, self.output)
         self.classes_ = np.arange(y.shape[1]) if self.multilabel_ else np.unique(y)
-        if self.multilabel_ and (self.calibrate or self.track_collapse):
+        if self.multilabel_ and (self.calibrate or self.track_collapse or self.track_diagnostics):
             raise ConfigError(
-                "calibrate and track_collapse need single-label targets; turn them off for "
-                "multi-label y."
+                "calibrate, track_collapse and track_diagnostics need single-label targets; "
+                "turn them off for multi-label y."
             )
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
@@ -580,7 +611,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         preprocessor = getattr(self, "preprocessor_", None)
         if preprocessor is not None:
             return preprocessor.transform(fit_inputs.as_frame(X, self.feature_names_in_))
-        return validate_data(self, X, dtype=np.float32, reset=False, accept_sparse="csr")
+        return validate_features(self, X, reset=False, accept_sparse="csr")
 
     def _checkpointer(
         self, X: Any, y: np.ndarray, weights: np.ndarray | None = None
@@ -594,6 +625,15 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         arrays = (X.data, X.indices, X.indptr) if is_sparse(X) else (X,)
         extra = () if weights is None else (weights,)
         return Checkpointer(self.checkpoint_dir, fit_fingerprint(params, *arrays, y, *extra))
+
+    def network_input(self, X: Any) -> np.ndarray:
+        """Return the float32 rows the network reads, shape (n_samples, model_.config.n_features).
+
+        ``X`` after the fitted table preprocessing (one-hot columns, missing flags), or the
+        validated numeric rows; a sparse matrix comes back dense.
+        """
+        X = self._features(X)
+        return X.toarray() if is_sparse(X) else X
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
         """Train one more epoch on (X, y), keeping weights and optimiser state between calls.
@@ -612,7 +652,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         first = not hasattr(self, "model_")
         if first:
             self._validate_params()
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=first)
+        elif getattr(self, "preprocessor_", None) is not None:
+            raise ConfigError(
+                "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
+                "refit it with fit() on all the rows."
+            )
+        X, y = validate_features(self, X, y, reset=first, continuous=False)
         check_classification_targets(y)
         if first:
             if classes is None:
@@ -887,6 +932,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 "verbose": self.verbose,
                 "calibrate": self.calibrate,
                 "track_collapse": self.track_collapse,
+                "track_diagnostics": self.track_diagnostics,
                 "class_weight": _json_class_weight(self.class_weight),
                 "tabular": self.tabular,
             },

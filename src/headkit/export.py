@@ -11,7 +11,8 @@ name               shape, type         meaning
 =================  ==================  =====================================================
 ``features``       (N, F) float32      raw feature rows, columns in ``headkit.feature_names``
 ``probabilities``  (N, C) float32      the output map's probabilities, columns = classes
-``label``          (N,) int64/string   the most probable class (as ``headkit predict``)
+``label``          (N,) int64/string   the most probable class (as ``headkit predict``); for a
+                                       multi-label model (N, C) int64, ``probabilities > 0.5``
 =================  ==================  =====================================================
 
 The model's ``metadata_props`` hold JSON under ``headkit.classes``, ``headkit.feature_names``,
@@ -120,11 +121,27 @@ def _classes_tensor(classes: Any) -> Any:
     return numpy_helper.from_array(np.array([str(c) for c in classes], dtype=object), "classes")
 
 
-def _add_label_output(model: Any, classes: Any) -> None:
-    """Append ``label = classes[argmax(probabilities, axis=1)]`` to the graph."""
+def _add_label_output(model: Any, classes: Any, multilabel: bool) -> None:
+    """Append the ``label`` output to the graph.
+
+    ``classes[argmax(probabilities, axis=1)]``, shape (N,); for a multi-label model the 0/1
+    indicator ``probabilities > 0.5`` (int64), shape (N, C), as ``HeadClassifier.predict``.
+    """
     from onnx import TensorProto, helper
 
     graph = model.graph
+    rows = graph.input[0].type.tensor_type.shape.dim[0].dim_param or "rows"
+    if multilabel:
+        graph.initializer.append(_const_half())
+        graph.node.extend(
+            [
+                helper.make_node("Greater", [OUTPUTS[0], "half"], ["label_on"]),
+                helper.make_node("Cast", ["label_on"], [OUTPUTS[1]], to=TensorProto.INT64),
+            ]
+        )
+        shape = [rows, len(classes)]
+        graph.output.append(helper.make_tensor_value_info(OUTPUTS[1], TensorProto.INT64, shape))
+        return
     table = _classes_tensor(classes)
     graph.initializer.append(table)
     graph.node.extend(
@@ -133,9 +150,15 @@ def _add_label_output(model: Any, classes: Any) -> None:
             helper.make_node("Gather", ["classes", "label_index"], [OUTPUTS[1]], axis=0),
         ]
     )
-    rows = graph.input[0].type.tensor_type.shape.dim[0].dim_param or "rows"
     elem = TensorProto.INT64 if table.data_type == TensorProto.INT64 else TensorProto.STRING
     graph.output.append(helper.make_tensor_value_info(OUTPUTS[1], elem, [rows]))
+
+
+def _const_half() -> Any:
+    import numpy as np
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")
 
 
 def _metadata(saved: SavedModel) -> dict[str, str]:
@@ -196,7 +219,7 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
         from headkit.export_table import prepend_table_preprocessing
 
         prepend_table_preprocessing(model, saved.preprocessing, INPUT)
-    _add_label_output(model, saved.classes)
+    _add_label_output(model, saved.classes, bool(saved.metadata.get("multilabel", False)))
     model.doc_string = (
         "headkit classifier: features (N, F) float32 → probabilities (N, C), label (N,)."
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from headkit._validation import check_labels
 from headkit.exceptions import ConfigError, DataError
 
 
@@ -77,6 +78,7 @@ def check_targets(y: Any, output: str) -> tuple[np.ndarray, bool]:
                 f"output='sigmoid' (got output={output!r})."
             )
         return y.astype(np.float32), True
+    check_labels(y, "y", "pass them as int or str labels")
     check_classification_targets(y)
     if np.unique(y).size < 2:
         raise DataError(

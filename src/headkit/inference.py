@@ -130,11 +130,15 @@ class SavedModel:
         return align_rows(X, names, self.feature_names, self.n_features)
 
     def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
-        """Return probabilities, shape (N, C), columns in ``classes`` order (float32)."""
+        """Return probabilities, shape (N, C), columns in ``classes`` order.
+
+        float64 like :meth:`headkit.HeadClassifier.predict_proba` (computed in float32).
+        """
         if self.preprocessing is not None:
             X = self._encode_table(X, names)
             names = None
-        return forward_batches(self.network, self.align(X, names))[1].numpy()
+        proba = forward_batches(self.network, self.align(X, names))[1]
+        return proba.numpy().astype(np.float64)
 
     def _encode_table(self, X: Any, names: list[str] | None) -> np.ndarray:
         import pandas as pd

@@ -217,6 +217,11 @@ def read_config(path: str | Path) -> dict[str, Any]:
         raise ModelFileError(
             f"{path} has no {CONFIG}; give the directory that `headkit train --out` wrote."
         )
+    if not path.is_dir() and path.name != CONFIG:
+        raise ModelFileError(
+            f"{path} is a file, not a run directory; give the directory `headkit train --out` "
+            "wrote."
+        )
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -257,7 +262,7 @@ def load(path: str | Path, device: str = "cpu") -> HeadNet:
         For a missing, corrupt, truncated or newer-version model.
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load as safetensors_load
 
     from headkit.config import NetworkConfig
     from headkit.nn.network import HeadNet
@@ -270,7 +275,12 @@ def load(path: str | Path, device: str = "cpu") -> HeadNet:
             f"{path} has no {WEIGHTS}; the save was incomplete, retrain the model."
         )
     try:
-        state = load_file(str(weights), device=device)
+        state = safetensors_load(weights.read_bytes())
+    except PermissionError:
+        raise ModelFileError(
+            f"Cannot read {weights} (permission denied); make it readable (chmod u+r) or run "
+            "as its owner."
+        ) from None
     except (SafetensorError, OSError, ValueError) as error:
         raise ModelFileError(
             f"{weights} is corrupt or truncated ({error}); retrain or restore it."

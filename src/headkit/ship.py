@@ -27,7 +27,7 @@ def export(
     if format.lower() not in FORMATS:
         raise ConfigError(f"Unknown --format {format!r}; choose one of {', '.join(FORMATS)}.")
     path = export_onnx(run, output, opset=opset)
-    typer.echo(f"wrote {path} (inputs: features; outputs: probabilities, label)", err=True)
+    typer.echo(f"wrote {path} (outputs: probabilities, label)", err=True)
 
 
 def serve(

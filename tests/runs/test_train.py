@@ -49,3 +49,19 @@ def test_train_run_refuses_an_existing_directory_and_a_stray_target(tmp_path):
         train_run(TrainRequest(dataset="digits", target="y", out=tmp_path / "r", params=PARAMS))
     with pytest.raises(DataError, match="--target COLUMN"):
         train_run(TrainRequest(data=tmp_path / "x.csv", out=tmp_path / "r", params=PARAMS))
+
+
+def test_an_unwritable_out_is_refused_before_the_first_epoch(tmp_path):
+    from headkit.training import Callback
+
+    class Epochs(Callback):
+        seen = 0
+
+        def on_epoch_end(self, trainer, record):
+            Epochs.seen += 1
+
+    (tmp_path / "file").write_text("")
+    request = TrainRequest(dataset="digits", out=tmp_path / "file" / "run", params=PARAMS)
+    with pytest.raises(ConfigError, match="Cannot create a run directory"):
+        train_run(request, callbacks=(Epochs(),))
+    assert Epochs.seen == 0

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from headkit._validation import check_finite_features, check_missing_labels
 from headkit.exceptions import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
@@ -58,6 +59,8 @@ def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> 
                 f"Column {target!r} is not in {path}; its columns are {shown}. Pass --target with one of them."
             )
         y = frame[target].to_numpy()
+        if require_target:
+            check_missing_labels(y, f"Column {target!r} of {path}")
         frame = frame.drop(columns=[target])
     elif require_target:
         raise DataError(
@@ -69,7 +72,25 @@ def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> 
     if needs_preprocessing(frame):  # categories or gaps: the estimator's table preprocessing
         return Table(frame, y, list(frame.columns))
     X = frame.to_numpy(dtype=np.float32)
-    return Table(X, y, [str(c) for c in frame.columns])
+    names = [str(c) for c in frame.columns]
+    check_finite_features(X, names, str(path))
+    return Table(X, y, names)
+
+
+def _column_index(target: str, n_columns: int, path: Path) -> int:
+    """The label column of a .npy array: an index in [-n_columns, n_columns)."""
+    try:
+        col = int(target)
+    except ValueError:
+        raise DataError(
+            f"For a .npy file --target must be a column index; got {target!r}."
+        ) from None
+    if not -n_columns <= col < n_columns:
+        raise DataError(
+            f"--target {col} is out of range for {path}, which has {n_columns} columns; give an "
+            f"index from 0 to {n_columns - 1} (or -1 for the last)."
+        )
+    return col % n_columns
 
 
 def _from_arrays(path: Path, target: str | None, require_target: bool) -> Table:
@@ -91,14 +112,13 @@ def _from_arrays(path: Path, target: str | None, require_target: bool) -> Table:
                     "or save an .npz with arrays 'X' and 'y'."
                 )
             return Table(loaded.astype(np.float32), None, [f"x{i}" for i in range(loaded.shape[1])])
-        try:
-            col = int(target) % loaded.shape[1]
-        except ValueError:
-            raise DataError(
-                f"For a .npy file --target must be a column index; got {target!r}."
-            ) from None
+        col = _column_index(target, loaded.shape[1], path)
         X = np.delete(loaded, col, axis=1).astype(np.float32)
-        return Table(X, loaded[:, col], [f"x{i}" for i in range(X.shape[1])])
+        names = [f"x{i}" for i in range(X.shape[1])]
+        check_finite_features(X, names, str(path))
+        if require_target:
+            check_missing_labels(loaded[:, col], f"Column {col} of {path}")
+        return Table(X, loaded[:, col], names)
     with loaded:
         keys = set(loaded.files)
         x_key = next((k for k in ("X", "x", "features") if k in keys), None)
@@ -119,7 +139,12 @@ def _from_arrays(path: Path, target: str | None, require_target: bool) -> Table:
         )
     if X.dtype.kind not in "biuf":
         raise DataError(f"Array {x_key!r} in {path} is not numeric ({X.dtype}); save numbers.")
-    return Table(X.astype(np.float32), y, [f"x{i}" for i in range(X.shape[1])])
+    X = X.astype(np.float32)
+    names = [f"x{i}" for i in range(X.shape[1])]
+    check_finite_features(X, names, str(path))
+    if y is not None and require_target:
+        check_missing_labels(y, f"Array {y_key!r} of {path}")
+    return Table(X, y, names)
 
 
 def load_table(path: str | Path, target: str | None = None, require_target: bool = True) -> Table:

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from headkit._validation import check_no_infinity
 from headkit.exceptions import DataError
 
 FORMAT_VERSION = 1
@@ -158,6 +159,7 @@ class TablePreprocessor:
         """
         if len(frame) == 0:
             raise DataError("Cannot fit the table preprocessing on zero rows; give some data.")
+        check_no_infinity(frame, "The table")
         weights = np.ones(len(frame)) if sample_weight is None else np.asarray(sample_weight, float)
         self.columns_: list[dict[str, Any]] = []
         for name in frame.columns:
@@ -215,10 +217,14 @@ class TablePreprocessor:
         """
         absent = [e["name"] for e in self.columns_ if e["name"] not in frame.columns]
         if absent:
+            known = {e["name"] for e in self.columns_}
+            extra = [str(c) for c in frame.columns if c not in known]
+            unexpected = f"; unexpected columns {', '.join(extra[:5])}" if extra else ""
             raise DataError(
-                f"Columns {', '.join(absent[:5])} were used in training but are missing here; "
-                "give data with the same columns as the training table."
+                f"Columns {', '.join(absent[:5])} were used in training but are missing "
+                f"here{unexpected}; give data with the same columns as the training table."
             )
+        check_no_infinity(frame[[e["name"] for e in self.columns_]], "The table")
         blocks = [self._encode(entry, frame[entry["name"]]) for entry in self.columns_]
         return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
 

@@ -23,6 +23,14 @@ from headkit.evaluation.collapse import (
     neural_collapse,
 )
 from headkit.evaluation.depth import depth_width_report, preactivation_second_moments
+from headkit.evaluation.layer_diagnostics import (
+    gradient_norms,
+    knn_accuracy,
+    layer_diagnostics,
+    layer_quality,
+    spectra,
+)
+from headkit.evaluation.leakage import last_layer_leakage
 from headkit.evaluation.metrics import (
     accuracy,
     brier_score,
@@ -43,6 +51,18 @@ from headkit.evaluation.ood import (
     msp_score,
     ood_metrics,
 )
+from headkit.evaluation.representation import (
+    anisotropy,
+    effective_rank,
+    matrix_entropy,
+    mean_cosine,
+    numerical_rank,
+    output_entropy,
+    probe_accuracy,
+    singular_values,
+    softmax_bottleneck,
+)
+from headkit.evaluation.robustness import deepfool_robustness
 from headkit.evaluation.similarity import block_redundancy, cka_matrix, linear_cka
 from headkit.evaluation.summary import summary_metrics
 
@@ -85,4 +105,23 @@ __all__ = [
     "summary_metrics",
     "temperature_scale",
     "top_k_accuracy",
+]
+
+__all__ += [
+    "anisotropy",
+    "deepfool_robustness",
+    "effective_rank",
+    "gradient_norms",
+    "knn_accuracy",
+    "last_layer_leakage",
+    "layer_diagnostics",
+    "layer_quality",
+    "matrix_entropy",
+    "mean_cosine",
+    "numerical_rank",
+    "output_entropy",
+    "probe_accuracy",
+    "singular_values",
+    "softmax_bottleneck",
+    "spectra",
 ]

@@ -27,6 +27,7 @@ from headkit.evaluation import (
     reliability_curve,
 )
 from headkit.evaluation.calibration import ReliabilityCurve
+from headkit.evaluation.layer_diagnostics import LayerDiagnostics, layer_diagnostics
 
 SCORES = ("msp", "max_logit", "energy", "mahalanobis")
 
@@ -58,6 +59,7 @@ class ReportInputs:
     block_scores: dict[str, np.ndarray] = field(default_factory=dict)
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
+    diagnostics: LayerDiagnostics | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -186,6 +188,7 @@ def collect(
 
     # Layer similarity on a fixed subset of the evaluation rows.
     net = estimator.model_
+    X = estimator.network_input(X)  # the network's own input (after any table preprocessing)
     sample = np.random.default_rng(seed).permutation(len(X))[:max_cka_samples]
     xs = torch.as_tensor(np.asarray(X, dtype=np.float32)[sample]).to(next(net.buffers()).device)
     net.eval()
@@ -198,6 +201,7 @@ def collect(
     inputs.block_names = [f"block {i + 1}" for i in range(len(acts) - 1)]
     inputs.cka = cka_matrix([r.cpu().double() for r in reps])
     inputs.dropped = _accuracy_with_blocks_dropped(net, X, target, inputs.redundancy)
+    inputs.diagnostics = layer_diagnostics(net, xs.cpu().numpy(), target[sample], seed)
     return inputs
 
 

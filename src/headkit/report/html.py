@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.report import plots
+from headkit.report import diagnostics_section, plots
 from headkit.report.collect import ReportInputs, collect
 
 CSS = """
@@ -169,6 +169,7 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         if len(inputs.dropped) > 1:
             parts.append(_note(NOTES["dropped"]))
             parts.append(_table(["blocks removed", "accuracy"], inputs.dropped))
+    parts += diagnostics_section.render_section(inputs.diagnostics, h, out, _fmt)
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(inputs.title)}</title><style>{CSS}</style></head><body>\n"

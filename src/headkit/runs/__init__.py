@@ -4,6 +4,23 @@
 (optionally) writes the report, without typer.
 """
 
-from headkit.runs.train import RunResult, TrainRequest, feature_frame, split_metrics, train_run
+from headkit.runs.interrupt import RunInterrupted, interrupts
+from headkit.runs.train import (
+    RunResult,
+    TrainRequest,
+    feature_frame,
+    resume_run,
+    split_metrics,
+    train_run,
+)
 
-__all__ = ["RunResult", "TrainRequest", "feature_frame", "split_metrics", "train_run"]
+__all__ = [
+    "RunInterrupted",
+    "RunResult",
+    "TrainRequest",
+    "feature_frame",
+    "interrupts",
+    "resume_run",
+    "split_metrics",
+    "train_run",
+]

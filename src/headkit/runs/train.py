@@ -6,6 +6,7 @@ a :class:`TrainRequest` and get a :class:`RunResult` back, without typer.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -15,7 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from headkit.exceptions import ConfigError, DataError
+from headkit.exceptions import DivergenceError, RunClaimedError
+from headkit.runs.data import DEFAULT_DATASET, TrainingData, load_training_data
+from headkit.runs.directory import RunDirectory, staging_path
+from headkit.runs.interrupt import RunInterrupted
 
 
 @dataclass(frozen=True)
@@ -24,8 +28,8 @@ class TrainRequest:
 
     Attributes
     ----------
-    dataset : str
-        Built-in data set spec (used when ``data`` is None).
+    dataset : str or None
+        Built-in data set spec (``mnist1d`` when neither it nor ``data`` is given).
     data : Path or None
         Training file (.csv, .tsv, .parquet, .npy, .npz).
     target : str or None
@@ -40,9 +44,11 @@ class TrainRequest:
         :class:`headkit.HeadClassifier` parameters.
     report : bool
         Also write the HTML report into ``out/report``.
+    force_classification : bool
+        Train on a numeric target with many distinct values, each value a class.
     """
 
-    dataset: str = "mnist1d"
+    dataset: str | None = None
     data: Path | None = None
     target: str | None = None
     test_fraction: float = 0.2
@@ -50,22 +56,27 @@ class TrainRequest:
     overwrite: bool = False
     params: dict[str, Any] = field(default_factory=dict)
     report: bool = False
+    force_classification: bool = False
 
     @property
     def data_name(self) -> str:
         """The data as the run records it: the file path or the data set spec."""
-        return str(self.data) if self.data is not None else self.dataset
+        return str(self.data) if self.data is not None else self.dataset or DEFAULT_DATASET
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (stored in the staging directory for ``--resume``)."""
+        values = dataclasses.asdict(self)
+        values["data"] = str(self.data.resolve()) if self.data is not None else None
+        values["out"] = str(self.out) if self.out is not None else None
+        return values
 
-@dataclass(frozen=True)
-class TrainingData:
-    """Train and test rows of a run, with the feature names."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_test: np.ndarray
-    y_test: np.ndarray
-    feature_names: list[str]
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainRequest:
+        """Rebuild from :meth:`to_dict`."""
+        values = dict(values)
+        for key in ("data", "out"):
+            values[key] = Path(values[key]) if values.get(key) is not None else None
+        return cls(**values)
 
 
 @dataclass
@@ -87,37 +98,6 @@ class RunResult:
     model: Any
     metrics: dict[str, Any]
     report_index: Path | None = None
-
-
-def default_out(request: TrainRequest) -> Path:
-    """Return the run directory a request writes to (``runs/NAME-TIME`` when not given)."""
-    if request.out is not None:
-        return request.out
-    name = request.data.stem if request.data is not None else request.dataset.split(":")[0]
-    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def load_training_data(request: TrainRequest, seed: int) -> TrainingData:
-    """Read the request's data and cut its test split (built-in data sets bring their own)."""
-    from headkit.data import holdout_split, load_dataset, load_table
-
-    if request.data is None:
-        if request.target is not None:
-            raise ConfigError(
-                "--target only applies with --data FILE; add --data or drop --target."
-            )
-        ds = load_dataset(request.dataset)
-        return TrainingData(ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.feature_names)
-    if request.target is None:
-        raise DataError(
-            f"Say which column of {request.data} holds the labels with --target COLUMN."
-        )
-    table = load_table(request.data, request.target)
-    if not 0 <= request.test_fraction < 1:
-        raise ConfigError(f"--test-fraction must be in [0, 1); got {request.test_fraction}.")
-    n_test = 0 if len(table.y) < 10 else int(np.ceil(request.test_fraction * len(table.y)))
-    X_train, y_train, X_test, y_test = holdout_split(table.X, table.y, n_test, seed)
-    return TrainingData(X_train, y_train, X_test, y_test, table.feature_names)
 
 
 def feature_frame(X: np.ndarray, names: list[str]) -> Any:
@@ -145,8 +125,42 @@ def history_csv(history: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _data(request: TrainRequest) -> TrainingData:
+    seed = request.params.get("random_state", 0)
+    return load_training_data(
+        request.dataset,
+        request.data,
+        request.target,
+        request.test_fraction,
+        float(request.params.get("validation_fraction", 0.1)),
+        seed if isinstance(seed, int) else 0,
+        request.force_classification,
+    )
+
+
+def _claim(request: TrainRequest) -> RunDirectory:
+    """Claim the asked run directory, or the first free ``runs/NAME-TIME[-k]``."""
+    if request.out is not None:
+        return RunDirectory.claim(request.out, request.overwrite)
+    name = request.data.stem if request.data is not None else request.data_name.split(":")[0]
+    base = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1, 1000):
+        out = base if k == 1 else base.with_name(f"{base.name}-{k}")
+        if out.exists() or staging_path(out).exists():
+            continue
+        try:
+            return RunDirectory.claim(out)
+        except RunClaimedError:
+            continue  # another run took this name a moment ago
+    raise RunClaimedError(f"Could not find a free run name beside {base}; pass --out.")
+
+
 def train_run(request: TrainRequest, callbacks: tuple = ()) -> RunResult:
     """Train, evaluate and save one run; see :class:`TrainRequest`.
+
+    The data is read and checked first; then the run directory is claimed (before the first
+    epoch), the fit checkpoints every epoch into the claim, and the finished run replaces
+    ``out`` as one unit.
 
     Parameters
     ----------
@@ -154,44 +168,110 @@ def train_run(request: TrainRequest, callbacks: tuple = ()) -> RunResult:
     callbacks : tuple of headkit.training.Callback
         Extra observers of the fit loop.
 
-    Returns
-    -------
-    RunResult
+    Raises
+    ------
+    RunInterrupted
+        On Ctrl-C (KeyboardInterrupt); the checkpoint stays for :func:`resume_run`.
+    DivergenceError
+        The loss exploded; the last good checkpoint stays.
     """
-    from headkit.estimator import HeadClassifier
     from headkit.training import distributed
 
     started = time.perf_counter()
     env = distributed.init_distributed()  # no-op outside torchrun
-    out = default_out(request)
-    if out.exists() and not request.overwrite:
-        raise ConfigError(
-            f"{out} already exists; pass --overwrite to replace it or choose another --out."
-        )
-    seed = request.params.get("random_state", 0)
-    data = load_training_data(request, seed if isinstance(seed, int) else 0)
+    data = _data(request)
+    run = _claim(request) if env.is_main else None
+    if run is not None:
+        request = dataclasses.replace(request, out=run.out)
+        run.write_request(request.to_dict())
+    return _execute(request, run, data, callbacks, started)
+
+
+def resume_run(out: Path, verbose: int | None = None, callbacks: tuple = ()) -> RunResult:
+    """Finish the interrupted run at ``out`` from its last checkpoint (same request, same data)."""
+    started = time.perf_counter()
+    run = RunDirectory.reclaim(out)
+    try:
+        request = TrainRequest.from_dict(run.read_request())
+        if verbose is not None:
+            request = dataclasses.replace(request, params={**request.params, "verbose": verbose})
+        data = _data(request)
+    except BaseException:
+        run.release()
+        raise
+    return _execute(dataclasses.replace(request, out=out), run, data, callbacks, started)
+
+
+def _execute(
+    request: TrainRequest,
+    run: RunDirectory | None,
+    data: TrainingData,
+    callbacks: tuple,
+    started: float,
+) -> RunResult:
+    from headkit.training import distributed
+
+    try:
+        model = _fit(request, run, data, callbacks)
+        metrics = _metrics(model, data, request, started)
+        if run is None:  # a non-main rank of a distributed run
+            distributed.shutdown()
+            return RunResult(None, model, metrics)
+        result = _save(request, run, model, data, metrics)
+    except KeyboardInterrupt:
+        raise _interrupted(run, request) from None
+    except DivergenceError as error:
+        if run is None:
+            raise
+        run.release(keep=True)
+        raise DivergenceError(
+            f"{error} The last good checkpoint stays in {run.staging}; fix the setting and start "
+            f"again with --overwrite."
+        ) from None
+    except BaseException:
+        if run is not None:
+            run.release(keep=_checkpointed_epoch(run)[0] > 0)
+        raise
+    distributed.shutdown()
+    return result
+
+
+def _fit(request: TrainRequest, run: RunDirectory | None, data: TrainingData, callbacks: tuple):
+    from headkit.estimator import HeadClassifier
+    from headkit.training import distributed
+
     params = dict(request.params)
-    if not env.is_main:
+    if run is None:
         params["verbose"] = 0
+    elif not distributed.active():  # checkpoints are single-process
+        params["checkpoint_dir"] = str(run.checkpoint_dir)
     model = HeadClassifier(**params)
     names = data.feature_names
     model.fit(feature_frame(data.X_train, names), data.y_train, callbacks=callbacks)
     distributed.gather_sharded(model.model_)  # class-sharded heads: full weight on every rank
+    return model
+
+
+def _metrics(model: Any, data: TrainingData, request: TrainRequest, started: float) -> dict:
+    names = data.feature_names
     splits = {"train": split_metrics(model, data.X_train, data.y_train, names)}
     if len(data.y_test):
         splits["test"] = split_metrics(model, data.X_test, data.y_test, names)
-    metrics = {
+    return {
         "splits": splits,
         "epochs_run": model.n_iter_,
         "best_epoch": model.best_epoch_,
         "seconds": round(time.perf_counter() - started, 3),
         "data": request.data_name,
     }
-    if not env.is_main:
-        distributed.shutdown()
-        return RunResult(None, model, metrics)
+
+
+def _save(
+    request: TrainRequest, run: RunDirectory, model: Any, data: TrainingData, metrics: dict
+) -> RunResult:
+    """Write the finished run into the claim, then make it ``out`` in one rename."""
     model.save(
-        out,
+        run.result_dir,
         extra_files={
             "metrics.json": json.dumps(metrics, indent=2),
             "history.csv": history_csv(model.history_),
@@ -200,11 +280,32 @@ def train_run(request: TrainRequest, callbacks: tuple = ()) -> RunResult:
     )
     if getattr(model, "calibration_", None):
         metrics["calibration"] = model.calibration_
-    result = RunResult(out, model, metrics)
+    report = None
     if request.report:
-        result.report_index = _write_report(out, data, metrics["data"])
-    distributed.shutdown()
-    return result
+        report = _write_report(run.result_dir, data, metrics["data"])
+    out = run.commit(overwrite=request.overwrite)
+    if report is not None:
+        report = out / report.relative_to(run.result_dir)
+    return RunResult(out, model, metrics, report)
+
+
+def _checkpointed_epoch(run: RunDirectory) -> tuple[int, int | None]:
+    """(epoch, epochs) of the run's last checkpoint; (0, None) when it has none."""
+    from headkit.training.checkpoint import CHECKPOINT, read_checkpoint_info
+
+    path = run.checkpoint_dir / CHECKPOINT
+    if not path.is_file():
+        return 0, None
+    info = read_checkpoint_info(path)
+    return int(info["epoch"]), int(info["epochs"])
+
+
+def _interrupted(run: RunDirectory | None, request: TrainRequest) -> BaseException:
+    if run is None:
+        return KeyboardInterrupt()
+    epoch, epochs = _checkpointed_epoch(run)
+    run.release(keep=True)
+    return RunInterrupted(run.out, epoch, epochs or int(request.params.get("epochs", 0)))
 
 
 def _write_report(out: Path, data: TrainingData, data_name: str) -> Path:

@@ -66,6 +66,7 @@ def _metadata(estimator: Any, schema: Schema, limits: dict[str, int]) -> dict[st
     meta = estimator.model_.metadata
     return {
         "classes": estimator.classes_.tolist(),
+        "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "features": schema.columns(),
         "n_features": schema.n_features,
         "target": schema.target,
@@ -75,6 +76,17 @@ def _metadata(estimator: Any, schema: Schema, limits: dict[str, int]) -> dict[st
         "preprocessing": _preprocessing(estimator),
         "limits": limits,
     }
+
+
+def predicted_labels(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -> list[Any]:
+    """Return each row's labels as ``predict`` gives them.
+
+    The most probable class; for a multi-label model the list of classes whose probability is
+    above 0.5 (the indicator ``HeadClassifier.predict`` returns, as names).
+    """
+    if multilabel:
+        return [classes[row > 0.5].tolist() for row in proba]
+    return classes[proba.argmax(axis=1)].tolist()
 
 
 def _preprocessing(estimator: Any) -> dict[str, Any]:
@@ -125,6 +137,7 @@ def create_app(
     metadata = _metadata(estimator, schema, limits)
     classes = estimator.classes_
     class_list = classes.tolist()
+    multilabel = bool(getattr(estimator, "multilabel_", False))
 
     async def predict(request: Request) -> Response:
         try:
@@ -137,7 +150,7 @@ def create_app(
             return Response(status_code=CLIENT_CLOSED)
         except (HeadkitError, ValueError) as error:  # the estimator's own input checks
             return JSONResponse({"error": str(error).strip().splitlines()[0]}, status_code=422)
-        labels = classes[proba.argmax(axis=1)].tolist()
+        labels = predicted_labels(proba, classes, multilabel)
         return FastJSONResponse(
             {"classes": class_list, "labels": labels, "probabilities": np.ascontiguousarray(proba)}
         )

@@ -1,4 +1,4 @@
-"""Observers of the fit loop: the callback base class, progress bar, plain epoch log.
+"""Observers of the fit loop: the epoch record, the callback base class, progress and logs.
 
 A callback overrides any of the hooks; the trainer calls them in order. Setting ``trainer.stop``
 ends training after the current epoch. A callback with state that a resumed fit needs returns
@@ -9,10 +9,37 @@ it from ``state_dict`` (tensors, numbers, strings, lists and dicts) and takes it
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from headkit.training.trainer import EpochRecord, Trainer
+    from headkit.training.trainer import Trainer
+
+
+@dataclass
+class EpochRecord:
+    """One row of the training history."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float
+    seconds: float
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a flat dict (the ``history.csv`` row)."""
+        row = {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "lr": self.lr,
+            "seconds": self.seconds,
+        }
+        row.update(self.extra)
+        return row
 
 
 class Callback:

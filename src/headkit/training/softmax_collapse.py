@@ -70,7 +70,9 @@ class SoftmaxCollapseDetector(Callback):
         fraction = F.softmax_collapse_fraction(logits, self.y.to(logits.device))
         self.fractions.append(fraction)
         record.extra[self.column] = fraction
-        if fraction >= self.threshold and not self.warned:
+        # a network with nothing to train (memory heads on fixed features) loses no gradient
+        trainable = any(p.requires_grad for p in model.parameters())
+        if fraction >= self.threshold and not self.warned and trainable:
             self.warned = True
             warnings.warn(
                 f"Softmax Collapse in epoch {record.epoch}: {fraction:.0%} of sampled training "

@@ -10,7 +10,6 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
-from headkit.training.callbacks import Callback
+from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.solvers import SOLVERS, fit_readout
@@ -48,34 +47,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-@dataclass
-class EpochRecord:
-    """One row of the training history."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float | None
-    val_accuracy: float | None
-    lr: float
-    seconds: float
-    extra: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return a flat dict (the ``history.csv`` row)."""
-        row = {
-            "epoch": self.epoch,
-            "train_loss": self.train_loss,
-            "val_loss": self.val_loss,
-            "val_accuracy": self.val_accuracy,
-            "lr": self.lr,
-            "seconds": self.seconds,
-        }
-        row.update(self.extra)
-        return row
-
-
 def _modules_with(owner: Sequence[nn.Module], method: str) -> list[nn.Module]:
     return [m for root in owner for m in root.modules() if callable(getattr(m, method, None))]
+
+
+def _check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
+    """Refuse a loss whose ``class_weights`` do not give one weight per class."""
+    for module in criterion.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, Tensor) and weight.dim() == 1 and len(weight) != n_classes:
+            raise ConfigError(
+                f"The loss {spec!r} gives {len(weight)} class weights but the data has "
+                f"{n_classes} classes; give one weight per class, in the order of the sorted "
+                "labels."
+            )
 
 
 class Trainer:
@@ -130,6 +115,7 @@ class Trainer:
         self.criterion = LOSSES.build(
             config.loss, n_classes=n_classes, output=output, network=model
         )
+        _check_class_weights(self.criterion, config.loss, n_classes)
         if config.teacher is not None:
             self.criterion = distillation_criterion(model, self.criterion, config)
         self.solver = SOLVERS.build(config.solver)  # None: the fit loop
@@ -400,7 +386,8 @@ class Trainer:
                 loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:  # memory heads on fixed features have nothing to train
+            loss.backward()
         self.last_loss = loss.detach()
         for cb in self.callbacks:
             cb.on_after_backward(self)

@@ -1,0 +1,152 @@
+"""Predictions of a saved run: features matched to the model, one table, written safely.
+
+Writing follows the rules of ordinary shell tools: ``-`` (or no path) streams CSV to stdout; a
+named pipe or a device is written through; a symlink is followed and its target replaced; an
+existing file is replaced only with ``overwrite``, atomically (temporary file + rename).
+"""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headkit.exceptions import ConfigError, DataError
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _names(columns: list[str]) -> str:
+    shown = ", ".join(repr(c) for c in columns[:8])
+    return shown + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
+
+
+def align_columns(
+    X: np.ndarray, names: list[str], model: Any, source: str
+) -> tuple[np.ndarray, list[str]]:
+    """Put the columns of X in the order the model was trained on, matching them by name.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_samples, n_columns)
+    names : list of str
+        Column names of X as read from ``source``.
+    model : HeadClassifier
+        A fitted estimator (``feature_names_in_`` when it was trained on named columns).
+    source : str
+        Where X came from, for the message.
+
+    Raises
+    ------
+    DataError
+        Columns missing from X or unknown to the model (each listed), or a wrong column count
+        for a model trained without names.
+    """
+    stored = getattr(model, "feature_names_in_", None)
+    if stored is None:
+        if X.shape[1] != model.n_features_in_:
+            raise DataError(
+                f"{source} has {X.shape[1]} feature columns but the model was trained on "
+                f"{model.n_features_in_}; give data with the training columns."
+            )
+        return X, names
+    stored = [str(c) for c in stored]
+    if names == stored or getattr(model, "preprocessor_", None) is not None:
+        return X, names  # a table model matches raw columns itself
+    missing = [c for c in stored if c not in names]
+    unexpected = [c for c in names if c not in stored]
+    if missing or unexpected or len(names) != len(stored):
+        parts = [f"missing {_names(missing)}"] if missing else []
+        parts += [f"unexpected {_names(unexpected)}"] if unexpected else []
+        raise DataError(
+            f"The columns of {source} do not match the model's features ({'; '.join(parts)}); "
+            "give the columns the model was trained on, in any order."
+        )
+    if hasattr(X, "columns"):
+        return X[stored], stored
+    return X[:, [names.index(c) for c in stored]], stored
+
+
+def predictions_table(
+    classes: np.ndarray,
+    proba: np.ndarray,
+    uncertainty: dict[str, np.ndarray] | None = None,
+    leading: dict[str, Any] | None = None,
+) -> Any:
+    """Return the predictions table: label, one probability per class, optional extras.
+
+    Parameters
+    ----------
+    classes : ndarray, shape (C,)
+    proba : ndarray, shape (N, C)
+        Columns in ``classes`` order.
+    uncertainty : dict, optional
+        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns.
+    leading : dict, optional
+        Columns (name → N values) put first, such as row identifiers (``--id-column``).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    result = pd.DataFrame(dict(leading or {}))
+    result["label"] = classes[proba.argmax(axis=1)]
+    for j, label in enumerate(classes):
+        result[f"proba_{label}"] = proba[:, j]
+    if uncertainty is not None:
+        result["entropy"] = uncertainty["entropy"]
+        result["mutual_information"] = uncertainty["mutual_information"]
+    return result
+
+
+def _write_frame(frame: Any, target: Any, parquet: bool) -> None:
+    if parquet:
+        frame.to_parquet(target, index=False)
+    else:
+        frame.to_csv(target, index=False)
+
+
+def write_predictions(frame: Any, destination: str | Path | None, overwrite: bool = False) -> str:
+    """Write ``frame`` to ``destination`` by the rules above; return where it went, for a message.
+
+    Raises
+    ------
+    ConfigError
+        The directory does not exist or cannot be written; the file exists and ``overwrite``
+        is false.
+    """
+    from headkit.io import atomic_write
+
+    if destination is None or str(destination) == "-":
+        frame.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+        return "stdout"
+    path = Path(destination)
+    parquet = path.suffix.lower() in PARQUET_SUFFIXES
+    target = path.resolve() if path.is_symlink() else path  # write through a symlink
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        if target.is_dir():
+            raise ConfigError(f"{path} is a directory; give a file name to -o.")
+        with open(target, "wb") as handle:  # a named pipe or a device: write through
+            _write_frame(frame, handle, parquet)
+        return str(path)
+    if target.exists() and not overwrite:
+        raise ConfigError(
+            f"{path} already exists; pass --overwrite to replace it or choose another -o."
+        )
+    if not target.parent.is_dir():
+        raise ConfigError(
+            f"The directory {target.parent} does not exist; create it or choose another -o path."
+        )
+    try:
+        atomic_write(target, lambda tmp: _write_frame(frame, tmp, parquet))
+    except PermissionError:
+        raise ConfigError(
+            f"Cannot write {path} (permission denied in {target.parent}); choose another -o."
+        ) from None
+    return str(path)
