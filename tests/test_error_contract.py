@@ -138,7 +138,7 @@ CLI_CASES = {
     ),
     "feature columns renamed": (
         lambda t, mp: ["predict", _trained(t), _renamed(t), "-o", "-"],
-        "missing here; unexpected columns B",
+        "unexpected columns B",
     ),
     "NaN and inf in features": (
         _train(

@@ -53,10 +53,12 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[An
         X, y = validate_features(estimator, X, y, accept_sparse="csr", multi_output=True)
     y, estimator.multilabel_ = check_targets(y, estimator.output)
     estimator.classes_ = np.arange(y.shape[1]) if estimator.multilabel_ else np.unique(y)
-    if estimator.multilabel_ and (estimator.calibrate or estimator.track_collapse):
+    if estimator.multilabel_ and (
+        estimator.calibrate or estimator.track_collapse or estimator.track_diagnostics
+    ):
         raise ConfigError(
-            "calibrate and track_collapse need single-label targets; turn them off for "
-            "multi-label y."
+            "calibrate, track_collapse and track_diagnostics need single-label targets; "
+            "turn them off for multi-label y."
         )
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
@@ -184,12 +186,16 @@ def checkpointer(est: Any, X: Any, y: np.ndarray, weights: Any) -> Checkpointer 
 
 
 def observers(est: Any, X_train: Any, y_train: np.ndarray) -> list[Callback]:
-    """Collapse tracking (when asked) and the Softmax Collapse detector (softmax, dense)."""
+    """Collapse and layer-diagnostics tracking (when asked) and the Softmax Collapse detector (softmax, dense)."""
     found: list[Callback] = []
     if est.track_collapse:
         from headkit.evaluation.tracking import CollapseTracker
 
         found.append(CollapseTracker(X_train, encode_targets(est, y_train)))
+    if est.track_diagnostics:
+        from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+
+        found.append(DiagnosticsTracker(X_train, encode_targets(est, y_train)))
     if est.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
         from headkit.training.softmax_collapse import SoftmaxCollapseDetector
 
