@@ -150,9 +150,45 @@ def test_overwrite_replaces_an_existing_run(tmp_path):
     )
 
 
+def _headkit(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "headkit", *map(str, args)], capture_output=True, text=True
+    )
+
+
 def test_debug_shows_the_traceback(tmp_path):
-    result = runner.invoke(app, ["--debug", "evaluate", str(tmp_path / "nowhere"), "digits"])
-    assert result.exit_code != 0 and result.exception is not None
+    missing = tmp_path / "nowhere"
+    plain = _headkit("evaluate", missing, "digits")
+    assert plain.returncode == 2
+    assert "Traceback" not in plain.stderr and "No model at" in plain.stderr
+    debug = _headkit("--debug", "evaluate", missing, "digits")
+    assert debug.returncode != 0
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "headkit.exceptions.ModelFileError: No model at" in debug.stderr
+
+
+def test_every_fit_setting_is_a_flag_with_the_estimators_default():
+    import inspect
+
+    from headkit import HeadClassifier
+    from headkit.cli_settings import dropout_value, estimator_params, parse_sizes
+
+    train = next(c.callback for c in app.registered_commands if c.name == "train")
+    flags = inspect.signature(train).parameters
+    estimator = inspect.signature(HeadClassifier).parameters
+    settings = [name for name in estimator if name != "verbose"]
+    assert set(settings) <= set(flags)
+    parsed = estimator_params({name: flags[name].default for name in settings})
+    for name in settings:
+        assert parsed[name] == estimator[name].default, name
+    import typer
+
+    options = typer.main.get_command(app).commands["train"].params
+    opts = {o for param in options for o in param.opts}
+    assert {"--gradient-noise-gamma", "--track-collapse", "--random-state", "--seed"} <= opts
+    helps = {param.name: param.help for param in options}
+    assert helps["standardize"].startswith("Scale features by the training mean")
+    assert parse_sizes("none") == () and dropout_value("multisample:k=8") == "multisample:k=8"
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["evaluate"], ["predict"], ["info"]])

@@ -77,3 +77,11 @@ def test_unknown_id_column_is_one_clear_line(penguin_run):
     )
     assert result.exit_code == 2
     assert "--id-column 'nope' is not a column" in result.output
+
+
+def test_report_on_a_table_run(penguin_run):
+    folder, _ = penguin_run
+    out = folder / "report"
+    result = invoke("report", folder / "run", "--data", folder / "penguins.csv", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "index.html").is_file()

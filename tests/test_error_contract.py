@@ -138,7 +138,7 @@ CLI_CASES = {
     ),
     "feature columns renamed": (
         lambda t, mp: ["predict", _trained(t), _renamed(t), "-o", "-"],
-        "missing here; unexpected columns B",
+        "unexpected columns B",
     ),
     "NaN and inf in features": (
         _train(
@@ -149,7 +149,7 @@ CLI_CASES = {
                 "y",
             ]
         ),
-        "NaN/inf) in 'b' (inf in row 3)",
+        "NaN/infinity) in 'b' (inf in row 3)",
     ),
     "--lr 1e6 (divergence)": (
         _train(
@@ -253,7 +253,7 @@ ESTIMATOR_CASES = {
     "inf in a table (gaps are filled)": (
         lambda: (_with_inf(_xy()[0]), _xy()[1]),
         _fit(),
-        "infinite values (inf) in 'b' (inf in row 3)",
+        "infinite values (infinity) in 'b' (inf in row 3)",
     ),
     "lr=1e6 (divergence)": (_xy, _fit(lr=1e6, schedule="constant", epochs=5), "Training diverged"),
     "a regression-like float target": (

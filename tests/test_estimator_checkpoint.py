@@ -24,7 +24,9 @@ def test_fit_resumes_from_checkpoint_dir_to_the_same_model(tmp_path, blobs_data,
     params = {**PARAMS, "random_state": 3}
     reference = HeadClassifier(**params).fit(X, y)
     with pytest.raises(KeyboardInterrupt):
-        HeadClassifier(**params, checkpoint_dir=tmp_path).fit(X, y, [InterruptAt(stop_at)])
+        HeadClassifier(**params, checkpoint_dir=tmp_path).fit(
+            X, y, callbacks=[InterruptAt(stop_at)]
+        )
     resumed = HeadClassifier(**params, checkpoint_dir=tmp_path).fit(X, y)
     for name, tensor in reference.model_.state_dict().items():
         assert tensor.equal(resumed.model_.state_dict()[name]), name
@@ -36,7 +38,7 @@ def test_fit_resumes_from_checkpoint_dir_to_the_same_model(tmp_path, blobs_data,
 def test_an_unseeded_fit_resumes_and_a_complete_checkpoint_is_not_repeated(tmp_path, blobs_data):
     X, y, *_ = blobs_data
     with pytest.raises(KeyboardInterrupt):
-        HeadClassifier(**PARAMS, checkpoint_dir=tmp_path).fit(X, y, [InterruptAt(2)])
+        HeadClassifier(**PARAMS, checkpoint_dir=tmp_path).fit(X, y, callbacks=[InterruptAt(2)])
     first = HeadClassifier(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)
     again = HeadClassifier(**PARAMS, checkpoint_dir=tmp_path).fit(X, y)  # complete: not repeated
     for name, tensor in first.model_.state_dict().items():

@@ -68,7 +68,7 @@ def test_predict_proba_mc_samples_is_the_mean_of_stochastic_passes(blobs_data):
     mc = model.predict_proba(X_test, mc_samples=7)
     assert not np.allclose(mc, deterministic)
     np.testing.assert_allclose(mc.sum(1), 1.0, rtol=1e-5)
-    mean, entropy, mi = naive_mc(model, X_test, 7, seed=0)
+    mean, entropy, mi = naive_mc(model, X_test, 7, seed=model.seed_)
     np.testing.assert_allclose(mc, mean, rtol=1e-5, atol=1e-6)
     unc = model.predict_uncertainty(X_test, mc_samples=7)
     np.testing.assert_array_equal(unc["proba"], mc)
@@ -87,7 +87,7 @@ def test_mc_prediction_is_seeded_and_leaves_global_rng_alone(blobs_data):
     a = model.predict_proba(X_test, mc_samples=4)
     assert torch.equal(torch.rand(2), expected)
     np.testing.assert_array_equal(model.predict_proba(X_test, mc_samples=4), a)
-    model.set_params(random_state=1)
+    model.seed_ += 1  # the fit's seed, not the random_state param, seeds MC dropout
     assert not np.array_equal(model.predict_proba(X_test, mc_samples=4), a)
 
 

@@ -69,3 +69,11 @@ def test_numeric_arrays_and_clean_frames_keep_the_plain_path(blobs_data):
     )
     with pytest.raises(ValueError, match="NaN"):
         HeadClassifier(epochs=1).fit(np.where(X > 2, np.nan, X), y)
+
+
+def test_partial_fit_refuses_to_continue_a_table_model(fitted):
+    from headkit.exceptions import ConfigError
+
+    model, X, y = fitted
+    with pytest.raises(ConfigError, match="partial_fit cannot continue"):
+        model.partial_fit(X.iloc[:10], y[:10])

@@ -56,8 +56,8 @@ def check_finite_features(X: np.ndarray, names: Sequence[str] | None, where: str
     summary = nonfinite_summary(X, names)
     if summary is not None:
         raise DataError(
-            f"{where} has missing or infinite values (NaN/inf) in {summary}; fill or drop them "
-            "before training or predicting."
+            f"{where} has missing or infinite values (NaN/infinity) in {summary}; fill or drop "
+            "them before training or predicting."
         )
 
 
@@ -78,8 +78,8 @@ def check_no_infinity(frame: Any, where: str) -> None:
         return
     summary = nonfinite_summary(values, [str(c) for c in numeric])
     raise DataError(
-        f"{where} has infinite values (inf) in {summary}; replace them (or leave the cell empty "
-        "to have it filled) before training or predicting."
+        f"{where} has infinite values (infinity) in {summary}; replace them (or leave the cell "
+        "empty to have it filled) before training or predicting."
     )
 
 
@@ -186,7 +186,7 @@ def check_split_sizes(
 def validate_features(
     estimator: object,
     X: object,
-    y: object = None,
+    y: object = "no_validation",
     reset: bool = True,
     continuous: bool = True,
     **check_params: object,
@@ -196,13 +196,14 @@ def validate_features(
     NaN/inf cells are reported by column name and first rows; 1-D labels are checked first by
     :func:`check_labels` (or, with ``continuous=False``, only for missing values: a batch of
     ``partial_fit`` need not show every class code). ``check_params`` go to ``validate_data``
-    (``accept_sparse``, ``multi_output``). Returns X (float32) or (X, y) as it does.
+    (``accept_sparse``, ``multi_output``). Without ``y`` returns X (float32), else (X, y).
     """
     from sklearn.utils.validation import validate_data
 
     from headkit.exceptions import HeadkitError
 
-    if y is not None:
+    with_y = not isinstance(y, str)
+    if with_y and y is not None:
         labels = np.asarray(y)
         if labels.ndim == 2 and labels.shape[1] == 1:
             labels = labels.ravel()
@@ -210,23 +211,22 @@ def validate_features(
             check_labels(labels, "y", "pass them as int or str labels")
         elif labels.ndim == 1:
             check_missing_labels(labels, "y")
+    if not with_y or y is None:
+        check_params.pop("multi_output", None)  # X alone (y=None: scikit-learn's own error)
     kwargs = {"dtype": np.float32, "reset": reset, "ensure_all_finite": False, **check_params}
     try:
-        if y is not None:
-            out = validate_data(estimator, X, y, **kwargs)
-        else:
-            out = validate_data(estimator, X, **kwargs)
+        out = validate_data(estimator, X, y, **kwargs)
     except ValueError as error:
         if isinstance(error, HeadkitError):
             raise
         raise DataError(str(error)) from error
-    features = out[0] if y is not None else out
+    features = out[0] if with_y else out
     names = getattr(estimator, "feature_names_in_", None)
     if hasattr(features, "tocsr"):  # sparse rows: only the stored values can be bad
         if not np.isfinite(features.data).all():
             raise DataError(
-                "X has NaN or inf among its stored values; fill or drop them before training "
-                "or predicting."
+                "X has NaN or infinity among its stored values; fill or drop them before "
+                "training or predicting."
             )
     else:
         check_finite_features(features, names, "X")

@@ -16,6 +16,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from headkit.cli_io import (
+    column_roles,
+    load_data,
+    load_unlabelled,
+    metrics_table,
+    ood_report,
+    ood_table,
+    pop_id_column,
+)
+from headkit.cli_settings import with_setting_flags
+
 app = typer.Typer(
     name="headkit",
     help="Train, evaluate and ship a features → Dense → Dropout → Softmax classifier.",
@@ -62,78 +73,7 @@ def main_options(
     _STATE["debug"] = debug
 
 
-# ------------------------------------------------------------------------------------ helpers
-def _teacher_option(paths: list[Path] | None) -> str | tuple[str, ...] | None:
-    """``--teacher`` given once → a str, several times → a tuple of str (averaged teachers)."""
-    if not paths:
-        return None
-    return str(paths[0]) if len(paths) == 1 else tuple(str(p) for p in paths)
-
-
-def _parse_sizes(text: str) -> tuple[int, ...]:
-    from headkit.exceptions import ConfigError
-
-    if text.strip().lower() in ("", "none", "0"):
-        return ()
-    try:
-        sizes = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(
-            f"--hidden-sizes must be comma-separated integers like 256,256; got {text!r}."
-        ) from None
-    if any(s < 1 for s in sizes):
-        raise ConfigError(f"--hidden-sizes must be positive; got {text!r}.")
-    return sizes
-
-
-def _dropout_value(text: str) -> float | str:
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def _load_data(source: str, target: str | None, require_target: bool, model: Any = None):
-    """Return (X, y or None, feature_names) from a file, or a built-in data set's test split.
-
-    With a ``model``, the columns are matched to its training columns by name (any order).
-    """
-    from headkit.data import DATASETS, load_dataset, load_table
-    from headkit.runs.predict import align_columns
-
-    path = Path(source)
-    name = source.split(":", 1)[0].lower()
-    if not path.exists() and name in DATASETS:
-        data = load_dataset(source)
-        X, y, names = data.X_test, data.y_test, data.feature_names
-    else:
-        table = load_table(path, target, require_target=require_target)
-        X, y, names = table.X, table.y, table.feature_names
-    if model is not None:
-        X, names = align_columns(X, names, model, source)
-    return X, y, names
-
-
-def _metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    table.add_column("split")
-    keys = ["accuracy", "macro_f1", "log_loss", "top3_accuracy", "n_samples"]
-    for key in keys:
-        table.add_column(key, justify="right")
-    for split, values in rows.items():
-        table.add_row(
-            split,
-            *(f"{values[k]:.4f}" if isinstance(values[k], float) else str(values[k]) for k in keys),
-        )
-    Console().print(table)
-
-
 # ------------------------------------------------------------------------------------- train
-@app.command()
-@_user_errors
 def train(
     dataset: Annotated[
         str | None,
@@ -152,79 +92,7 @@ def train(
         Path | None, typer.Option(help="Run directory to write (default runs/NAME-TIME).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
-    hidden_sizes: Annotated[
-        str, typer.Option(help="Dense widths, e.g. 256,256 (none for linear).")
-    ] = "256,256",
-    activation: Annotated[
-        str, typer.Option(help="relu, gelu, silu, mish, selu, prelu, leaky_relu:slope=0.1, ...")
-    ] = "relu",
-    norm: Annotated[
-        str | None, typer.Option(help="batch or layer normalisation after each Dense layer.")
-    ] = None,
-    dropout: Annotated[
-        str, typer.Option(help="A rate (0.2) or a dropout spec (multisample:k=8).")
-    ] = "0.2",
-    head: Annotated[
-        str, typer.Option(help="Head spec: linear, cosine, arcface:s=30,m=0.5, ...")
-    ] = "linear",
-    output: Annotated[
-        str, typer.Option(help="Output map: softmax, sparsemax, entmax15, ...")
-    ] = "softmax",
-    residual: Annotated[
-        str, typer.Option(help="Skip connections: none, identity, scaled[:alpha=A], learnable.")
-    ] = "none",
-    init: Annotated[
-        str, typer.Option(help="Dense initialisation: default or critical.")
-    ] = "default",
-    solver: Annotated[
-        str, typer.Option(help="adamw (fit loop), or readout only: lbfgs:C=1, ridge:alpha=1e-3.")
-    ] = "adamw",
-    augment: Annotated[
-        str, typer.Option(help="Batch augmentation: none, mixup:alpha=0.2, cutmix:alpha=1.")
-    ] = "none",
-    loss: Annotated[
-        str, typer.Option(help="Loss spec: cross_entropy, label_smoothing:0.1, ...")
-    ] = "cross_entropy",
-    epochs: Annotated[int | None, typer.Option(help="Maximum epochs.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Rows per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay.")] = None,
-    schedule: Annotated[str | None, typer.Option(help="onecycle, cosine or constant.")] = None,
-    validation_fraction: Annotated[
-        float | None, typer.Option(help="Held-out share for early stopping.")
-    ] = None,
-    patience: Annotated[
-        int | None,
-        typer.Option(
-            help="Stop after N epochs without validation improvement, keeping the best "
-            "epoch's weights (default: run every epoch)."
-        ),
-    ] = None,
-    gradient_noise: Annotated[
-        float | None,
-        typer.Option(help="η of annealed gradient noise σ² = η/(1+t)^0.55 (0 = off)."),
-    ] = None,
-    teacher: Annotated[
-        list[Path] | None,
-        typer.Option(
-            help="Distil from this saved run's probabilities (repeat to average several runs)."
-        ),
-    ] = None,
-    teacher_temperature: Annotated[
-        float | None, typer.Option(help="Distillation temperature T (default 4).")
-    ] = None,
-    teacher_weight: Annotated[
-        float | None, typer.Option(help="β: weight of the distillation term (default 0.5).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same weights on CPU).")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
-    calibrate: Annotated[
-        bool, typer.Option(help="Fit a temperature on the validation split (calibration).")
-    ] = False,
-    track_collapse: Annotated[
-        bool, typer.Option(help="Record neural-collapse NC1–NC4 per epoch in history.csv.")
-    ] = False,
     report: Annotated[
         bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
     ] = False,
@@ -238,54 +106,20 @@ def train(
             help="Finish the interrupted run RUN from its last checkpoint (other flags ignored)."
         ),
     ] = None,
+    **setting_values: Any,
 ) -> None:
     """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
 
-    The run directory is claimed before the first epoch and checkpointed after every epoch;
-    Ctrl-C or SIGTERM stops with exit status 130/143 and `headkit train --resume RUN` finishes
-    the run with the same weights an uninterrupted one would have (docs/failures.md).
-
-    Under ``torchrun --nproc-per-node N -m headkit train ...`` the N processes train one model
-    data-parallel (DDP; each rank takes 1/N of every epoch); only rank 0 prints and writes.
+    Every fit setting of HeadClassifier is a flag with the same name and default. The run is
+    checkpointed every epoch; Ctrl-C stops with status 130 and `--resume RUN` finishes it with the
+    weights an uninterrupted run would have (docs/failures.md). Under torchrun the processes
+    train one model data-parallel.
     """
-    from headkit.config import TrainingConfig
-    from headkit.data.loading import TABLE_SUFFIXES
+    from headkit.cli_settings import estimator_params
     from headkit.runs import TrainRequest
 
-    defaults = TrainingConfig()
-    overrides = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "weight_decay": weight_decay,
-        "schedule": schedule,
-        "validation_fraction": validation_fraction,
-        "patience": patience,
-        "gradient_noise": gradient_noise,
-        "teacher_temperature": teacher_temperature,
-        "teacher_weight": teacher_weight,
-    }
-    params = {k: (getattr(defaults, k) if v is None else v) for k, v in overrides.items()}
-    params.update(
-        hidden_sizes=_parse_sizes(hidden_sizes),
-        activation=activation,
-        norm=norm,
-        dropout=_dropout_value(dropout),
-        head=head,
-        output=output,
-        loss=loss,
-        residual=False if residual == "none" else residual,
-        init=init,
-        solver=solver,
-        augment=augment,
-        random_state=seed,
-        device=device,
-        verbose=0 if quiet else 1,
-        calibrate=calibrate,
-        track_collapse=track_collapse,
-        teacher=_teacher_option(teacher),
-        tabular=data is not None and data.suffix.lower() in TABLE_SUFFIXES,
-    )
+    params = estimator_params(setting_values)
+    params["verbose"] = 0 if quiet else 1
     request = TrainRequest(
         dataset=dataset,
         data=data,
@@ -298,6 +132,9 @@ def train(
         force_classification=force_classification,
     )
     _run_and_show(request, resume, quiet)
+
+
+app.command("train")(_user_errors(with_setting_flags(train)))
 
 
 def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
@@ -318,7 +155,7 @@ def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
     metrics = result.metrics
     if not quiet:
         title = f"headkit · {metrics['data']} · {metrics['epochs_run']} epochs"
-        _metrics_table(title, metrics["splits"])
+        metrics_table(title, metrics["splits"])
         typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
     if result.report_index is not None:
         typer.echo(f"report written to {result.report_index}")
@@ -355,7 +192,7 @@ def evaluate(
 
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
-    X, y, names = _load_data(data, target, True, model)
+    X, y, names = load_data(data, target, True, model)
     y = np.asarray(y)
     if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(model.classes_.dtype)
@@ -374,14 +211,14 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = _load_unlabelled(ood, target, model)
-        report["ood"] = _ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
+        X_ood, ood_names = load_unlabelled(ood, target, model)
+        report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
-        _metrics_table(f"headkit evaluate · {data}", {"data": report})
+        metrics_table(f"headkit evaluate · {data}", {"data": report})
         if ood is not None:
-            _ood_table(f"out-of-distribution · {data} (in) vs {ood} (out)", report["ood"])
+            ood_table(f"out-of-distribution · {data} (in) vs {ood} (out)", report["ood"])
 
 
 @app.command()
@@ -429,17 +266,17 @@ def predict(
         from headkit.inference import SavedModel
 
         saved = SavedModel.load(run)
-        X, names = _load_unlabelled(data, target or saved.metadata.get("target"))
+        X, names = load_unlabelled(data, target or saved.metadata.get("target"))
         if id_column is not None:
-            X, ids = _pop_id_column(X, names, id_column, data)
+            X, ids = pop_id_column(X, names, id_column, data)
             names = [n for n in names if n != id_column]
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
         model = _load_run(run)
         target = target or model.model_.metadata.get("target")
-        X, names = _load_unlabelled(data, target)
+        X, names = load_unlabelled(data, target)
         if id_column is not None:
-            X, ids = _pop_id_column(X, names, id_column, data)
+            X, ids = pop_id_column(X, names, id_column, data)
             names = [n for n in names if n != id_column]
         X, names = align_columns(X, names, model, data)
         features = feature_frame(X, names)
@@ -455,69 +292,6 @@ def predict(
         result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
     where = write_predictions(result, output, overwrite=overwrite)
     typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
-
-
-def _pop_id_column(features: Any, names: list[str], id_column: str, data: str) -> tuple[Any, Any]:
-    """Split the ID column off the features: (features without it, the IDs)."""
-    from headkit.exceptions import DataError
-
-    if id_column not in names:
-        raise DataError(
-            f"--id-column {id_column!r} is not a column of {data}; its columns are "
-            f"{', '.join(names[:10])}."
-        )
-    import pandas as pd
-
-    frame = (
-        features if isinstance(features, pd.DataFrame) else pd.DataFrame(features, columns=names)
-    )
-    return frame.drop(columns=[id_column]), frame[id_column]
-
-
-# ------------------------------------------------------------------ report / OOD (issue 6)
-OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")
-
-
-def _load_unlabelled(source: str, target: str | None, model: Any = None) -> tuple[Any, list[str]]:
-    """Features of a file or built-in data set (label column dropped), in the model's order."""
-    path = Path(source)
-    keep_target = None
-    suffix = path.suffix.lower()
-    if target is not None and suffix in (".csv", ".tsv", ".parquet", ".pq") and path.is_file():
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            columns = pq.read_schema(path).names  # the header only, not the data
-        else:
-            import pandas as pd
-
-            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
-        keep_target = target if target in columns else None
-    X, _, names = _load_data(source, keep_target, False, model)
-    return X, names
-
-
-def _ood_report(model: Any, X_in: Any, X_out: Any) -> dict[str, dict[str, float]]:
-    from headkit.evaluation import ood_metrics
-
-    methods = [m for m in OOD_METHODS if m != "mahalanobis" or model.ood_detector_ is not None]
-    return {
-        m: ood_metrics(model.ood_score(X_in, method=m), model.ood_score(X_out, method=m))
-        for m in methods
-    }
-
-
-def _ood_table(title: str, rows: dict[str, dict[str, float]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    keys = ["auroc", "aupr", "aupr_out", "fpr95"]
-    for column in ["score", *keys]:
-        table.add_column(column, justify="left" if column == "score" else "right")
-    for name, values in rows.items():
-        table.add_row(name, *(f"{values[k]:.4f}" for k in keys))
-    Console().print(table)
 
 
 @app.command("report")
@@ -550,12 +324,12 @@ def report_command(
     X = y = X_ood = None
     names: list[str] = []
     if source is not None:
-        X, y, names = _load_data(source, target, True, model)
+        X, y, names = load_data(source, target, True, model)
         X = feature_frame(X, names)
     else:
         typer.echo("no --data given: the report shows the training curves only", err=True)
     if ood is not None:
-        X_ood, ood_names = _load_unlabelled(ood, target, model)
+        X_ood, ood_names = load_unlabelled(ood, target, model)
         X_ood = feature_frame(X_ood, ood_names)
     index = write_report(run, X, y, X_ood, out_dir=out, data_name=source or "", ood_name=ood or "")
     typer.echo(f"report written to {index}")
@@ -582,13 +356,15 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     for key in (*training_keys, "solver", "augment", "random_state"):
         if key in meta.get("training", {}):
             table.add_row(key, str(meta["training"][key]))
+    if "seed" in meta:
+        table.add_row("seed_ (this fit)", str(meta["seed"]))
     classes = meta.get("classes", [])
     table.add_row(
         "classes",
         f"{len(classes)}: {', '.join(map(str, classes[:12]))}{' …' if len(classes) > 12 else ''}",
     )
     table.add_row("epochs run", str(meta.get("n_iter")))
-    roles = _column_roles(Path(run))
+    roles = column_roles(Path(run))
     for name, role in roles.items():
         table.add_row(f"column {name}", role)
     metrics_file = Path(run) / "metrics.json"
@@ -596,16 +372,6 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
-
-
-def _column_roles(run: Path) -> dict[str, str]:
-    """Each input column's encoding, read from the run's table preprocessing (JSON only)."""
-    file = run / "preprocessing.json"
-    if not file.is_file():
-        return {}
-    from headkit.data.preprocessing import TablePreprocessor
-
-    return TablePreprocessor.from_dict(json.loads(file.read_text())).column_roles()
 
 
 from headkit import ship  # noqa: E402  (light: typer only)

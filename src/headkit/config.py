@@ -1,58 +1,109 @@
 """The one description of a network and its training.
 
-The estimator's parameters, the CLI's flags and the saved ``config.json`` are views of these two
-frozen dataclasses, never separate truths. Technique choices are spec strings resolved through the
-registries (``dropout="multisample:k=8"``, ``head="arcface:s=30,m=0.5"``).
+Every setting is a field of one of these two frozen dataclasses, with its default, its one-line
+help and its allowed values in the field's metadata. The estimator's parameters (and their
+validation), the CLI's flags (and their ``--help`` text) and the saved ``config.json`` are all
+derived from these fields, so a new setting is added here and nowhere else. Technique choices are
+spec strings resolved through the registries (``dropout="multisample:k=8"``,
+``head="arcface:s=30,m=0.5"``).
+
+This module imports nothing heavy: the CLI's ``--help`` reads it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values: numbers of ``kind`` between ``low`` and ``high`` (``None`` = unbounded).
+
+    ``closed`` is ``"left"``, ``"right"``, ``"both"`` or ``"neither"`` (scikit-learn's words).
+    """
+
+    kind: type
+    low: float | None
+    high: float | None
+    closed: str = "left"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Allowed values: one of ``values`` (strings)."""
+
+    values: tuple[str, ...]
+
+
+def setting(default: Any, help: str, *allowed: Any) -> Any:
+    """Declare a setting: a dataclass field with its default, help line and allowed values.
+
+    Parameters
+    ----------
+    default
+        The one default of the setting.
+    help : str
+        One line, shown by ``headkit train --help`` and in the estimator's docstring.
+    *allowed
+        Allowed values: :class:`Range`, :class:`Choice`, a type (``str``, ``bool``), ``None``,
+        ``"path"`` (an ``os.PathLike``) or ``"random_state"`` (an int, a NumPy RandomState or
+        None).
+    """
+    return field(default=default, metadata={"help": help, "allowed": allowed})
+
+
+def settings(config: type) -> list[dataclasses.Field]:
+    """Return the fields of a config class that are user settings (those with a help line)."""
+    return [f for f in dataclasses.fields(config) if "help" in f.metadata]
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
     """Shape and parts of a :class:`headkit.nn.HeadNet`.
 
-    Parameters
-    ----------
-    n_features : int
-        Width of the input features.
-    n_classes : int
-        Number of classes (width of the logits).
-    hidden_sizes : tuple of int
-        Widths of the Dense blocks; ``()`` gives a linear (logistic-regression) model.
-    activation : str
-        Activation spec (``headkit.nn.ACTIVATIONS``): ``relu``, ``leaky_relu:slope=0.1``,
-        ``prelu``, ``elu``, ``selu``, ``gelu``, ``silu``, ``mish``, ``softplus``, ``tanh``,
-        ``sigmoid``.
-    norm : str or None
-        ``None``, ``"batch"`` or ``"layer"`` normalisation after each Dense layer.
-    residual : bool or str
-        Skip connection around blocks whose input and output widths agree: ``True`` or a
-        residual spec with branch scaling (``"scaled"`` for α = 1/√L, ``"learnable"`` from 0).
-    dropout : str or float
-        A rate for standard dropout, or a dropout spec (``"multisample:k=8,p=0.5"``).
-    head : str
-        Head spec mapping features to logits (``"linear"``, ``"arcface:s=30,m=0.5"``).
-    output : str
-        Output-map spec mapping logits to probabilities (``"softmax"``, ``"entmax15"``).
-    init : str
-        Initialisation spec of the Dense layers (``"default"``, ``"critical"``).
+    ``n_features`` and ``n_classes`` come from the data; the other fields are settings (see
+    :func:`settings`; each field's metadata holds its help line).
     """
 
     n_features: int
     n_classes: int
-    hidden_sizes: tuple[int, ...] = (256, 256)
-    activation: str = "relu"
-    norm: str | None = None
-    residual: bool | str = False
-    dropout: str | float = 0.2
-    head: str = "linear"
-    output: str = "softmax"
-    init: str = "default"
+    hidden_sizes: tuple[int, ...] = setting(
+        (256, 256),
+        "Width of each Dense block, e.g. 256,256; none or () gives multinomial logistic regression.",
+        tuple,
+    )
+    activation: str = setting(
+        "relu",
+        "Activation spec (headkit.nn.ACTIVATIONS): relu, leaky_relu:slope=0.1, prelu, elu, selu, "
+        "gelu, silu, mish, softplus, tanh or sigmoid.",
+        str,
+    )
+    norm: str | None = setting(
+        None,
+        "Normalisation after each Dense layer: batch, layer or none.",
+        Choice(("batch", "layer")),
+        None,
+    )
+    residual: bool | str = setting(
+        False,
+        "Skip connections around equal-width Dense blocks: true (h + f(h)) or a residual spec "
+        "with branch scaling, scaled (h + f(h)/√L) or learnable (α from 0).",
+        bool,
+        str,
+    )
+    dropout: str | float = setting(
+        0.2, "A dropout rate (0.2) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
+    )
+    head: str = setting("linear", "Head spec from features to logits (arcface:s=30,m=0.5).", str)
+    output: str = setting("softmax", "Output map from logits to probabilities (entmax15).", str)
+    init: str = setting(
+        "default",
+        "Initialisation of the Dense layers: default or critical (W ~ N(0, C_W/fan_in) at the "
+        "activation's critical point: ReLU C_W = 2, tanh C_W = 1).",
+        str,
+    )
 
     def replace(self, **changes: Any) -> NetworkConfig:
         """Return a copy with some fields changed."""
@@ -75,74 +126,138 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """How a network is fitted.
+    """How a network is fitted: every field is a setting (see :func:`settings`).
 
-    Parameters
-    ----------
-    loss : str
-        Loss spec (``"cross_entropy"``, ``"label_smoothing:0.1"``).
-    epochs : int
-        Maximum number of passes over the training data.
-    batch_size : int
-        Rows per optimisation step.
-    lr : float
-        Peak learning rate of AdamW.
-    weight_decay : float
-        AdamW's decoupled weight decay.
-    schedule : str
-        ``"onecycle"``, ``"cosine"`` or ``"constant"`` learning-rate schedule.
-    validation_fraction : float
-        Share of the training rows held out for early stopping; 0 disables both.
-    patience : int or None
-        Epochs without validation improvement before stopping; ``None`` (the default) runs the
-        whole schedule, which on small data beats stopping at a noisy validation peak.
-    restore_best : bool
-        When early stopping is on, end with the weights of the best validation epoch.
-    monitor : str
-        What "best" means for early stopping and the restore: ``"val_accuracy"`` (higher is
-        better; ties go to the lower validation loss) or ``"val_loss"``.
-    gradient_noise : float
-        η of annealed Gaussian gradient noise, σ² = η / (1 + t)^γ; 0 disables it.
-    gradient_noise_gamma : float
-        γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).
-    solver : str
-        ``"adamw"`` (the fit loop) or a readout solver on frozen features: ``"lbfgs:C=1"``
-        (logistic regression), ``"ridge:alpha=1e-3"`` (closed form).
-    augment : str
-        Training-batch augmentation: ``"none"``, ``"mixup:alpha=0.2"``, ``"cutmix:alpha=1"``.
-    teacher : str, tuple of str, or None
-        A saved run directory whose probabilities the network is distilled from (knowledge
-        distillation, Hinton et al. 2015), or several, whose probabilities are averaged (MEAL V2);
-        ``None`` trains on the labels only.
-    teacher_temperature : float
-        T > 0 applied to teacher and student in the distillation term.
-    teacher_weight : float
-        β in [0, 1]: ``β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss``.
-    random_state : int or None
-        Seed; the same seed gives the same weights bit for bit on CPU.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"`` or any torch device string.
+    ``random_state`` is the seed as the user gave it: 0 by default, in the estimator and the CLI
+    alike, so that a run repeats exactly (``None`` draws a fresh seed each fit); the seed a fit
+    derived from it is the estimator's fitted attribute ``seed_``.
     """
 
-    loss: str = "cross_entropy"
-    epochs: int = 150
-    batch_size: int = 256
-    lr: float = 1e-2
-    weight_decay: float = 1e-2
-    schedule: str = "onecycle"
-    validation_fraction: float = 0.1
-    patience: int | None = None
-    restore_best: bool = True
-    monitor: str = "val_accuracy"
-    gradient_noise: float = 0.0
-    gradient_noise_gamma: float = 0.55
-    solver: str = "adamw"
-    augment: str = "none"
-    teacher: str | tuple[str, ...] | None = None
-    teacher_temperature: float = 4.0
-    teacher_weight: float = 0.5
-    random_state: int | None = None
-    device: str = "auto"
+    loss: str = setting("cross_entropy", "Loss spec (label_smoothing:0.1).", str)
+    epochs: int = setting(150, "Maximum passes over the training data.", Range(int, 1, None))
+    batch_size: int = setting(256, "Rows per optimisation step.", Range(int, 1, None))
+    lr: float = setting(1e-2, "Peak learning rate of AdamW.", Range(float, 0, None, "neither"))
+    weight_decay: float = setting(
+        1e-2, "AdamW's decoupled weight decay on weight matrices.", Range(float, 0, None)
+    )
+    schedule: str = setting(
+        "onecycle",
+        "Learning-rate schedule: onecycle, cosine or constant.",
+        Choice(("onecycle", "cosine", "constant")),
+    )
+    validation_fraction: float = setting(
+        0.1,
+        "Share of the training rows held out for early stopping, best-weight restore and "
+        "calibration; 0 disables them.",
+        Range(float, 0, 1),
+    )
+    patience: int | None = setting(
+        None,
+        "Epochs without validation improvement before stopping; none runs the whole schedule "
+        "(on MNIST-1D 0.7 points better on average over 8 seeds than patience=40).",
+        Range(int, 1, None),
+        None,
+    )
+    restore_best: bool = setting(
+        True, "With early stopping, end with the weights of the best validation epoch.", bool
+    )
+    monitor: str = setting(
+        "val_accuracy",
+        "What early stopping and the restore watch: val_accuracy (ties: lower val_loss) or "
+        "val_loss.",
+        Choice(("val_accuracy", "val_loss")),
+    )
+    gradient_noise: float = setting(
+        0.0,
+        "η of annealed Gaussian gradient noise σ² = η/(1+t)^γ; 0 disables it.",
+        Range(float, 0, None),
+    )
+    gradient_noise_gamma: float = setting(
+        0.55,
+        "γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).",
+        Range(float, 0, None),
+    )
+    standardize: bool = setting(
+        True, "Scale features by the training mean and standard deviation (saved).", bool
+    )
+    class_weight: str | dict[str, float] | None = setting(  # noqa: RUF009 (None is immutable)
+        None,
+        "Weight of each class's rows in the loss, as in scikit-learn: balanced gives "
+        "n_samples/(n_classes·count_c); a dict (Python) maps labels to weights, others weigh 1. "
+        "Multiplies sample_weight.",
+        Choice(("balanced",)),
+        dict,
+        None,
+    )
+    tabular: bool | str = setting(
+        "auto",
+        "Table preprocessing of a DataFrame (median imputation + missing flags + scaling, one-hot "
+        "or hashed categories): auto does it for frames with text, category or boolean columns or "
+        "gaps; numeric arrays never use it.",
+        Choice(("auto",)),
+        bool,
+    )
+    calibrate: bool = setting(
+        False,
+        "After training, fit a temperature on the validation split (needs "
+        "validation_fraction > 0).",
+        bool,
+    )
+    track_collapse: bool = setting(
+        False, "Record neural-collapse NC1–NC4 on the training split after every epoch.", bool
+    )
+    solver: str = setting(
+        "adamw",
+        "adamw trains everything with the fit loop; lbfgs:C=1 (logistic regression) and "
+        "ridge:alpha=1e-3 (closed form) fit only the head's readout on frozen features.",
+        str,
+    )
+    augment: str = setting(
+        "none", "Training-batch augmentation: none, mixup:alpha=0.2 or cutmix:alpha=1.", str
+    )
+    teacher: str | tuple[str, ...] | None = setting(
+        None,
+        "A saved run directory whose probabilities the network is distilled from (Hinton et al. "
+        "2015), or several whose probabilities are averaged (MEAL V2); none trains on the labels "
+        "only. Needs a head without its own loss.",
+        str,
+        "path",
+        list,
+        tuple,
+        None,
+    )
+    teacher_temperature: float = setting(
+        4.0,
+        "T > 0 applied to teacher and student in the distillation term.",
+        Range(float, 0, None, "neither"),
+    )
+    teacher_weight: float = setting(
+        0.5,
+        "β in [0, 1]: β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss.",
+        Range(float, 0, 1, "both"),
+    )
+    track_diagnostics: bool = setting(
+        False,
+        "Record layer diagnostics after every epoch: gradient norms, output entropy, effective "
+        "ranks, per-layer probe accuracy and matrix entropy.",
+        bool,
+    )
+    random_state: int | None = setting(
+        0,
+        "Seed of initialisation, splits, shuffling and dropout: the same seed gives the same "
+        "weights on CPU; None (Python only) draws a fresh one. The fit's seed is saved as seed_.",
+        "random_state",
+    )
+    device: str = setting("auto", "auto (CUDA when available), cpu, cuda or a torch device.", str)
+    checkpoint_dir: str | None = setting(
+        None,
+        "Write the whole training state there after every epoch; a fit interrupted and called "
+        "again with the same parameters and data resumes and ends bit for bit as an "
+        "uninterrupted one (docs/failures.md).",
+        str,
+        "path",
+        None,
+    )
 
     def replace(self, **changes: Any) -> TrainingConfig:
         """Return a copy with some fields changed."""

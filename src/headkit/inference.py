@@ -4,68 +4,139 @@
 incoming columns, and returns probabilities through :meth:`headkit.nn.HeadNet.predict_proba`
 (the one place that maps logits to probabilities). It imports torch and NumPy but not
 scikit-learn, so a ``headkit predict`` process starts in about a third of the time the estimator
-takes to import; :class:`headkit.HeadClassifier` runs its rows through the same
-:func:`forward_batches`.
+takes to import.
+
+The batched loops over NumPy rows live here too (:func:`predict_arrays`,
+:func:`penultimate_features`, :func:`mc_predict_arrays`): the estimator, calibration and the
+report call them instead of writing their own. Each puts the network in eval mode, runs without
+gradients on the network's device and returns CPU tensors.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from headkit.exceptions import DataError, ModelFileError
 
 if TYPE_CHECKING:
     from headkit.nn.network import HeadNet
+    from headkit.nn.uncertainty import MCPrediction
 
 PREDICT_BATCH = 8192
 PREPROCESSING_FILE = "preprocessing.json"  # a table run's fitted TablePreprocessor state
 
 
-def forward_batches(
-    model: HeadNet, X: np.ndarray, batch_size: int = PREDICT_BATCH
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return logits and probabilities of float32 rows, in eval mode, without gradients.
+class Prediction(NamedTuple):
+    """Batched prediction of :func:`predict_arrays` (CPU float32).
 
-    Parameters
+    Attributes
     ----------
-    model : HeadNet
-        The network; it is put in eval mode.
-    X : ndarray, shape (N, n_features), float32
-        Rows already validated (finite, right width).
-    batch_size : int
-        Rows per forward pass.
-
-    Returns
-    -------
-    logits, proba : Tensor, shape (N, C) each, float32 on the CPU
-        ``proba`` is ``model.output(logits / model.temperature)``, as
-        :meth:`headkit.nn.HeadNet.predict_proba`.
+    logits : Tensor, shape (N, C)
+    proba : Tensor, shape (N, C)
+        ``HeadNet.probabilities(logits)``.
+    log_proba : Tensor, shape (N, C) or None
+        ``HeadNet.log_probabilities(logits)`` when asked for.
     """
-    device = next(model.buffers()).device
-    model.eval()
-    logits, proba = [], []
-    with torch.no_grad():
-        for start in range(0, len(X), batch_size):
-            batch = _tensor(X[start : start + batch_size]).to(device)
-            z = model(batch)
-            logits.append(z.float().cpu())
-            proba.append(model.output(z / model.temperature).float().cpu())
-    if not logits:
-        n_classes = model.config.n_classes
-        return torch.zeros(0, n_classes), torch.zeros(0, n_classes)
-    return torch.cat(logits), torch.cat(proba)
+
+    logits: Tensor
+    proba: Tensor
+    log_proba: Tensor | None
 
 
-def _tensor(array: np.ndarray) -> torch.Tensor:
+def as_tensor(array: np.ndarray) -> Tensor:
     """Return a tensor over ``array``'s data, copying read-only or non-contiguous input."""
     if not array.flags.writeable or not array.flags.c_contiguous:
         array = np.array(array, order="C")
     return torch.from_numpy(array)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Return the device of the model's first buffer (HeadNet always has buffers)."""
+    return next(model.buffers()).device
+
+
+@torch.no_grad()
+def map_batches(
+    model: nn.Module,
+    X: np.ndarray,
+    step: Callable[[Tensor], dict[str, Tensor]],
+    batch_size: int = PREDICT_BATCH,
+) -> dict[str, Tensor]:
+    """Apply ``step`` to batches of rows of X on the model's device; concatenate on the CPU.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Only its device is read (the caller sets its mode).
+    X : ndarray or SciPy sparse matrix, shape (N, F)
+        Rows (float32 for a HeadNet).
+    step : callable
+        Batch (B, F) tensor → dict of tensors with B rows.
+    batch_size : int
+        Rows per batch.
+    """
+    from headkit.data.sparse import SparseRows, is_sparse
+
+    device = device_of(model)
+    rows = SparseRows(X) if is_sparse(X) else None  # densified one batch at a time
+    parts: dict[str, list[Tensor]] = {}
+    for start in range(0, max(X.shape[0], 1), batch_size):
+        part = X[start : start + batch_size] if rows is None else rows[start : start + batch_size]
+        batch = (as_tensor(part) if rows is None else part).to(device)
+        for key, value in step(batch).items():
+            parts.setdefault(key, []).append(value.detach().cpu())
+    return {key: torch.cat(values) for key, values in parts.items()}
+
+
+def predict_arrays(net: HeadNet, X: np.ndarray, log_proba: bool = False) -> Prediction:
+    """Return logits, probabilities (and log-probabilities) of rows X, shape (N, C) each."""
+    net.eval()
+
+    def step(x: Tensor) -> dict[str, Tensor]:
+        z = net(x)
+        out = {"logits": z.float(), "proba": net.probabilities(z).float()}
+        if log_proba:
+            out["log_proba"] = net.log_probabilities(z).float()
+        return out
+
+    result = map_batches(net, X, step)
+    return Prediction(result["logits"], result["proba"], result.get("log_proba"))
+
+
+def penultimate_features(net: HeadNet, X: np.ndarray) -> np.ndarray:
+    """Return the trunk's output (penultimate features) of rows X in eval mode, (N, D) float64."""
+    net.eval()
+    return map_batches(net, X, lambda x: {"f": net.features(x).double()})["f"].numpy()
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run a block with torch's global RNG (and the CUDA one of ``device``) seeded, then restore."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def mc_predict_arrays(net: HeadNet, X: np.ndarray, samples: int, seed: int) -> MCPrediction:
+    """MC-dropout prediction of rows X (see :func:`headkit.nn.mc_predict`), seeded by ``seed``.
+
+    The same network, rows, ``samples`` and ``seed`` give the same result, before and after a
+    save/load.
+    """
+    from headkit.nn.uncertainty import MCPrediction, mc_predict
+
+    with seeded(seed, device_of(net)):
+        parts = map_batches(net, X, lambda x: mc_predict(net, x, samples=samples)._asdict())
+    return MCPrediction(**parts)
 
 
 def _generic(names: list[str]) -> bool:
@@ -137,7 +208,7 @@ class SavedModel:
         if self.preprocessing is not None:
             X = self._encode_table(X, names)
             names = None
-        proba = forward_batches(self.network, self.align(X, names))[1]
+        proba = predict_arrays(self.network, self.align(X, names)).proba
         return proba.numpy().astype(np.float64)
 
     def _encode_table(self, X: Any, names: list[str] | None) -> np.ndarray:

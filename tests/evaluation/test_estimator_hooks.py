@@ -8,6 +8,7 @@ from headkit.evaluation import (
     expected_calibration_error,
     msp_score,
 )
+from headkit.inference import penultimate_features
 
 FAST = dict(hidden_sizes=(16,), epochs=8, random_state=0, batch_size=64)
 
@@ -71,10 +72,10 @@ def test_ood_score_methods_match_evaluation_functions(noisy_data):
     # Mahalanobis statistics are the class means of the training rows' penultimate features
     det = m.ood_detector_
     assert isinstance(det, MahalanobisDetector) and det.means_.shape == (4, 16)
-    train_feats = m._penultimate(X)
+    train_feats = penultimate_features(m.model_, X)
     for c in range(4):
         np.testing.assert_allclose(det.means_[c], train_feats[y == c].mean(0), atol=1e-6)
-    feats = m._penultimate(X_test)
+    feats = penultimate_features(m.model_, X_test)
     np.testing.assert_allclose(m.ood_score(X_test, "mahalanobis"), det.score(feats))
     far = X_test * 50
     assert np.median(m.ood_score(far, "mahalanobis")) < np.median(
@@ -109,3 +110,45 @@ def test_calibration_lowers_ece_on_overconfident_model():
     assert expected_calibration_error(y[1000:], cal.predict_proba(X[1000:])) < (
         expected_calibration_error(y[1000:], raw)
     )
+
+
+def test_calibration_composes_with_a_tempered_softmax():
+    # A softmax map's temperature τ does not change training (its natural loss is softmax
+    # cross-entropy on the logits), so a τ = 2 model has the τ = 1 model's weights, and the
+    # calibration T must make up the rest: T·τ equals the T fitted for τ = 1, and both predict
+    # the same calibrated probabilities. (The bug fitted T for τ = 1 and then applied τ too:
+    # validation ECE 0.025 → 0.097.)
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    X_fit, y_fit, X_test, y_test = X[:1200], y[:1200], X[1200:], y[1200:]
+    fit = dict(calibrate=True, epochs=30, random_state=0)
+    tempered = HeadClassifier(output="softmax:temperature=2", **fit).fit(X_fit, y_fit)
+    plain = HeadClassifier(output="softmax", **fit).fit(X_fit, y_fit)
+    assert 2 * tempered.temperature_ == pytest.approx(plain.temperature_, rel=1e-3)
+    np.testing.assert_allclose(
+        tempered.predict_proba(X_test), plain.predict_proba(X_test), atol=1e-4
+    )
+    z = tempered.logits(X_test).astype(np.float64) / (2 * tempered.temperature_)
+    ref = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(tempered.predict_proba(X_test), ref / ref.sum(1, keepdims=True),
+                               atol=1e-5)  # fmt: skip
+    info = tempered.calibration_
+    assert info["nll_after"] < info["nll_before"]
+    assert info["ece_after"] < 0.05  # 0.097 with the bug
+    uncalibrated = HeadClassifier(output="softmax:temperature=2", epochs=30, random_state=0)
+    uncalibrated.fit(X_fit, y_fit)
+    assert expected_calibration_error(y_test, tempered.predict_proba(X_test)) < (
+        expected_calibration_error(y_test, uncalibrated.predict_proba(X_test))
+    )
+
+
+@pytest.mark.parametrize("output", ["entmax15", "sparsemax", "sigmoid", "power"])
+def test_calibration_through_any_output_map_stays_finite(noisy_data, output):
+    X, y, X_test, _ = noisy_data
+    m = HeadClassifier(**FAST, output=output, validation_fraction=0.3, calibrate=True).fit(X, y)
+    info = m.calibration_
+    assert np.isfinite(info["temperature"]) and info["temperature"] > 0
+    assert info["nll_after"] <= info["nll_before"] + 1e-9
+    assert np.isfinite(m.predict_proba(X_test)).all()

@@ -25,6 +25,10 @@ ALL_PICTURES = {
     "collapse.png",
     "cka.png",
     "redundancy.png",
+    "layer_quality.png",
+    "spectrum.png",
+    "gradients.png",
+    "diagnostics_history.png",
 }
 
 
@@ -59,7 +63,7 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> ReportRun:
     pd.DataFrame(X[~seen][:300], columns=FEATURES).to_csv(ood_csv, index=False)
     run = root / "run"
     cli("train", "--data", train_csv, "--target", "digit", "--out", run, "--epochs", 12,
-        "--hidden-sizes", "32,32", "--calibrate", "--track-collapse", "--report", "--quiet")  # fmt: skip
+        "--hidden-sizes", "32,32", "--calibrate", "--track-collapse", "--track-diagnostics", "--report", "--quiet")  # fmt: skip
     train_report = run / "report" / "index.html"
     out = root / "full"
     output = cli("report", run, "--data", test_csv, "--ood", ood_csv, "--out", out)

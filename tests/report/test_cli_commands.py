@@ -57,4 +57,5 @@ def test_train_calibrate_stores_temperature_and_report_without_data(report_run, 
     result = invoke("report", report_run.run, "--out", out)
     assert result.exit_code == 0, result.output
     assert "training curves only" in result.output
-    assert {p.name for p in out.glob("*.png")} == {"training_curves.png", "collapse.png"}
+    history_pictures = {"training_curves.png", "collapse.png", "diagnostics_history.png"}
+    assert {p.name for p in out.glob("*.png")} == history_pictures

@@ -145,7 +145,8 @@ def test_sections_follow_the_data_given(report_run, tmp_path):
     test = pd.read_csv(report_run.test_csv)
     # no evaluation data: training curves (and collapse, which lives in the history) only
     only_history = render_report(collect(model, history=history), tmp_path / "a")
-    assert set(parse(only_history).images) == {"training_curves.png", "collapse.png"}
+    history_pictures = {"training_curves.png", "collapse.png", "diagnostics_history.png"}
+    assert set(parse(only_history).images) == history_pictures
     assert "No evaluation data" in only_history.read_text(encoding="utf-8")
     # history without NC columns: no collapse picture
     plain = history.drop(columns=[c for c in history if c.startswith("nc")])

@@ -7,7 +7,9 @@ Every function takes NumPy arrays or torch tensors, labels first and scores seco
 from headkit.evaluation.block_importance import BLOCK_CRITERIA, block_importance, void_blocks
 from headkit.evaluation.calibration import (
     ReliabilityCurve,
+    calibrate_network,
     expected_calibration_error,
+    fit_network_temperature,
     fit_temperature,
     max_calibration_error,
     reliability_curve,
@@ -23,6 +25,14 @@ from headkit.evaluation.collapse import (
     neural_collapse,
 )
 from headkit.evaluation.depth import depth_width_report, preactivation_second_moments
+from headkit.evaluation.layer_diagnostics import (
+    gradient_norms,
+    knn_accuracy,
+    layer_diagnostics,
+    layer_quality,
+    spectra,
+)
+from headkit.evaluation.leakage import last_layer_leakage
 from headkit.evaluation.metrics import (
     accuracy,
     brier_score,
@@ -43,6 +53,18 @@ from headkit.evaluation.ood import (
     msp_score,
     ood_metrics,
 )
+from headkit.evaluation.representation import (
+    anisotropy,
+    effective_rank,
+    matrix_entropy,
+    mean_cosine,
+    numerical_rank,
+    output_entropy,
+    probe_accuracy,
+    singular_values,
+    softmax_bottleneck,
+)
+from headkit.evaluation.robustness import deepfool_robustness
 from headkit.evaluation.similarity import block_redundancy, cka_matrix, linear_cka
 from headkit.evaluation.summary import summary_metrics
 
@@ -55,6 +77,7 @@ __all__ = [
     "accuracy",
     "block_redundancy",
     "brier_score",
+    "calibrate_network",
     "cka_matrix",
     "class_means",
     "classification_report",
@@ -64,6 +87,7 @@ __all__ = [
     "energy_score",
     "expected_calibration_error",
     "f1",
+    "fit_network_temperature",
     "fit_temperature",
     "fpr_at_tpr",
     "linear_cka",
@@ -85,4 +109,23 @@ __all__ = [
     "summary_metrics",
     "temperature_scale",
     "top_k_accuracy",
+]
+
+__all__ += [
+    "anisotropy",
+    "deepfool_robustness",
+    "effective_rank",
+    "gradient_norms",
+    "knn_accuracy",
+    "last_layer_leakage",
+    "layer_diagnostics",
+    "layer_quality",
+    "matrix_entropy",
+    "mean_cosine",
+    "numerical_rank",
+    "output_entropy",
+    "probe_accuracy",
+    "singular_values",
+    "softmax_bottleneck",
+    "spectra",
 ]

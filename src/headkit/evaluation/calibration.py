@@ -9,17 +9,25 @@ groups whose sizes differ by at most one, so ties never leave a bin empty).
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from headkit.evaluation._arrays import check_label_range, check_labels, check_scores
+from headkit.evaluation.metrics import negative_log_likelihood
 from headkit.exceptions import DataError
+from headkit.inference import device_of, predict_arrays
 
+if TYPE_CHECKING:
+    from headkit.nn.network import HeadNet
+
+LOG_EPS = math.log(1e-12)  # floor of the log-probabilities a temperature is fitted on
 Strategy = Literal["uniform", "quantile"]
 
 
@@ -151,7 +159,8 @@ def fit_temperature(
         Validation labels.
     log_prob : callable, optional
         Maps scaled logits (N, C) to log-probabilities; default ``torch.log_softmax(·, -1)``.
-        Pass the output map's ``log_prob`` for another map with finite log-probabilities.
+        Pass the network's output map's ``log_prob`` (as :func:`calibrate_network` does) so that
+        T is fitted for the map that will apply it.
     max_iter : int
         L-BFGS iterations.
     bounds : (float, float)
@@ -203,3 +212,52 @@ def temperature_scale(logits: Any, temperature: float) -> np.ndarray:
         raise DataError(f"temperature must be > 0; got {temperature}.")
     z = torch.as_tensor(check_scores(logits, "logits"), dtype=torch.float64)
     return torch.softmax(z / temperature, dim=-1).numpy()
+
+
+def fit_network_temperature(net: HeadNet, logits: Any, y: Any) -> float:
+    """Fit T for ``net`` on logits (N, C) and labels (N,) through its own output map.
+
+    Minimises the NLL of ``net.output.log_prob(logits / T)``, floored at log 1e-12 so that the
+    exact zeros of sparse maps stay finite; see :func:`fit_temperature`.
+    """
+    output = copy.deepcopy(net.output).cpu().double().eval()
+    return fit_temperature(logits, y, log_prob=lambda z: output.log_prob(z).clamp_min(LOG_EPS))
+
+
+def calibrate_network(net: HeadNet, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Fit ``net.temperature`` on held-out rows through its own output map; report the effect.
+
+    T minimises the NLL of ``net.output.log_prob(logits / T)`` (floored at log 1e-12, so sparse
+    maps' exact zeros stay finite): the same map, with its own settings, that
+    :meth:`headkit.nn.HeadNet.probabilities` applies afterwards, so with
+    ``output="softmax:temperature=τ"`` the fitted T is the factor on top of τ.
+
+    Parameters
+    ----------
+    net : HeadNet
+        The network; its ``temperature`` buffer is set to the fitted T.
+    X : ndarray, shape (N, F) float32
+        Held-out rows (never the training rows).
+    y : ndarray, shape (N,)
+        Class indices.
+
+    Returns
+    -------
+    dict
+        ``temperature``, ``ece_before``, ``ece_after``, ``nll_before``, ``nll_after`` (on these
+        rows) and ``n_samples``.
+    """
+    net.temperature.fill_(1.0)
+    logits, before, _ = predict_arrays(net, X)
+    t = fit_network_temperature(net, logits, y)
+    net.temperature.fill_(t)
+    with torch.no_grad():
+        after = net.probabilities(logits.to(device_of(net))).double().cpu().numpy()
+    return {
+        "temperature": t,
+        "ece_before": expected_calibration_error(y, before.numpy()),
+        "ece_after": expected_calibration_error(y, after),
+        "nll_before": negative_log_likelihood(y, before.numpy()),
+        "nll_after": negative_log_likelihood(y, after),
+        "n_samples": len(y),
+    }

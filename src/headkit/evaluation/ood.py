@@ -10,14 +10,18 @@ in-distribution (or correctly classified) samples as the positive class.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from sklearn import metrics as skm
 
 from headkit.evaluation._arrays import check_1d, check_labels, check_scores, to_numpy
-from headkit.exceptions import DataError, NotFittedError
+from headkit.exceptions import DataError, ModelFileError, NotFittedError
+
+if TYPE_CHECKING:
+    from headkit.nn.network import HeadNet
 
 LOGIT_SCORES = ("msp", "max_logit", "energy")
 OodMethod = Literal["msp", "max_logit", "energy", "mahalanobis"]
@@ -43,7 +47,11 @@ def energy_score(logits: Any, temperature: float = 1.0) -> np.ndarray:
 
 
 def logit_score(logits: Any, method: str = "energy") -> np.ndarray:
-    """Dispatch to :func:`msp_score`, :func:`max_logit_score` or :func:`energy_score` by name."""
+    """Dispatch to :func:`msp_score`, :func:`max_logit_score` or :func:`energy_score` by name.
+
+    ``msp`` here is that of ``softmax(z)``; for a fitted network use the maximum of its own
+    probabilities (``HeadNet.probabilities``), which is what the estimator's ``ood_score`` does.
+    """
     if method == "msp":
         return msp_score(logits)
     if method == "max_logit":
@@ -53,6 +61,30 @@ def logit_score(logits: Any, method: str = "energy") -> np.ndarray:
     raise DataError(
         f"Unknown OOD score {method!r}; choose one of msp, max_logit, energy, mahalanobis."
     )
+
+
+def network_ood_score(
+    net: HeadNet, X: np.ndarray, method: str, detector: MahalanobisDetector | None = None
+) -> np.ndarray:
+    """Return a network's OOD score of rows X (N, F), shape (N,); higher = in-distribution.
+
+    ``msp`` is the largest of the network's own probabilities (:meth:`HeadNet.probabilities`:
+    its output map and calibration temperature apply); ``max_logit`` and ``energy`` read the
+    logits; ``mahalanobis`` scores the penultimate features with ``detector``.
+    """
+    from headkit.inference import penultimate_features, predict_arrays
+
+    if method == "mahalanobis":
+        if detector is None:
+            raise NotFittedError(
+                "This model has no Mahalanobis statistics (saved by an older headkit or "
+                "trained with partial_fit); refit it with fit()."
+            )
+        return detector.score(penultimate_features(net, X))
+    prediction = predict_arrays(net, X)
+    if method == "msp":
+        return prediction.proba.numpy().max(axis=1)
+    return logit_score(prediction.logits, method)
 
 
 class MahalanobisDetector:
@@ -69,6 +101,8 @@ class MahalanobisDetector:
     reg : float
         Ridge added to the covariance's diagonal, relative to its mean diagonal entry.
     """
+
+    _SAVED = ("classes", "means", "covariance", "precision")  # fitted arrays, in the saved file
 
     def __init__(self, reg: float = 0.0) -> None:
         self.reg = reg
@@ -111,6 +145,36 @@ class MahalanobisDetector:
     def score(self, features: Any) -> np.ndarray:
         """Return ``−min_c d_c(f)``, shape (N,); higher = more in-distribution."""
         return -self.distances(features).min(axis=1)
+
+    def to_bytes(self) -> bytes:
+        """Serialise the fitted statistics with safetensors (no pickle)."""
+        from safetensors.numpy import save
+
+        arrays = {name: getattr(self, f"{name}_") for name in self._SAVED}
+        arrays["classes"] = np.asarray(arrays["classes"], dtype=np.int64)
+        return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> MahalanobisDetector | None:
+        """Rebuild a detector saved by :meth:`to_bytes`, or ``None`` when ``path`` is absent.
+
+        Raises
+        ------
+        ModelFileError
+            When the file is unreadable.
+        """
+        if not path.is_file():
+            return None
+        from safetensors.numpy import load_file
+
+        try:
+            arrays = load_file(str(path))
+        except Exception as error:  # safetensors raises its own error types
+            raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
+        detector = cls()
+        for name in cls._SAVED:
+            setattr(detector, f"{name}_", arrays[name])
+        return detector
 
 
 def fpr_at_tpr(scores_in: Any, scores_out: Any, tpr: float = 0.95) -> float:

@@ -71,6 +71,11 @@ from headkit.functional.fenchel_young import (
     sparsemax_loss,
     tsallis_entropy,
 )
+from headkit.functional.gradient_identity import (
+    recover_head_input,
+    recover_softmax_target,
+    softmax_ce_head_gradients,
+)
 from headkit.functional.loss_variants import (
     bias_loss,
     maxsup_loss,
@@ -103,11 +108,15 @@ from headkit.functional.mixing import (
     mixup,
     sample_mixing,
 )
+from headkit.functional.multilabel import decoupled_softmax_loss, soft_top_k, soft_top_k_loss
+from headkit.functional.neighbors import knn_votes, nearest_mean_logits, update_class_means
 from headkit.functional.random_features import (
     random_features,
     ridge_solve,
     sample_random_weights,
 )
+from headkit.functional.regularizers import norm_loss
+from headkit.functional.robustness import DeepFoolResult, deepfool
 from headkit.functional.softmax import (
     gumbel_softmax,
     log_power_softmax,
@@ -156,6 +165,21 @@ __all__ += [
     "sphereface_logits",
     "tsallis_entropy",
     "z_loss",
+]
+
+__all__ += [
+    "DeepFoolResult",
+    "decoupled_softmax_loss",
+    "deepfool",
+    "knn_votes",
+    "nearest_mean_logits",
+    "norm_loss",
+    "recover_head_input",
+    "recover_softmax_target",
+    "soft_top_k",
+    "soft_top_k_loss",
+    "softmax_ce_head_gradients",
+    "update_class_means",
 ]
 
 # Second wave, layers and training-time ops (issue 14): criticality, residual scaling, random

@@ -28,29 +28,12 @@ import torch
 from torch import Tensor
 
 from headkit.exceptions import ConfigError
+from headkit.functional.memory_budget import MIN_ROWS as _MIN_ROWS
+from headkit.functional.memory_budget import auto_memory_budget, rows_within_budget
 
 Reduction = Literal["mean", "sum", "none"]
 
-_MIN_ROWS = 128
 _SLAB_BYTES = 1048576  # column slab of a row block for the fused exp pass (0: whole block)
-_AUTO_BUDGET = (32 * 2**20, 2**30)
-
-
-def auto_memory_budget(n_classes: int, n_features: int) -> int:
-    """Default logit-block budget: about the size of the float32 C×D weight gradient.
-
-    ``C · 4 · max(D, 128)`` bytes clamped to [32 MiB, 1 GiB]: row blocks then hold about
-    ``max(D, 128)`` full logit rows, so the working memory stays near the C×D gradient the
-    caller allocates anyway.
-    """
-    low, high = _AUTO_BUDGET
-    return int(min(high, max(low, n_classes * 4 * max(n_features, _MIN_ROWS))))
-
-
-def _plan(n: int, c: int, budget: int, n_buffers: int, min_rows: int) -> int:
-    """Return how many rows (or classes) of length ``c`` fit ``budget`` bytes, at most ``n``."""
-    fit = budget // max(1, c * 4 * n_buffers)
-    return int(min(n, fit)) if fit >= min(n, min_rows) else 0
 
 
 def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
@@ -248,14 +231,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
         n_buf = 2 if cap is not None else 1
         rows = 0
         if chunk is None and scalar_g is not None:
-            rows = _plan(n, c, budget, n_buf, _MIN_ROWS)
+            rows = rows_within_budget(n, c, budget, n_buf, _MIN_ROWS)
         gx = gw = gb = None
         if rows:
             g = xv.new_full((n,), scalar_g) if any(need) else None
             lse, zsum, gx, gw, gb = _row_blocks(xv, wf, bf, g, eps, z_loss, cap, rows, need)
             zt, mean_z = _target_terms(xv, wf, bf, tv, g, eps, cap, gx, gw, gb, eps > 0)
         else:
-            chunk = chunk or max(256, _plan(c, n, budget, n_buf, 1))
+            chunk = chunk or max(256, rows_within_budget(c, n, budget, n_buf, 1))
             lse, zsum = _chunk_forward(xv, wf, bf, eps, cap, min(chunk, c))
             zt, mean_z = _target_terms(xv, wf, bf, tv, None, eps, cap, None, None, None, eps > 0)
         if eps:

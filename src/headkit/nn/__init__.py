@@ -91,6 +91,8 @@ from headkit.nn.losses import (
     OneVsAllLoss,
 )
 from headkit.nn.masking import MaskedLoss, masked_probabilities
+from headkit.nn.memory_heads import KNNHead, NearestMeanHead
+from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss
 from headkit.nn.outputs import (
     Entmax15,
     EntmaxBisect,
@@ -103,6 +105,7 @@ from headkit.nn.outputs import (
 from headkit.nn.random_features import RandomFeatureHead, RandomFeatures
 from headkit.nn.residual import RESIDUALS, ResidualScale
 from headkit.nn.stablemax import StableMax
+from headkit.nn.weight_penalties import NormLoss
 
 __all__ += [
     "ArcFaceHead",
@@ -130,6 +133,8 @@ __all__ += [
     "ZLoss",
 ]
 
+# Memory heads, multi-label losses and weight penalties (issue 14).
+__all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "SoftTopKLoss"]
 # Second wave (issue 14): residual scaling, critical init, random features, StableMax, logit
 # masking, deep supervision; importing these modules registers their names.
 __all__ += [

@@ -311,7 +311,11 @@ def build_dropout(spec: str | float) -> DropoutPlan:
 
 
 def is_mc_module(module: nn.Module) -> bool:
-    """Return whether MC-dropout prediction should keep ``module`` stochastic."""
+    """Return whether MC-dropout prediction should keep ``module`` stochastic.
+
+    A module declares it with the :class:`headkit.protocols.MCDropout` flag ``mc_dropout``;
+    torch's own dropout modules count too.
+    """
     explicit = getattr(type(module), "mc_dropout", None)
     if explicit is not None:
         return bool(explicit)

@@ -12,6 +12,7 @@ from headkit.nn.dense import DenseStack
 from headkit.nn.dropout import build_dropout
 from headkit.nn.heads import HEADS
 from headkit.nn.outputs import OUTPUTS
+from headkit.protocols import OwnsTrainingLoss
 
 
 class HeadNet(nn.Module):
@@ -38,7 +39,7 @@ class HeadNet(nn.Module):
     output : nn.Module
         Logits → probabilities (N, C).
     temperature : Tensor, shape ()
-        Post-hoc calibration temperature applied by :meth:`predict_proba` (1 until fitted).
+        Post-hoc calibration temperature applied by :meth:`probabilities` (1 until fitted).
     feature_mean, feature_scale : Tensor, shape (n_features,)
         Input standardisation applied first (identity until :meth:`set_standardization`).
 
@@ -103,14 +104,40 @@ class HeadNet(nn.Module):
         full logits), else ``criterion(head(features, target), target, features)``.
         """
         feats = self.features(x)
-        fused = getattr(self.head, "training_loss", None)
-        if fused is not None:
-            return fused(feats, target)
+        if isinstance(self.head, OwnsTrainingLoss):
+            return self.head.training_loss(feats, target)
         return criterion(self.head(feats, target), target, features=feats)
 
+    def probabilities(self, logits: Tensor, temperature: float | Tensor | None = None) -> Tensor:
+        """Return ``output(logits / T)``, shape (..., C): the one path from logits to probabilities.
+
+        T is the calibration temperature (the buffer ``temperature``, 1 until
+        :func:`headkit.evaluation.calibrate_network` fits it) unless ``temperature`` is given.
+        The output map applies its own settings inside, so a map temperature τ
+        (``output="softmax:temperature=2"``) and the calibration T compose as
+        ``softmax(z / (T·τ))``. Predictions, argmax/accuracy, calibration, OOD scores and the
+        report all call this method or :meth:`log_probabilities`.
+        """
+        t = self.temperature if temperature is None else temperature
+        return self.output(logits / t)
+
+    def log_probabilities(
+        self, logits: Tensor, temperature: float | Tensor | None = None
+    ) -> Tensor:
+        """Return ``output.log_prob(logits / T)``, shape (..., C) (see :meth:`probabilities`).
+
+        ``-inf`` where a sparse map gives an exact zero.
+        """
+        t = self.temperature if temperature is None else temperature
+        return self.output.log_prob(logits / t)
+
     def predict_proba(self, x: Tensor) -> Tensor:
-        """Return calibrated probabilities ``output(logits / temperature)``, shape (N, C)."""
-        return self.output(self(x) / self.temperature)
+        """Return calibrated probabilities of inputs (N, n_features) → (N, C)."""
+        return self.probabilities(self(x))
+
+    def predict_log_proba(self, x: Tensor) -> Tensor:
+        """Return calibrated log-probabilities of inputs (N, n_features) → (N, C)."""
+        return self.log_probabilities(self(x))
 
     def extra_repr(self) -> str:
         return f"n_features={self.config.n_features}, n_classes={self.config.n_classes}"

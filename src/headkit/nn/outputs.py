@@ -61,8 +61,14 @@ class _SparseOutput(nn.Module):
     alpha: float | Tensor
 
     def log_prob(self, logits: Tensor) -> Tensor:
-        """Return ``log p``, shape (..., C); ``-inf`` where the map gives an exact zero."""
-        return torch.log(self(logits))
+        """Return ``log p``, shape (..., C); ``-inf`` where the map gives an exact zero.
+
+        The gradient is finite everywhere (zero at the exact zeros), so a clamped NLL of it
+        (temperature fitting) can be optimised.
+        """
+        p = self(logits)
+        safe = torch.log(p.clamp_min(torch.finfo(p.dtype).tiny))
+        return safe.masked_fill(p == 0, -torch.inf)
 
 
 class Sparsemax(_SparseOutput):

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from headkit.nn.dropout import is_mc_module
+from headkit.nn.network import HeadNet
 
 
 class MCPrediction(NamedTuple):
@@ -45,8 +46,7 @@ def _entropy(p: Tensor) -> Tensor:
 
 def _proba(model: nn.Module, x: Tensor) -> Tensor:
     """Probabilities of one pass, shape (S, N, C) with S = 1 or the multi-sample k."""
-    predict = getattr(model, "predict_proba", None)
-    proba = predict(x) if predict is not None else torch.softmax(model(x), dim=-1)
+    proba = model.predict_proba(x) if isinstance(model, HeadNet) else torch.softmax(model(x), -1)
     proba = proba.float()
     return proba if proba.dim() == 3 else proba.unsqueeze(0)
 

@@ -19,14 +19,15 @@ from headkit.evaluation import (
     classification_report,
     confusion_matrix,
     expected_calibration_error,
-    fit_temperature,
     logit_score,
     misclassification_metrics,
-    msp_score,
     ood_metrics,
     reliability_curve,
 )
-from headkit.evaluation.calibration import ReliabilityCurve
+from headkit.evaluation.calibration import ReliabilityCurve, fit_network_temperature
+from headkit.evaluation.layer_diagnostics import LayerDiagnostics, layer_diagnostics
+from headkit.inference import device_of
+from headkit.nn.network import HeadNet
 
 SCORES = ("msp", "max_logit", "energy", "mahalanobis")
 
@@ -58,6 +59,7 @@ class ReportInputs:
     block_scores: dict[str, np.ndarray] = field(default_factory=dict)
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
+    diagnostics: LayerDiagnostics | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -73,9 +75,9 @@ def history_columns(history: Any) -> dict[str, np.ndarray] | None:
     return {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(float) for c in frame.columns}
 
 
-def _scores(estimator: Any, X: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+def _scores(estimator: Any, X: Any, logits: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
     out = {
-        "msp": msp_score(logits, temperature=float(estimator.model_.temperature)),
+        "msp": proba.max(axis=1),
         "max_logit": logit_score(logits, "max_logit"),
         "energy": logit_score(logits, "energy"),
     }
@@ -96,10 +98,10 @@ def _like_fit(estimator: Any, X: Any) -> Any:
     return X if hasattr(X, "columns") else np.asarray(X, dtype=np.float32)
 
 
-def _probabilities(estimator: Any, logits: np.ndarray, temperature: float) -> np.ndarray:
+def _probabilities(net: HeadNet, logits: np.ndarray, temperature: float) -> np.ndarray:
     with torch.no_grad():
-        z = torch.as_tensor(logits, dtype=torch.float32) / temperature
-        return estimator.model_.output(z).double().numpy()
+        z = torch.as_tensor(logits, dtype=torch.float32).to(device_of(net))
+        return net.probabilities(z, temperature).double().cpu().numpy()
 
 
 def collect(
@@ -153,7 +155,29 @@ def collect(
     inputs.confidence = proba.max(axis=1)
     inputs.correct = proba.argmax(axis=1) == target
 
-    # Reliability before/after temperature scaling.
+    _reliability(inputs, estimator.model_, logits, target, seed)
+    scores_in = _scores(estimator, X, logits, proba)
+    for name, s in scores_in.items():
+        inputs.misclassification[name] = misclassification_metrics(target, proba, s)
+    if X_ood is not None:
+        X_ood = _like_fit(estimator, X_ood)
+        scores_out = _scores(
+            estimator, X_ood, estimator.logits(X_ood), estimator.predict_proba(X_ood)
+        )
+        inputs.ood_in, inputs.ood_out = scores_in, scores_out
+        inputs.ood = {name: ood_metrics(scores_in[name], scores_out[name]) for name in scores_in}
+
+    _layers(inputs, estimator, X, target, max_cka_samples, seed)
+    return inputs
+
+
+def _reliability(
+    inputs: ReportInputs, net: HeadNet, logits: np.ndarray, target: np.ndarray, seed: int
+) -> None:
+    """Reliability diagrams and ECE before/after temperature scaling.
+
+    T is the stored one, or, when the model has none, one fitted here on half of the rows.
+    """
     if abs(inputs.temperature - 1.0) > 1e-9:
         t, rows = inputs.temperature, np.arange(len(target))
         inputs.calibration_note = (
@@ -163,31 +187,31 @@ def collect(
     else:
         order = np.random.default_rng(seed).permutation(len(target))
         fit_rows, rows = order[: len(order) // 2], order[len(order) // 2 :]
-        t = fit_temperature(logits[fit_rows], target[fit_rows]) if len(fit_rows) else 1.0
+        t = (
+            fit_network_temperature(net, logits[fit_rows], target[fit_rows])
+            if len(fit_rows)
+            else 1.0
+        )
         inputs.calibration_note = (
             f"The model stores no temperature (trained without calibrate), so T = {t:.3f} was "
             f"fitted here on a random half of the evaluation rows ({len(fit_rows)}); both "
             f"diagrams use the other half ({len(rows)})."
         )
-    before = _probabilities(estimator, logits[rows], 1.0)
-    after = _probabilities(estimator, logits[rows], t)
+    before = _probabilities(net, logits[rows], 1.0)
+    after = _probabilities(net, logits[rows], t)
     for label, p in (("before (T = 1)", before), (f"after (T = {t:.2f})", after)):
         inputs.reliability[label] = reliability_curve(target[rows], p)
         inputs.eces[label] = expected_calibration_error(target[rows], p)
 
-    scores_in = _scores(estimator, X, logits)
-    for name, s in scores_in.items():
-        inputs.misclassification[name] = misclassification_metrics(target, proba, s)
-    if X_ood is not None:
-        X_ood = _like_fit(estimator, X_ood)
-        scores_out = _scores(estimator, X_ood, estimator.logits(X_ood).astype(np.float64))
-        inputs.ood_in, inputs.ood_out = scores_in, scores_out
-        inputs.ood = {name: ood_metrics(scores_in[name], scores_out[name]) for name in scores_in}
 
-    # Layer similarity on a fixed subset of the evaluation rows.
+def _layers(
+    inputs: ReportInputs, estimator: Any, X: Any, target: np.ndarray, max_samples: int, seed: int
+) -> None:
+    """Layer similarity (CKA), block redundancy, diagnostics and accuracy with blocks dropped."""
     net = estimator.model_
-    sample = np.random.default_rng(seed).permutation(len(X))[:max_cka_samples]
-    xs = torch.as_tensor(np.asarray(X, dtype=np.float32)[sample]).to(next(net.buffers()).device)
+    X = estimator.network_input(X)  # the network's own input (after any table preprocessing)
+    sample = np.random.default_rng(seed).permutation(len(X))[:max_samples]
+    xs = torch.as_tensor(np.asarray(X, dtype=np.float32)[sample]).to(device_of(net))
     net.eval()
     with torch.no_grad():
         acts = net.layer_outputs(xs, include_input=True)
@@ -198,7 +222,7 @@ def collect(
     inputs.block_names = [f"block {i + 1}" for i in range(len(acts) - 1)]
     inputs.cka = cka_matrix([r.cpu().double() for r in reps])
     inputs.dropped = _accuracy_with_blocks_dropped(net, X, target, inputs.redundancy)
-    return inputs
+    inputs.diagnostics = layer_diagnostics(net, xs.cpu().numpy(), target[sample], seed)
 
 
 def _accuracy_with_blocks_dropped(
@@ -206,14 +230,14 @@ def _accuracy_with_blocks_dropped(
 ) -> list[tuple[str, float]]:
     """Accuracy after removing 0, 1, 2, … same-width blocks, lowest 1 − cos first."""
     order = [int(i) for i in np.argsort(redundancy) if np.isfinite(redundancy[i])]
-    xs = torch.as_tensor(np.array(X, dtype=np.float32)).to(next(net.buffers()).device)
+    xs = torch.as_tensor(np.array(X, dtype=np.float32)).to(device_of(net))
     rows = []
     for k in range(len(order) + 1):
         dropped = sorted(order[:k])
         smaller = net.drop_blocks(dropped) if dropped else net
         smaller.eval()
         with torch.no_grad():
-            pred = smaller(xs).argmax(dim=-1).cpu().numpy()
+            pred = smaller.predict_proba(xs).argmax(dim=-1).cpu().numpy()
         label = ", ".join(f"block {i + 1}" for i in dropped) or "none"
         rows.append((label, float(np.mean(pred == target))))
     return rows

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.report import plots
+from headkit.report import diagnostics_section, plots
 from headkit.report.collect import ReportInputs, collect
 
 CSS = """
@@ -100,37 +100,74 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parts = [f"<h1>{html.escape(inputs.title)}</h1>", *(_note(n) for n in inputs.notes)]
+    for section in (
+        _training,
+        _metrics,
+        _calibration,
+        _detection,
+        _collapse,
+        _layers,
+        _diagnostics,
+    ):
+        parts += section(inputs, out)
+    page = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(inputs.title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
 
-    def figure(name: str) -> None:
-        parts.append(_figure(name, CAPTIONS[name]))
 
-    h = inputs.history
-    if h is not None:
-        parts.append("<h2>Training</h2>")
-        plots.training_curves(h, out / "training_curves.png")
-        figure("training_curves.png")
-    if inputs.metrics is not None:
-        m = inputs.metrics
-        where = html.escape(inputs.data_name or "the evaluation data")
-        parts.append(f"<h2>Metrics on {where}</h2>")
-        label = {"top_k_accuracy": f"top-{m['top_k']} accuracy", "nll": "NLL", "ece": "ECE",
-                 "mce": "MCE", "macro_f1": "macro F1", "micro_f1": "micro F1"}  # fmt: skip
-        rows = [(label.get(k, k), m[k]) for k in SUMMARY_KEYS] + [("rows", m["n_samples"])]
-        parts.append(_table(["measure", "value"], rows))
-        per = [
-            (c, v["precision"], v["recall"], v["f1"], v["support"])
-            for c, v in m["per_class"].items()
-        ]
-        parts.append(_table(["class", "precision", "recall", "F1", "support"], per))
-        plots.confusion_matrix(inputs.confusion, inputs.class_names, out / "confusion_matrix.png")
-        figure("confusion_matrix.png")
-    if inputs.reliability:
-        parts += ["<h2>Calibration</h2>", _note(inputs.calibration_note)]
-        parts.append(_table(["", "ECE (15 equal-width bins)"], inputs.eces.items()))
-        plots.reliability_diagrams(inputs.reliability, inputs.eces, out / "reliability.png")
-        figure("reliability.png")
-        plots.confidence_histogram(inputs.confidence, inputs.correct, out / "confidence.png")
-        figure("confidence.png")
+def _figure_of(name: str) -> str:
+    return _figure(name, CAPTIONS[name])
+
+
+def _training(inputs: ReportInputs, out: Path) -> list[str]:
+    if inputs.history is None:
+        return []
+    plots.training_curves(inputs.history, out / "training_curves.png")
+    return ["<h2>Training</h2>", _figure_of("training_curves.png")]
+
+
+def _metrics(inputs: ReportInputs, out: Path) -> list[str]:
+    m = inputs.metrics
+    if m is None:
+        return []
+    where = html.escape(inputs.data_name or "the evaluation data")
+    label = {"top_k_accuracy": f"top-{m['top_k']} accuracy", "nll": "NLL", "ece": "ECE",
+             "mce": "MCE", "macro_f1": "macro F1", "micro_f1": "micro F1"}  # fmt: skip
+    rows = [(label.get(k, k), m[k]) for k in SUMMARY_KEYS] + [("rows", m["n_samples"])]
+    per = [
+        (c, v["precision"], v["recall"], v["f1"], v["support"]) for c, v in m["per_class"].items()
+    ]
+    plots.confusion_matrix(inputs.confusion, inputs.class_names, out / "confusion_matrix.png")
+    return [
+        f"<h2>Metrics on {where}</h2>",
+        _table(["measure", "value"], rows),
+        _table(["class", "precision", "recall", "F1", "support"], per),
+        _figure_of("confusion_matrix.png"),
+    ]
+
+
+def _calibration(inputs: ReportInputs, out: Path) -> list[str]:
+    if not inputs.reliability:
+        return []
+    plots.reliability_diagrams(inputs.reliability, inputs.eces, out / "reliability.png")
+    plots.confidence_histogram(inputs.confidence, inputs.correct, out / "confidence.png")
+    return [
+        "<h2>Calibration</h2>",
+        _note(inputs.calibration_note),
+        _table(["", "ECE (15 equal-width bins)"], inputs.eces.items()),
+        _figure_of("reliability.png"),
+        _figure_of("confidence.png"),
+    ]
+
+
+def _detection(inputs: ReportInputs, out: Path) -> list[str]:
+    parts = []
     if inputs.misclassification:
         parts += ["<h2>Misclassification detection</h2>", _note(NOTES["misclassification"])]
         rows = [(k, v["auroc"], v["aupr"], v["fpr95"]) for k, v in inputs.misclassification.items()]
@@ -143,41 +180,42 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         ]
         parts.append(_table(["score", "AUROC", "AUPR-in", "AUPR-out", "FPR@95%TPR"], rows))
         plots.ood_histograms(inputs.ood_in, inputs.ood_out, out / "ood_histograms.png")
-        figure("ood_histograms.png")
         aurocs = {k: v["auroc"] for k, v in inputs.ood.items()}
         plots.roc_curves(inputs.ood_in, inputs.ood_out, aurocs, out / "ood_roc.png")
-        figure("ood_roc.png")
-    if h is not None and any(c in h for c in plots.NC_COLUMNS):
-        parts.append("<h2>Neural collapse</h2>")
-        plots.collapse_curves(h, out / "collapse.png")
-        figure("collapse.png")
-    if inputs.cka is not None:
-        parts.append("<h2>Layers</h2>")
-        plots.cka_heatmap(inputs.cka, inputs.layer_names, out / "cka.png")
-        figure("cka.png")
-        if inputs.block_names and inputs.redundancy is not None:
-            plots.redundancy_bars(inputs.redundancy, inputs.block_names, out / "redundancy.png")
-            figure("redundancy.png")
-        if inputs.block_names and inputs.block_scores:
-            parts.append(_note(NOTES["block_scores"]))
-            names = list(inputs.block_scores)
-            rows = [
-                (block, *(inputs.block_scores[k][i] for k in names))
-                for i, block in enumerate(inputs.block_names)
-            ]
-            parts.append(_table(["block", *names], rows))
-        if len(inputs.dropped) > 1:
-            parts.append(_note(NOTES["dropped"]))
-            parts.append(_table(["blocks removed", "accuracy"], inputs.dropped))
-    page = (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(inputs.title)}</title><style>{CSS}</style></head><body>\n"
-        + "\n".join(parts)
-        + "\n</body></html>\n"
-    )
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+        parts += [_figure_of("ood_histograms.png"), _figure_of("ood_roc.png")]
+    return parts
+
+
+def _collapse(inputs: ReportInputs, out: Path) -> list[str]:
+    h = inputs.history
+    if h is None or not any(c in h for c in plots.NC_COLUMNS):
+        return []
+    plots.collapse_curves(h, out / "collapse.png")
+    return ["<h2>Neural collapse</h2>", _figure_of("collapse.png")]
+
+
+def _layers(inputs: ReportInputs, out: Path) -> list[str]:
+    if inputs.cka is None:
+        return []
+    plots.cka_heatmap(inputs.cka, inputs.layer_names, out / "cka.png")
+    parts = ["<h2>Layers</h2>", _figure_of("cka.png")]
+    if inputs.block_names and inputs.redundancy is not None:
+        plots.redundancy_bars(inputs.redundancy, inputs.block_names, out / "redundancy.png")
+        parts.append(_figure_of("redundancy.png"))
+    if inputs.block_names and inputs.block_scores:
+        names = list(inputs.block_scores)
+        rows = [
+            (block, *(inputs.block_scores[k][i] for k in names))
+            for i, block in enumerate(inputs.block_names)
+        ]
+        parts += [_note(NOTES["block_scores"]), _table(["block", *names], rows)]
+    if len(inputs.dropped) > 1:
+        parts += [_note(NOTES["dropped"]), _table(["blocks removed", "accuracy"], inputs.dropped)]
+    return parts
+
+
+def _diagnostics(inputs: ReportInputs, out: Path) -> list[str]:
+    return diagnostics_section.render_section(inputs.diagnostics, inputs.history, out, _fmt)
 
 
 def write_report(

@@ -259,13 +259,13 @@ class Checkpointer(Callback):
             load_training_state(trainer, state)
             self.resumed_from = trainer.epoch
         else:
-            self.directory.mkdir(parents=True, exist_ok=True)
             self._write(trainer)
 
     def on_epoch_end(self, trainer: Trainer, record: EpochRecord) -> None:
         self._write(trainer)
 
     def _write(self, trainer: Trainer) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         info = {
             **self.info,
             "fingerprint": self.fingerprint,

@@ -22,6 +22,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from headkit.exceptions import ConfigError
+from headkit.protocols import has_flag
 
 
 @dataclass(frozen=True)
@@ -179,10 +180,10 @@ def wrap_ddp(net: nn.Module, criterion: nn.Module | None = None, env: DistEnv | 
         return module
     ignore, sparse_group = [], None
     for name, sub in module.named_modules():
-        if getattr(sub, "sharded", False):
+        if has_flag(sub, "sharded"):
             ignore += [f"{name}.{p}" for p, _ in sub.named_parameters()]
             sub.feature_grad_scale = float(env.world_size)
-        elif getattr(sub, "row_sparse", False):
+        elif has_flag(sub, "row_sparse"):
             # DDP cannot bucket sparse row gradients: average them with our own hook on a
             # separate gloo group, so their collectives never interleave with DDP's buckets.
             sparse_group = sparse_group or dist.new_group(backend="gloo")
@@ -221,7 +222,7 @@ def _sparse_averager(group):
 def gather_sharded(net: nn.Module) -> nn.Module:
     """Gather every class-sharded head's full weight on all ranks (call on every rank)."""
     for module in net.modules():
-        if getattr(module, "sharded", False) and hasattr(module, "gather_"):
+        if has_flag(module, "sharded"):
             module.gather_()
     return net
 

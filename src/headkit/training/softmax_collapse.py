@@ -33,7 +33,7 @@ class SoftmaxCollapseDetector(Callback):
 
     Parameters
     ----------
-    X : Tensor, shape (N, F)
+    X : Tensor or SparseRows, shape (N, F)
         Training rows (a fixed random sample of at most ``max_rows`` is scored).
     y : Tensor, shape (N,) int64
     threshold : float
@@ -45,10 +45,9 @@ class SoftmaxCollapseDetector(Callback):
     column = "softmax_collapse"
 
     def __init__(self, X: Tensor, y: Tensor, threshold: float = 0.9, max_rows: int = 256) -> None:
-        if len(X) > max_rows:
-            index = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:max_rows]
-            X, y = X[index], y[index]
-        self.X, self.y = X, y
+        # Indexing also densifies sparse rows (headkit's SparseRows).
+        index = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))[:max_rows]
+        self.X, self.y = X[index], y[index]
         self.threshold = threshold
         self.warned = False
         self.fractions: list[float] = []
@@ -71,7 +70,9 @@ class SoftmaxCollapseDetector(Callback):
         fraction = F.softmax_collapse_fraction(logits, self.y.to(logits.device))
         self.fractions.append(fraction)
         record.extra[self.column] = fraction
-        if fraction >= self.threshold and not self.warned:
+        # a network with nothing to train (memory heads on fixed features) loses no gradient
+        trainable = any(p.requires_grad for p in model.parameters())
+        if fraction >= self.threshold and not self.warned and trainable:
             self.warned = True
             warnings.warn(
                 f"Softmax Collapse in epoch {record.epoch}: {fraction:.0%} of sampled training "

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from headkit import protocols
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
@@ -45,10 +46,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
             "device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'."
         )
     return resolved
-
-
-def _modules_with(owner: Sequence[nn.Module], method: str) -> list[nn.Module]:
-    return [m for root in owner for m in root.modules() if callable(getattr(m, method, None))]
 
 
 def _check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
@@ -150,7 +147,6 @@ class Trainer:
                 "gradient_noise and gradient_noise_gamma must be >= 0; "
                 f"got {config.gradient_noise} and {config.gradient_noise_gamma}."
             )
-        # Annealed gradient noise (Neelakantan et al. 2015), added after backward, before step.
         self.gradient_noise = GradientNoise(config.gradient_noise, config.gradient_noise_gamma)
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
@@ -170,7 +166,9 @@ class Trainer:
         cfg = self.config
         optimizers: list[torch.optim.Optimizer] = []
         owned: set[int] = set()
-        for module in _modules_with([self.model, self.criterion], "configure_optimizer"):
+        for module in protocols.modules_with(
+            [self.model, self.criterion], protocols.ConfiguresOptimizer
+        ):
             opt = module.configure_optimizer(cfg.lr, cfg.weight_decay)
             if opt is not None:
                 optimizers.append(opt)
@@ -216,20 +214,22 @@ class Trainer:
     ) -> tuple[float, float]:
         """Return (mean loss, accuracy) of the model on (X, y) in eval mode.
 
-        Accuracy ranks classes by the model's ``output`` map when it has one (``power`` ranks by
-        ``|z|``, not ``z``), else by the logits; for multi-label targets (N, C) a row counts as
-        correct when every label is (``output > 0.5``). With ``weight`` (N,) both are weighted
-        means (``Σ w ℓ / Σ w``).
+        Accuracy ranks classes by the model's probabilities (``HeadNet.probabilities``: the
+        output map and temperature; ``power`` ranks by ``|z|``, not ``z``), else by the logits;
+        for multi-label targets (N, C) a row counts as correct when every label is
+        (probability > 0.5). With ``weight`` (N,) both are weighted means (``Σ w ℓ / Σ w``).
         """
         was_training = self.model.training
         self.model.eval()
-        output = getattr(self.model, "output", None)
+        probabilities = (
+            self.model.probabilities if isinstance(self.model, protocols.Probabilistic) else None
+        )
         total_loss, correct = 0.0, 0.0
         with torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 logits = self.model(xb)
-                scores = output(logits) if output is not None else logits
+                scores = probabilities(logits) if probabilities is not None else logits
                 if yb.dim() == 2:
                     hits = ((scores > 0.5) == (yb > 0.5)).all(-1)
                 else:
@@ -249,7 +249,7 @@ class Trainer:
         """The criterion with per-row weights bound, or None without weights."""
         if sample_weight is None:
             return None
-        if getattr(getattr(self.model, "head", None), "training_loss", None) is not None:
+        if isinstance(getattr(self.model, "head", None), protocols.OwnsTrainingLoss):
             raise ConfigError(
                 "This head computes its own loss, which cannot weight rows; drop sample_weight "
                 "and class_weight or use a head such as 'linear'."
@@ -343,7 +343,7 @@ class Trainer:
     ) -> EpochRecord:
         """One pass over (X, y) in shuffled batches, then validation; return the epoch's record."""
         started = time.perf_counter()
-        for module in _modules_with([self.model, self.criterion], "set_progress"):
+        for module in protocols.modules_with([self.model, self.criterion], protocols.ProgressAware):
             fit_epochs = max(self.fit_end_epoch - self.fit_start_epoch, 1)
             module.set_progress((self.epoch - self.fit_start_epoch) / fit_epochs)
         order = torch.randperm(len(X), generator=self.generator).to(self.device)
@@ -386,7 +386,8 @@ class Trainer:
                 loss = self.model.training_loss(xb, yb, criterion)
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:  # memory heads on fixed features have nothing to train
+            loss.backward()
         self.last_loss = loss.detach()
         for cb in self.callbacks:
             cb.on_after_backward(self)
