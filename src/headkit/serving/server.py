@@ -46,7 +46,6 @@ def run_server(
 
     if threads < 1 or max_batch_rows < 1 or max_body_bytes < 1:
         raise ConfigError("--threads, --max-batch-rows and --max-body-mb must be positive.")
-    torch.set_num_threads(threads)
     estimator = HeadClassifier.load(run, device="cpu")
     app = create_app(estimator, max_body_bytes=max_body_bytes, max_batch_rows=max_batch_rows)
     try:
@@ -57,6 +56,7 @@ def run_server(
             f"Cannot listen on {host}:{port} ({error.strerror}); choose another --port."
         ) from None
     bound = sock.getsockname()[1]
+    torch.set_num_threads(threads)  # only once the server will run: tests call this in-process
     config = uvicorn.Config(
         app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5
     )
