@@ -46,6 +46,10 @@ class SparseRows:
 
 def is_sparse(X: Any) -> bool:
     """True for SciPy sparse matrices and arrays."""
+    import sys
+
+    if "scipy.sparse" not in sys.modules:  # no sparse input can exist; keep predict's start-up lean
+        return False
     import scipy.sparse
 
     return scipy.sparse.issparse(X)
