@@ -143,3 +143,14 @@ def test_validation_accuracy_ranks_classes_by_the_output_map():
     with torch.no_grad():
         expected = float((model.eval()(X).argmin(-1) == y).float().mean())
     assert reversed_acc == pytest.approx(expected) and reversed_acc != plain
+
+
+def test_one_cycle_with_very_few_steps_trains():
+    # 4 optimiser steps put torch's one-cycle warm-up end on step 0 (a division by zero).
+    from headkit import HeadClassifier
+    from headkit.data import load_dataset
+
+    d = load_dataset("blobs:n_classes=4,n_features=5,n_samples=600,seed=1")
+    for epochs in (1, 2, 3):
+        model = HeadClassifier(hidden_sizes=(8,), epochs=epochs).fit(d.X_train, d.y_train)
+        assert len(model.history_) == epochs

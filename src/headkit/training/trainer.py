@@ -200,7 +200,7 @@ class Trainer:
                     opt,
                     max_lr=[g["lr"] for g in opt.param_groups],
                     total_steps=steps,
-                    pct_start=WARMUP_FRACTION,
+                    pct_start=max(WARMUP_FRACTION, 2 / steps) if steps > 2 else WARMUP_FRACTION,
                     cycle_momentum=getattr(opt, "cycle_momentum", True),
                 )
                 for opt in self.optimizers
