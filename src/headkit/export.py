@@ -45,6 +45,11 @@ UNSUPPORTED = {
         "entmax_bisect": "its bisection loop and per-row check of α are data-dependent, which "
         "torch.export cannot trace; retrain with output=entmax15 or sparsemax",
     },
+    "head": {
+        name: "its class memory (stored training features or class means, with data-dependent "
+        "selection) is not traceable by torch.export; retrain with head=linear or cosine"
+        for name in ("knn", "ncm")
+    },
 }
 
 
@@ -55,7 +60,8 @@ def _check_exportable(network_config: Any) -> None:
         name = Spec.parse(getattr(network_config, family)).name
         reason = UNSUPPORTED[family].get(name)
         if reason is not None:
-            raise ExportError(f"The {family} map {name!r} cannot be exported to ONNX: {reason}.")
+            kind = "output map" if family == "output" else family
+            raise ExportError(f"The {kind} {name!r} cannot be exported to ONNX: {reason}.")
 
 
 def _require_onnx() -> None:

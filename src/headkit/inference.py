@@ -68,7 +68,7 @@ def map_batches(
     model: nn.Module,
     X: np.ndarray,
     step: Callable[[Tensor], dict[str, Tensor]],
-    batch_size: int = PREDICT_BATCH,
+    batch_size: int | None = None,
 ) -> dict[str, Tensor]:
     """Apply ``step`` to batches of rows of X on the model's device; concatenate on the CPU.
 
@@ -80,11 +80,12 @@ def map_batches(
         Rows (float32 for a HeadNet).
     step : callable
         Batch (B, F) tensor → dict of tensors with B rows.
-    batch_size : int
-        Rows per batch.
+    batch_size : int, optional
+        Rows per batch (default ``PREDICT_BATCH``, read at call time).
     """
     from headkit.data.sparse import SparseRows, is_sparse
 
+    batch_size = batch_size or PREDICT_BATCH
     device = device_of(model)
     rows = SparseRows(X) if is_sparse(X) else None  # densified one batch at a time
     parts: dict[str, list[Tensor]] = {}
