@@ -121,6 +121,7 @@ def predict_process(run: Path, rows: np.ndarray, names: list[str], repeats: int)
         pd.DataFrame(rows, columns=names).to_csv(data, index=False)
         walls = []
         for _ in range(repeats):
+            (Path(tmp) / "p.csv").unlink(missing_ok=True)  # predict refuses to overwrite -o
             start = time.perf_counter()
             subprocess.run(
                 [*HEADKIT, "predict", str(run), str(data), "-o", str(Path(tmp) / "p.csv")],

@@ -35,6 +35,8 @@ WATCHED = ("torch", "torch._dynamo", "sklearn", "scipy", "pandas", "typer", "hea
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """(wall, user + sys CPU) seconds of one child process."""
+    if "-o" in command:  # predict refuses to overwrite its -o file
+        Path(command[command.index("-o") + 1]).unlink(missing_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)
