@@ -162,3 +162,10 @@ def test_standardize_makes_raw_scaled_features_work(blobs_data):
     X, y, X_test, y_test = blobs_data
     scaled = HeadClassifier(**{**FAST, "epochs": 20}).fit(X * 1000 + 500, y)
     assert scaled.score(X_test * 1000 + 500, y_test) > 0.9
+
+
+def test_patience_without_rows_for_a_validation_split_warns():
+    X = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+    y = np.array([0, 1] * 4)
+    with pytest.warns(UserWarning, match="patience=3 needs a validation split"):
+        HeadClassifier(hidden_sizes=(4,), epochs=2, patience=3, validation_fraction=0.05).fit(X, y)

@@ -127,10 +127,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     # ----------------------------------------------------------------------------- fitting
     def _split(self, X: Any, y: np.ndarray, weights: Any, seed: int) -> tuple[Any, ...]:
-        n_val = round(self.validation_fraction * len(y))
-        if n_val < 1 or len(y) - n_val < len(self.classes_):
-            n_val = 0
-        return steps.split_rows(X, y, weights, n_val, seed)
+        return steps.split_rows(X, y, weights, steps.validation_rows(self, len(y)), seed)
 
     def _prepare(self, X: Any, callbacks: Sequence[Callback], weights: Any = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""

@@ -86,6 +86,25 @@ def network_input(estimator: Any, X: Any) -> Any:
     return validate_features(estimator, X, reset=False, accept_sparse="csr")
 
 
+def validation_rows(est: Any, n_rows: int) -> int:
+    """Rows to hold out for validation: ``validation_fraction`` of them, or 0 when too few.
+
+    With too few rows for a validation split (under one row, or too few left to train on every
+    class) nothing is held out; a warning says so when ``patience`` needed the split.
+    """
+    n_val = round(est.validation_fraction * n_rows)
+    if n_val >= 1 and n_rows - n_val >= len(est.classes_):
+        return n_val
+    if est.patience is not None and est.validation_fraction > 0:
+        warnings.warn(
+            f"patience={est.patience} needs a validation split, but {n_rows} rows with "
+            f"validation_fraction={est.validation_fraction} leave none; early stopping is off "
+            "(give more rows or a larger validation_fraction).",
+            stacklevel=4,
+        )
+    return 0
+
+
 def split_rows(
     X: Any, y: np.ndarray, weights: np.ndarray | None, n_val: int, seed: int
 ) -> tuple[Any, ...]:
