@@ -1,10 +1,12 @@
-"""Every registered head and output map, by the registry's own names: a new entry is tested here
+"""Every registered head, output map and dropout kind, by the registry's own names: a new entry is tested here
 without editing a list. The skip sets say why a name cannot run this generic check."""
 
+import numpy as np
 import pytest
 import torch
 
-from headkit.nn import HEADS, OUTPUTS
+from headkit import HeadClassifier
+from headkit.nn import DROPOUTS, HEADS, OUTPUTS
 
 # Heads that need more than (in_features, n_classes) before a forward pass.
 HEAD_SKIPS = {
@@ -43,3 +45,18 @@ def test_every_output_map_gives_probabilities_and_their_logs(name):
     finite = torch.isfinite(log_p)
     assert (p[~finite] == 0).all()  # -inf only at exact zeros (sparse maps)
     torch.testing.assert_close(log_p[finite].exp(), p[finite], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", DROPOUTS.names())
+def test_every_dropout_kind_trains_saves_and_predicts_deterministically(name, blobs_data, tmp_path):
+    X, y, X_test, _ = blobs_data
+    model = HeadClassifier(hidden_sizes=(16, 16), dropout=name, epochs=2, random_state=0)
+    model.fit(X, y)
+    proba = model.predict_proba(X_test)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(model.predict_proba(X_test), proba)  # eval mode: no masks
+    model.save(tmp_path / "m")
+    loaded = HeadClassifier.load(tmp_path / "m")
+    assert loaded.get_params()["dropout"] == name
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), proba)

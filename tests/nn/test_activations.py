@@ -13,7 +13,9 @@ from headkit.nn import ACTIVATIONS, DenseStack, HeadNet, activation_info, make_a
 
 NAMES = ["relu", "leaky_relu", "prelu", "elu", "selu", "gelu", "silu", "mish", "softplus", "tanh",
          "sigmoid"]  # fmt: skip
-SPECS = [*NAMES, "leaky_relu:slope=0.2", "elu:alpha=0.5", "softplus:beta=3", "prelu:init=0.1"]
+# Every registered name (a new entry is tested without editing a list) plus non-default options.
+SPECS = [*ACTIVATIONS.names(), "leaky_relu:slope=0.2", "elu:alpha=0.5", "softplus:beta=3",
+         "prelu:init=0.1"]  # fmt: skip
 
 
 def test_every_catalogue_activation_is_registered():
