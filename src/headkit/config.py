@@ -16,6 +16,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+AUTO_VALIDATION_FRACTION = 0.1  # held out by validation_fraction=None when a hold-out is needed
+
 
 @dataclass(frozen=True)
 class Range:
@@ -57,6 +59,18 @@ def setting(default: Any, help: str, *allowed: Any) -> Any:
 def settings(config: type) -> list[dataclasses.Field]:
     """Return the fields of a config class that are user settings (those with a help line)."""
     return [f for f in dataclasses.fields(config) if "help" in f.metadata]
+
+
+def validation_share(validation_fraction: float | None, patience: Any, calibrate: bool) -> float:
+    """Return the share of training rows to hold out for validation.
+
+    ``validation_fraction`` when given; for ``None``, :data:`AUTO_VALIDATION_FRACTION` when
+    ``patience`` or ``calibrate`` needs a split, else 0 (every row trains the network: on
+    MNIST-1D that is worth about two points, ``benchmarks/results/train_speed.md``).
+    """
+    if validation_fraction is not None:
+        return float(validation_fraction)
+    return AUTO_VALIDATION_FRACTION if patience is not None or calibrate else 0.0
 
 
 @dataclass(frozen=True)
@@ -145,11 +159,13 @@ class TrainingConfig:
         "Learning-rate schedule: onecycle, cosine or constant.",
         Choice(("onecycle", "cosine", "constant")),
     )
-    validation_fraction: float = setting(
-        0.1,
+    validation_fraction: float | None = setting(
+        None,
         "Share of the training rows held out for early stopping, best-weight restore and "
-        "calibration; 0 disables them.",
+        "calibration; 0 trains on every row; none holds out 10 % only when patience or calibrate "
+        "needs it.",
         Range(float, 0, 1),
+        None,
     )
     patience: int | None = setting(
         None,
@@ -249,6 +265,20 @@ class TrainingConfig:
         "random_state",
     )
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda or a torch device.", str)
+    threads: int | None = setting(
+        None,
+        "Intra-op CPU threads for fit and predict; none picks them per call from the work per "
+        "step and the cores free now (headkit.training.threads). Fix it for bit-for-bit repeats.",
+        Range(int, 1, None),
+        None,
+    )
+    preset: str | None = setting(
+        None,
+        "A named recipe (headkit.presets: accurate) whose values replace every setting left at "
+        "its default; options after a colon (accurate:epochs=60).",
+        str,
+        None,
+    )
     checkpoint_dir: str | None = setting(
         None,
         "Write the whole training state there after every epoch; a fit interrupted and called "

@@ -26,6 +26,7 @@ from headkit.training.distillation import check_teacher_targets, distillation_cr
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
+from headkit.training.threads import with_thread_policy
 from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -97,14 +98,10 @@ class Trainer:
         n_classes: int,
         callbacks: Sequence[Callback] = (),
     ) -> None:
-        if config.schedule not in SCHEDULES:
-            raise ConfigError(
-                f"Unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}."
-            )
-        if config.monitor not in MONITORS:
-            raise ConfigError(
-                f"Unknown monitor {config.monitor!r}; choose one of {', '.join(MONITORS)}."
-            )
+        for name, allowed in (("schedule", SCHEDULES), ("monitor", MONITORS)):
+            if getattr(config, name) not in allowed:
+                value = getattr(config, name)
+                raise ConfigError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
         self.model = model
         self.config = config
         self.device = resolve_device(config.device)
@@ -137,6 +134,7 @@ class Trainer:
         self.fit_start_epoch = self.fit_end_epoch = 0
         self.last_loss: Tensor | None = None
         self.schedulers: list[Any] = []
+        self.threads: int | None = None  # intra-op threads of the last fit (training.threads)
         self.generator = torch.Generator(device="cpu")
         # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
         self._ddp_step = (
@@ -261,6 +259,7 @@ class Trainer:
             )
         return RowWeightedLoss(self.criterion)
 
+    @with_thread_policy
     def fit(
         self,
         X: Tensor,
