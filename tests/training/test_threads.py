@@ -141,3 +141,15 @@ def test_trainer_fit_uses_the_thread_count_and_restores_the_global_setting():
     assert set(seen) == {other}
     assert trainer.threads == other
     assert torch.get_num_threads() == before
+
+
+def test_the_load_reading_is_reused_for_a_second(monkeypatch):
+    calls = []
+    monkeypatch.setattr(threads, "_load_reading", (-float("inf"), 0.0))
+    monkeypatch.setattr(threads, "_busy_elsewhere", lambda: calls.append(1) or 1.0)
+    assert threads.read_machine().busy == 1.0
+    assert threads.read_machine().busy == 1.0
+    assert len(calls) == 1  # back-to-back calls share one reading
+    monkeypatch.setattr(threads, "_load_reading", (-float("inf"), 0.0))
+    threads.read_machine()
+    assert len(calls) == 2  # an old reading is taken again

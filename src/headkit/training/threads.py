@@ -99,11 +99,23 @@ def step_flops(model: nn.Module, rows: int, backward: bool) -> float:
     return 2.0 * macs * rows * (3 if backward else 1)
 
 
+_LOAD_TTL_S = 1.0  # a reading of the other processes' load is reused this long (a server's calls)
+_load_reading: tuple[float, float] = (-math.inf, 0.0)  # (monotonic time, busy)
+
+
 def read_machine() -> MachineState:
-    """Read the cores allowed, the other processes' load and the caller's limits now."""
+    """Read the cores allowed, the other processes' load and the caller's limits now.
+
+    The load reading (a few milliseconds) is reused for :data:`_LOAD_TTL_S` seconds, so that
+    back-to-back predictions (a server's micro-batches) do not pay for it each time.
+    """
+    global _load_reading
+    now = time.monotonic()
+    if now - _load_reading[0] > _LOAD_TTL_S:
+        _load_reading = (now, _busy_elsewhere())
     return MachineState(
         allowed=_allowed_cores(),
-        busy=_busy_elsewhere(),
+        busy=_load_reading[1],
         env_limit=_env_limit(),
         torch_threads=torch.get_num_threads(),
     )
