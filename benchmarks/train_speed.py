@@ -149,7 +149,7 @@ def section_defaults(args: argparse.Namespace) -> list[str]:
         f"({OLD_DEFAULTS}); seeds {seeds}. *fit* = wall time of `fit` on this machine; *CPU* = "
         "process CPU time of `fit` (at 1 thread about the wall time on a quiet machine, since "
         "waiting for a core is not counted; at 2 threads the sum of both threads'); *step p10* "
-        "= 10th percentile of step durations. Machine: {probes.machine_line()}.",
+        f"= 10th percentile of step durations. Machine: {probes.machine_line()}.",
         "",
         head,
         "|---|---|---|---|---|---|---|---|---|",

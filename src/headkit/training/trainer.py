@@ -24,6 +24,7 @@ from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.optim import FusedAdamW
 from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
 from headkit.training.threads import with_thread_policy
@@ -154,7 +155,8 @@ class Trainer:
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """The optimisers, built on first use: loading a model to predict never builds them.
 
-        (Building a torch optimiser imports ``torch._dynamo``, about a second of start-up.)
+        (Building a torch optimiser imports ``torch._dynamo``, seconds of start-up; the default
+        :class:`~headkit.training.optim.FusedAdamW` does not.)
         """
         if self._optimizers is None:
             self._optimizers = self._build_optimizers()
@@ -184,8 +186,7 @@ class Trainer:
             groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
             if rest:
                 groups.append({"params": rest, "weight_decay": 0.0})
-            fused = all(p.dtype in (torch.float32, torch.float64) for p in params)
-            optimizers.insert(0, torch.optim.AdamW(groups, lr=cfg.lr, fused=fused or None))
+            optimizers.insert(0, FusedAdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay))
         return optimizers
 
     def _schedulers(self, steps: int) -> list[Any]:
