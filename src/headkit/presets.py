@@ -48,7 +48,7 @@ def accurate(epochs: int = 150, batch_size: int = 128) -> dict[str, Any]:
     The regularisation that lifts MNIST-1D from the mid 70s to about 80 % (``benchmarks/results/
     dropout_variants.md``: 80.2 % mean over seeds 0–2 at 150 epochs; 78.8 % at 100 epochs):
     wide layers with half their units dropped, four dropout masks before the head, softened
-    targets. Batch 128 and 150 epochs: about 24× the default's work per fit
+    targets. About 10× the default fit's arithmetic, in 4× smaller batches
     (``benchmarks/train_speed.py --section preset`` gives the accuracy-vs-time curve).
     """
     return {
