@@ -84,7 +84,7 @@ class NetworkConfig:
     n_features: int
     n_classes: int
     hidden_sizes: tuple[int, ...] = setting(
-        (256, 256),
+        (256, 256, 256),
         "Width of each Dense block, e.g. 256,256; none or () gives multinomial logistic regression.",
         tuple,
     )
@@ -108,7 +108,7 @@ class NetworkConfig:
         str,
     )
     dropout: str | float = setting(
-        0.2, "A dropout rate (0.2) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
+        0.25, "A dropout rate (0.25) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
     )
     head: str = setting("linear", "Head spec from features to logits (arcface:s=30,m=0.5).", str)
     output: str = setting("softmax", "Output map from logits to probabilities (entmax15).", str)
@@ -148,8 +148,8 @@ class TrainingConfig:
     """
 
     loss: str = setting("cross_entropy", "Loss spec (label_smoothing:0.1).", str)
-    epochs: int = setting(150, "Maximum passes over the training data.", Range(int, 1, None))
-    batch_size: int = setting(256, "Rows per optimisation step.", Range(int, 1, None))
+    epochs: int = setting(60, "Maximum passes over the training data.", Range(int, 1, None))
+    batch_size: int = setting(512, "Rows per optimisation step.", Range(int, 1, None))
     lr: float = setting(1e-2, "Peak learning rate of AdamW.", Range(float, 0, None, "neither"))
     weight_decay: float = setting(
         1e-2, "AdamW's decoupled weight decay on weight matrices.", Range(float, 0, None)
