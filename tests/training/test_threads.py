@@ -153,3 +153,25 @@ def test_the_load_reading_is_reused_for_a_second(monkeypatch):
     monkeypatch.setattr(threads, "_load_reading", (-float("inf"), 0.0))
     threads.read_machine()
     assert len(calls) == 2  # an old reading is taken again
+
+
+def test_the_statistics_after_training_run_at_the_fits_thread_count(monkeypatch, blobs_data):
+    from threadpoolctl import threadpool_info
+
+    from headkit import HeadClassifier
+    from headkit.evaluation import ood
+
+    seen = []
+    original = ood.MahalanobisDetector.fit
+
+    def recording_fit(self, features, y):
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        seen.append((torch.get_num_threads(), blas))
+        return original(self, features, y)
+
+    monkeypatch.setattr(ood.MahalanobisDetector, "fit", recording_fit)
+    before = torch.get_num_threads()
+    X, y, _, _ = blobs_data
+    HeadClassifier(hidden_sizes=(8,), epochs=2, threads=1).fit(X, y)
+    assert seen == [(1, [1] * len(seen[0][1]))]  # torch and every BLAS pool at one thread
+    assert torch.get_num_threads() == before  # and put back afterwards
