@@ -213,7 +213,9 @@ def section_step(args: argparse.Namespace) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     params = {**FIXED_NET, "epochs": 2 if args.quick else 30}
-    batch = HeadClassifier().resolved_params()["batch_size"]
+    from headkit.config import batch_rows
+
+    batch = batch_rows(HeadClassifier().resolved_params()["batch_size"], len(data[0]))
     for threads in (1, 2):
         torch.set_num_threads(threads)
         floor = probes.step_floor([40, 256, 256, 10], batch)

@@ -83,7 +83,8 @@ def test_probabilities_history_and_attributes(blobs_data):
     model = HeadClassifier(**{**FAST, "epochs": 30}).fit(X, labels)
     proba = model.predict_proba(X_test)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(model.predict_log_proba(X_test), np.log(proba), rtol=1e-5)
+    # log_softmax vs log(softmax): near p = 1 the float32 rounding of p dominates, so absolute.
+    np.testing.assert_allclose(model.predict_log_proba(X_test), np.log(proba), rtol=1e-5, atol=1e-6)
     assert set(model.predict(X_test)) <= {"cat", "dog", "eel"}
     assert model.score(X_test, np.array(["cat", "dog", "eel"])[y_test]) > 0.9
     assert list(model.classes_) == ["cat", "dog", "eel"]

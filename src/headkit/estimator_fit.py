@@ -52,6 +52,8 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[An
         estimator.n_features_in_ = X.shape[1]
     else:
         X, y = validate_features(estimator, X, y, accept_sparse="csr", multi_output=True)
+        if not is_sparse(X):  # a frame's values are column-major; rows are what training slices
+            X = np.ascontiguousarray(X)
     y, estimator.multilabel_ = check_targets(y, estimator.output)
     estimator.classes_ = np.arange(y.shape[1]) if estimator.multilabel_ else np.unique(y)
     if estimator.multilabel_ and (

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from headkit.config import batch_rows
 from headkit.exceptions import ConfigError
 
 FLOPS_PER_THREAD = 20e6  # work per step below which another thread costs more than it saves
@@ -148,7 +149,7 @@ def with_thread_policy(fit: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(fit)
     def wrapper(self: Any, X: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        rows = max(1, min(self.config.batch_size, len(X)))
+        rows = batch_rows(self.config.batch_size, len(X))
         self.threads = resolve_threads(self.config.threads, step_flops(self.model, rows, True))
         with intra_op_threads(self.threads):
             return fit(self, X, *args, **kwargs)

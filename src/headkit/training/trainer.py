@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from headkit import protocols
-from headkit.config import TrainingConfig
+from headkit.config import TrainingConfig, batch_rows
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.training import distributed
@@ -316,7 +316,7 @@ class Trainer:
         self._val_weight = None if val_weight is None else val_weight.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         val = (X_val.to(self.device), y_val.to(self.device)) if has_val else None  # type: ignore[union-attr]
-        batch_size = min(self.config.batch_size, distributed.rank_rows(len(X)))
+        batch_size = batch_rows(self.config.batch_size, distributed.rank_rows(len(X)))
         steps_per_epoch = math.ceil(distributed.rank_rows(len(X)) / batch_size)
         self.schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
         self.generator = torch.Generator(device="cpu")
