@@ -19,6 +19,7 @@ from typing import Any
 
 AUTO_BATCH_MAX = 512  # rows per step of batch_size=None on large data
 AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
+AUTO_BATCH_MIN = 32  # ... but no batch of batch_size=None is smaller than this (or all rows)
 AUTO_VALIDATION_FRACTION = 0.1  # held out by validation_fraction=None when a hold-out is needed
 
 
@@ -79,11 +80,13 @@ def validation_share(validation_fraction: float | None, patience: Any, calibrate
 def batch_rows(batch_size: int | None, n_rows: int) -> int:
     """Return the rows per step for ``n_rows`` training rows.
 
-    ``batch_size`` (at most ``n_rows``), or for ``None`` ``min(AUTO_BATCH_MAX, ⌈n/AUTO_BATCH_STEPS⌉)``:
-    500 rows on MNIST-1D's 4,000, while a 300-row table still gets 8 steps per epoch instead of one.
+    ``batch_size`` (at most ``n_rows``), or for ``None`` ``⌈n/AUTO_BATCH_STEPS⌉`` clipped to
+    [AUTO_BATCH_MIN, AUTO_BATCH_MAX] (and to ``n``): 500 rows on MNIST-1D's 4,000, while a 300-row
+    table still gets 8 steps per epoch instead of one, and a handful of rows is one batch.
     """
     if batch_size is None:
-        return max(1, min(AUTO_BATCH_MAX, math.ceil(n_rows / AUTO_BATCH_STEPS)))
+        rows = min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, math.ceil(n_rows / AUTO_BATCH_STEPS)))
+        return max(1, min(rows, n_rows))
     return max(1, min(batch_size, n_rows))
 
 
@@ -122,7 +125,7 @@ class NetworkConfig:
         str,
     )
     dropout: str | float = setting(
-        0.25, "A dropout rate (0.25) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
+        0.3, "A dropout rate (0.3) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
     )
     head: str = setting("linear", "Head spec from features to logits (arcface:s=30,m=0.5).", str)
     output: str = setting("softmax", "Output map from logits to probabilities (entmax15).", str)
@@ -162,11 +165,11 @@ class TrainingConfig:
     """
 
     loss: str = setting("cross_entropy", "Loss spec (label_smoothing:0.1).", str)
-    epochs: int = setting(60, "Maximum passes over the training data.", Range(int, 1, None))
+    epochs: int = setting(80, "Maximum passes over the training data.", Range(int, 1, None))
     batch_size: int | None = setting(
         None,
-        "Rows per optimisation step; none takes min(512, n/8) so that every epoch has at least 8 "
-        "steps, small data sets included.",
+        "Rows per optimisation step; none takes n/8 clipped to [32, 512], so that small data sets "
+        "get 8 steps per epoch too.",
         Range(int, 1, None),
         None,
     )
