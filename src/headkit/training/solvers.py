@@ -8,7 +8,7 @@ random features):
 | solver | objective over the readout (W, b) |
 |---|---|
 | adamw | the fit loop (mini-batch AdamW, every trainable parameter) |
-| lbfgs (``C=1,max_iter=1000,tol=1e-10``) | ``C·Σ_i CE_i + ½‖W‖²`` by full-batch L-BFGS (1) |
+| lbfgs (``C=1,max_iter=2000,tol=1e-10``) | ``C·Σ_i CE_i + ½‖W‖²`` by full-batch L-BFGS (1) |
 | ridge (``alpha=1e-3,form=auto``) | ``½‖ΦW + b − Y‖² + ½α‖W‖²`` in closed form, Y one-hot (primal or dual) |
 
 (1) scikit-learn's ``LogisticRegression(C=C)``; for two classes the penalty is ``‖W‖²``, which
@@ -59,10 +59,13 @@ class LBFGSLogistic:
 
     Runs until the largest gradient entry of ``mean CE + ½‖W‖²/(C·n)`` is at most ``tol``, or
     the line search makes no more progress in float64, or ``max_iter`` iterations (then a
-    :class:`~sklearn.exceptions.ConvergenceWarning`).
+    :class:`~sklearn.exceptions.ConvergenceWarning`). It minimises scikit-learn's unscaled
+    ``C·Σ CE + ½‖W‖²``: torch's L-BFGS drops every curvature pair with ``yᵀs ≤ 1e-10``, an
+    absolute test that the mean-scaled objective fails near the optimum (L-BFGS then falls back
+    to gradient steps: 3,800 iterations instead of 750 on 4,000 × 256 features at C = 1).
     """
 
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10) -> None:
+    def __init__(self, C: float = 1.0, max_iter: int = 2000, tol: float = 1e-10) -> None:
         if C <= 0 or max_iter < 1:
             raise ConfigError(f"lbfgs needs C > 0 and max_iter >= 1; got C={C}, {max_iter}.")
         self.C, self.max_iter, self.tol = C, max_iter, tol
@@ -75,7 +78,7 @@ class LBFGSLogistic:
         zeros = {"dtype": torch.float64, "device": phi.device}
         weight = torch.zeros(n_classes, phi.shape[1], **zeros, requires_grad=True)
         bias = torch.zeros(n_classes, **zeros, requires_grad=has_bias)
-        # Scaled by 1/(C·n): the same minimiser, better conditioned for L-BFGS.
+        scale = max(self.C * len(y), 1.0)
         penalty = (1.0 if n_classes == 2 else 0.5) / (self.C * len(y))
         optimiser = torch.optim.LBFGS(
             [weight, bias] if has_bias else [weight],
@@ -84,7 +87,7 @@ class LBFGSLogistic:
             # torch's default cap of 1.25 evaluations per iteration, not max_iter, used to end
             # ill-conditioned fits (digits at C=1 needs ~1.9 per iteration).
             max_eval=25 * self.max_iter,
-            tolerance_grad=self.tol,
+            tolerance_grad=self.tol * scale,
             tolerance_change=0.0,
             history_size=20,
             line_search_fn="strong_wolfe",
@@ -93,14 +96,14 @@ class LBFGSLogistic:
         def closure() -> Tensor:
             optimiser.zero_grad()
             logits = phi @ weight.T + bias
-            loss = F.cross_entropy(logits, y) + penalty * weight.pow(2).sum()
+            loss = scale * (F.cross_entropy(logits, y) + penalty * weight.pow(2).sum())
             loss.backward()
             return loss
 
         optimiser.step(closure)
         closure()
         grads = [weight.grad] + ([bias.grad] if has_bias else [])
-        gradient_max = max(float(g.abs().max()) for g in grads)
+        gradient_max = max(float(g.abs().max()) for g in grads) / scale
         iterations = optimiser.state[weight].get("n_iter", 0)
         if iterations >= self.max_iter and gradient_max > self.tol:
             warnings.warn(
@@ -147,7 +150,7 @@ def adamw() -> None:
 
 
 @SOLVERS.register("lbfgs")
-def lbfgs(C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10) -> LBFGSLogistic:
+def lbfgs(C: float = 1.0, max_iter: int = 2000, tol: float = 1e-10) -> LBFGSLogistic:
     """Readout by L-BFGS logistic regression, C·ΣCE + ½‖W‖² (scikit-learn's LogisticRegression)."""
     return LBFGSLogistic(C, max_iter, tol)
 
