@@ -73,7 +73,7 @@ def main() -> None:
     lines = [
         "# A 20-layer plain MLP on MNIST-1D: criticality and deep supervision (A2, E8, A4)",
         "",
-        f"Command: `python benchmarks/deep_mlp.py{' --quick' if args.quick else ''}`; "
+        f"Command: `OMP_NUM_THREADS=1 python benchmarks/deep_mlp.py{' --quick' if args.quick else ''}`; "
         f"hidden_sizes=(64,)*20, dropout 0, {epochs} epochs, seeds {list(seeds)}.",
         "",
         "| configuration | test accuracy | test log-loss | final training objective |",

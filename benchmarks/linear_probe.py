@@ -96,7 +96,7 @@ def main() -> None:
     lines = [
         "# Linear probe: headkit L-BFGS vs scikit-learn LogisticRegression (D1)",
         "",
-        f"Command: `python benchmarks/linear_probe.py{' --quick' if args.quick else ''}`.",
+        f"Command: `OMP_NUM_THREADS=1 python benchmarks/linear_probe.py{' --quick' if args.quick else ''}`.",
     ]
     for name, data in feature_sets(args.quick).items():
         lines += [
