@@ -60,9 +60,10 @@ class LBFGSLogistic:
     Runs until the largest gradient entry of ``mean CE + ½‖W‖²/(C·n)`` is at most ``tol``, or
     the line search makes no more progress in float64, or ``max_iter`` iterations (then a
     :class:`~sklearn.exceptions.ConvergenceWarning`). It minimises scikit-learn's unscaled
-    ``C·Σ CE + ½‖W‖²``: torch's L-BFGS drops every curvature pair with ``yᵀs ≤ 1e-10``, an
-    absolute test that the mean-scaled objective fails near the optimum (L-BFGS then falls back
-    to gradient steps: 3,800 iterations instead of 750 on 4,000 × 256 features at C = 1).
+    ``C·Σ CE + ½‖W‖²`` times 10⁶: torch's L-BFGS drops every curvature pair with
+    ``yᵀs ≤ 1e-10``, an absolute test that a small objective fails near its optimum (L-BFGS then
+    falls back to gradient steps: 3,800 iterations for the mean-scaled objective, 750 for
+    sklearn's, 570 for 10⁶ times sklearn's on 4,000 × 256 features at C = 1).
     """
 
     def __init__(self, C: float = 1.0, max_iter: int = 2000, tol: float = 1e-10) -> None:
@@ -78,7 +79,7 @@ class LBFGSLogistic:
         zeros = {"dtype": torch.float64, "device": phi.device}
         weight = torch.zeros(n_classes, phi.shape[1], **zeros, requires_grad=True)
         bias = torch.zeros(n_classes, **zeros, requires_grad=has_bias)
-        scale = max(self.C * len(y), 1.0)
+        scale = 1e6 * max(self.C * len(y), 1.0)
         penalty = (1.0 if n_classes == 2 else 0.5) / (self.C * len(y))
         optimiser = torch.optim.LBFGS(
             [weight, bias] if has_bias else [weight],
