@@ -85,8 +85,8 @@ class LBFGSLogistic:
             [weight, bias] if has_bias else [weight],
             lr=1.0,
             max_iter=self.max_iter,
-            # torch's default cap of 1.25 evaluations per iteration, not max_iter, used to end
-            # ill-conditioned fits (digits at C=1 needs ~1.9 per iteration).
+            # torch's default, 1.25 evaluations per iteration, would end a fit whose line
+            # searches need more before max_iter does.
             max_eval=25 * self.max_iter,
             tolerance_grad=self.tol * scale,
             tolerance_change=0.0,
