@@ -57,7 +57,6 @@ __all__ = [
     "softmax",
 ]
 
-# Softmax family: output maps, losses and margin heads (issue 4).
 from headkit.functional.criticality import (
     aspect_ratio,
     critical_constants,
@@ -65,23 +64,18 @@ from headkit.functional.criticality import (
     residual_add,
     residual_variance_gain,
 )
-from headkit.functional.fenchel_young import (
-    entmax15_loss,
-    fenchel_young_loss,
-    sparsemax_loss,
-    tsallis_entropy,
-)
+from headkit.functional.fenchel_young import fenchel_young_loss, tsallis_entropy
 from headkit.functional.gradient_identity import (
     recover_head_input,
     recover_softmax_target,
     softmax_ce_head_gradients,
 )
 from headkit.functional.loss_variants import (
-    bias_loss,
-    maxsup_loss,
-    noisy_softmax_loss,
+    bias_loss_weights,
+    log_z_penalty,
+    maxsup_penalty,
+    noisy_target_logits,
     spherical_z_loss,
-    z_loss,
 )
 from headkit.functional.losses import (
     distillation_loss,
@@ -99,7 +93,7 @@ from headkit.functional.margins import (
     sphereface2_loss,
     sphereface_logits,
 )
-from headkit.functional.masking import mask_logits, masked_cross_entropy, present_classes
+from headkit.functional.masking import mask_logits, present_classes
 from headkit.functional.mixing import (
     cutmix,
     cutmix_segment,
@@ -136,22 +130,22 @@ from headkit.functional.stablemax import (
 
 __all__ += [
     "arcface_logits",
-    "bias_loss",
+    "bias_loss_weights",
     "cosface_logits",
     "cosine_logits",
     "cosine_similarity",
     "distillation_loss",
     "entmax15",
-    "entmax15_loss",
     "entmax_bisect",
     "equiangular_basis_vectors",
     "fenchel_young_loss",
     "gumbel_softmax",
     "log_power_softmax",
     "log_scalable_softmax",
-    "maxsup_loss",
+    "log_z_penalty",
+    "maxsup_penalty",
     "nll_loss",
-    "noisy_softmax_loss",
+    "noisy_target_logits",
     "one_vs_all_loss",
     "power_softmax",
     "scalable_softmax",
@@ -159,12 +153,10 @@ __all__ += [
     "simplex_etf",
     "smooth_targets",
     "sparsemax",
-    "sparsemax_loss",
     "spherical_z_loss",
     "sphereface2_loss",
     "sphereface_logits",
     "tsallis_entropy",
-    "z_loss",
 ]
 
 __all__ += [
@@ -182,8 +174,6 @@ __all__ += [
     "update_class_means",
 ]
 
-# Second wave, layers and training-time ops (issue 14): criticality, residual scaling, random
-# features and ridge, batch mixing, StableMax and Softmax Collapse, logit masking.
 __all__ += [
     "aspect_ratio",
     "critical_constants",
@@ -192,7 +182,6 @@ __all__ += [
     "cutmix_segment",
     "log_stablemax",
     "mask_logits",
-    "masked_cross_entropy",
     "mix_targets",
     "mixed_loss",
     "mixup",

@@ -122,7 +122,7 @@ def reduce_rows(
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
 
 
-def nll_rows(log_probs: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
+def _nll_rows(log_probs: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
     """Per-row ``-Σ_k y_k log p_k`` from log-probabilities (N, C); 0·log 0 counts as 0."""
     y = target_probs(target, log_probs.shape[-1], log_probs.dtype, ignore_index)
     terms = torch.where(y > 0, y * log_probs, torch.zeros_like(log_probs))
@@ -200,7 +200,7 @@ def nll_loss(
         Scalar, or (N,) for ``reduction="none"``.
     """
     check_logits_target(log_probs, target)
-    rows = nll_rows(upcast(log_probs), target, ignore_index)
+    rows = _nll_rows(upcast(log_probs), target, ignore_index)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
 
 
@@ -232,7 +232,8 @@ def one_vs_all_loss(
     check_logits_target(logits, target)
     z = upcast(logits)
     y = target_probs(target, z.shape[-1], z.dtype, ignore_index)
-    rows = (torch.nn.functional.softplus(z) - y * z).sum(-1)
+    # a masked class (z = -inf, y = 0) adds 0, not 0·(-inf)
+    rows = (torch.nn.functional.softplus(z) - torch.where(y != 0, y * z, 0.0)).sum(-1)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
 
 
