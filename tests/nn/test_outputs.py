@@ -13,7 +13,7 @@ def _seed():
     torch.manual_seed(0)
 
 
-# The catalogue's names (the issue's list); the contract tests run over OUTPUTS.names().
+# The catalogue's names; the contract tests run over OUTPUTS.names().
 NAMES = ["softmax", "sparsemax", "entmax15", "entmax_bisect", "gumbel", "ssmax", "power", "sigmoid"]
 # The loss that trains each map consistently (a new map must say which: the test asks for it).
 NATURAL = {
@@ -30,7 +30,7 @@ NATURAL = {
 }
 
 
-def test_every_issue_name_is_registered():
+def test_every_catalogue_name_is_registered():
     assert set(NAMES) <= set(OUTPUTS.names())
 
 
