@@ -3,6 +3,8 @@ import torch
 
 from headkit.exceptions import DataError
 from headkit.nn.losses import LOSSES
+from headkit.nn.masking import masked_probabilities
+from headkit.nn.outputs import OUTPUTS
 
 
 def build(n_classes=5):
@@ -38,3 +40,15 @@ def test_an_explicit_row_mask_is_used_and_must_allow_each_target():
     torch.testing.assert_close(build(4)(z, y, mask=mask), naive_masked_ce(z, y, mask))
     with pytest.raises(DataError, match="target class is masked out"):
         build(4)(z, torch.tensor([2, 2, 3]), mask=mask)
+
+
+@pytest.mark.parametrize("name", OUTPUTS.names())
+def test_every_output_map_gives_masked_classes_probability_zero(name):
+    torch.manual_seed(2)
+    output = OUTPUTS.build(name, n_classes=5).eval()
+    z = torch.randn(4, 5) * 3
+    mask = torch.tensor([True, False, True, True, False])
+    p = masked_probabilities(output, z, mask)
+    assert (p[:, ~mask] == 0).all() and torch.isfinite(p).all()
+    if name != "sigmoid":  # per-class probabilities need not sum to 1
+        torch.testing.assert_close(p.sum(-1), torch.ones(4))
