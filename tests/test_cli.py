@@ -61,7 +61,7 @@ def test_train_builtin_dataset_writes_a_run(tmp_path):
         "config.json",
         "metrics.json",
         "history.csv",
-        "mahalanobis.safetensors",  # OOD statistics of the training split (issue 6)
+        "mahalanobis.safetensors",  # OOD statistics of the training split
     }
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["splits"]) == {"train", "test"}

@@ -261,23 +261,17 @@ def predict(
     from headkit.runs import feature_frame
     from headkit.runs.predict import align_columns, predictions_table, write_predictions
 
-    ids = None
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
         from headkit.inference import SavedModel
 
         saved = SavedModel.load(run)
-        X, names = load_unlabelled(data, target or saved.metadata.get("target"))
-        if id_column is not None:
-            X, ids = pop_id_column(X, names, id_column, data)
-            names = [n for n in names if n != id_column]
+        rows = load_unlabelled(data, target or saved.metadata.get("target"))
+        X, names, ids = pop_id_column(*rows, id_column, data)
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
     else:
         model = _load_run(run)
-        target = target or model.model_.metadata.get("target")
-        X, names = load_unlabelled(data, target)
-        if id_column is not None:
-            X, ids = pop_id_column(X, names, id_column, data)
-            names = [n for n in names if n != id_column]
+        rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
+        X, names, ids = pop_id_column(*rows, id_column, data)
         X, names = align_columns(X, names, model, data)
         features = feature_frame(X, names)
         classes, uncertainty = model.classes_, None

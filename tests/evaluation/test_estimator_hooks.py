@@ -9,6 +9,7 @@ from headkit.evaluation import (
     msp_score,
 )
 from headkit.inference import penultimate_features
+from headkit.nn import OUTPUTS
 
 FAST = dict(hidden_sizes=(16,), epochs=8, random_state=0, batch_size=64)
 
@@ -144,7 +145,7 @@ def test_calibration_composes_with_a_tempered_softmax():
     )
 
 
-@pytest.mark.parametrize("output", ["entmax15", "sparsemax", "sigmoid", "power"])
+@pytest.mark.parametrize("output", OUTPUTS.names())
 def test_calibration_through_any_output_map_stays_finite(noisy_data, output):
     X, y, X_test, _ = noisy_data
     m = HeadClassifier(**FAST, output=output, validation_fraction=0.3, calibrate=True).fit(X, y)

@@ -28,7 +28,7 @@ from headkit.training.optim import FusedAdamW
 from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
 from headkit.training.threads import with_thread_policy
-from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
+from headkit.training.weights import RowWeightedLoss, check_class_weights, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -48,18 +48,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
             "device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'."
         )
     return resolved
-
-
-def _check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
-    """Refuse a loss whose ``class_weights`` do not give one weight per class."""
-    for module in criterion.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(weight, Tensor) and weight.dim() == 1 and len(weight) != n_classes:
-            raise ConfigError(
-                f"The loss {spec!r} gives {len(weight)} class weights but the data has "
-                f"{n_classes} classes; give one weight per class, in the order of the sorted "
-                "labels."
-            )
 
 
 class Trainer:
@@ -110,7 +98,7 @@ class Trainer:
         self.criterion = LOSSES.build(
             config.loss, n_classes=n_classes, output=output, network=model
         )
-        _check_class_weights(self.criterion, config.loss, n_classes)
+        check_class_weights(self.criterion, config.loss, n_classes)
         if config.teacher is not None:
             self.criterion = distillation_criterion(model, self.criterion, config)
         self.solver = SOLVERS.build(config.solver)  # None: the fit loop
@@ -321,22 +309,33 @@ class Trainer:
         self.schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-        self.fit_start_epoch, self.fit_end_epoch = self.epoch, self.epoch + epochs
-        self.stop, self.restored_epoch = False, None
-        for cb in self.callbacks:
-            cb.on_fit_setup(self)
-        for cb in self.callbacks:
-            cb.on_fit_start(self, epochs)
+        self.begin_fit(epochs, resumable=True)
         self.model.train()
         while self.epoch < self.fit_end_epoch and not self.stop:
-            record = self._run_epoch(X, y, val, batch_size)
-            self.history.append(record)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, record)
+            self.end_epoch(self._run_epoch(X, y, val, batch_size))
+        self.end_fit()
+        return self.history[self.fit_start_epoch :]
+
+    def begin_fit(self, epochs: int, resumable: bool) -> None:
+        """Open a fit of ``epochs`` epochs from the current one; ``on_fit_setup`` if resumable."""
+        self.fit_start_epoch, self.fit_end_epoch = self.epoch, self.epoch + epochs
+        self.stop, self.restored_epoch = False, None
+        for cb in self.callbacks if resumable else ():
+            cb.on_fit_setup(self)  # a checkpoint may restore the whole training state here
+        for cb in self.callbacks:
+            cb.on_fit_start(self, epochs)
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        """Append an epoch's record to the history and show it to the callbacks."""
+        self.history.append(record)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, record)
+
+    def end_fit(self) -> None:
+        """Close the fit: ``on_fit_end`` (which may restore the best weights), eval mode."""
         for cb in self.callbacks:
             cb.on_fit_end(self)
         self.model.eval()
-        return self.history[self.fit_start_epoch :]
 
     def _run_epoch(
         self, X: Tensor, y: Tensor, val: tuple[Tensor, Tensor] | None, batch_size: int
