@@ -291,7 +291,7 @@ class TrainingConfig:
     threads: int | None = setting(
         None,
         "Intra-op CPU threads for fit and predict; none picks them per call from the work per "
-        "step and the cores free now (headkit.training.threads). Fix it for bit-for-bit repeats.",
+        "step and the cores free now (headkit.threads). Fix it for bit-for-bit repeats.",
         Range(int, 1, None),
         None,
     )

@@ -264,7 +264,7 @@ def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> 
     """
     from threadpoolctl import threadpool_limits
 
-    from headkit.training.threads import intra_op_threads
+    from headkit.threads import intra_op_threads
 
     threads = est._trainer.threads or 1
     with threadpool_limits(limits=threads, user_api="blas"), intra_op_threads(threads):

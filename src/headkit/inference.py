@@ -35,14 +35,14 @@ PREPROCESSING_FILE = "preprocessing.json"  # a table run's fitted TablePreproces
 
 
 class Prediction(NamedTuple):
-    """Batched prediction of :func:`predict_arrays` (CPU float32).
+    """Batched prediction of :func:`predict_arrays` (CPU).
 
     Attributes
     ----------
-    logits : Tensor, shape (N, C)
-    proba : Tensor, shape (N, C)
-        ``HeadNet.probabilities(logits)``.
-    log_proba : Tensor, shape (N, C) or None
+    logits : Tensor, shape (N, C), float32
+    proba : Tensor, shape (N, C), float64
+        ``HeadNet.probabilities(logits)``, the output map evaluated in float64.
+    log_proba : Tensor, shape (N, C), float64, or None
         ``HeadNet.log_probabilities(logits)`` when asked for.
     """
 
@@ -84,11 +84,11 @@ def map_batches(
     batch_size : int, optional
         Rows per batch (default ``PREDICT_BATCH``, read at call time).
     threads : int, optional
-        Intra-op CPU threads; ``None`` lets :mod:`headkit.training.threads` choose by the work
+        Intra-op CPU threads; ``None`` lets :mod:`headkit.threads` choose by the work
         per batch and the free cores. torch's global setting is restored afterwards.
     """
     from headkit.data.sparse import SparseRows, is_sparse
-    from headkit.training.threads import intra_op_threads, resolve_threads, step_flops
+    from headkit.threads import intra_op_threads, resolve_threads, step_flops
 
     batch_size = batch_size or PREDICT_BATCH
     device = device_of(model)
@@ -114,9 +114,12 @@ def predict_arrays(
 
     def step(x: Tensor) -> dict[str, Tensor]:
         z = net(x)
-        out = {"logits": z.float(), "proba": net.probabilities(z).float()}
+        # The output map runs in float64: float32 rounds confident rows' probabilities to exactly
+        # 1 and 0 (log(0) = -inf where log_softmax is finite; ties in the top probability).
+        z64 = z.double()
+        out = {"logits": z.float(), "proba": net.probabilities(z64)}
         if log_proba:
-            out["log_proba"] = net.log_probabilities(z).float()
+            out["log_proba"] = net.log_probabilities(z64)
         return out
 
     result = map_batches(net, X, step, threads=threads)

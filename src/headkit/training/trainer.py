@@ -19,6 +19,7 @@ from headkit import protocols
 from headkit.config import TrainingConfig, batch_rows
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
+from headkit.threads import with_thread_policy
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
@@ -27,7 +28,6 @@ from headkit.training.gradient_noise import GradientNoise
 from headkit.training.optim import FusedAdamW
 from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
-from headkit.training.threads import with_thread_policy
 from headkit.training.weights import RowWeightedLoss, check_class_weights, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
@@ -123,7 +123,7 @@ class Trainer:
         self.fit_start_epoch = self.fit_end_epoch = 0
         self.last_loss: Tensor | None = None
         self.schedulers: list[Any] = []
-        self.threads: int | None = None  # intra-op threads of the last fit (training.threads)
+        self.threads: int | None = None  # intra-op threads of the last fit (headkit.threads)
         self.generator = torch.Generator(device="cpu")
         # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
         self._ddp_step = (

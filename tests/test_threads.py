@@ -4,11 +4,11 @@ import pytest
 import torch
 from torch import nn
 
+from headkit import threads
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError
 from headkit.nn import HeadNet
-from headkit.training import Trainer, threads
-from headkit.training.threads import (
+from headkit.threads import (
     FLOPS_PER_THREAD,
     MachineState,
     choose_threads,
@@ -16,6 +16,7 @@ from headkit.training.threads import (
     resolve_threads,
     step_flops,
 )
+from headkit.training import Trainer
 
 BIG = 100 * FLOPS_PER_THREAD  # plenty of work for many threads
 
