@@ -345,7 +345,9 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         table.add_row(key, str(value))
     sizes = config["network"].get("hidden_sizes") or []
     if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
-        table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+        from headkit.config import depth_width_ratio
+
+        table.add_row("depth/width ratio Σ 1/n", f"{depth_width_ratio(sizes):.4f}")
     training = meta.get("training", {})
     if training.get("preset"):
         from headkit.presets import apply_preset

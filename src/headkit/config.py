@@ -90,6 +90,16 @@ def batch_rows(batch_size: int | None, n_rows: int) -> int:
     return max(1, min(batch_size, n_rows))
 
 
+def depth_width_ratio(hidden_sizes: tuple[int, ...] | list[int]) -> float:
+    """Return Σ_l 1/n_l over the hidden widths, the depth-to-width aspect ratio.
+
+    Roberts, Yaida & Hanin (2022): it sets the size of the leading finite-width corrections (0 = a
+    linear model; small = close to the infinite-width limit, where a network at criticality trains
+    as a kernel).
+    """
+    return float(sum(1.0 / int(width) for width in hidden_sizes))
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Shape and parts of a :class:`headkit.nn.HeadNet`.

@@ -188,3 +188,12 @@ def test_accuracy_with_blocks_dropped_matches_drop_blocks(report_run):
     with torch.no_grad():
         pred = smaller(torch.as_tensor(test[features].to_numpy(np.float32))).argmax(1).numpy()
     assert rows["block 2"] == f"{np.mean(pred == y):.4f}"
+
+
+def test_report_names_the_network_and_its_depth_width_ratio(report_run, tmp_path):
+    model = HeadClassifier.load(report_run.run)
+    page = render_report(collect(model), tmp_path / "n").read_text(encoding="utf-8")
+    sizes = model.model_.config.hidden_sizes
+    ratio = sum(1 / w for w in sizes)  # Σ 1/n_l, written out
+    assert f"depth/width ratio Σ 1/n = {ratio:.4f}" in page
+    assert " → ".join(map(str, sizes)) in page

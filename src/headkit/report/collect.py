@@ -104,6 +104,19 @@ def _probabilities(net: HeadNet, logits: np.ndarray, temperature: float) -> np.n
         return net.probabilities(z, temperature).double().cpu().numpy()
 
 
+def network_note(config: Any) -> str:
+    """One line naming the network's shape and its depth/width ratio Σ 1/n (see config)."""
+    from headkit.config import depth_width_ratio
+
+    widths = " → ".join(str(w) for w in config.hidden_sizes) or "no hidden layer"
+    return (
+        f"Network: {config.n_features} inputs → {widths} → {config.n_classes} classes, "
+        f"activation {config.activation}, init {config.init}; depth/width ratio Σ 1/n = "
+        f"{depth_width_ratio(config.hidden_sizes):.4f} (Roberts, Yaida & Hanin: the size of the "
+        "finite-width corrections; 0 for a linear model)."
+    )
+
+
 def collect(
     estimator: Any,
     X: Any = None,
@@ -135,6 +148,7 @@ def collect(
     classes = estimator.classes_
     inputs.class_names = [str(c) for c in classes]
     inputs.temperature = float(estimator.model_.temperature)
+    inputs.notes.append(network_note(estimator.model_.config))
     if X is None or y is None:
         inputs.notes.append("No evaluation data was given: only the training curves are shown.")
         return inputs
