@@ -1,16 +1,18 @@
-"""Start-up cost of `headkit predict` on a 50-row file, now vs an older commit, with its imports.
+"""Start-up cost of `headkit predict` on a 50-row file, now vs older commits, with its imports.
 
 Each contestant runs `python -m headkit predict RUN rows.csv -o out.csv` in a fresh process, one
 after another; wall time and CPU time (user + sys of the child) are recorded. `import torch`
-alone is the floor. A `-X importtime` run of the current code lists what the time goes to.
-The baseline is the same command on the source tree of an older commit (`git archive`), run with
-`PYTHONPATH` pointing at it, so both use this environment's packages.
+alone is what a predict that needs torch cannot go below. A `-X importtime` run of each lists
+what the time goes to. A baseline is the same command on the source tree of an older commit
+(`git archive`), run with `PYTHONPATH` pointing at it, so all use this environment's packages.
+Every contestant runs once untimed first, so no column includes compiling a fresh tree's
+bytecode or reading files into the page cache for the first time.
 
-Target (quiet 2-core machine): ≤ 1.5 s wall. The load average is recorded with the run.
+Target (quiet 2-core machine): ≤ 1.5 s wall. The load average and thread settings are recorded.
 
-    python benchmarks/startup.py                     # 5 runs each, baseline 81fa205
+    python benchmarks/startup.py                     # 5 runs each, baselines 81fa205,3b348ea
     python benchmarks/startup.py --quick             # 2 runs each
-    python benchmarks/startup.py --baseline REV      # another commit ("" for none)
+    python benchmarks/startup.py --baseline REV,REV  # other commits ("" for none)
 """
 
 from __future__ import annotations
@@ -29,8 +31,19 @@ import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "startup.md"
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = "81fa205"  # main before the lean predict path
-WATCHED = ("torch", "torch._dynamo", "sklearn", "scipy", "pandas", "typer", "headkit.estimator")
+# main before the lean predict path; main with it, before the NumPy forward of plain networks
+BASELINE = "81fa205,3b348ea"
+WATCHED = (
+    "torch",
+    "torch._dynamo",
+    "sklearn",
+    "scipy",
+    "pandas",
+    "numpy",
+    "typer",
+    "headkit.estimator",
+    "headkit.numpy_net",
+)
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -46,8 +59,14 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def measure(command: list[str], env: dict[str, str], repeats: int) -> dict[str, float]:
+    """Median wall and CPU seconds over ``repeats`` runs, after one untimed warm-up run."""
+    timed(command, env)  # compiles the tree's bytecode, warms the page cache
     runs = np.array([timed(command, env) for _ in range(repeats)])
-    return {"wall": float(np.median(runs[:, 0])), "cpu": float(np.median(runs[:, 1]))}
+    return {
+        "wall": float(np.median(runs[:, 0])),
+        "cpu": float(np.median(runs[:, 1])),
+        "walls": runs[:, 0].tolist(),
+    }
 
 
 def import_costs(command: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -66,9 +85,8 @@ def import_costs(command: list[str], env: dict[str, str]) -> dict[str, float]:
     return costs
 
 
-def baseline_tree(revision: str, into: Path) -> Path | None:
-    if not revision:
-        return None
+def baseline_tree(revision: str, into: Path) -> Path:
+    into.mkdir()
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", revision, "src"], capture_output=True, check=True
     ).stdout
@@ -79,7 +97,7 @@ def baseline_tree(revision: str, into: Path) -> Path | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 runs per contestant")
-    parser.add_argument("--baseline", default=BASELINE, help="older commit to compare with")
+    parser.add_argument("--baseline", default=BASELINE, help="older commits, comma-separated")
     args = parser.parse_args()
     repeats = 2 if args.quick else 5
     loads = [" / ".join(f"{x:.2f}" for x in os.getloadavg())]
@@ -99,13 +117,12 @@ def main() -> None:
         results = {
             "`import torch` alone": measure([sys.executable, "-c", "import torch"], env, repeats)
         }
-        costs = {"current": import_costs(predict, env)}
         results["`headkit predict`, current"] = measure(predict, env, repeats)
-        old = baseline_tree(args.baseline, tmp)
-        if old is not None:
-            old_env = {**env, "PYTHONPATH": str(old)}
-            results[f"`headkit predict`, {args.baseline}"] = measure(predict, old_env, repeats)
-            costs[args.baseline] = import_costs(predict, old_env)
+        costs = {"current": import_costs(predict, env)}
+        for revision in filter(None, args.baseline.split(",")):
+            old_env = {**env, "PYTHONPATH": str(baseline_tree(revision, tmp / revision))}
+            results[f"`headkit predict`, {revision}"] = measure(predict, old_env, repeats)
+            costs[revision] = import_costs(predict, old_env)
     loads.append(" / ".join(f"{x:.2f}" for x in os.getloadavg()))
     write(results, costs, loads, repeats, args)
 
@@ -118,12 +135,18 @@ def write(results, costs, loads, repeats, args) -> None:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {os.cpu_count()} CPUs · "
         f"median of {repeats} fresh processes · 50-row MNIST-1D CSV, default network",
         "",
-        f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. CPU time (user + sys) "
-        "is less sensitive to other work than wall time; rerun on a quiet machine for the target.",
+        f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. Threads: "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. Each command ran once "
+        "untimed first. CPU time (user + sys) is less sensitive to other work than wall time.",
         "",
-        "| command | wall s | CPU s |",
-        "|---|---|---|",
-        *(f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} |" for name, r in results.items()),
+        "| command | wall s (median) | CPU s (median) | each run, wall s |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {r['wall']:.2f} | {r['cpu']:.2f} | "
+            + ", ".join(f"{w:.2f}" for w in r["walls"])
+            + " |"
+            for name, r in results.items()
+        ),
         "",
         "Cumulative `python -X importtime` seconds of `headkit predict` (0 = not imported):",
         "",
