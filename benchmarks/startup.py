@@ -41,6 +41,7 @@ WATCHED = (
     "pandas",
     "numpy",
     "typer",
+    "typer._adapters",
     "headkit.estimator",
     "headkit.numpy_net",
 )
