@@ -1,7 +1,12 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from headkit import HeadClassifier
 from headkit.exceptions import ConfigError
@@ -39,6 +44,43 @@ def test_lbfgs_probe_matches_sklearn_logistic_regression(n_classes, C):
         np.testing.assert_allclose(W[1] - W[0], ref.coef_[0], atol=1e-4)
     else:
         np.testing.assert_allclose(W - W.mean(0), ref.coef_ - ref.coef_.mean(0), atol=1e-4)
+
+
+def _objective_gradient(coef, intercept, X, y, C):
+    """Largest entry of the gradient of mean CE + ½‖W‖²/(C·n), a naive NumPy formula."""
+    z = X @ coef.T + intercept
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    residual = (p - np.eye(coef.shape[0])[y]) / len(y)
+    grad_w = residual.T @ X + coef / (C * len(y))
+    return max(np.abs(grad_w).max(), np.abs(residual.sum(0)).max())
+
+
+@pytest.mark.parametrize("C", [0.01, 1.0])
+def test_lbfgs_probe_matches_sklearn_on_digits(C):
+    # float32 pixels, as a user passes them; the reference fits the same values in float64
+    # (sklearn's lbfgs on float32 input stops early: 5e-4 from the optimum at C=1).
+    X, y = load_digits(return_X_y=True)
+    X = X.astype(np.float32)
+    # ~160 iterations at C=1; 640 when torch's L-BFGS dropped its curvature pairs near the
+    # optimum (a mean-scaled objective), which max_iter=300 turns into a ConvergenceWarning.
+    ours = HeadClassifier(
+        hidden_sizes=(), solver=f"lbfgs:C={C},max_iter=300", validation_fraction=0.0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours.fit(X, y)
+    scaled = StandardScaler().fit_transform(X.astype(np.float64))
+    ref = LogisticRegression(C=C, tol=1e-12, max_iter=100000).fit(scaled, y)
+    assert _objective_gradient(ref.coef_, ref.intercept_, scaled, y, C) < 1e-7
+    assert ours.history_[0]["gradient_max"] < 1e-8
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(scaled), atol=1e-4)
+
+
+def test_lbfgs_warns_when_max_iter_stops_it():
+    X, y = _data(4)
+    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
+        HeadClassifier(hidden_sizes=(), solver="lbfgs:C=1,max_iter=3").fit(X, y)
 
 
 def test_lbfgs_reaches_the_same_optimum_from_two_inits():

@@ -8,7 +8,7 @@ random features):
 | solver | objective over the readout (W, b) |
 |---|---|
 | adamw | the fit loop (mini-batch AdamW, every trainable parameter) |
-| lbfgs (``C=1,max_iter=1000,tol=1e-10``) | ``C·Σ_i CE_i + ½‖W‖²`` by full-batch L-BFGS (1) |
+| lbfgs (``C=1,max_iter=2000,tol=1e-10``) | ``C·Σ_i CE_i + ½‖W‖²`` by full-batch L-BFGS (1) |
 | ridge (``alpha=1e-3,form=auto``) | ``½‖ΦW + b − Y‖² + ½α‖W‖²`` in closed form, Y one-hot (primal or dual) |
 
 (1) scikit-learn's ``LogisticRegression(C=C)``; for two classes the penalty is ``‖W‖²``, which
@@ -18,9 +18,11 @@ equals sklearn's ``½‖w‖²`` on its single weight vector ``w = W₁ − W₀
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
 
 from headkit import functional as F
@@ -53,28 +55,40 @@ def frozen_features(model: nn.Module, X: Tensor, batch_size: int = 8192) -> Tens
 
 
 class LBFGSLogistic:
-    """L2-penalised multinomial logistic regression of the readout by L-BFGS."""
+    """L2-penalised multinomial logistic regression of the readout by L-BFGS.
 
-    def __init__(self, C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10) -> None:
+    Runs until the largest gradient entry of ``mean CE + ½‖W‖²/(C·n)`` is at most ``tol``, or
+    the line search makes no more progress in float64, or ``max_iter`` iterations (then a
+    :class:`~sklearn.exceptions.ConvergenceWarning`). It minimises scikit-learn's unscaled
+    ``C·Σ CE + ½‖W‖²`` times 10⁶: torch's L-BFGS drops every curvature pair with
+    ``yᵀs ≤ 1e-10``, an absolute test that a small objective fails near its optimum (L-BFGS then
+    falls back to gradient steps: 3,800 iterations for the mean-scaled objective, 750 for
+    sklearn's, 570 for 10⁶ times sklearn's on 4,000 × 256 features at C = 1).
+    """
+
+    def __init__(self, C: float = 1.0, max_iter: int = 2000, tol: float = 1e-10) -> None:
         if C <= 0 or max_iter < 1:
             raise ConfigError(f"lbfgs needs C > 0 and max_iter >= 1; got C={C}, {max_iter}.")
         self.C, self.max_iter, self.tol = C, max_iter, tol
 
     def fit(self, model: nn.Module, X: Tensor, y: Tensor, n_classes: int) -> dict[str, float]:
-        """Fit the readout; return ``{"iterations": ...}``."""
+        """Fit the readout; return ``{"iterations": ..., "gradient_max": ...}``."""
         phi = frozen_features(model, X)
         _, readout = readout_of(model)
         has_bias = readout.bias is not None
         zeros = {"dtype": torch.float64, "device": phi.device}
         weight = torch.zeros(n_classes, phi.shape[1], **zeros, requires_grad=True)
         bias = torch.zeros(n_classes, **zeros, requires_grad=has_bias)
-        # Scaled by 1/(C·n): the same minimiser, better conditioned for L-BFGS.
+        scale = 1e6 * max(self.C * len(y), 1.0)
         penalty = (1.0 if n_classes == 2 else 0.5) / (self.C * len(y))
         optimiser = torch.optim.LBFGS(
             [weight, bias] if has_bias else [weight],
             lr=1.0,
             max_iter=self.max_iter,
-            tolerance_grad=self.tol,
+            # torch's default, 1.25 evaluations per iteration, would end a fit whose line
+            # searches need more before max_iter does.
+            max_eval=25 * self.max_iter,
+            tolerance_grad=self.tol * scale,
             tolerance_change=0.0,
             history_size=20,
             line_search_fn="strong_wolfe",
@@ -83,17 +97,27 @@ class LBFGSLogistic:
         def closure() -> Tensor:
             optimiser.zero_grad()
             logits = phi @ weight.T + bias
-            loss = F.cross_entropy(logits, y) + penalty * weight.pow(2).sum()
+            loss = scale * (F.cross_entropy(logits, y) + penalty * weight.pow(2).sum())
             loss.backward()
             return loss
 
         optimiser.step(closure)
+        closure()
+        grads = [weight.grad] + ([bias.grad] if has_bias else [])
+        gradient_max = max(float(g.abs().max()) for g in grads) / scale
+        iterations = optimiser.state[weight].get("n_iter", 0)
+        if iterations >= self.max_iter and gradient_max > self.tol:
+            warnings.warn(
+                f"lbfgs stopped at max_iter={self.max_iter} with gradient {gradient_max:.1e} > "
+                f"tol={self.tol:g}; raise max_iter (solver='lbfgs:max_iter=...').",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         with torch.no_grad():
             readout.weight.copy_(weight)
             if has_bias:
                 readout.bias.copy_(bias)
-        iterations = optimiser.state[weight].get("n_iter", 0)
-        return {"iterations": float(iterations)}
+        return {"iterations": float(iterations), "gradient_max": gradient_max}
 
 
 class RidgeReadout:
@@ -127,7 +151,7 @@ def adamw() -> None:
 
 
 @SOLVERS.register("lbfgs")
-def lbfgs(C: float = 1.0, max_iter: int = 1000, tol: float = 1e-10) -> LBFGSLogistic:
+def lbfgs(C: float = 1.0, max_iter: int = 2000, tol: float = 1e-10) -> LBFGSLogistic:
     """Readout by L-BFGS logistic regression, C·ΣCE + ½‖W‖² (scikit-learn's LogisticRegression)."""
     return LBFGSLogistic(C, max_iter, tol)
 
