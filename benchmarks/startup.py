@@ -5,8 +5,10 @@ after another; wall time and CPU time (user + sys of the child) are recorded. `i
 alone is what a predict that needs torch cannot go below. A `-X importtime` run of each lists
 what the time goes to. A baseline is the same command on the source tree of an older commit
 (`git archive`), run with `PYTHONPATH` pointing at it, so all use this environment's packages.
-Every contestant runs once untimed first, so no column includes compiling a fresh tree's
-bytecode or reading files into the page cache for the first time.
+Every source tree is byte-compiled first (`compileall`; an installed package is compiled at
+install time, and `PYTHONDONTWRITEBYTECODE=1` would otherwise make every run compile headkit
+again) and every contestant runs once untimed, so no column includes compiling a tree or reading
+files into the page cache for the first time.
 
 Target (quiet 2-core machine): ≤ 1.5 s wall. The load average and thread settings are recorded.
 
@@ -86,13 +88,19 @@ def import_costs(command: list[str], env: dict[str, str]) -> dict[str, float]:
     return costs
 
 
+def compiled(tree: Path) -> Path:
+    """Byte-compile a source tree (compileall writes even under PYTHONDONTWRITEBYTECODE)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree)], check=True)
+    return tree
+
+
 def baseline_tree(revision: str, into: Path) -> Path:
     into.mkdir()
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", revision, "src"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
+    return compiled(into / "src")
 
 
 def main() -> None:
@@ -118,6 +126,7 @@ def main() -> None:
         results = {
             "`import torch` alone": measure([sys.executable, "-c", "import torch"], env, repeats)
         }
+        compiled(ROOT / "src")
         results["`headkit predict`, current"] = measure(predict, env, repeats)
         costs = {"current": import_costs(predict, env)}
         for revision in filter(None, args.baseline.split(",")):
@@ -137,8 +146,9 @@ def write(results, costs, loads, repeats, args) -> None:
         f"median of {repeats} fresh processes · 50-row MNIST-1D CSV, default network",
         "",
         f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. Threads: "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. Each command ran once "
-        "untimed first. CPU time (user + sys) is less sensitive to other work than wall time.",
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. Source trees byte-compiled "
+        "and each command run once untimed first. CPU time (user + sys) is less sensitive to "
+        "other work than wall time.",
         "",
         "| command | wall s (median) | CPU s (median) | each run, wall s |",
         "|---|---|---|---|",
