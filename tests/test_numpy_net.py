@@ -145,3 +145,16 @@ def _config(path):
     from headkit.config import NetworkConfig
 
     return NetworkConfig.from_dict(io.read_config(path)["network"])
+
+
+def test_float64_weights_are_computed_in_float32_as_the_torch_loader_does(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    path = save_network(tmp_path / "m", activation="tanh")
+    narrow, _ = both_engines(path)
+    weights = load_file(str(path / "model.safetensors"))
+    wide = {k: v.astype(np.float64) if v.dtype == np.float32 else v for k, v in weights.items()}
+    save_file(wide, str(path / "model.safetensors"))
+    got, expected = both_engines(path)
+    np.testing.assert_array_equal(got, narrow)  # float32 → float64 → float32 is exact
+    assert np.abs(got - expected).max() <= 1e-6

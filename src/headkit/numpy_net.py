@@ -182,7 +182,11 @@ class NumpyHeadNet:
             raise ModelFileError(
                 f"{file} is corrupt or truncated ({error}); retrain or restore it."
             ) from None
-        return cls(config, weights)
+        # as load_state_dict into the float32 HeadNet: floating weights become float32
+        return cls(
+            config,
+            {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in weights.items()},
+        )
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name → shape of every saved weight."""
