@@ -1,9 +1,9 @@
 """Start-up cost of `headkit predict` on a 50-row file, now vs older commits, with its imports.
 
-Each contestant runs `python -m headkit predict RUN rows.csv -o out.csv` in a fresh process, one
-after another; wall time and CPU time (user + sys of the child) are recorded. `import torch`
-alone is what a predict that needs torch cannot go below. A `-X importtime` run of each lists
-what the time goes to. A baseline is the same command on the source tree of an older commit
+Each contestant runs `python -m headkit predict RUN rows.csv -o out.csv` in a fresh process, in
+rounds (every contestant once per round); wall time and CPU time (user + sys of the child) are
+recorded. `import torch` alone is what a predict that needs torch cannot go below. A
+`-X importtime` run of each lists what the time goes to. A baseline is the same command on the source tree of an older commit
 (`git archive`), run with `PYTHONPATH` pointing at it, so all use this environment's packages.
 Every source tree is byte-compiled first (`compileall`; an installed package is compiled at
 install time, and `PYTHONDONTWRITEBYTECODE=1` would otherwise make every run compile headkit
@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,15 +62,29 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def measure(command: list[str], env: dict[str, str], repeats: int) -> dict[str, float]:
-    """Median wall and CPU seconds over ``repeats`` runs, after one untimed warm-up run."""
-    timed(command, env)  # compiles the tree's bytecode, warms the page cache
-    runs = np.array([timed(command, env) for _ in range(repeats)])
-    return {
-        "wall": float(np.median(runs[:, 0])),
-        "cpu": float(np.median(runs[:, 1])),
-        "walls": runs[:, 0].tolist(),
-    }
+def measure(
+    contestants: dict[str, tuple[list[str], dict[str, str]]], repeats: int
+) -> dict[str, dict[str, Any]]:
+    """Median wall and CPU seconds of each (command, env) over ``repeats`` rounds.
+
+    Each runs once untimed first (page cache); then the rounds run every contestant in turn, so
+    a change of machine load during the benchmark affects them all alike.
+    """
+    for command, env in contestants.values():
+        timed(command, env)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in contestants}
+    for _ in range(repeats):
+        for name, (command, env) in contestants.items():
+            runs[name].append(timed(command, env))
+    results = {}
+    for name, values in runs.items():
+        array = np.array(values)
+        results[name] = {
+            "wall": float(np.median(array[:, 0])),
+            "cpu": float(np.median(array[:, 1])),
+            "walls": array[:, 0].tolist(),
+        }
+    return results
 
 
 def import_costs(command: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -123,16 +138,20 @@ def main() -> None:
         rows.to_csv(tmp / "rows.csv", index=False)
         predict = [sys.executable, "-m", "headkit", "predict", str(run), str(tmp / "rows.csv")]
         predict += ["-o", str(tmp / "out.csv")]
-        results = {
-            "`import torch` alone": measure([sys.executable, "-c", "import torch"], env, repeats)
-        }
         compiled(ROOT / "src")
-        results["`headkit predict`, current"] = measure(predict, env, repeats)
-        costs = {"current": import_costs(predict, env)}
+        contestants = {
+            "`import torch` alone": ([sys.executable, "-c", "import torch"], env),
+            "`headkit predict`, current": (predict, env),
+        }
         for revision in filter(None, args.baseline.split(",")):
             old_env = {**env, "PYTHONPATH": str(baseline_tree(revision, tmp / revision))}
-            results[f"`headkit predict`, {revision}"] = measure(predict, old_env, repeats)
-            costs[revision] = import_costs(predict, old_env)
+            contestants[f"`headkit predict`, {revision}"] = (predict, old_env)
+        results = measure(contestants, repeats)
+        costs = {
+            name.rsplit(", ", 1)[-1]: import_costs(command, env)
+            for name, (command, env) in contestants.items()
+            if "predict" in name
+        }
     loads.append(" / ".join(f"{x:.2f}" for x in os.getloadavg()))
     write(results, costs, loads, repeats, args)
 
@@ -147,8 +166,8 @@ def write(results, costs, loads, repeats, args) -> None:
         "",
         f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. Threads: "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. Source trees byte-compiled "
-        "and each command run once untimed first. CPU time (user + sys) is less sensitive to "
-        "other work than wall time.",
+        "and each command run once untimed first; contestants take turns. CPU time (user + sys) "
+        "is less sensitive to other work than wall time.",
         "",
         "| command | wall s (median) | CPU s (median) | each run, wall s |",
         "|---|---|---|---|",
