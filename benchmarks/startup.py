@@ -3,8 +3,9 @@
 Each contestant runs `python -m headkit predict RUN rows.csv -o out.csv` in a fresh process, in
 rounds (every contestant once per round); wall time and CPU time (user + sys of the child) are
 recorded. `import torch` alone is what a predict that needs torch cannot go below. A
-`-X importtime` run of each lists what the time goes to. A baseline is the same command on the source tree of an older commit
-(`git archive`), run with `PYTHONPATH` pointing at it, so all use this environment's packages.
+`-X importtime` run of each lists what the time goes to. A baseline is the same command on the
+source tree of an older commit (`git archive`), run with `PYTHONPATH` pointing at it, so all use
+this environment's packages.
 Every source tree is byte-compiled first (`compileall`; an installed package is compiled at
 install time, and `PYTHONDONTWRITEBYTECODE=1` would otherwise make every run compile headkit
 again) and every contestant runs once untimed, so no column includes compiling a tree or reading
