@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit.cli import app
+from headkit.presets import preset_values
 
 runner = CliRunner()
 QUICK = ["--epochs", "3", "--hidden-sizes", "16", "--quiet"]
@@ -60,7 +61,7 @@ def test_train_builtin_dataset_writes_a_run(tmp_path):
         "config.json",
         "metrics.json",
         "history.csv",
-        "mahalanobis.safetensors",  # OOD statistics of the training split (issue 6)
+        "mahalanobis.safetensors",  # OOD statistics of the training split
     }
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["splits"]) == {"train", "test"}
@@ -225,3 +226,18 @@ def test_predict_drops_the_label_column_of_tsv_and_parquet(tmp_path, suffix):
     assert result.exit_code == 0, result.output
     preds = pd.read_csv(tmp_path / "preds.csv")
     assert len(preds) == 120 and set(preds["label"]) <= {"yes", "no"}
+
+
+def test_train_with_a_preset_and_threads_and_info_shows_them(tmp_path):
+    out = tmp_path / "run"
+    args = ["--dataset", "digits", "--out", out, "--preset", "accurate:epochs=1"]
+    result = invoke("train", *args, "--threads", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["network"]["hidden_sizes"] == list(preset_values("accurate")["hidden_sizes"])
+    assert config["metadata"]["training"]["preset"] == "accurate:epochs=1"
+    assert config["metadata"]["training"]["threads"] == 1
+    assert config["metadata"]["threads"] == 1
+    shown = invoke("info", out).output
+    assert "accurate:epochs=1" in shown
+    assert "threads (this fit)" in shown

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from headkit import HeadClassifier
 from headkit.cli import app
-from headkit.nn import MultiSampleDropout, NestedDropout
+from headkit.nn import DROPOUTS, MultiSampleDropout, NestedDropout
 
 runner = CliRunner()
 
@@ -38,21 +38,26 @@ def train(tmp_path, csv, name, *extra):
     return out
 
 
-@pytest.mark.parametrize(
-    ("spec", "module", "check"),
-    [
-        ("nested", NestedDropout, lambda m: m.distribution == "geometric"),
-        ("multisample:k=8,p=0.5", MultiSampleDropout, lambda m: (m.k, m.p) == (8, 0.5)),
-    ],
-)
-def test_train_dropout_by_name(tmp_path, labelled_csv, spec, module, check):
+# Non-default options for some kinds, and the module they must produce with them; every other
+# registered kind is trained by its bare name.
+WITH_OPTIONS = {
+    "nested": ("nested", NestedDropout, lambda m: m.distribution == "geometric"),
+    "multisample": ("multisample:k=8,p=0.5", MultiSampleDropout, lambda m: (m.k, m.p) == (8, 0.5)),
+}
+
+
+@pytest.mark.parametrize("name", DROPOUTS.names())
+def test_train_dropout_by_name(tmp_path, labelled_csv, name):
+    spec, module, check = WITH_OPTIONS.get(name, (name, None, None))
     out = train(tmp_path, labelled_csv, "run", "--dropout", spec)
     assert json.loads((out / "config.json").read_text())["network"]["dropout"] == spec
     model = HeadClassifier.load(out)
-    found = [m for m in model.model_.modules() if isinstance(m, module)]
-    assert len(found) == 1 and check(found[0])
+    assert model.get_params()["dropout"] == spec
+    if module is not None:
+        found = [m for m in model.model_.modules() if isinstance(m, module)]
+        assert len(found) == 1 and check(found[0])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["splits"]["train"]["accuracy"] > 0.8
+    assert metrics["splits"]["train"]["accuracy"] >= 0.75  # chance is about 0.5
 
 
 def test_train_gradient_noise_changes_the_weights(tmp_path, labelled_csv):

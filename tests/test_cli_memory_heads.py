@@ -1,4 +1,4 @@
-"""The issue-14 heads and losses by name through the CLI and saved runs."""
+"""Memory heads (ncm, knn), multi-label losses and the norm loss by name: CLI and saved runs."""
 
 import json
 

@@ -179,7 +179,16 @@ CLI_CASES = {
         "looks like a continuous (regression) target",
     ),
     "too few rows for the splits": (
-        _train(lambda t: ["--data", _table(t, n=4, y=["u", "v", "u", "v"]), "--target", "y"]),
+        _train(
+            lambda t: [
+                "--data",
+                _table(t, n=4, y=["u", "v", "u", "v"]),
+                "--target",
+                "y",
+                "--validation-fraction",
+                "0.1",
+            ]
+        ),
         "has 4 rows, too few",
     ),
     "a second run to the same --out": (

@@ -11,6 +11,7 @@ from headkit import HeadClassifier
 from headkit.exceptions import DataError, NotFittedError
 
 FAST = dict(epochs=8, hidden_sizes=(32,), random_state=0)
+DEFAULT_MEAN_BOUND = 0.745  # seeds 0-2 at 1 thread gave 0.768, 0.763, 0.749 (mean 0.760)
 
 
 # Stochastic mini-batch training with a random validation split cannot match a fit on repeated
@@ -33,9 +34,29 @@ def test_sklearn_check_estimator(estimator, check):
     check(estimator)
 
 
-def test_defaults_reach_70_percent_on_mnist1d(mnist1d):
-    model = HeadClassifier(random_state=0).fit(mnist1d.X_train, mnist1d.y_train)
-    assert model.score(mnist1d.X_test, mnist1d.y_test) >= 0.70
+def _default_scores(mnist1d, seeds, threads):
+    return [
+        HeadClassifier(random_state=seed, threads=threads)
+        .fit(mnist1d.X_train, mnist1d.y_train)
+        .score(mnist1d.X_test, mnist1d.y_test)
+        for seed in seeds
+    ]
+
+
+def test_defaults_mean_over_three_seeds_on_mnist1d(mnist1d):
+    # A mean over seeds, with a margin: the five-seed figures are in the slow test below and
+    # benchmarks/results/train_speed.md; one seed's spread (±1 point) cannot cross this bound.
+    scores = _default_scores(mnist1d, range(3), threads=1)
+    assert np.mean(scores) >= DEFAULT_MEAN_BOUND, scores
+
+
+# `.venv/bin/python -m pytest -m slow tests/test_estimator.py` (about a minute on a quiet machine).
+@pytest.mark.slow
+@pytest.mark.parametrize("threads", [1, 2])
+def test_defaults_reach_75_percent_mean_over_five_seeds_on_mnist1d(mnist1d, threads):
+    scores = _default_scores(mnist1d, range(5), threads)
+    assert np.mean(scores) >= 0.75, scores
+    assert min(scores) >= 0.73, scores
 
 
 def test_same_seed_gives_bit_identical_weights(blobs_data):
@@ -62,7 +83,8 @@ def test_probabilities_history_and_attributes(blobs_data):
     model = HeadClassifier(**{**FAST, "epochs": 30}).fit(X, labels)
     proba = model.predict_proba(X_test)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(model.predict_log_proba(X_test), np.log(proba), rtol=1e-5)
+    # log_softmax vs log(softmax): near p = 1 the float32 rounding of p dominates, so absolute.
+    np.testing.assert_allclose(model.predict_log_proba(X_test), np.log(proba), rtol=1e-5, atol=1e-6)
     assert set(model.predict(X_test)) <= {"cat", "dog", "eel"}
     assert model.score(X_test, np.array(["cat", "dog", "eel"])[y_test]) > 0.9
     assert list(model.classes_) == ["cat", "dog", "eel"]
@@ -162,6 +184,18 @@ def test_standardize_makes_raw_scaled_features_work(blobs_data):
     X, y, X_test, y_test = blobs_data
     scaled = HeadClassifier(**{**FAST, "epochs": 20}).fit(X * 1000 + 500, y)
     assert scaled.score(X_test * 1000 + 500, y_test) > 0.9
+
+
+def test_validation_split_is_held_out_only_when_something_uses_it(blobs_data):
+    X, y, _, _ = blobs_data
+    plain = HeadClassifier(**FAST).fit(X, y)
+    assert all(row["val_loss"] is None for row in plain.history_)  # every row trains
+    stopping = HeadClassifier(**FAST, patience=50).fit(X, y)
+    assert all(row["val_loss"] is not None for row in stopping.history_)
+    calibrated = HeadClassifier(**FAST, calibrate=True).fit(X, y)
+    assert calibrated.calibration_["n_samples"] == round(0.1 * len(y))
+    explicit = HeadClassifier(**FAST, validation_fraction=0.2).fit(X, y)
+    assert all(row["val_loss"] is not None for row in explicit.history_)
 
 
 def test_patience_without_rows_for_a_validation_split_warns():

@@ -77,10 +77,8 @@ def test_every_activation_exports(tmp_path, activation):
     check_export_matches(tmp_path, activation=activation)
 
 
-# The other kinds are plain modules that are the identity in eval mode.
-@pytest.mark.parametrize("dropout", ["dropconnect", "multisample", "nested"])
-def test_dropout_kinds_with_their_own_layers_export_as_their_eval_mode(tmp_path, dropout):
-    assert dropout in DROPOUTS
+@pytest.mark.parametrize("dropout", DROPOUTS.names())
+def test_every_dropout_kind_exports_as_its_eval_mode(tmp_path, dropout):
     check_export_matches(tmp_path, dropout=dropout)
 
 

@@ -1,4 +1,4 @@
-"""Issue-14 first-wave names through the estimator, saved runs and the CLI."""
+"""Options of the online softmax, PReLU, SELU with batch norm and Partial FC: estimator, CLI, runs."""
 
 import json
 

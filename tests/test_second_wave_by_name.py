@@ -1,4 +1,5 @@
-"""Every technique of the second wave (t14b rows) by name: estimator, CLI and saved runs."""
+"""Every init, residual skip, readout solver and batch augmentation by the registries' own names:
+estimator, CLI and saved runs. A new entry is trained here without editing a list."""
 
 import json
 
@@ -8,18 +9,28 @@ from typer.testing import CliRunner
 
 from headkit import HeadClassifier
 from headkit.cli import app
+from headkit.nn import INITS, RESIDUALS
+from headkit.training import AUGMENTS, SOLVERS
 
+FAMILIES = {"init": INITS, "residual": RESIDUALS, "solver": SOLVERS, "augment": AUGMENTS}
+# Each family's default: every other test in the suite already trains with it.
+DEFAULTS = {("init", "default"), ("residual", "none"), ("solver", "adamw"), ("augment", "none")}
+# Settings some names need: skips join blocks of equal width; the readout solvers fit the head
+# on fixed features (ridge: of random features).
+NEEDS = {
+    "init": {"hidden_sizes": (16, 16)},
+    "residual": {"hidden_sizes": (16, 16, 16)},
+    ("solver", "lbfgs"): {"hidden_sizes": ()},
+    ("solver", "ridge"): {"head": "random_features:width=64", "hidden_sizes": ()},
+}
 SPECS = [
-    {"init": "critical", "hidden_sizes": (16, 16)},
-    {"residual": "scaled", "hidden_sizes": (16, 16, 16)},
-    {"residual": "learnable", "hidden_sizes": (16, 16)},
-    {"head": "random_features:width=64", "hidden_sizes": (), "solver": "ridge:alpha=0.01"},
-    {"hidden_sizes": (), "solver": "lbfgs:C=0.5"},
+    {family: name, **NEEDS.get(family, {}), **NEEDS.get((family, name), {})}
+    for family, registry in FAMILIES.items()
+    for name in registry.names()
+    if (family, name) not in DEFAULTS
+] + [  # options survive the save and load too
+    {"solver": "ridge:alpha=0.01", **NEEDS[("solver", "ridge")]},
     {"augment": "mixup:alpha=0.4"},
-    {"augment": "cutmix"},
-    {"output": "stablemax"},
-    {"loss": "masked"},
-    {"loss": "deep_supervision:alpha=0.3", "hidden_sizes": (16, 16, 16)},
 ]
 
 

@@ -260,15 +260,12 @@ def predict(
     """Write the predicted label and one probability column per class."""
     from headkit.runs.predict import predictions_table, write_predictions
 
-    ids = None
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
         from headkit.saved_model import SavedModel  # when the network is plain
 
         saved = SavedModel.load(run, engine="auto")
-        X, names = load_unlabelled(data, target or saved.metadata.get("target"))
-        if id_column is not None:
-            X, ids = pop_id_column(X, names, id_column, data)
-            names = [n for n in names if n != id_column]
+        rows = load_unlabelled(data, target or saved.metadata.get("target"))
+        X, names, ids = pop_id_column(*rows, id_column, data)
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
         multilabel = bool(saved.metadata.get("multilabel", False))
     else:
@@ -277,11 +274,8 @@ def predict(
 
         model = _load_run(run)
         multilabel = bool(getattr(model, "multilabel_", False))
-        target = target or model.model_.metadata.get("target")
-        X, names = load_unlabelled(data, target)
-        if id_column is not None:
-            X, ids = pop_id_column(X, names, id_column, data)
-            names = [n for n in names if n != id_column]
+        rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
+        X, names, ids = pop_id_column(*rows, id_column, data)
         X, names = align_columns(X, names, model, data)
         features = feature_frame(X, names)
         classes, uncertainty = model.classes_, None
@@ -356,12 +350,20 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     sizes = config["network"].get("hidden_sizes") or []
     if sizes:  # the aspect ratio of Roberts, Yaida & Hanin: distance from infinite width
         table.add_row("depth/width ratio Σ 1/n", f"{sum(1 / int(w) for w in sizes):.4f}")
+    training = meta.get("training", {})
+    if training.get("preset"):
+        from headkit.presets import apply_preset
+
+        table.add_row("preset", str(training["preset"]))
+        training = apply_preset(training["preset"], training)
     training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
     for key in (*training_keys, "solver", "augment", "random_state"):
-        if key in meta.get("training", {}):
-            table.add_row(key, str(meta["training"][key]))
+        if key in training:
+            table.add_row(key, str(training[key]))
     if "seed" in meta:
         table.add_row("seed_ (this fit)", str(meta["seed"]))
+    if meta.get("threads") is not None:
+        table.add_row("threads (this fit)", str(meta["threads"]))
     classes = meta.get("classes", [])
     table.add_row(
         "classes",

@@ -49,10 +49,14 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     Console().print(table)
 
 
-def pop_id_column(features: Any, names: list[str], id_column: str, data: str) -> tuple[Any, Any]:
-    """Split the ID column off the features: (features without it, the IDs)."""
+def pop_id_column(
+    features: Any, names: list[str], id_column: str | None, data: str
+) -> tuple[Any, list[str], Any]:
+    """Split the ID column off the features: (features without it, their names, the IDs or None)."""
     from headkit.exceptions import DataError
 
+    if id_column is None:
+        return features, names, None
     if id_column not in names:
         raise DataError(
             f"--id-column {id_column!r} is not a column of {data}; its columns are "
@@ -63,7 +67,8 @@ def pop_id_column(features: Any, names: list[str], id_column: str, data: str) ->
     frame = (
         features if isinstance(features, pd.DataFrame) else pd.DataFrame(features, columns=names)
     )
-    return frame.drop(columns=[id_column]), frame[id_column]
+    kept = [n for n in names if n != id_column]
+    return frame.drop(columns=[id_column]), kept, frame[id_column]
 
 
 OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")

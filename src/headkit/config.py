@@ -13,8 +13,14 @@ This module imports nothing heavy: the CLI's ``--help`` reads it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+AUTO_BATCH_MAX = 512  # rows per step of batch_size=None on large data
+AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
+AUTO_BATCH_MIN = 32  # ... but no batch of batch_size=None is smaller than this (or all rows)
+AUTO_VALIDATION_FRACTION = 0.1  # held out by validation_fraction=None when a hold-out is needed
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,31 @@ def settings(config: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config) if "help" in f.metadata]
 
 
+def validation_share(validation_fraction: float | None, patience: Any, calibrate: bool) -> float:
+    """Return the share of training rows to hold out for validation.
+
+    ``validation_fraction`` when given; for ``None``, :data:`AUTO_VALIDATION_FRACTION` when
+    ``patience`` or ``calibrate`` needs a split, else 0 (every row trains the network: on
+    MNIST-1D that is worth about two points, ``benchmarks/results/train_speed.md``).
+    """
+    if validation_fraction is not None:
+        return float(validation_fraction)
+    return AUTO_VALIDATION_FRACTION if patience is not None or calibrate else 0.0
+
+
+def batch_rows(batch_size: int | None, n_rows: int) -> int:
+    """Return the rows per step for ``n_rows`` training rows.
+
+    ``batch_size`` (at most ``n_rows``), or for ``None`` ``⌈n/AUTO_BATCH_STEPS⌉`` clipped to
+    [AUTO_BATCH_MIN, AUTO_BATCH_MAX] (and to ``n``): 500 rows on MNIST-1D's 4,000, while a 300-row
+    table still gets 8 steps per epoch instead of one, and a handful of rows is one batch.
+    """
+    if batch_size is None:
+        rows = min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, math.ceil(n_rows / AUTO_BATCH_STEPS)))
+        return max(1, min(rows, n_rows))
+    return max(1, min(batch_size, n_rows))
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Shape and parts of a :class:`headkit.nn.HeadNet`.
@@ -70,7 +101,7 @@ class NetworkConfig:
     n_features: int
     n_classes: int
     hidden_sizes: tuple[int, ...] = setting(
-        (256, 256),
+        (256, 256, 256),
         "Width of each Dense block, e.g. 256,256; none or () gives multinomial logistic regression.",
         tuple,
     )
@@ -94,7 +125,7 @@ class NetworkConfig:
         str,
     )
     dropout: str | float = setting(
-        0.2, "A dropout rate (0.2) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
+        0.3, "A dropout rate (0.3) or a dropout spec (multisample:k=8).", Range(float, 0, 1), str
     )
     head: str = setting("linear", "Head spec from features to logits (arcface:s=30,m=0.5).", str)
     output: str = setting("softmax", "Output map from logits to probabilities (entmax15).", str)
@@ -134,8 +165,14 @@ class TrainingConfig:
     """
 
     loss: str = setting("cross_entropy", "Loss spec (label_smoothing:0.1).", str)
-    epochs: int = setting(150, "Maximum passes over the training data.", Range(int, 1, None))
-    batch_size: int = setting(256, "Rows per optimisation step.", Range(int, 1, None))
+    epochs: int = setting(80, "Maximum passes over the training data.", Range(int, 1, None))
+    batch_size: int | None = setting(
+        None,
+        "Rows per optimisation step; none takes n/8 clipped to [32, 512], so that small data sets "
+        "get 8 steps per epoch too.",
+        Range(int, 1, None),
+        None,
+    )
     lr: float = setting(1e-2, "Peak learning rate of AdamW.", Range(float, 0, None, "neither"))
     weight_decay: float = setting(
         1e-2, "AdamW's decoupled weight decay on weight matrices.", Range(float, 0, None)
@@ -145,11 +182,13 @@ class TrainingConfig:
         "Learning-rate schedule: onecycle, cosine or constant.",
         Choice(("onecycle", "cosine", "constant")),
     )
-    validation_fraction: float = setting(
-        0.1,
+    validation_fraction: float | None = setting(
+        None,
         "Share of the training rows held out for early stopping, best-weight restore and "
-        "calibration; 0 disables them.",
+        "calibration; 0 trains on every row; none holds out 10 % only when patience or calibrate "
+        "needs it.",
         Range(float, 0, 1),
+        None,
     )
     patience: int | None = setting(
         None,
@@ -249,6 +288,20 @@ class TrainingConfig:
         "random_state",
     )
     device: str = setting("auto", "auto (CUDA when available), cpu, cuda or a torch device.", str)
+    threads: int | None = setting(
+        None,
+        "Intra-op CPU threads for fit and predict; none picks them per call from the work per "
+        "step and the cores free now (headkit.threads). Fix it for bit-for-bit repeats.",
+        Range(int, 1, None),
+        None,
+    )
+    preset: str | None = setting(
+        None,
+        "A named recipe (headkit.presets: accurate) whose values replace every setting left at "
+        "its default; options after a colon (accurate:epochs=60).",
+        str,
+        None,
+    )
     checkpoint_dir: str | None = setting(
         None,
         "Write the whole training state there after every epoch; a fit interrupted and called "

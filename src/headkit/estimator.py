@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from headkit import estimator_fit as steps
-from headkit._validation import validate_features
 from headkit.config import NetworkConfig, TrainingConfig
 from headkit.data.sparse import is_sparse
 from headkit.estimator_params import (
@@ -38,12 +36,13 @@ from headkit.estimator_params import (
 from headkit.estimator_state import (
     estimator_metadata,
     fitted_files,
+    given_network_params,
     restore_fitted,
     saved_training,
 )
 from headkit.evaluation.calibration import calibrate_network
 from headkit.evaluation.ood import network_ood_score
-from headkit.exceptions import ConfigError, DataError, ModelFileError
+from headkit.exceptions import ModelFileError
 from headkit.inference import (
     mc_predict_arrays,
     predict_arrays,
@@ -107,13 +106,19 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             setattr(self, name, value)
 
     # ----------------------------------------------------------------- configs (views of params)
-    def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
-        """Return the :class:`NetworkConfig` these parameters describe."""
-        return network_config(self.get_params(), n_features, n_classes)
+    def resolved_params(self) -> dict[str, Any]:
+        """Return the parameters a fit uses: ``get_params()`` with the preset's values filled in."""
+        from headkit.presets import apply_preset
 
-    def training_config(self) -> TrainingConfig:
-        """Return the :class:`TrainingConfig` these parameters describe (JSON-ready)."""
-        return training_config(self.get_params())
+        return apply_preset(self.preset, self.get_params(deep=False))
+
+    def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
+        """Return the :class:`NetworkConfig` a fit builds (preset applied)."""
+        return network_config(self.resolved_params(), n_features, n_classes)
+
+    def training_config(self, resolved: bool = True) -> TrainingConfig:
+        """Return the JSON-ready :class:`TrainingConfig` a fit uses (``resolved=False``: as given)."""
+        return training_config(self.resolved_params() if resolved else self.get_params())
 
     @classmethod
     def from_configs(
@@ -205,26 +210,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         first = not hasattr(self, "model_")
+        X, y = steps.validate_partial_fit(self, X, y, classes, first)
         if first:
-            self._validate_params()
-        elif getattr(self, "preprocessor_", None) is not None:
-            raise ConfigError(
-                "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
-                "refit it with fit() on all the rows."
-            )
-        X, y = validate_features(self, X, y, reset=first, continuous=False)
-        check_classification_targets(y)
-        if first:
-            if classes is None:
-                raise DataError(
-                    "The first call to partial_fit needs `classes`, the list of every label."
-                )
-            self.classes_ = np.unique(np.asarray(classes))
-            if len(self.classes_) < 2:
-                raise DataError(
-                    "`classes` has fewer than two labels; a classifier needs at least two."
-                )
-            self.multilabel_, self.preprocessor_ = False, None
             with seeded(steps.derive_seed(self), resolve_device(self.device)):
                 self._prepare(X, ())
             self.temperature_, self.calibration_ = 1.0, {}
@@ -242,6 +229,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self.history_ = [record.as_dict() for record in self._trainer.history]
         self.n_iter_ = self._trainer.epoch
         self.best_epoch_ = self._trainer.best_epoch
+        self.threads_ = self._trainer.threads
 
     def calibrate_temperature(self, X: Any, y: Any) -> float:
         """Fit the temperature on held-out (X, y), store it in the network and return it.
@@ -259,6 +247,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     # --------------------------------------------------------------------------- inference
     def _rows(self, X: Any) -> Any:
         return steps.network_input(self, X)
+
+    def _predict(self, X: Any, log_proba: bool = False) -> Any:
+        rows = self._rows(X)  # first: it raises NotFittedError before model_ is read
+        return predict_arrays(self.model_, rows, log_proba, self.threads)
 
     def network_input(self, X: Any) -> np.ndarray:
         """Return the float32 rows (N, model_.config.n_features) the network reads.
@@ -305,8 +297,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             return steps.masked_proba(self, X, class_mask)
         if mc_samples is not None and check_mc_samples(mc_samples) > 1:
             return self.predict_uncertainty(X, mc_samples)["proba"].astype(np.float64)
-        X = self._rows(X)
-        return predict_arrays(self.model_, X).proba.numpy().astype(np.float64)
+        return self._predict(X).proba.numpy().astype(np.float64)
 
     def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
         """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).
@@ -318,13 +309,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """
         samples = check_mc_samples(mc_samples)
         X = self._rows(X)
-        result = mc_predict_arrays(self.model_, X, samples, self.seed_)
+        result = mc_predict_arrays(self.model_, X, samples, self.seed_, self.threads)
         return {name: value.numpy() for name, value in result._asdict().items()}
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Return log-probabilities of the output map (``-inf`` where a sparse map gives 0)."""
-        X = self._rows(X)
-        return predict_arrays(self.model_, X, log_proba=True).log_proba.numpy()
+        return self._predict(X, log_proba=True).log_proba.numpy()
 
     def predict(self, X: Any, class_mask: Any = None) -> np.ndarray:
         """Return the most probable class of each row, shape (n_samples,).
@@ -340,8 +330,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def logits(self, X: Any) -> np.ndarray:
         """Return the raw logits, shape (n_samples, n_classes)."""
-        X = self._rows(X)
-        return predict_arrays(self.model_, X).logits.numpy()
+        return self._predict(X).logits.numpy()
 
     # ----------------------------------------------------------------------------- saving
     def save(
@@ -378,9 +367,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
             )
         training, verbose, seed = saved_training(meta)
-        estimator = cls.from_configs(model.config, training, verbose=verbose)
+        given = given_network_params(meta)
+        estimator = cls.from_configs(model.config, training, verbose=verbose, **given)
         restore_fitted(estimator, model, meta, Path(path))
-        estimator._trainer = Trainer(model, training.replace(device=device), model.config.n_classes)
+        resolved = estimator.training_config().replace(device=device)
+        estimator._trainer = Trainer(model, resolved, model.config.n_classes)
         estimator.seed_ = seed
         return estimator
 

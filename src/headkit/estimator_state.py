@@ -34,14 +34,33 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "classes": estimator.classes_.tolist(),
         "classes_dtype": estimator.classes_.dtype.str,
         "feature_names": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
-        "training": estimator.training_config().to_dict(),
+        "training": estimator.training_config(resolved=False).to_dict(),
+        "network_params": _network_params(estimator),
         "params": {"verbose": estimator.verbose},
         "seed": estimator.seed_,
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
         "best_epoch": estimator.best_epoch_,
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
+        "threads": getattr(estimator, "threads_", None),
     }
+
+
+def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
+    """The network settings as given, when a preset makes them differ from the saved network."""
+    if estimator.preset is None:
+        return None
+    from headkit.estimator_params import NETWORK_SETTINGS
+
+    return {name: getattr(estimator, name) for name in NETWORK_SETTINGS}
+
+
+def given_network_params(meta: dict[str, Any]) -> dict[str, Any]:
+    """The network settings as the user gave them, where a preset run saved them (else {})."""
+    given = dict(meta.get("network_params") or {})
+    if "hidden_sizes" in given:
+        given["hidden_sizes"] = tuple(given["hidden_sizes"])
+    return given
 
 
 def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
@@ -82,6 +101,7 @@ def restore_fitted(
     estimator.calibration_ = meta.get("calibration", {})
     estimator.ood_detector_ = MahalanobisDetector.load(path / OOD_FILE)
     estimator.multilabel_ = bool(meta.get("multilabel", False))
+    estimator.threads_ = meta.get("threads")
     estimator.preprocessor_ = _preprocessor_from_file(path / PREPROCESSING_FILE)
     if estimator.preprocessor_ is not None:
         estimator.n_features_in_ = len(estimator.preprocessor_.feature_names)

@@ -41,14 +41,14 @@ __all__ = [
 
 
 class Prediction(NamedTuple):
-    """Batched prediction of :func:`predict_arrays` (CPU float32).
+    """Batched prediction of :func:`predict_arrays` (CPU).
 
     Attributes
     ----------
-    logits : Tensor, shape (N, C)
-    proba : Tensor, shape (N, C)
-        ``HeadNet.probabilities(logits)``.
-    log_proba : Tensor, shape (N, C) or None
+    logits : Tensor, shape (N, C), float32
+    proba : Tensor, shape (N, C), float64
+        ``HeadNet.probabilities(logits)``, the output map evaluated in float64.
+    log_proba : Tensor, shape (N, C), float64, or None
         ``HeadNet.log_probabilities(logits)`` when asked for.
     """
 
@@ -75,6 +75,7 @@ def map_batches(
     X: np.ndarray,
     step: Callable[[Tensor], dict[str, Tensor]],
     batch_size: int | None = None,
+    threads: int | None = None,
 ) -> dict[str, Tensor]:
     """Apply ``step`` to batches of rows of X on the model's device; concatenate on the CPU.
 
@@ -88,40 +89,54 @@ def map_batches(
         Batch (B, F) tensor → dict of tensors with B rows.
     batch_size : int, optional
         Rows per batch (default ``PREDICT_BATCH``, read at call time).
+    threads : int, optional
+        Intra-op CPU threads; ``None`` lets :mod:`headkit.threads` choose by the work
+        per batch and the free cores. torch's global setting is restored afterwards.
     """
     from headkit.data.sparse import SparseRows, is_sparse
+    from headkit.threads import intra_op_threads, resolve_threads, step_flops
 
     batch_size = batch_size or PREDICT_BATCH
     device = device_of(model)
     rows = SparseRows(X) if is_sparse(X) else None  # densified one batch at a time
+    flops = step_flops(model, min(batch_size, max(X.shape[0], 1)), backward=False)
     parts: dict[str, list[Tensor]] = {}
-    for start in range(0, max(X.shape[0], 1), batch_size):
-        part = X[start : start + batch_size] if rows is None else rows[start : start + batch_size]
-        batch = (as_tensor(part) if rows is None else part).to(device)
-        for key, value in step(batch).items():
-            parts.setdefault(key, []).append(value.detach().cpu())
+    with intra_op_threads(resolve_threads(threads, flops)):
+        for start in range(0, max(X.shape[0], 1), batch_size):
+            part = (
+                X[start : start + batch_size] if rows is None else rows[start : start + batch_size]
+            )
+            batch = (as_tensor(part) if rows is None else part).to(device)
+            for key, value in step(batch).items():
+                parts.setdefault(key, []).append(value.detach().cpu())
     return {key: torch.cat(values) for key, values in parts.items()}
 
 
-def predict_arrays(net: HeadNet, X: np.ndarray, log_proba: bool = False) -> Prediction:
+def predict_arrays(
+    net: HeadNet, X: np.ndarray, log_proba: bool = False, threads: int | None = None
+) -> Prediction:
     """Return logits, probabilities (and log-probabilities) of rows X, shape (N, C) each."""
     net.eval()
 
     def step(x: Tensor) -> dict[str, Tensor]:
         z = net(x)
-        out = {"logits": z.float(), "proba": net.probabilities(z).float()}
+        # The output map runs in float64: float32 rounds confident rows' probabilities to exactly
+        # 1 and 0 (log(0) = -inf where log_softmax is finite; ties in the top probability).
+        z64 = z.double()
+        out = {"logits": z.float(), "proba": net.probabilities(z64)}
         if log_proba:
-            out["log_proba"] = net.log_probabilities(z).float()
+            out["log_proba"] = net.log_probabilities(z64)
         return out
 
-    result = map_batches(net, X, step)
+    result = map_batches(net, X, step, threads=threads)
     return Prediction(result["logits"], result["proba"], result.get("log_proba"))
 
 
-def penultimate_features(net: HeadNet, X: np.ndarray) -> np.ndarray:
+def penultimate_features(net: HeadNet, X: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Return the trunk's output (penultimate features) of rows X in eval mode, (N, D) float64."""
     net.eval()
-    return map_batches(net, X, lambda x: {"f": net.features(x).double()})["f"].numpy()
+    features = map_batches(net, X, lambda x: {"f": net.features(x).double()}, threads=threads)
+    return features["f"].numpy()
 
 
 @contextlib.contextmanager
@@ -133,7 +148,9 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def mc_predict_arrays(net: HeadNet, X: np.ndarray, samples: int, seed: int) -> MCPrediction:
+def mc_predict_arrays(
+    net: HeadNet, X: np.ndarray, samples: int, seed: int, threads: int | None = None
+) -> MCPrediction:
     """MC-dropout prediction of rows X (see :func:`headkit.nn.mc_predict`), seeded by ``seed``.
 
     The same network, rows, ``samples`` and ``seed`` give the same result, before and after a
@@ -142,5 +159,7 @@ def mc_predict_arrays(net: HeadNet, X: np.ndarray, samples: int, seed: int) -> M
     from headkit.nn.uncertainty import MCPrediction, mc_predict
 
     with seeded(seed, device_of(net)):
-        parts = map_batches(net, X, lambda x: mc_predict(net, x, samples=samples)._asdict())
+        parts = map_batches(
+            net, X, lambda x: mc_predict(net, x, samples=samples)._asdict(), threads=threads
+        )
     return MCPrediction(**parts)

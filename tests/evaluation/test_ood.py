@@ -104,3 +104,26 @@ def test_mahalanobis_identity_cov_is_nearest_mean_and_reg_changes_result():
     assert not np.allclose(reg.score(test), MahalanobisDetector().fit(train, y).score(test))
     with pytest.raises(NotFittedError):
         MahalanobisDetector().score(test)
+
+
+def test_network_msp_keeps_confident_rows_apart():
+    """MSP is the top probability in float64: confident rows do not all tie at exactly 1."""
+    from headkit.evaluation.ood import network_ood_score
+    from headkit.inference import predict_arrays
+    from headkit.nn import HeadNet
+
+    torch.manual_seed(0)
+    net = HeadNet(n_features=4, n_classes=3, hidden_sizes=(), dropout=0.0)
+    with torch.no_grad():
+        net.head.weight.copy_(4 * torch.eye(3, 4))
+    # logit gaps 4a for a in [0, 8]: past 17 float32's top probability is exactly 1, below 36
+    # float64's is not
+    X = np.zeros((50, 4), dtype=np.float32)
+    X[:, 0] = np.linspace(0, 8, 50)
+    msp = network_ood_score(net, X, "msp")
+    logits = predict_arrays(net, X).logits.double().numpy()
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    np.testing.assert_allclose(msp, (p / p.sum(1, keepdims=True)).max(1), rtol=0, atol=1e-12)
+    top32 = torch.softmax(torch.as_tensor(logits, dtype=torch.float32), 1).max(1).values
+    assert (top32 == 1).sum() >= 20  # float32 would tie these rows
+    assert (msp < 1).all()

@@ -164,3 +164,11 @@ def test_sigmoid_is_independent_per_class():
     assert torch.allclose(p, 1 / (1 + torch.exp(-x)))
     jac = torch.autograd.functional.jacobian(lambda z: F.sigmoid(z)[0], x)[:, 0, :]
     assert torch.allclose(jac, torch.diag(jac.diagonal()))
+
+
+def test_power_softmax_gives_a_masked_class_probability_zero():
+    x = torch.tensor([[3.0, -2.0, float("-inf"), 0.5]], dtype=torch.float64)
+    p = F.power_softmax(x, p=2.0, eps=0.0)
+    kept = torch.tensor([3.0, -2.0, 0.5], dtype=torch.float64) ** 2
+    assert p[0, 2] == 0
+    torch.testing.assert_close(p[0, [0, 1, 3]], kept / kept.sum())

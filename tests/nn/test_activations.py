@@ -140,7 +140,7 @@ def test_prelu_slope_is_learned_and_saved(tmp_path):
     assert loaded.trunk.blocks[0].activation.weight.item() == pytest.approx(0.7)
 
 
-@pytest.mark.parametrize("spec", ["gelu", "elu:alpha=0.5"])
+@pytest.mark.parametrize("spec", SPECS)
 def test_activation_spec_works_in_the_stack_and_the_estimator(spec, tmp_path):
     stack = DenseStack(3, (4,), activation=spec, dropout=0.0).double().eval()
     x = torch.randn(5, 3, dtype=torch.float64)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from headkit import functional as F
-from headkit.nn import HeadNet
+from headkit.nn import DROPOUTS, HeadNet
 from headkit.nn.losses import CrossEntropyLoss
 
 DEVICES = [
@@ -14,11 +14,12 @@ DEVICES = [
         "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
     ),
 ]
-SPECS = ["standard", "multisample:k=3", "gaussian", "dropconnect", "dropconnect:per_sample=true"]
+# Every registered kind plus non-default options.
+SPECS = [*DROPOUTS.names(), "multisample:k=3", "dropconnect:per_sample=true"]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("spec", [*SPECS, "nested"])
+@pytest.mark.parametrize("spec", SPECS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_variants_train_and_eval_on_the_input_device_and_dtype(device, spec, dtype):
     torch.manual_seed(0)

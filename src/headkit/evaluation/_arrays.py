@@ -36,24 +36,30 @@ def check_labels(y_true: Any, n_samples: int | None = None, name: str = "y_true"
     return y.astype(np.int64)
 
 
+def check_array(x: Any, ndim: int, name: str, shape: str) -> np.ndarray:
+    """Return ``x`` as a finite float64 array with ``ndim`` dims (``shape`` names them).
+
+    Raises
+    ------
+    DataError
+        For another number of dims, or NaN / infinite entries.
+    """
+    a = to_numpy(x)
+    if a.ndim != ndim:
+        raise DataError(f"{name} must have shape {shape}; got shape {a.shape}.")
+    if not np.all(np.isfinite(a)):
+        raise DataError(f"{name} contains NaN or infinite values; check what computed them.")
+    return a
+
+
 def check_scores(scores: Any, name: str = "proba") -> np.ndarray:
-    """Return a 2-D float64 array (N, C) of per-class scores, rejecting NaN and bad shapes."""
-    s = to_numpy(scores)
-    if s.ndim != 2:
-        raise DataError(f"{name} must have shape (n_samples, n_classes); got shape {s.shape}.")
-    if not np.all(np.isfinite(s)):
-        raise DataError(f"{name} contains NaN or infinite values; check the model's outputs.")
-    return s
+    """Return a finite 2-D float64 array (N, C) of per-class scores."""
+    return check_array(scores, 2, name, "(n_samples, n_classes)")
 
 
 def check_1d(scores: Any, name: str) -> np.ndarray:
-    """Return a finite 1-D float64 array."""
-    s = to_numpy(scores)
-    if s.ndim != 1:
-        raise DataError(f"{name} must be a 1-D array of scores; got shape {s.shape}.")
-    if not np.all(np.isfinite(s)):
-        raise DataError(f"{name} contains NaN or infinite values; check the scores.")
-    return s
+    """Return a finite 1-D float64 array (N,) of scores."""
+    return check_array(scores, 1, name, "(n_samples,)")
 
 
 def check_label_range(y: np.ndarray, n_classes: int, name: str = "y_true") -> None:

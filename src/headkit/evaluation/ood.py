@@ -69,10 +69,12 @@ def network_ood_score(
     """Return a network's OOD score of rows X (N, F), shape (N,); higher = in-distribution.
 
     ``msp`` is the largest of the network's own probabilities (:meth:`HeadNet.probabilities`:
-    its output map and calibration temperature apply); ``max_logit`` and ``energy`` read the
-    logits; ``mahalanobis`` scores the penultimate features with ``detector``.
+    its output map and calibration temperature apply), computed in float64: in float32 the top
+    probability of every confident row rounds to exactly 1, and the ties lower its AUROC (on
+    digits 0–4 vs 5–9, 0.82 instead of 0.92). ``max_logit`` and ``energy`` read the logits;
+    ``mahalanobis`` scores the penultimate features with ``detector``.
     """
-    from headkit.inference import penultimate_features, predict_arrays
+    from headkit.inference import map_batches, penultimate_features, predict_arrays
 
     if method == "mahalanobis":
         if detector is None:
@@ -81,10 +83,14 @@ def network_ood_score(
                 "trained with partial_fit); refit it with fit()."
             )
         return detector.score(penultimate_features(net, X))
-    prediction = predict_arrays(net, X)
     if method == "msp":
-        return prediction.proba.numpy().max(axis=1)
-    return logit_score(prediction.logits, method)
+        net.eval()
+
+        def top_probability(x: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"p": net.probabilities(net(x).double()).max(-1).values}
+
+        return map_batches(net, X, top_probability)["p"].numpy()
+    return logit_score(predict_arrays(net, X).logits, method)
 
 
 class MahalanobisDetector:

@@ -25,17 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from headkit.evaluation._arrays import check_labels, to_numpy
+from headkit.evaluation._arrays import check_array, check_labels, to_numpy
 from headkit.exceptions import DataError
 
 
 def _matrix(x: Any, name: str = "matrix") -> np.ndarray:
-    a = to_numpy(x)
-    if a.ndim != 2:
-        raise DataError(f"{name} must be 2-D (n_samples, n_features); got shape {a.shape}.")
-    if not np.all(np.isfinite(a)):
-        raise DataError(f"{name} contains NaN or infinite values.")
-    return a
+    return check_array(x, 2, name, "(n_samples, n_features)")
 
 
 def singular_values(x: Any, center: bool = True) -> np.ndarray:

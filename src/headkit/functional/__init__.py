@@ -10,6 +10,13 @@ from headkit.functional.block_importance import (
     l2_norm_change,
     void_mask,
 )
+from headkit.functional.criticality import (
+    aspect_ratio,
+    critical_constants,
+    critical_normal_,
+    residual_add,
+    residual_variance_gain,
+)
 from headkit.functional.dropout import (
     drop_connect,
     dropout,
@@ -18,72 +25,22 @@ from headkit.functional.dropout import (
     linear_dropconnect,
     multi_sample_dropout,
 )
-from headkit.functional.linear_ce import linear_cross_entropy
-from headkit.functional.losses import cross_entropy
-from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
-from headkit.functional.online_softmax import (
-    merge_normalizers,
-    online_logsumexp,
-    online_normalizer,
-    online_softmax,
-    softmax_topk,
-)
-from headkit.functional.softmax import log_softmax, softmax
-
-__all__ = [
-    "angular_distance",
-    "cosine_importance",
-    "l2_norm_change",
-    "void_mask",
-    "mish",
-    "mish_derivative",
-    "cross_entropy",
-    "drop_connect",
-    "dropout",
-    "dropout_mask",
-    "gaussian_dropout",
-    "linear_cross_entropy",
-    "linear_dropconnect",
-    "log_softmax",
-    "merge_normalizers",
-    "online_logsumexp",
-    "online_normalizer",
-    "online_softmax",
-    "softmax_topk",
-    "multi_sample_dropout",
-    "nested_dropout",
-    "nested_dropout_mask",
-    "sample_nested_cut",
-    "softmax",
-]
-
-# Softmax family: output maps, losses and margin heads (issue 4).
-from headkit.functional.criticality import (
-    aspect_ratio,
-    critical_constants,
-    critical_normal_,
-    residual_add,
-    residual_variance_gain,
-)
-from headkit.functional.fenchel_young import (
-    entmax15_loss,
-    fenchel_young_loss,
-    sparsemax_loss,
-    tsallis_entropy,
-)
+from headkit.functional.fenchel_young import fenchel_young_loss, tsallis_entropy
 from headkit.functional.gradient_identity import (
     recover_head_input,
     recover_softmax_target,
     softmax_ce_head_gradients,
 )
+from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.loss_variants import (
-    bias_loss,
-    maxsup_loss,
-    noisy_softmax_loss,
+    bias_loss_weights,
+    log_z_penalty,
+    maxsup_penalty,
+    noisy_target_logits,
     spherical_z_loss,
-    z_loss,
 )
 from headkit.functional.losses import (
+    cross_entropy,
     distillation_loss,
     nll_loss,
     one_vs_all_loss,
@@ -99,7 +56,7 @@ from headkit.functional.margins import (
     sphereface2_loss,
     sphereface_logits,
 )
-from headkit.functional.masking import mask_logits, masked_cross_entropy, present_classes
+from headkit.functional.masking import mask_logits, present_classes
 from headkit.functional.mixing import (
     cutmix,
     cutmix_segment,
@@ -110,20 +67,26 @@ from headkit.functional.mixing import (
 )
 from headkit.functional.multilabel import decoupled_softmax_loss, soft_top_k, soft_top_k_loss
 from headkit.functional.neighbors import knn_votes, nearest_mean_logits, update_class_means
-from headkit.functional.random_features import (
-    random_features,
-    ridge_solve,
-    sample_random_weights,
+from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
+from headkit.functional.online_softmax import (
+    merge_normalizers,
+    online_logsumexp,
+    online_normalizer,
+    online_softmax,
+    softmax_topk,
 )
+from headkit.functional.random_features import random_features, ridge_solve, sample_random_weights
 from headkit.functional.regularizers import norm_loss
 from headkit.functional.robustness import DeepFoolResult, deepfool
 from headkit.functional.softmax import (
     gumbel_softmax,
     log_power_softmax,
     log_scalable_softmax,
+    log_softmax,
     power_softmax,
     scalable_softmax,
     sigmoid,
+    softmax,
 )
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
 from headkit.functional.stablemax import (
@@ -134,77 +97,90 @@ from headkit.functional.stablemax import (
     stablemax_s,
 )
 
-__all__ += [
+__all__ = [
+    "angular_distance",
     "arcface_logits",
-    "bias_loss",
+    "aspect_ratio",
+    "bias_loss_weights",
     "cosface_logits",
+    "cosine_importance",
     "cosine_logits",
     "cosine_similarity",
+    "critical_constants",
+    "critical_normal_",
+    "cross_entropy",
+    "cutmix",
+    "cutmix_segment",
+    "decoupled_softmax_loss",
+    "deepfool",
+    "DeepFoolResult",
     "distillation_loss",
+    "drop_connect",
+    "dropout",
+    "dropout_mask",
     "entmax15",
-    "entmax15_loss",
     "entmax_bisect",
     "equiangular_basis_vectors",
     "fenchel_young_loss",
+    "gaussian_dropout",
     "gumbel_softmax",
+    "knn_votes",
+    "l2_norm_change",
+    "linear_cross_entropy",
+    "linear_dropconnect",
     "log_power_softmax",
     "log_scalable_softmax",
-    "maxsup_loss",
-    "nll_loss",
-    "noisy_softmax_loss",
-    "one_vs_all_loss",
-    "power_softmax",
-    "scalable_softmax",
-    "sigmoid",
-    "simplex_etf",
-    "smooth_targets",
-    "sparsemax",
-    "sparsemax_loss",
-    "spherical_z_loss",
-    "sphereface2_loss",
-    "sphereface_logits",
-    "tsallis_entropy",
-    "z_loss",
-]
-
-__all__ += [
-    "DeepFoolResult",
-    "decoupled_softmax_loss",
-    "deepfool",
-    "knn_votes",
-    "nearest_mean_logits",
-    "norm_loss",
-    "recover_head_input",
-    "recover_softmax_target",
-    "soft_top_k",
-    "soft_top_k_loss",
-    "softmax_ce_head_gradients",
-    "update_class_means",
-]
-
-# Second wave, layers and training-time ops (issue 14): criticality, residual scaling, random
-# features and ridge, batch mixing, StableMax and Softmax Collapse, logit masking.
-__all__ += [
-    "aspect_ratio",
-    "critical_constants",
-    "critical_normal_",
-    "cutmix",
-    "cutmix_segment",
+    "log_softmax",
     "log_stablemax",
+    "log_z_penalty",
     "mask_logits",
-    "masked_cross_entropy",
+    "maxsup_penalty",
+    "merge_normalizers",
+    "mish",
+    "mish_derivative",
     "mix_targets",
     "mixed_loss",
     "mixup",
+    "multi_sample_dropout",
+    "nearest_mean_logits",
+    "nested_dropout",
+    "nested_dropout_mask",
+    "nll_loss",
+    "noisy_target_logits",
+    "norm_loss",
+    "one_vs_all_loss",
+    "online_logsumexp",
+    "online_normalizer",
+    "online_softmax",
+    "power_softmax",
     "present_classes",
     "random_features",
+    "recover_head_input",
+    "recover_softmax_target",
     "residual_add",
     "residual_variance_gain",
     "ridge_solve",
     "sample_mixing",
+    "sample_nested_cut",
     "sample_random_weights",
+    "scalable_softmax",
+    "sigmoid",
+    "simplex_etf",
+    "smooth_targets",
+    "soft_top_k",
+    "soft_top_k_loss",
+    "softmax",
+    "softmax_ce_head_gradients",
     "softmax_collapse_fraction",
     "softmax_collapse_mask",
+    "softmax_topk",
+    "sparsemax",
+    "sphereface2_loss",
+    "sphereface_logits",
+    "spherical_z_loss",
     "stablemax",
     "stablemax_s",
+    "tsallis_entropy",
+    "update_class_means",
+    "void_mask",
 ]

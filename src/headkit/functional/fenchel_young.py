@@ -82,8 +82,9 @@ def fenchel_young_loss(
 ) -> Tensor:
     """The entmax-α Fenchel–Young loss ``⟨p* - y, z⟩ + H_α(p*) - H_α(y)``.
 
-    Equivalent to ``entmax.entmax_bisect_loss(z, y, alpha)`` (``sparsemax_loss`` at α = 2,
-    ``entmax15_loss`` at α = 1.5) and to softmax cross-entropy at α = 1.
+    Equivalent to ``entmax.entmax_bisect_loss(z, y, alpha)`` (the sparsemax loss of Martins &
+    Astudillo 2016 at α = 2, the 1.5-entmax loss of Peters et al. 2019 at α = 1.5) and to
+    softmax cross-entropy at α = 1.
 
     Parameters
     ----------
@@ -117,27 +118,7 @@ def fenchel_young_loss(
         alpha = alpha.to(z.dtype)
         if alpha.dim() == 1:
             alpha = alpha.unsqueeze(-1)
-    rows = ((p - y) * z).sum(-1) + tsallis_entropy(p, alpha) - tsallis_entropy(y, alpha)
+    gap = p - y  # 0 on a masked class (z = -inf), which then adds 0, not 0·(-inf)
+    rows = torch.where(gap != 0, gap * z, 0.0).sum(-1)
+    rows = rows + tsallis_entropy(p, alpha) - tsallis_entropy(y, alpha)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
-
-
-def sparsemax_loss(
-    logits: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    """Sparsemax loss (Martins & Astudillo 2016): :func:`fenchel_young_loss` at α = 2."""
-    return fenchel_young_loss(logits, target, 2.0, weight, ignore_index, reduction)
-
-
-def entmax15_loss(
-    logits: Tensor,
-    target: Tensor,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    """1.5-entmax loss (Peters et al. 2019): :func:`fenchel_young_loss` at α = 1.5."""
-    return fenchel_young_loss(logits, target, 1.5, weight, ignore_index, reduction)

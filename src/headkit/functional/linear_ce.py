@@ -22,16 +22,14 @@ blocks with index and rank-one operations, so a block only needs ``exp`` and one
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import Tensor
 
 from headkit.exceptions import ConfigError
+from headkit.functional.losses import Reduction, check_reduction, check_smoothing
 from headkit.functional.memory_budget import MIN_ROWS as _MIN_ROWS
 from headkit.functional.memory_budget import auto_memory_budget, rows_within_budget
-
-Reduction = Literal["mean", "sum", "none"]
 
 _SLAB_BYTES = 1048576  # column slab of a row block for the fused exp pass (0: whole block)
 
@@ -347,10 +345,8 @@ def linear_cross_entropy(
     Tensor, float32 (float64 for float64 inputs)
         Scalar, or shape (...,) for ``reduction="none"``.
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ConfigError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ConfigError(f"label_smoothing must be in [0, 1]; got {label_smoothing}.")
+    check_reduction(reduction)
+    check_smoothing(label_smoothing)
     if z_loss < 0:
         raise ConfigError(f"z_loss must be >= 0; got {z_loss}.")
     if softcap is not None and softcap <= 0:

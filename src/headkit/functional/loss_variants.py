@@ -1,8 +1,10 @@
 """Cross-entropy variants: MaxSup, auxiliary z-loss, spherical Z-loss, Noisy Softmax, Bias Loss.
 
-Each technique is split into its defining piece (a penalty, a target-logit perturbation, row
-weights), which :mod:`headkit.nn.losses` also composes with non-softmax natural losses, and the
-full softmax-based loss of the paper.
+Four techniques are a piece added to a loss: a per-row penalty (MaxSup, z-loss), a target-logit
+perturbation (Noisy Softmax) or row weights (Bias Loss). :mod:`headkit.nn.loss_variants` adds
+that piece to the natural loss of the network's output map, so with softmax the ``maxsup``,
+``z_loss``, ``noisy_softmax`` and ``bias_loss`` losses are the papers' losses, for example
+``CE(z, y) + α·maxsup_penalty(z)``. The spherical Z-loss is a whole loss of its own.
 """
 
 from __future__ import annotations
@@ -14,89 +16,42 @@ from headkit.exceptions import DataError
 from headkit.functional.losses import Reduction, check_logits_target, reduce_rows, upcast
 
 
-def _ce_rows(logits: Tensor, target: Tensor, ignore_index: int) -> Tensor:
-    log_p = torch.log_softmax(upcast(logits), -1)
-    if target.is_floating_point():
-        return -(target * log_p).sum(-1)
-    safe = torch.where(target != ignore_index, target, 0)
-    return -log_p.gather(-1, safe.unsqueeze(-1)).squeeze(-1)
-
-
 def maxsup_penalty(logits: Tensor) -> Tensor:
-    """MaxSup's per-row penalty ``z_max - mean(z)`` (Zhou et al. 2025), shape (N,), ≥ 0."""
+    """MaxSup's per-row penalty ``z_max - mean_k z_k`` (Zhou et al. 2025), ≥ 0.
+
+    MaxSup ("Overcoming Representation Collapse in Label Smoothing") is ``CE(z, y) + α·`` this
+    penalty: it suppresses the top-1 logit where label smoothing with ε = α, which equals
+    ``CE + α·(z_y - mean z)``, suppresses the target logit; the two coincide on rows whose
+    argmax is the target.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (N, C)
+
+    Returns
+    -------
+    Tensor, shape (N,)
+    """
     z = upcast(logits)
     return z.max(-1).values - z.mean(-1)
 
 
-def maxsup_loss(
-    logits: Tensor,
-    target: Tensor,
-    alpha: float = 0.1,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    """MaxSup: cross-entropy plus a penalty on the top-1 logit rather than the target logit.
-
-    ``L = CE(z, y) + α·(z_max - mean_k z_k)`` ("MaxSup: Overcoming Representation Collapse in
-    Label Smoothing"). Label smoothing with ε = α equals ``CE + α·(z_y - mean z)``, so the two
-    coincide on rows whose argmax is the target.
-
-    Parameters
-    ----------
-    logits : Tensor, shape (N, C)
-    target : Tensor, shape (N,) int64
-    alpha : float
-        Penalty weight α ≥ 0.
-    weight, ignore_index, reduction
-        As in :func:`headkit.functional.cross_entropy`.
-
-    Returns
-    -------
-    Tensor
-        Scalar, or (N,) for ``reduction="none"``.
-    """
-    check_logits_target(logits, target)
-    rows = _ce_rows(logits, target, ignore_index) + alpha * maxsup_penalty(logits)
-    return reduce_rows(rows, target, weight, ignore_index, reduction)
-
-
 def log_z_penalty(logits: Tensor) -> Tensor:
-    """The auxiliary z-loss penalty ``(log Σ_k exp z_k)²`` per row, shape (N,)."""
-    return torch.logsumexp(upcast(logits), -1) ** 2
+    """The auxiliary z-loss penalty ``(log Σ_k exp z_k)²`` (Mesh-TF; PaLM, Chowdhery et al.).
 
-
-def z_loss(
-    logits: Tensor,
-    target: Tensor,
-    lam: float = 1e-4,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    """Cross-entropy plus the auxiliary z-loss ``λ·log² Z`` (Mesh-TF / PaLM, Chowdhery et al.).
-
-    ``L = CE(z, y) + λ·(logsumexp z)²`` keeps the softmax normaliser near 1 (log Z → 0), which
-    stabilises large softmax layers; it does not change the probabilities, only the logits'
-    shift. Not the spherical Z-loss of de Brébisson & Vincent (see :func:`spherical_z_loss`).
+    ``CE(z, y) + λ·`` this penalty (λ = 1e-4 in PaLM) keeps the softmax normaliser near 1
+    (log Z → 0), which stabilises large softmax layers; it changes the logits' shift, not the
+    probabilities. Not the spherical Z-loss of de Brébisson & Vincent (:func:`spherical_z_loss`).
 
     Parameters
     ----------
     logits : Tensor, shape (N, C)
-    target : Tensor, shape (N,) int64 or (N, C) float
-    lam : float
-        λ ≥ 0 (1e-4 in PaLM).
-    weight, ignore_index, reduction
-        As in :func:`headkit.functional.cross_entropy`.
 
     Returns
     -------
-    Tensor
-        Scalar, or (N,) for ``reduction="none"``.
+    Tensor, shape (N,)
     """
-    check_logits_target(logits, target)
-    rows = _ce_rows(logits, target, ignore_index) + lam * log_z_penalty(logits)
-    return reduce_rows(rows, target, weight, ignore_index, reduction)
+    return torch.logsumexp(upcast(logits), -1) ** 2
 
 
 def spherical_z_loss(
@@ -192,38 +147,6 @@ def noisy_target_logits(
     return logits - torch.zeros_like(logits).scatter(-1, safe, shift)
 
 
-def noisy_softmax_loss(
-    logits: Tensor,
-    target: Tensor,
-    noise_scale: float = 0.1,
-    generator: torch.Generator | None = None,
-    weight: Tensor | None = None,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    """Noisy Softmax loss: cross-entropy on :func:`noisy_target_logits`; σ = 0 gives CE.
-
-    Parameters
-    ----------
-    logits : Tensor, shape (N, C)
-    target : Tensor, shape (N,) int64
-    noise_scale : float
-        σ ≥ 0 (annealed to 0 by :class:`headkit.nn.losses.NoisySoftmaxLoss`).
-    generator : torch.Generator, optional
-    weight, ignore_index, reduction
-        As in :func:`headkit.functional.cross_entropy`.
-
-    Returns
-    -------
-    Tensor
-        Scalar, or (N,) for ``reduction="none"``.
-    """
-    check_logits_target(logits, target)
-    noisy = noisy_target_logits(logits, target, noise_scale, generator, ignore_index)
-    rows = _ce_rows(noisy, target, ignore_index)
-    return reduce_rows(rows, target, weight, ignore_index, reduction)
-
-
 def bias_loss_weights(features: Tensor, alpha: float = 0.3, beta: float = 0.3) -> Tensor:
     """Bias Loss row weights ``exp(α·v) - β`` from feature diversity (Abrahamyan et al. 2021).
 
@@ -245,42 +168,3 @@ def bias_loss_weights(features: Tensor, alpha: float = 0.3, beta: float = 0.3) -
     span = v.max() - v.min()
     v = (v - v.min()) / span if span > 0 else torch.zeros_like(v)
     return (torch.exp(alpha * v) - beta).reshape(features.shape[:-1])
-
-
-def bias_loss(
-    logits: Tensor,
-    target: Tensor,
-    features: Tensor,
-    alpha: float = 0.3,
-    beta: float = 0.3,
-    ignore_index: int = -100,
-    reduction: Reduction = "mean",
-) -> Tensor:
-    """Bias Loss: cross-entropy with rows weighted by feature diversity (Abrahamyan et al. 2021).
-
-    ``L = (1/N) Σ_i (exp(α·v_i) - β)·CE_i`` with ``v_i`` the batch-normalised variance of the
-    sample's features; low-diversity samples (whose features carry little information) are
-    down-weighted. α = β = 0 is plain cross-entropy.
-
-    Parameters
-    ----------
-    logits : Tensor, shape (N, C)
-    target : Tensor, shape (N,) int64
-    features : Tensor, shape (N, D)
-    alpha, beta : float
-        Weight-function parameters (0.3 and 0.3 in the reference code).
-    ignore_index, reduction
-        As in :func:`headkit.functional.cross_entropy`.
-
-    Returns
-    -------
-    Tensor
-        Scalar, or (N,) for ``reduction="none"``.
-    """
-    check_logits_target(logits, target)
-    if features.shape[:-1] != logits.shape[:-1]:
-        raise DataError(
-            f"Features {tuple(features.shape)} must have one row per logit row ({logits.shape[0]})."
-        )
-    rows = _ce_rows(logits, target, ignore_index) * bias_loss_weights(features, alpha, beta)
-    return reduce_rows(rows, target, None, ignore_index, reduction)

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from headkit.exceptions import DataError
+from headkit.exceptions import ConfigError, DataError
 from headkit.functional.softmax import check_class_dim
 
 Reduction = Literal["mean", "sum", "none"]
@@ -50,6 +50,18 @@ def check_logits_target(logits: Tensor, target: Tensor) -> None:
         )
 
 
+def check_reduction(reduction: str) -> None:
+    """Refuse a reduction other than ``"mean"``, ``"sum"`` or ``"none"``."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ConfigError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
+
+
+def check_smoothing(epsilon: float) -> None:
+    """Refuse a label-smoothing ε outside [0, 1]."""
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError(f"label_smoothing must be in [0, 1]; got {epsilon}.")
+
+
 def target_probs(target: Tensor, n_classes: int, dtype: torch.dtype, ignore_index: int) -> Tensor:
     """Return target rows as probabilities (N, C); ignored index rows are all zeros."""
     if target.is_floating_point():
@@ -79,8 +91,7 @@ def smooth_targets(
     -------
     Tensor, shape (N, C) float
     """
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"label smoothing epsilon must be in [0, 1]; got {epsilon}.")
+    check_smoothing(epsilon)
     if target.is_floating_point():
         probs = target
         keep = torch.ones_like(probs[:, :1])
@@ -104,6 +115,7 @@ def reduce_rows(
     Tensor
         Scalar, or (N,) for ``reduction="none"`` (ignored rows are 0).
     """
+    check_reduction(reduction)
     if target.is_floating_point():
         w = (target * weight).sum(-1) if weight is not None else torch.ones_like(rows)
         denominator = torch.tensor(float(rows.shape[0]), dtype=rows.dtype, device=rows.device)
@@ -117,12 +129,10 @@ def reduce_rows(
         return weighted
     if reduction == "sum":
         return weighted.sum()
-    if reduction == "mean":
-        return weighted.sum() / denominator
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}.")
+    return weighted.sum() / denominator
 
 
-def nll_rows(log_probs: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
+def _nll_rows(log_probs: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
     """Per-row ``-Σ_k y_k log p_k`` from log-probabilities (N, C); 0·log 0 counts as 0."""
     y = target_probs(target, log_probs.shape[-1], log_probs.dtype, ignore_index)
     terms = torch.where(y > 0, y * log_probs, torch.zeros_like(log_probs))
@@ -200,7 +210,7 @@ def nll_loss(
         Scalar, or (N,) for ``reduction="none"``.
     """
     check_logits_target(log_probs, target)
-    rows = nll_rows(upcast(log_probs), target, ignore_index)
+    rows = _nll_rows(upcast(log_probs), target, ignore_index)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
 
 
@@ -232,7 +242,8 @@ def one_vs_all_loss(
     check_logits_target(logits, target)
     z = upcast(logits)
     y = target_probs(target, z.shape[-1], z.dtype, ignore_index)
-    rows = (torch.nn.functional.softplus(z) - y * z).sum(-1)
+    # a masked class (z = -inf, y = 0) adds 0, not 0·(-inf)
+    rows = (torch.nn.functional.softplus(z) - torch.where(y != 0, y * z, 0.0)).sum(-1)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
 
 

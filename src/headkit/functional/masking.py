@@ -12,7 +12,6 @@ import torch
 from torch import Tensor
 
 from headkit.exceptions import DataError
-from headkit.functional.losses import cross_entropy
 
 
 def mask_logits(logits: Tensor, mask: Tensor | None, dim: int = -1) -> Tensor:
@@ -50,32 +49,3 @@ def present_classes(target: Tensor, n_classes: int) -> Tensor:
     mask = torch.zeros(n_classes, dtype=torch.bool, device=target.device)
     mask[target[(target >= 0) & (target < n_classes)]] = True
     return mask
-
-
-def masked_cross_entropy(
-    logits: Tensor,
-    target: Tensor,
-    mask: Tensor | None,
-    reduction: str = "mean",
-) -> Tensor:
-    """Softmax cross-entropy over the allowed classes only.
-
-    Parameters
-    ----------
-    logits : Tensor, shape (N, C)
-    target : Tensor, shape (N,) int64
-        Each row's target must be allowed by the mask.
-    mask : Tensor of bool, shape (N, C) or (C,), or None
-        ``None`` (or all True) gives the ordinary cross-entropy.
-    reduction : {"mean", "sum", "none"}
-
-    Returns
-    -------
-    Tensor
-        Scalar, or (N,) for ``reduction="none"``.
-    """
-    if mask is not None:
-        allowed = torch.broadcast_to(mask.to(logits.device), logits.shape)
-        if not allowed.gather(-1, target.unsqueeze(-1)).all():
-            raise DataError("A row's target class is masked out; the mask must allow it.")
-    return cross_entropy(mask_logits(logits, mask), target, reduction=reduction)

@@ -244,7 +244,10 @@ def log_power_softmax(x: Tensor, p: float = 2.0, dim: int = -1, eps: float = 1e-
     if eps < 0:
         raise ValueError(f"eps must be >= 0; got {eps}.")
     dim = check_class_dim(x, dim)
-    log_u = p * torch.log(_upcast(x).abs() + eps)
+    z = _upcast(x)
+    # a logit of -inf is a masked class (headkit.functional.mask_logits): probability 0, as in
+    # every other map, not the largest abs(x)
+    log_u = torch.where(z == float("-inf"), float("-inf"), p * torch.log(z.abs() + eps))
     return torch.log_softmax(log_u, dim=dim).to(x.dtype)
 
 
@@ -255,7 +258,8 @@ def power_softmax(x: Tensor, p: float = 2.0, dim: int = -1, eps: float = 1e-6) -
     2025, "Power-Softmax: Towards Secure LLM Inference over Encrypted Data"); for an even
     integer ``p`` and ``ε = 0`` it is the polynomial ``x^p / Σ_j x_j^p``. It is invariant to
     scaling ``x`` (not to shifting it, unlike softmax). Computed in log space, so logits of
-    ±1e4 stay finite. ``ε > 0`` keeps every probability strictly positive.
+    ±1e4 stay finite. ``ε > 0`` keeps every probability strictly positive, except that a logit of
+    −∞ (a masked class) gets probability exactly 0, as in the other maps.
 
     Parameters
     ----------

@@ -65,7 +65,7 @@ __all__ = [
     "ShardedLinearHead",
 ]
 
-# Softmax family (issue 4): heads, output maps and losses; importing loss_variants registers them.
+# Margin and fixed heads, output maps and loss variants; importing loss_variants registers them.
 from headkit.nn.deep_supervision import DeepSupervisionLoss
 from headkit.nn.heads import (
     ArcFaceHead,
@@ -133,10 +133,10 @@ __all__ += [
     "ZLoss",
 ]
 
-# Memory heads, multi-label losses and weight penalties (issue 14).
+# Memory heads, multi-label losses and weight penalties.
 __all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "SoftTopKLoss"]
-# Second wave (issue 14): residual scaling, critical init, random features, StableMax, logit
-# masking, deep supervision; importing these modules registers their names.
+# Residual scaling, critical init, random features, StableMax, logit masking, deep supervision;
+# importing these modules registers their names.
 __all__ += [
     "INITS",
     "RESIDUALS",

@@ -16,7 +16,7 @@ from headkit.functional.loss_variants import (
     maxsup_penalty,
     noisy_target_logits,
 )
-from headkit.functional.losses import reduce_rows, smooth_targets
+from headkit.functional.losses import check_smoothing, reduce_rows, smooth_targets
 from headkit.nn.losses import LOSSES, RowLoss, flatten_samples, natural_loss
 
 
@@ -38,8 +38,7 @@ class LabelSmoothingLoss(_Wrapped):
 
     def __init__(self, base: RowLoss, epsilon: float = 0.1) -> None:
         super().__init__(base)
-        if not 0.0 <= epsilon <= 1.0:
-            raise ValueError(f"label smoothing epsilon must be in [0, 1]; got {epsilon}.")
+        check_smoothing(epsilon)
         self.epsilon = epsilon
 
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:

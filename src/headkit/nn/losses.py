@@ -17,11 +17,13 @@ by-name loss: use :class:`DistillationLoss` or :func:`headkit.functional.distill
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from headkit import functional as F
-from headkit.functional.losses import nll_rows, reduce_rows
+from headkit.functional.losses import reduce_rows
 from headkit.registry import Registry
 
 LOSSES = Registry("loss")
@@ -110,26 +112,45 @@ class CrossEntropyLoss(RowLoss):
         return f"label_smoothing={self.label_smoothing}"
 
 
-class FenchelYoungLoss(RowLoss):
-    """Fenchel–Young (sparsemax/entmax) loss; α from the output map unless given.
+class MapLoss(RowLoss):
+    """A loss computed through the network's output map (its α or its ``log_prob``).
 
     Parameters
     ----------
-    alpha : float, optional
-        Fixed α; ``None`` uses ``output.alpha`` (a learnable α is trained through this loss).
     output : nn.Module, optional
         The network's output map (kept by reference, not registered as a submodule).
+    ignore_index, class_weights
+        As in :class:`RowLoss`.
     """
 
     def __init__(
         self,
-        alpha: float | None = None,
         output: nn.Module | None = None,
         ignore_index: int = -100,
         class_weights: tuple[float, ...] | Tensor | None = None,
     ) -> None:
         super().__init__(ignore_index, class_weights)
         self._output = (output,)
+
+    @property
+    def output(self) -> nn.Module | None:
+        """The output map, or None."""
+        return self._output[0]
+
+
+class FenchelYoungLoss(MapLoss):
+    """Fenchel–Young (sparsemax/entmax) loss; α from the output map unless given.
+
+    Parameters
+    ----------
+    alpha : float, optional
+        Fixed α; ``None`` uses ``output.alpha`` (a learnable α is trained through this loss).
+    **options
+        ``output``, ``ignore_index``, ``class_weights`` as in :class:`MapLoss`.
+    """
+
+    def __init__(self, alpha: float | None = None, **options: Any) -> None:
+        super().__init__(**options)
         self._alpha = alpha
 
     @property
@@ -137,7 +158,7 @@ class FenchelYoungLoss(RowLoss):
         """The α in use."""
         if self._alpha is not None:
             return self._alpha
-        from_output = getattr(self._output[0], "alpha", None)
+        from_output = getattr(self.output, "alpha", None)
         return 1.5 if from_output is None else from_output
 
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -150,22 +171,13 @@ class FenchelYoungLoss(RowLoss):
         return f"alpha={alpha.item() if isinstance(alpha, Tensor) else alpha:.4g}"
 
 
-class NLLLoss(RowLoss):
+class NLLLoss(MapLoss):
     """Negative log-likelihood of the output map's log_prob (Gumbel, SSMax, Power)."""
 
-    def __init__(
-        self,
-        output: nn.Module | None = None,
-        ignore_index: int = -100,
-        class_weights: tuple[float, ...] | Tensor | None = None,
-    ) -> None:
-        super().__init__(ignore_index, class_weights)
-        self._output = (output,)
-
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
-        output = self._output[0]
+        output = self.output
         log_probs = output.log_prob(logits) if output is not None else F.log_softmax(logits)
-        return nll_rows(log_probs.float(), target, self.ignore_index)
+        return F.nll_loss(log_probs, target, ignore_index=self.ignore_index, reduction="none")
 
 
 class OneVsAllLoss(RowLoss):

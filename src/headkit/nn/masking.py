@@ -9,9 +9,11 @@ Trained task by task (``partial_fit`` on one task's data), this is the current-t
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from headkit import functional as F
+from headkit.exceptions import DataError
 from headkit.nn.losses import LOSSES, flatten_samples, natural_loss
 
 
@@ -44,10 +46,18 @@ class MaskedLoss(nn.Module):
     ) -> Tensor:
         if mask is None:
             mask = F.present_classes(target, self.n_classes)
+        elif not torch.broadcast_to(mask, (len(target), self.n_classes))[_rows(target)].all():
+            raise DataError("A row's target class is masked out; the mask must allow it.")
         if logits.dim() == 3 and mask.dim() == 2:
             mask = mask.expand(logits.shape[0], *mask.shape).reshape(-1, mask.shape[-1])
         flat, flat_target = flatten_samples(logits, target)
         return self.base(F.mask_logits(flat, mask), flat_target)
+
+
+def _rows(target: Tensor) -> tuple[Tensor, Tensor]:
+    """Index of each row's target entry in an (N, C) mask (rows with ``ignore_index`` left out)."""
+    rows = torch.nonzero(target >= 0).squeeze(-1)
+    return rows, target[rows]
 
 
 def masked_probabilities(output: nn.Module, logits: Tensor, mask: Tensor) -> Tensor:

@@ -193,7 +193,7 @@ class HeadNet(nn.Module):
         small.load_state_dict(state)
         return small.train(self.training)
 
-    # --- Layer inspection (issue 6: CKA, block redundancy, block dropping) -------------------
+    # --- Layer inspection (CKA, block redundancy, block dropping) ------------------------------
 
     def layer_outputs(self, x: Tensor, *, include_input: bool = False) -> list[Tensor]:
         """Return the output of every Dense block, each (N, width_b) (in eval mode).

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from headkit.config import validation_share
 from headkit.exceptions import DivergenceError, RunClaimedError
 from headkit.runs.data import DEFAULT_DATASET, TrainingData, load_training_data
 from headkit.runs.directory import RunDirectory, staging_path
@@ -132,7 +133,11 @@ def _data(request: TrainRequest) -> TrainingData:
         request.data,
         request.target,
         request.test_fraction,
-        float(request.params.get("validation_fraction", 0.1)),
+        validation_share(
+            request.params.get("validation_fraction"),
+            request.params.get("patience"),
+            bool(request.params.get("calibrate")),
+        ),
         seed if isinstance(seed, int) else 0,
         request.force_classification,
     )

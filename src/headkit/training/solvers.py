@@ -197,10 +197,7 @@ def fit_readout(
         )
     started = time.perf_counter()
     X, y = X.to(trainer.device), y.to(trainer.device)
-    trainer.fit_start_epoch, trainer.fit_end_epoch = trainer.epoch, trainer.epoch + 1
-    trainer.stop, trainer.restored_epoch = False, None
-    for cb in trainer.callbacks:
-        cb.on_fit_start(trainer, 1)
+    trainer.begin_fit(1, resumable=False)
     n_classes = readout_of(trainer.model)[1].out_features
     extra = trainer.solver.fit(trainer.model, X, y, n_classes)
     train_loss, _ = trainer.evaluate(X, y)
@@ -211,10 +208,6 @@ def fit_readout(
     record = EpochRecord(
         trainer.epoch, train_loss, val_loss, val_acc, 0.0, time.perf_counter() - started, extra
     )
-    trainer.history.append(record)
-    for cb in trainer.callbacks:
-        cb.on_epoch_end(trainer, record)
-    for cb in trainer.callbacks:
-        cb.on_fit_end(trainer)
-    trainer.model.eval()
+    trainer.end_epoch(record)
+    trainer.end_fit()
     return [record]

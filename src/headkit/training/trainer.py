@@ -16,17 +16,19 @@ import torch
 from torch import Tensor, nn
 
 from headkit import protocols
-from headkit.config import TrainingConfig
+from headkit.config import TrainingConfig, batch_rows
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
+from headkit.threads import with_thread_policy
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
+from headkit.training.optim import FusedAdamW
 from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
-from headkit.training.weights import RowWeightedLoss, weighted_rows_loss
+from headkit.training.weights import RowWeightedLoss, check_class_weights, weighted_rows_loss
 
 SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
@@ -46,18 +48,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
             "device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'."
         )
     return resolved
-
-
-def _check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
-    """Refuse a loss whose ``class_weights`` do not give one weight per class."""
-    for module in criterion.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(weight, Tensor) and weight.dim() == 1 and len(weight) != n_classes:
-            raise ConfigError(
-                f"The loss {spec!r} gives {len(weight)} class weights but the data has "
-                f"{n_classes} classes; give one weight per class, in the order of the sorted "
-                "labels."
-            )
 
 
 class Trainer:
@@ -97,14 +87,10 @@ class Trainer:
         n_classes: int,
         callbacks: Sequence[Callback] = (),
     ) -> None:
-        if config.schedule not in SCHEDULES:
-            raise ConfigError(
-                f"Unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}."
-            )
-        if config.monitor not in MONITORS:
-            raise ConfigError(
-                f"Unknown monitor {config.monitor!r}; choose one of {', '.join(MONITORS)}."
-            )
+        for name, allowed in (("schedule", SCHEDULES), ("monitor", MONITORS)):
+            if getattr(config, name) not in allowed:
+                value = getattr(config, name)
+                raise ConfigError(f"Unknown {name} {value!r}; choose one of {', '.join(allowed)}.")
         self.model = model
         self.config = config
         self.device = resolve_device(config.device)
@@ -112,7 +98,7 @@ class Trainer:
         self.criterion = LOSSES.build(
             config.loss, n_classes=n_classes, output=output, network=model
         )
-        _check_class_weights(self.criterion, config.loss, n_classes)
+        check_class_weights(self.criterion, config.loss, n_classes)
         if config.teacher is not None:
             self.criterion = distillation_criterion(model, self.criterion, config)
         self.solver = SOLVERS.build(config.solver)  # None: the fit loop
@@ -137,6 +123,7 @@ class Trainer:
         self.fit_start_epoch = self.fit_end_epoch = 0
         self.last_loss: Tensor | None = None
         self.schedulers: list[Any] = []
+        self.threads: int | None = None  # intra-op threads of the last fit (headkit.threads)
         self.generator = torch.Generator(device="cpu")
         # torch.distributed (torchrun): DDP-wrapped loss step; None in a single process.
         self._ddp_step = (
@@ -156,7 +143,8 @@ class Trainer:
     def optimizers(self) -> list[torch.optim.Optimizer]:
         """The optimisers, built on first use: loading a model to predict never builds them.
 
-        (Building a torch optimiser imports ``torch._dynamo``, about a second of start-up.)
+        (Building a torch optimiser imports ``torch._dynamo``, seconds of start-up; the default
+        :class:`~headkit.training.optim.FusedAdamW` does not.)
         """
         if self._optimizers is None:
             self._optimizers = self._build_optimizers()
@@ -186,8 +174,7 @@ class Trainer:
             groups = [{"params": decay, "weight_decay": cfg.weight_decay}]
             if rest:
                 groups.append({"params": rest, "weight_decay": 0.0})
-            fused = all(p.dtype in (torch.float32, torch.float64) for p in params)
-            optimizers.insert(0, torch.optim.AdamW(groups, lr=cfg.lr, fused=fused or None))
+            optimizers.insert(0, FusedAdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay))
         return optimizers
 
     def _schedulers(self, steps: int) -> list[Any]:
@@ -261,6 +248,7 @@ class Trainer:
             )
         return RowWeightedLoss(self.criterion)
 
+    @with_thread_policy
     def fit(
         self,
         X: Tensor,
@@ -316,27 +304,38 @@ class Trainer:
         self._val_weight = None if val_weight is None else val_weight.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         val = (X_val.to(self.device), y_val.to(self.device)) if has_val else None  # type: ignore[union-attr]
-        batch_size = min(self.config.batch_size, distributed.rank_rows(len(X)))
+        batch_size = batch_rows(self.config.batch_size, distributed.rank_rows(len(X)))
         steps_per_epoch = math.ceil(distributed.rank_rows(len(X)) / batch_size)
         self.schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
-        self.fit_start_epoch, self.fit_end_epoch = self.epoch, self.epoch + epochs
-        self.stop, self.restored_epoch = False, None
-        for cb in self.callbacks:
-            cb.on_fit_setup(self)
-        for cb in self.callbacks:
-            cb.on_fit_start(self, epochs)
+        self.begin_fit(epochs, resumable=True)
         self.model.train()
         while self.epoch < self.fit_end_epoch and not self.stop:
-            record = self._run_epoch(X, y, val, batch_size)
-            self.history.append(record)
-            for cb in self.callbacks:
-                cb.on_epoch_end(self, record)
+            self.end_epoch(self._run_epoch(X, y, val, batch_size))
+        self.end_fit()
+        return self.history[self.fit_start_epoch :]
+
+    def begin_fit(self, epochs: int, resumable: bool) -> None:
+        """Open a fit of ``epochs`` epochs from the current one; ``on_fit_setup`` if resumable."""
+        self.fit_start_epoch, self.fit_end_epoch = self.epoch, self.epoch + epochs
+        self.stop, self.restored_epoch = False, None
+        for cb in self.callbacks if resumable else ():
+            cb.on_fit_setup(self)  # a checkpoint may restore the whole training state here
+        for cb in self.callbacks:
+            cb.on_fit_start(self, epochs)
+
+    def end_epoch(self, record: EpochRecord) -> None:
+        """Append an epoch's record to the history and show it to the callbacks."""
+        self.history.append(record)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, record)
+
+    def end_fit(self) -> None:
+        """Close the fit: ``on_fit_end`` (which may restore the best weights), eval mode."""
         for cb in self.callbacks:
             cb.on_fit_end(self)
         self.model.eval()
-        return self.history[self.fit_start_epoch :]
 
     def _run_epoch(
         self, X: Tensor, y: Tensor, val: tuple[Tensor, Tensor] | None, batch_size: int

@@ -20,6 +20,18 @@ from headkit.functional.losses import reduce_rows
 from headkit.nn.losses import CrossEntropyLoss, RowLoss, flatten_samples
 
 
+def check_class_weights(criterion: nn.Module, spec: str, n_classes: int) -> None:
+    """Refuse a loss whose ``class_weights`` do not give one weight per class."""
+    for module in criterion.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, Tensor) and weight.dim() == 1 and len(weight) != n_classes:
+            raise ConfigError(
+                f"The loss {spec!r} gives {len(weight)} class weights but the data has "
+                f"{n_classes} classes; give one weight per class, in the order of the sorted "
+                "labels."
+            )
+
+
 def class_weight_vector(
     class_weight: str | Mapping[Any, float] | None, classes: np.ndarray, y_index: np.ndarray
 ) -> np.ndarray:
