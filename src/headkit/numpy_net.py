@@ -130,7 +130,10 @@ def unsupported_reason(
 
 @dataclass
 class NumpyHeadNet:
-    """A plain :class:`headkit.nn.HeadNet` in eval mode, computed with NumPy (float32).
+    """A plain :class:`headkit.nn.HeadNet` in eval mode, computed with NumPy.
+
+    As :func:`headkit.inference.predict_arrays`: the logits in float32, the output map in
+    float64.
 
     Attributes
     ----------
@@ -217,16 +220,16 @@ class NumpyHeadNet:
         return (z + w["head.bias"] if "head.bias" in w else z)[:n]
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Return ``output(logits / T)``, (N, C) float32, T the calibration temperature."""
-        z = logits / self.weights["temperature"]
+        """Return ``output(logits / T)``, (N, C) float64, T the calibration temperature."""
+        z = logits.astype(np.float64) / self.weights["temperature"]
         return self._output_fn(z, self._part("output."), **self._output_options)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """Return probabilities of rows ``x`` (N, n_features) → (N, C) float32, in batches."""
+        """Return probabilities of rows ``x`` (N, n_features) → (N, C) float64, in batches."""
         if len(x) == 0:
-            return np.zeros((0, self.config.n_classes), dtype=np.float32)
+            return np.zeros((0, self.config.n_classes))
         parts = [
             self.probabilities(self.logits(x[start : start + BATCH]))
             for start in range(0, len(x), BATCH)
         ]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return np.concatenate(parts)

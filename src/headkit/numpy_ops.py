@@ -1,8 +1,9 @@
 """NumPy twins of the eval-mode pieces of a plain network: activations, norms, output maps.
 
 Each function mirrors the torch computation it stands for (:mod:`headkit.functional`,
-:mod:`headkit.nn`) in float32 and in the same order of operations, so probabilities agree with
-the torch path to float32 rounding (tests: max abs difference ≤ 1e-6). Nothing here imports
+:mod:`headkit.nn`) in the same dtype (float32 for the trunk, float64 for the output maps, as
+:func:`headkit.inference.predict_arrays`) and the same order of operations, so probabilities
+agree with the torch path to float32 rounding (tests: max abs difference ≤ 1e-6). Nothing here imports
 torch: :class:`headkit.numpy_net.NumpyHeadNet` uses these to predict without it.
 
 The option defaults below are those of the registry entries they mirror
@@ -159,20 +160,21 @@ def stablemax(z: Array) -> Array:
 
 
 def _softmax_t(z: Array, temperature: float) -> Array:
-    return softmax(z if temperature == 1 else z / np.float32(temperature))
+    return softmax(z if temperature == 1 else z / temperature)
 
 
 def _ssmax(z: Array, w: dict[str, Array]) -> Array:
-    scale = w["s"].astype(z.dtype) * np.float32(math.log(z.shape[-1]))
+    scale = w["s"] * np.float32(math.log(z.shape[-1]))  # a float32 scalar, as in torch
     return softmax(z * scale)
 
 
 def _power(z: Array, p: float, eps: float) -> Array:
-    return np.exp(log_softmax(np.float32(p) * np.log(np.abs(z) + np.float32(eps))))
+    return np.exp(log_softmax(p * np.log(np.abs(z) + eps)))
 
 
 # name → (options with defaults, saved parameter names, f(z, weights, **options)), z (N, C)
-# logits already divided by the calibration temperature. Gumbel-softmax is softmax in eval.
+# float64 logits already divided by the calibration temperature (the output maps run in float64,
+# as in headkit.inference.predict_arrays). Gumbel-softmax is softmax in eval.
 OUTPUTS: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[..., Array]]] = {
     "softmax": ({"temperature": 1.0}, (), lambda z, w, temperature: _softmax_t(z, temperature)),
     "gumbel": ({"tau": 1.0, "hard": False}, (), lambda z, w, tau, hard: softmax(z)),

@@ -118,14 +118,15 @@ class SavedModel:
     def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
         """Return probabilities, shape (N, C), columns in ``classes`` order.
 
-        float64 like :meth:`headkit.HeadClassifier.predict_proba` (computed in float32).
+        float64 like :meth:`headkit.HeadClassifier.predict_proba` (logits in float32, the output
+        map in float64).
         """
         if self.preprocessing is not None:
             X = self._encode_table(X, names)
             names = None
         rows = self.align(X, names)
         if self.engine == "numpy":
-            return self.network.predict_proba(rows).astype(np.float64)
+            return self.network.predict_proba(rows)
         from headkit.inference import predict_arrays
 
         return predict_arrays(self.network, rows).proba.numpy().astype(np.float64)
