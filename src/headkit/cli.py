@@ -258,18 +258,22 @@ def predict(
     ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
-    from headkit.runs import feature_frame
-    from headkit.runs.predict import align_columns, predictions_table, write_predictions
+    from headkit.runs.predict import predictions_table, write_predictions
 
-    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn import
-        from headkit.inference import SavedModel
+    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
+        from headkit.saved_model import SavedModel  # when the network is plain
 
-        saved = SavedModel.load(run)
+        saved = SavedModel.load(run, engine="auto")
         rows = load_unlabelled(data, target or saved.metadata.get("target"))
         X, names, ids = pop_id_column(*rows, id_column, data)
         classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
+        multilabel = bool(saved.metadata.get("multilabel", False))
     else:
+        from headkit.runs import feature_frame
+        from headkit.runs.predict import align_columns
+
         model = _load_run(run)
+        multilabel = bool(getattr(model, "multilabel_", False))
         rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
         X, names, ids = pop_id_column(*rows, id_column, data)
         X, names = align_columns(X, names, model, data)
@@ -281,7 +285,7 @@ def predict(
             uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
             proba = uncertainty["proba"]
     leading = None if ids is None else {id_column: ids.to_numpy()}
-    result = predictions_table(classes, proba, uncertainty, leading)
+    result = predictions_table(classes, proba, uncertainty, leading, multilabel=multilabel)
     if ood_score is not None:
         result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
     where = write_predictions(result, output, overwrite=overwrite)

@@ -75,3 +75,39 @@ def test_columns_are_matched_by_name_in_any_order(named_model):
 def test_column_mismatch_lists_missing_and_unexpected(named_model):
     with pytest.raises(DataError, match=r"missing 'b'; unexpected 'B', 'd'"):
         align_columns(np.zeros((1, 4)), ["a", "B", "c", "d"], named_model, "f.csv")
+
+
+def test_a_multi_label_table_has_one_indicator_column_per_class():
+    from headkit.runs.predict import predictions_table
+
+    proba = np.array([[0.9, 0.2, 0.6], [0.1, 0.4, 0.51]])
+    table = predictions_table(np.array(["x", "y", "z"]), proba, multilabel=True)
+    assert "label" not in table
+    assert list(table.columns[:3]) == ["label_x", "label_y", "label_z"]
+    np.testing.assert_array_equal(table[["label_x", "label_y", "label_z"]], [[1, 0, 1], [0, 0, 1]])
+
+
+@pytest.mark.parametrize("extra", [[], ["--mc-samples", "3"]], ids=["lean", "estimator"])
+def test_predict_writes_the_multi_label_indicator_of_the_estimator(tmp_path, extra):
+    from typer.testing import CliRunner
+
+    from headkit.cli import app
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    Y = np.stack([X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 1] > 1], axis=1).astype(int)
+    model = HeadClassifier(hidden_sizes=(16,), output="sigmoid", epochs=20, random_state=0)
+    model.fit(X, Y).save(tmp_path / "run")
+    pd.DataFrame(X, columns=["x0", "x1", "x2", "x3"]).to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "p.csv"
+    args = ["predict", str(tmp_path / "run"), str(tmp_path / "rows.csv"), "-o", str(out), *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out)
+    assert "label" not in written
+    indicator = written[[f"label_{c}" for c in model.classes_]].to_numpy()
+    proba = written[[f"proba_{c}" for c in model.classes_]].to_numpy()
+    np.testing.assert_array_equal(indicator, (proba > 0.5).astype(int))
+    if not extra:  # MC dropout averages stochastic passes: its indicator may differ
+        np.testing.assert_array_equal(indicator, model.predict(X))
+    assert 0 < indicator.sum() < indicator.size

@@ -75,8 +75,14 @@ def predictions_table(
     proba: np.ndarray,
     uncertainty: dict[str, np.ndarray] | None = None,
     leading: dict[str, Any] | None = None,
+    multilabel: bool = False,
 ) -> Any:
-    """Return the predictions table: label, one probability per class, optional extras.
+    """Return the predictions table: label(s), one probability per class, optional extras.
+
+    A single-label model gets a ``label`` column (the most probable class); a multi-label one
+    gets one 0/1 column ``label_<class>`` per class instead: the indicator ``probability > 0.5``
+    that :meth:`headkit.HeadClassifier.predict` and the exported ONNX model return (``headkit
+    serve`` lists the same classes by name).
 
     Parameters
     ----------
@@ -87,6 +93,8 @@ def predictions_table(
         MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns.
     leading : dict, optional
         Columns (name → N values) put first, such as row identifiers (``--id-column``).
+    multilabel : bool
+        The model was fitted on a multi-label indicator matrix.
 
     Returns
     -------
@@ -95,7 +103,11 @@ def predictions_table(
     import pandas as pd
 
     result = pd.DataFrame(dict(leading or {}))
-    result["label"] = classes[proba.argmax(axis=1)]
+    if multilabel:
+        for j, label in enumerate(classes):
+            result[f"label_{label}"] = (proba[:, j] > 0.5).astype(np.int64)
+    else:
+        result["label"] = classes[proba.argmax(axis=1)]
     for j, label in enumerate(classes):
         result[f"proba_{label}"] = proba[:, j]
     if uncertainty is not None:
