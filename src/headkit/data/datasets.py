@@ -41,11 +41,19 @@ class Dataset:
 @DATASETS.register("mnist1d")
 def mnist1d(seed: int = 42) -> Dataset:
     """MNIST-1D: 10 classes of 1-D signals, 40 features, standard 4000/1000 split (the default)."""
-    from mnist1d.data import get_dataset_args, make_dataset
+    from importlib.metadata import version
 
-    args = get_dataset_args()
-    args.seed = seed
-    data = make_dataset(args)
+    from headkit.data.cache import cached_arrays
+
+    def make() -> dict[str, np.ndarray]:
+        from mnist1d.data import get_dataset_args, make_dataset
+
+        args = get_dataset_args()
+        args.seed = seed
+        made = make_dataset(args)
+        return {k: np.asarray(made[k]) for k in ("x", "y", "x_test", "y_test")}
+
+    data = cached_arrays(f"mnist1d-{version('mnist1d')}-seed{int(seed)}", make)
     names = [f"t{i}" for i in range(data["x"].shape[1])]
     return Dataset(
         data["x"].astype(np.float32),
