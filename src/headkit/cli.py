@@ -23,7 +23,6 @@ from headkit.cli_io import (
     metrics_table,
     ood_report,
     ood_table,
-    pop_id_column,
 )
 from headkit.cli_settings import with_setting_flags
 
@@ -258,36 +257,20 @@ def predict(
     ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
+    from headkit.cli_io import estimator_prediction, lean_prediction
     from headkit.runs.predict import predictions_table, write_predictions
 
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
-        from headkit.saved_model import SavedModel  # when the network is plain
-
-        saved = SavedModel.load(run, engine="auto")
-        rows = load_unlabelled(data, target or saved.metadata.get("target"))
-        X, names, ids = pop_id_column(*rows, id_column, data)
-        classes, proba, uncertainty = saved.classes, saved.predict_proba(X, names), None
-        multilabel = bool(saved.metadata.get("multilabel", False))
+        found = lean_prediction(run, data, target, id_column)
     else:
-        from headkit.runs import feature_frame
-        from headkit.runs.predict import align_columns
-
         model = _load_run(run)
-        multilabel = bool(getattr(model, "multilabel_", False))
-        rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
-        X, names, ids = pop_id_column(*rows, id_column, data)
-        X, names = align_columns(X, names, model, data)
-        features = feature_frame(X, names)
-        classes, uncertainty = model.classes_, None
-        if mc_samples is None:
-            proba = model.predict_proba(features)
-        else:
-            uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
-            proba = uncertainty["proba"]
-    leading = None if ids is None else {id_column: ids.to_numpy()}
-    result = predictions_table(classes, proba, uncertainty, leading, multilabel=multilabel)
+        found = estimator_prediction(model, data, target, id_column, mc_samples)
+    leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
+    result = predictions_table(
+        found.classes, found.proba, found.uncertainty, leading, multilabel=found.multilabel
+    )
     if ood_score is not None:
-        result[f"ood_{ood_score}"] = model.ood_score(features, method=ood_score)
+        result[f"ood_{ood_score}"] = model.ood_score(found.features, method=ood_score)
     where = write_predictions(result, output, overwrite=overwrite)
     typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
 

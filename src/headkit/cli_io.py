@@ -6,6 +6,7 @@ Nothing heavy is imported at module level, so ``headkit --help`` stays fast.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,45 @@ def column_roles(run: Path) -> dict[str, str]:
     from headkit.data.preprocessing import TablePreprocessor
 
     return TablePreprocessor.from_dict(json.loads(file.read_text())).column_roles()
+
+
+@dataclass
+class Predicted:
+    """What ``headkit predict`` computed: classes, probabilities (N, C), ID column, extras."""
+
+    classes: Any
+    proba: Any
+    ids: Any
+    multilabel: bool
+    uncertainty: dict[str, Any] | None = None
+    features: Any = None  # the estimator path's rows (for --ood-score)
+
+
+def lean_prediction(run: Path, data: str, target: str | None, id_column: str | None) -> Predicted:
+    """Predict with :class:`headkit.saved_model.SavedModel` (no torch when the network is plain)."""
+    from headkit.saved_model import SavedModel
+
+    saved = SavedModel.load(run, engine="auto")
+    rows = load_unlabelled(data, target or saved.metadata.get("target"))
+    X, names, ids = pop_id_column(*rows, id_column, data)
+    multilabel = bool(saved.metadata.get("multilabel", False))
+    return Predicted(saved.classes, saved.predict_proba(X, names), ids, multilabel)
+
+
+def estimator_prediction(
+    model: Any, data: str, target: str | None, id_column: str | None, mc_samples: int | None
+) -> Predicted:
+    """Predict with a loaded estimator (MC dropout with ``mc_samples``)."""
+    from headkit.runs import feature_frame
+    from headkit.runs.predict import align_columns
+
+    rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
+    X, names, ids = pop_id_column(*rows, id_column, data)
+    X, names = align_columns(X, names, model, data)
+    features = feature_frame(X, names)
+    multilabel = bool(getattr(model, "multilabel_", False))
+    if mc_samples is None:
+        return Predicted(model.classes_, model.predict_proba(features), ids, multilabel,
+                         features=features)  # fmt: skip
+    uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
+    return Predicted(model.classes_, uncertainty["proba"], ids, multilabel, uncertainty, features)
