@@ -40,7 +40,7 @@ from headkit.exceptions import ConfigError
 
 FLOPS_PER_THREAD = 20e6  # work per step below which another thread costs more than it saves
 _SAMPLES = 5  # readings of the run queue; the median ignores a passing spike
-_SAMPLE_GAP_S = 0.001
+_SAMPLE_GAP_S = 0.01  # 40 ms in all: a process that runs for a few ms is not "busy"
 
 
 @dataclass(frozen=True)
