@@ -241,6 +241,31 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
+def read_weights(path: Path, load: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
+    """Read a model directory's ``model.safetensors`` with ``load`` (torch or NumPy loader).
+
+    A missing, unreadable or corrupt file is a :class:`ModelFileError` naming the fix.
+    """
+    from safetensors import SafetensorError
+
+    weights = Path(path) / WEIGHTS
+    if not weights.is_file():
+        raise ModelFileError(
+            f"{path} has no {WEIGHTS}; the save was incomplete, retrain the model."
+        )
+    try:
+        return load(weights.read_bytes())
+    except PermissionError:
+        raise ModelFileError(
+            f"Cannot read {weights} (permission denied); make it readable (chmod u+r) or run "
+            "as its owner."
+        ) from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ModelFileError(
+            f"{weights} is corrupt or truncated ({error}); retrain or restore it."
+        ) from None
+
+
 def load(path: str | Path, device: str = "cpu") -> HeadNet:
     """Load a model directory written by :func:`save` (or a ``headkit train`` run).
 
@@ -261,7 +286,6 @@ def load(path: str | Path, device: str = "cpu") -> HeadNet:
     ModelFileError
         For a missing, corrupt, truncated or newer-version model.
     """
-    from safetensors import SafetensorError
     from safetensors.torch import load as safetensors_load
 
     from headkit.config import NetworkConfig
@@ -269,22 +293,7 @@ def load(path: str | Path, device: str = "cpu") -> HeadNet:
 
     path = Path(path)
     config = read_config(path)
-    weights = path / WEIGHTS
-    if not weights.is_file():
-        raise ModelFileError(
-            f"{path} has no {WEIGHTS}; the save was incomplete, retrain the model."
-        )
-    try:
-        state = safetensors_load(weights.read_bytes())
-    except PermissionError:
-        raise ModelFileError(
-            f"Cannot read {weights} (permission denied); make it readable (chmod u+r) or run "
-            "as its owner."
-        ) from None
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ModelFileError(
-            f"{weights} is corrupt or truncated ({error}); retrain or restore it."
-        ) from None
+    state = read_weights(path, safetensors_load)
     try:
         model = HeadNet(NetworkConfig.from_dict(config["network"]))
         model.load_state_dict(state, strict=True)

@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 
 from headkit.config import NetworkConfig
-from headkit.exceptions import ModelFileError
 from headkit.numpy_ops import ACTIVATION_PARAMETERS, ACTIVATIONS, NORMS, OUTPUTS
 from headkit.registry import Spec
 
@@ -165,26 +164,11 @@ class NumpyHeadNet:
         ModelFileError
             Missing, unreadable or corrupt weights.
         """
-        from safetensors import SafetensorError
         from safetensors.numpy import load as safetensors_load
 
-        from headkit.io import WEIGHTS
+        from headkit.io import read_weights
 
-        file = Path(path) / WEIGHTS
-        if not file.is_file():
-            raise ModelFileError(
-                f"{path} has no {WEIGHTS}; the save was incomplete, retrain the model."
-            )
-        try:
-            weights = safetensors_load(file.read_bytes())
-        except PermissionError:
-            raise ModelFileError(
-                f"Cannot read {file} (permission denied); make it readable (chmod u+r)."
-            ) from None
-        except (SafetensorError, OSError, ValueError) as error:
-            raise ModelFileError(
-                f"{file} is corrupt or truncated ({error}); retrain or restore it."
-            ) from None
+        weights = read_weights(Path(path), safetensors_load)
         # as load_state_dict into the float32 HeadNet: floating weights become float32
         return cls(
             config,
