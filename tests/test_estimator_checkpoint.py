@@ -3,17 +3,7 @@ import pytest
 
 from headkit import HeadClassifier
 from headkit.exceptions import ConfigError
-from headkit.training import Callback
-
-
-class InterruptAt(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, record):
-        if record.epoch == self.epoch:
-            raise KeyboardInterrupt
-
+from tests.interrupts import InterruptAt
 
 PARAMS = {"hidden_sizes": (16,), "epochs": 6, "dropout": 0.3, "patience": 2, "random_state": None}
 

@@ -69,8 +69,7 @@ def validation_share(validation_fraction: float | None, patience: Any, calibrate
     """Return the share of training rows to hold out for validation.
 
     ``validation_fraction`` when given; for ``None``, :data:`AUTO_VALIDATION_FRACTION` when
-    ``patience`` or ``calibrate`` needs a split, else 0 (every row trains the network: on
-    MNIST-1D that is worth about two points, ``benchmarks/results/train_speed.md``).
+    ``patience`` or ``calibrate`` needs a split, else 0 (every row trains the network).
     """
     if validation_fraction is not None:
         return float(validation_fraction)

@@ -297,7 +297,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             return steps.masked_proba(self, X, class_mask)
         if mc_samples is not None and check_mc_samples(mc_samples) > 1:
             return self.predict_uncertainty(X, mc_samples)["proba"].astype(np.float64)
-        return self._predict(X).proba.numpy().astype(np.float64)
+        return self._predict(X).proba.numpy()  # float64 already
 
     def predict_uncertainty(self, X: Any, mc_samples: int = 30) -> dict[str, np.ndarray]:
         """Return MC-dropout predictive uncertainty, each array of shape (n_samples,).

@@ -266,7 +266,7 @@ def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> 
 
     from headkit.threads import intra_op_threads
 
-    threads = est._trainer.threads or 1
+    threads = est.threads_ or 1
     with threadpool_limits(limits=threads, user_api="blas"), intra_op_threads(threads):
         _fit_extras(est, X_train, y_train, X_val, y_val, threads)
 

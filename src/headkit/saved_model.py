@@ -129,7 +129,7 @@ class SavedModel:
             return self.network.predict_proba(rows)
         from headkit.inference import predict_arrays
 
-        return predict_arrays(self.network, rows).proba.numpy().astype(np.float64)
+        return predict_arrays(self.network, rows).proba.numpy()  # float64
 
     def _encode_table(self, X: Any, names: list[str] | None) -> np.ndarray:
         import pandas as pd

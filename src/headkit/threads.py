@@ -2,9 +2,10 @@
 
 torch's default (one thread per core) is right on an idle machine and wrong on a busy one: with
 one other CPU-bound process on two cores, a two-thread fit spends its time waiting at barriers for
-the thread that was descheduled and runs about 2.5× slower than alone, while a one-thread fit
-runs about 1.3× slower. Small steps lose the other way: below a few tens of MFLOP the fork/join
-cost of a parallel region outweighs the split work. The policy therefore takes the smallest of
+the thread that was descheduled: the default MNIST-1D fit at a fixed 2 threads ran 19–24× slower
+than alone, at 1 thread 0.93–0.98× (``benchmarks/results/train_speed.md``, "A busy machine").
+Small steps lose the other way: below a few tens of MFLOP the fork/join cost of a parallel region
+outweighs the split work. The policy therefore takes the smallest of
 
 - the cores this process may use (``os.sched_getaffinity``, a cgroup CPU quota),
 - the limits a caller has set: ``OMP_NUM_THREADS`` (joblib's loky workers get
@@ -107,15 +108,17 @@ _load_reading: tuple[float, float] = (-math.inf, 0.0)  # (monotonic time, busy)
 def read_machine() -> MachineState:
     """Read the cores allowed, the other processes' load and the caller's limits now.
 
-    The load reading (a few milliseconds) is reused for :data:`_LOAD_TTL_S` seconds, so that
-    back-to-back predictions (a server's micro-batches) do not pay for it each time.
+    The load reading (40 ms: :data:`_SAMPLES` samples :data:`_SAMPLE_GAP_S` apart) is reused for
+    :data:`_LOAD_TTL_S` seconds, so that back-to-back predictions (a server's micro-batches) do not
+    pay for it each time.
     """
     global _load_reading
     now = time.monotonic()
+    allowed = _allowed_cores()
     if now - _load_reading[0] > _LOAD_TTL_S:
-        _load_reading = (now, _busy_elsewhere())
+        _load_reading = (now, _busy_elsewhere(allowed))
     return MachineState(
-        allowed=_allowed_cores(),
+        allowed=allowed,
         busy=_load_reading[1],
         env_limit=_env_limit(),
         torch_threads=torch.get_num_threads(),
@@ -198,7 +201,7 @@ def _env_limit() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def _busy_elsewhere() -> float:
+def _busy_elsewhere(allowed: int | None = None) -> float:
     """Median over a few readings of runnable threads not belonging to this process.
 
     System-wide counts are scaled to this process's share of the machine's cores, so that a
@@ -214,7 +217,8 @@ def _busy_elsewhere() -> float:
         if i + 1 < _SAMPLES:
             time.sleep(_SAMPLE_GAP_S)
     total = os.cpu_count() or 1
-    return statistics.median(readings) * min(1.0, _allowed_cores() / total)
+    allowed = _allowed_cores() if allowed is None else allowed
+    return statistics.median(readings) * min(1.0, allowed / total)
 
 
 def _procs_running() -> int | None:

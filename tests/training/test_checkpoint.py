@@ -4,8 +4,9 @@ import torch
 from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError
 from headkit.nn import HeadNet
-from headkit.training import Callback, Checkpointer, Trainer
+from headkit.training import Checkpointer, Trainer
 from headkit.training.checkpoint import read_checkpoint_info
+from tests.interrupts import InterruptAt
 
 
 def data(n=150, seed=0):
@@ -13,15 +14,6 @@ def data(n=150, seed=0):
     X = torch.randn(n, 4, generator=g)
     y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
     return X, y
-
-
-class InterruptAt(Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, record):
-        if record.epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def fit(callbacks, epochs=8, **config):

@@ -252,7 +252,7 @@ def calibrate_network(net: HeadNet, X: np.ndarray, y: np.ndarray) -> dict[str, f
     t = fit_network_temperature(net, logits, y)
     net.temperature.fill_(t)
     with torch.no_grad():
-        after = net.probabilities(logits.to(device_of(net))).double().cpu().numpy()
+        after = net.probabilities(logits.double().to(device_of(net))).cpu().numpy()
     return {
         "temperature": t,
         "ece_before": expected_calibration_error(y, before.numpy()),

@@ -69,12 +69,13 @@ def network_ood_score(
     """Return a network's OOD score of rows X (N, F), shape (N,); higher = in-distribution.
 
     ``msp`` is the largest of the network's own probabilities (:meth:`HeadNet.probabilities`:
-    its output map and calibration temperature apply), computed in float64: in float32 the top
+    its output map and calibration temperature apply), which :func:`headkit.inference.predict_arrays`
+    evaluates in float64: in float32 the top
     probability of every confident row rounds to exactly 1, and the ties lower its AUROC (on
     digits 0–4 vs 5–9, 0.82 instead of 0.92). ``max_logit`` and ``energy`` read the logits;
     ``mahalanobis`` scores the penultimate features with ``detector``.
     """
-    from headkit.inference import map_batches, penultimate_features, predict_arrays
+    from headkit.inference import penultimate_features, predict_arrays
 
     if method == "mahalanobis":
         if detector is None:
@@ -83,14 +84,10 @@ def network_ood_score(
                 "trained with partial_fit); refit it with fit()."
             )
         return detector.score(penultimate_features(net, X))
+    prediction = predict_arrays(net, X)  # probabilities in float64 (see predict_arrays)
     if method == "msp":
-        net.eval()
-
-        def top_probability(x: torch.Tensor) -> dict[str, torch.Tensor]:
-            return {"p": net.probabilities(net(x).double()).max(-1).values}
-
-        return map_batches(net, X, top_probability)["p"].numpy()
-    return logit_score(predict_arrays(net, X).logits, method)
+        return prediction.proba.max(-1).values.numpy()
+    return logit_score(prediction.logits, method)
 
 
 class MahalanobisDetector:

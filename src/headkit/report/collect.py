@@ -162,7 +162,7 @@ def collect(
         X, y = (X.iloc[np.flatnonzero(known)] if hasattr(X, "iloc") else X[known]), y[known]
     target = np.searchsorted(classes, y)
     logits = estimator.logits(X).astype(np.float64)
-    proba = estimator.predict_proba(X).astype(np.float64)
+    proba = estimator.predict_proba(X)
 
     inputs.metrics = classification_report(target, proba, inputs.class_names)
     inputs.confusion = confusion_matrix(target, proba, n_classes=len(classes))
