@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from headkit.functional import dropout
-from headkit.functional._masks import keep_mask
+from headkit.functional._masks import keep_mask, scaled_keep_mask
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
@@ -43,3 +43,14 @@ def test_dropout_gradient_uses_the_same_mask():
     y = dropout(x, 0.4)
     y.sum().backward()
     torch.testing.assert_close(x.grad, (y.detach() != 0).double() / (1 - 26214 / 65536))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_scaled_keep_mask_is_the_keep_mask_times_its_inverse_keep_probability(dtype):
+    torch.manual_seed(5)
+    mask, keep = keep_mask((300, 70), 0.3, torch.device("cpu"))
+    torch.manual_seed(5)
+    multiplier = scaled_keep_mask((300, 70), 0.3, torch.device("cpu"), dtype)
+    assert multiplier.dtype == dtype and multiplier.shape == (300, 70)
+    expected = mask.to(torch.float64) / keep
+    torch.testing.assert_close(multiplier.double(), expected, rtol=2**-7, atol=0)

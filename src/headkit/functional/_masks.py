@@ -39,14 +39,56 @@ def keep_mask(
     keep : float
         The probability that an element is kept.
     """
+    if device.type != "cpu":
+        return torch.rand(shape, device=device) >= p, 1.0 - p
+    lanes, floor = _uniform_lanes(shape, p)
+    return (lanes >= floor).view(shape), _keep_probability(p)
+
+
+def scaled_keep_mask(
+    shape: torch.Size | tuple[int, ...], p: float, device: torch.device, dtype: torch.dtype
+) -> Tensor:
+    """Return the inverted-dropout multiplier: ``1 / keep`` where kept, 0 where dropped.
+
+    The same draw as :func:`keep_mask` (the same global-generator state gives the same kept
+    elements), written straight into ``dtype``: comparing into a floating-point output is one
+    pass, where a boolean mask and its cast to float are two slower ones.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Mask shape.
+    p : float
+        Drop probability in [0, 1).
+    device : torch.device
+        Where the mask lives; the global torch generator of that device is used.
+    dtype : torch.dtype
+        Floating-point dtype of the multiplier (that of the activations it scales).
+
+    Returns
+    -------
+    Tensor, ``dtype``, shape ``shape``
+        Values in {0, 1 / keep}, ``keep`` the exact keep probability of :func:`keep_mask`.
+    """
+    if device.type != "cpu":
+        uniform, threshold, keep = torch.rand(shape, device=device), p, 1.0 - p
+    else:
+        (uniform, threshold), keep = _uniform_lanes(shape, p), _keep_probability(p)
+    multiplier = torch.empty(uniform.shape, dtype=dtype, device=device)
+    torch.ge(uniform, threshold, out=multiplier)
+    return multiplier.view(shape).mul_(1.0 / keep)
+
+
+def _uniform_lanes(shape: torch.Size | tuple[int, ...], p: float) -> tuple[Tensor, int]:
+    """Uniform int16 lanes, shape (numel,), and the lane value from which an element is kept."""
     numel = 1
     for size in shape:
         numel *= size
-    if device.type != "cpu":
-        return torch.rand(shape, device=device) >= p, 1.0 - p
-    threshold = round(p * 65536)
     words = torch.empty((numel + _LANES - 1) // _LANES, dtype=torch.int64).random_(_INT64_MIN, None)
-    lanes = words.view(torch.int16)[:numel]
     # int16 lanes are signed: shift so 0..65535 maps onto -32768..32767.
-    mask = lanes >= (threshold - 32768)
-    return mask.view(shape), 1.0 - threshold / 65536
+    return words.view(torch.int16)[:numel], round(p * 65536) - 32768
+
+
+def _keep_probability(p: float) -> float:
+    """The exact keep probability of the lane sampler for drop probability ``p``."""
+    return 1.0 - round(p * 65536) / 65536

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from headkit.functional._masks import keep_mask
+from headkit.functional._masks import keep_mask, scaled_keep_mask
 
 DROPCONNECT_INFERENCE = ("mean", "moment")
 
@@ -90,6 +90,23 @@ def _keep_mask(
     return u >= p, 1.0 - p
 
 
+def _multiplier(
+    shape: tuple[int, ...] | torch.Size,
+    p: float,
+    like: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """The inverted-dropout multiplier ``m / keep`` in ``like``'s dtype and device, shape ``shape``.
+
+    Without a generator, :func:`~headkit.functional._masks.scaled_keep_mask` (the fast lane
+    sampler, the same kept elements as :func:`_keep_mask`); with one, ``u >= p`` drawn from it.
+    """
+    if generator is None:
+        return scaled_keep_mask(tuple(shape), p, like.device, like.dtype)
+    u = torch.rand(shape, device=like.device, dtype=torch.float32, generator=generator)
+    return torch.ge(u, p, out=torch.empty_like(u, dtype=like.dtype)).mul_(1.0 / (1.0 - p))
+
+
 def _apply_keep(x: Tensor, keep: Tensor, keep_prob: float) -> Tensor:
     """Return ``x ⊙ keep / keep_prob`` (``keep`` bool or {0, 1}, broadcastable to ``x``)."""
     if keep.dtype != torch.bool:
@@ -133,7 +150,8 @@ def dropout(
         return x
     if mask is not None:
         return _apply_keep(x, mask, 1.0 - p)
-    return _apply_keep(x, *_keep_mask(x.shape, p, x.device, generator))
+    # The multiplier is built outside the graph (a fresh tensor), so autograd sees one multiply.
+    return x * _multiplier(x.shape, p, x, generator)
 
 
 def multi_sample_dropout(
@@ -179,7 +197,7 @@ def multi_sample_dropout(
         return _apply_keep(x.unsqueeze(0), masks, 1.0 - p)
     if p == 0.0:
         return x.unsqueeze(0).expand(k, *x.shape)
-    return _apply_keep(x.unsqueeze(0), *_keep_mask((k, *x.shape), p, x.device, generator))
+    return x.unsqueeze(0) * _multiplier((k, *x.shape), p, x, generator)
 
 
 def gaussian_dropout(
@@ -319,8 +337,7 @@ def linear_dropconnect(
         )
     rows = x.reshape(-1, x.shape[-1])
     if mask is None:
-        keep, keep_prob = _keep_mask((rows.shape[0], *weight.shape), p, x.device, generator)
-        weights = _apply_keep(weight, keep, keep_prob)  # (M, out, in)
+        weights = weight * _multiplier((rows.shape[0], *weight.shape), p, weight, generator)
     else:
         weights = drop_connect(weight, p, mask=mask)
     out = torch.bmm(weights, rows.unsqueeze(-1)).squeeze(-1)
