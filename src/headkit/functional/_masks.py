@@ -7,6 +7,9 @@ when its lane is at or above ``round(p · 2^16)``. The keep probability is there
 ``1 - round(p · 2^16) / 2^16`` (within 2^-17 of ``1 - p``); :func:`keep_mask` returns that exact
 probability so callers scale by its inverse and stay unbiased. About 5× faster than
 ``bernoulli_`` at the sizes of a Dense head; on CUDA the native kernel is used instead.
+Dropout itself uses :func:`scaled_keep_mask`, the same draw compared straight into the
+activations' dtype and scaled: a boolean mask cast to float costs two more passes over memory,
+about 0.3 ms of a 3×256, 500-row training step on one thread.
 """
 
 from __future__ import annotations
