@@ -42,10 +42,8 @@ def keep_mask(
     keep : float
         The probability that an element is kept.
     """
-    if device.type != "cpu":
-        return torch.rand(shape, device=device) >= p, 1.0 - p
-    lanes, floor = _uniform_lanes(shape, p)
-    return (lanes >= floor).view(shape), _keep_probability(p)
+    uniform, threshold, keep = _draw(shape, p, device)
+    return (uniform >= threshold).view(shape), keep
 
 
 def scaled_keep_mask(
@@ -53,45 +51,35 @@ def scaled_keep_mask(
 ) -> Tensor:
     """Return the inverted-dropout multiplier: ``1 / keep`` where kept, 0 where dropped.
 
-    The same draw as :func:`keep_mask` (the same global-generator state gives the same kept
-    elements), written straight into ``dtype``: comparing into a floating-point output is one
-    pass, where a boolean mask and its cast to float are two slower ones.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        Mask shape.
-    p : float
-        Drop probability in [0, 1).
-    device : torch.device
-        Where the mask lives; the global torch generator of that device is used.
-    dtype : torch.dtype
-        Floating-point dtype of the multiplier (that of the activations it scales).
+    ``shape``, ``p`` and ``device`` are those of :func:`keep_mask`, and the same generator state
+    keeps the same elements; the comparison is written straight into ``dtype`` (floating point,
+    that of the activations it scales): one pass, where a boolean mask and its cast are two
+    slower ones.
 
     Returns
     -------
     Tensor, ``dtype``, shape ``shape``
         Values in {0, 1 / keep}, ``keep`` the exact keep probability of :func:`keep_mask`.
     """
-    if device.type != "cpu":
-        uniform, threshold, keep = torch.rand(shape, device=device), p, 1.0 - p
-    else:
-        (uniform, threshold), keep = _uniform_lanes(shape, p), _keep_probability(p)
+    uniform, threshold, keep = _draw(shape, p, device)
     multiplier = torch.empty(uniform.shape, dtype=dtype, device=device)
     torch.ge(uniform, threshold, out=multiplier)
     return multiplier.view(shape).mul_(1.0 / keep)
 
 
-def _uniform_lanes(shape: torch.Size | tuple[int, ...], p: float) -> tuple[Tensor, int]:
-    """Uniform int16 lanes, shape (numel,), and the lane value from which an element is kept."""
+def _draw(
+    shape: torch.Size | tuple[int, ...], p: float, device: torch.device
+) -> tuple[Tensor, float, float]:
+    """Uniform draws, the value from which an element is kept, and the keep probability.
+
+    On the CPU the draws are int16 lanes, shape (numel,); elsewhere float uniforms, ``shape``.
+    """
+    if device.type != "cpu":
+        return torch.rand(shape, device=device), p, 1.0 - p
     numel = 1
     for size in shape:
         numel *= size
     words = torch.empty((numel + _LANES - 1) // _LANES, dtype=torch.int64).random_(_INT64_MIN, None)
+    dropped = round(p * 65536)  # lanes below this of 0..65535 are dropped
     # int16 lanes are signed: shift so 0..65535 maps onto -32768..32767.
-    return words.view(torch.int16)[:numel], round(p * 65536) - 32768
-
-
-def _keep_probability(p: float) -> float:
-    """The exact keep probability of the lane sampler for drop probability ``p``."""
-    return 1.0 - round(p * 65536) / 65536
+    return words.view(torch.int16)[:numel], dropped - 32768, 1.0 - dropped / 65536
