@@ -157,17 +157,17 @@ def torch_masks():
     :func:`plain_loop` is the computation itself and not the random numbers.
     """
     module = sys.modules["headkit.functional.dropout"]
-    fast = module.keep_mask
+    fast = module.scaled_keep_mask
 
-    def sampled_by_torch(shape, p, device):
-        ones = torch.ones(shape, device=device)
-        return torch.nn.functional.dropout(ones, p, True) != 0, 1.0 - p
+    def sampled_by_torch(shape, p, device, dtype):
+        ones = torch.ones(shape, device=device)  # float32 draws, as headkit's own
+        return torch.nn.functional.dropout(ones, p, True).to(dtype)  # 0 or 1 / (1 - p)
 
-    module.keep_mask = sampled_by_torch
+    module.scaled_keep_mask = sampled_by_torch
     try:
         yield
     finally:
-        module.keep_mask = fast
+        module.scaled_keep_mask = fast
 
 
 class PlainNet(torch.nn.Module):

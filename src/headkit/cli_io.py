@@ -148,8 +148,7 @@ def lean_prediction(run: Path, data: str, target: str | None, id_column: str | N
     saved = SavedModel.load(run, engine="auto")
     rows = load_unlabelled(data, target or saved.metadata.get("target"))
     X, names, ids = pop_id_column(*rows, id_column, data)
-    multilabel = bool(saved.metadata.get("multilabel", False))
-    return Predicted(saved.classes, saved.predict_proba(X, names), ids, multilabel)
+    return Predicted(saved.classes, saved.predict_proba(X, names), ids, saved.multilabel)
 
 
 def estimator_prediction(

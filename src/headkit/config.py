@@ -21,6 +21,8 @@ AUTO_BATCH_MAX = 512  # rows per step of batch_size=None on large data
 AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
 AUTO_BATCH_MIN = 32  # ... but no batch of batch_size=None is smaller than this (or all rows)
 AUTO_VALIDATION_FRACTION = 0.1  # held out by validation_fraction=None when a hold-out is needed
+MULTILABEL_THRESHOLD = 0.5  # a multi-label model predicts each class whose probability is above it
+PREDICT_BATCH = 8192  # rows per forward pass when predicting (torch and NumPy engines)
 
 
 @dataclass(frozen=True)

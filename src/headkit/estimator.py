@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils.validation import check_is_fitted
 
 from headkit import estimator_fit as steps
-from headkit.config import NetworkConfig, TrainingConfig
+from headkit.config import MULTILABEL_THRESHOLD, NetworkConfig, TrainingConfig
 from headkit.data.sparse import is_sparse
 from headkit.estimator_params import (
     NETWORK_SETTINGS,
@@ -325,7 +325,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """
         proba = self.predict_proba(X, class_mask=class_mask)
         if getattr(self, "multilabel_", False):
-            return (proba > 0.5).astype(np.int64)
+            return (proba > MULTILABEL_THRESHOLD).astype(np.int64)
         return self.classes_[proba.argmax(axis=1)]
 
     def logits(self, X: Any) -> np.ndarray:

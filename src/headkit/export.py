@@ -164,7 +164,9 @@ def _const_half() -> Any:
     import numpy as np
     from onnx import numpy_helper
 
-    return numpy_helper.from_array(np.array(0.5, dtype=np.float32), "half")
+    from headkit.config import MULTILABEL_THRESHOLD
+
+    return numpy_helper.from_array(np.array(MULTILABEL_THRESHOLD, dtype=np.float32), "half")
 
 
 def _metadata(saved: SavedModel) -> dict[str, str]:
@@ -225,7 +227,7 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
         from headkit.export_table import prepend_table_preprocessing
 
         prepend_table_preprocessing(model, saved.preprocessing, INPUT)
-    _add_label_output(model, saved.classes, bool(saved.metadata.get("multilabel", False)))
+    _add_label_output(model, saved.classes, saved.multilabel)
     model.doc_string = (
         "headkit classifier: features (N, F) float32 → probabilities (N, C), label (N,)."
     )

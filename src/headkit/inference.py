@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from headkit.config import PREDICT_BATCH
 from headkit.saved_model import PREPROCESSING_FILE, SavedModel, align_rows
 
 if TYPE_CHECKING:
     from headkit.nn.network import HeadNet
     from headkit.nn.uncertainty import MCPrediction
 
-PREDICT_BATCH = 8192
 __all__ = [
     "PREDICT_BATCH",
     "PREPROCESSING_FILE",

@@ -16,18 +16,17 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from headkit.config import NetworkConfig
+from headkit.config import PREDICT_BATCH, NetworkConfig
 from headkit.numpy_ops import ACTIVATION_PARAMETERS, ACTIVATIONS, NORMS, OUTPUTS
 from headkit.registry import Spec
 
 # Dropout kinds that are the identity in eval mode (DropConnect's eval rescales weights: torch).
 EVAL_IDENTITY_DROPOUTS = ("standard", "none", "multisample", "gaussian", "nested")
 PLAIN_RESIDUALS = (False, None, "none")
-BATCH = 8192
 # OpenBLAS multiplies matrices of fewer rows with another kernel that rounds differently; padding
 # every batch to MIN_ROWS makes a row's result independent of how many rows come with it (and
 # keeps it within float32 rounding of torch's, which is batch-size independent too).
@@ -57,8 +56,6 @@ def _options(spec: str, defaults: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _dropout_is_identity(spec: Any) -> bool:
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return True
     try:
         float(spec)
         return True
@@ -143,6 +140,7 @@ class NumpyHeadNet:
         The saved metadata (label names, training config), as ``HeadNet.metadata``.
     """
 
+    engine: ClassVar[str] = "numpy"  # SavedModel.engine reads it (a HeadNet has none: torch)
     config: NetworkConfig
     weights: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -213,7 +211,7 @@ class NumpyHeadNet:
         if len(x) == 0:
             return np.zeros((0, self.config.n_classes))
         parts = [
-            self.probabilities(self.logits(x[start : start + BATCH]))
-            for start in range(0, len(x), BATCH)
+            self.probabilities(self.logits(x[start : start + PREDICT_BATCH]))
+            for start in range(0, len(x), PREDICT_BATCH)
         ]
         return np.concatenate(parts)

@@ -47,8 +47,8 @@ def accurate(epochs: int = 130, batch_size: int = 160) -> dict[str, Any]:
 
     The regularisation that lifts MNIST-1D from the mid 70s to 80 %: wide layers with half their
     units dropped, four dropout masks before the head, softened targets. Measured on 2 quiet
-    cores (``benchmarks/results/train_speed.md``, seeds 0–2): 80.3 % mean (min 79.8 %) in 26 s
-    per fit; batch 128 for 150 epochs also reaches 80 % but takes 34–41 s.
+    cores (``benchmarks/results/train_speed.md``, seeds 0–2): 80.3 % mean (min 79.8 %) in 25–26 s
+    per fit (two runs); batch 128 for 150 epochs also reaches 80 % but takes 34–41 s.
     """
     return {
         "hidden_sizes": (512, 512, 512),

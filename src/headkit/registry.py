@@ -253,24 +253,9 @@ class Registry:
 
 
 def _parameters(source: Callable[..., Any]) -> dict[str, inspect.Parameter]:
-    """Named parameters of a function, or of a class's constructor (``self`` excluded).
-
-    A constructor that takes ``**options`` passes them on to its base class, whose named
-    parameters follow its own (so a subclass adds options without repeating the base's).
-    """
+    """Named parameters of a function, or of a class's constructor (``self`` excluded)."""
     params = inspect.signature(source).parameters
-    named = {k: p for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    if inspect.isclass(source) and any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        base = _init_owner(source.__mro__[1])
-        if base is not None:
-            named |= {k: p for k, p in _parameters(base).items() if k not in named}
-    return named
-
-
-def _init_owner(cls: type) -> type | None:
-    """The first class in ``cls``'s MRO that defines ``__init__`` (None for ``object``'s)."""
-    owner = next(k for k in cls.__mro__ if "__init__" in vars(k))
-    return None if owner is object else owner
+    return {k: p for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 @dataclass(frozen=True)
@@ -304,13 +289,8 @@ class _Entry:
 
     def hints(self) -> dict[str, Any]:
         """Evaluated type hints of the source's parameters (strings where they cannot be)."""
-        targets: list[Any] = [self.source]
-        if inspect.isclass(self.source):  # base constructors first: a subclass's hints win
-            targets = [k.__init__ for k in reversed(self.source.__mro__) if "__init__" in vars(k)]
-        hints: dict[str, Any] = {}
-        for target in targets:
-            try:
-                hints |= get_type_hints(target)
-            except Exception:  # annotations that cannot be evaluated: keep strings
-                continue
-        return hints
+        target = self.source.__init__ if inspect.isclass(self.source) else self.source
+        try:
+            return get_type_hints(target)
+        except Exception:  # annotations that cannot be evaluated: keep strings
+            return {}

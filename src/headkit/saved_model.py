@@ -102,9 +102,12 @@ class SavedModel:
     @property
     def engine(self) -> str:
         """``"numpy"`` or ``"torch"``: what computes the forward pass."""
-        from headkit.numpy_net import NumpyHeadNet
+        return getattr(self.network, "engine", "torch")
 
-        return "numpy" if isinstance(self.network, NumpyHeadNet) else "torch"
+    @property
+    def multilabel(self) -> bool:
+        """Whether the model predicts a 0/1 indicator per class (``output="sigmoid"`` on a matrix)."""
+        return bool(self.metadata.get("multilabel", False))
 
     @property
     def n_features(self) -> int:

@@ -2,8 +2,8 @@
 
 torch's default (one thread per core) is right on an idle machine and wrong on a busy one: with
 one other CPU-bound process on two cores, a two-thread fit spends its time waiting at barriers for
-the thread that was descheduled: the default MNIST-1D fit at a fixed 2 threads ran 19–24× slower
-than alone, at 1 thread 0.93–0.98× (``benchmarks/results/train_speed.md``, "A busy machine").
+the thread that was descheduled: the default MNIST-1D fit at a fixed 2 threads ran 17.5–24× slower
+than alone, at 1 thread 0.93–1.14× (three runs of ``benchmarks/train_speed.py --section busy``).
 Small steps lose the other way: below a few tens of MFLOP the fork/join cost of a parallel region
 outweighs the split work. The policy therefore takes the smallest of
 

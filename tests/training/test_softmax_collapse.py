@@ -37,9 +37,11 @@ def test_detector_stays_silent_on_a_normal_run(blobs_data):
     with warnings.catch_warnings():
         warnings.simplefilter("error", SoftmaxCollapseWarning)
         model = HeadClassifier(epochs=30, random_state=0).fit(X, y)
-    # On these easy blobs many rows reach p = 1 in float32 late in training (0.66 at most), but
-    # not the 0.9 share at which the detector warns.
-    assert max(row["softmax_collapse"] for row in model.history_) < 0.9
+    # On these easy blobs many rows reach p = 1 in float32 late in training (0.63 at most at 1
+    # and 2 threads), but not the 0.9 share at which the detector warns (the filter above fails
+    # the fit if it does); the share is still recorded after every epoch.
+    shares = [row["softmax_collapse"] for row in model.history_]
+    assert len(shares) == 30 and 0 < max(shares) < 0.9
 
 
 def test_stablemax_output_is_not_watched_and_trains(blobs_data):

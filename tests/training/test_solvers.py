@@ -62,8 +62,8 @@ def test_lbfgs_probe_matches_sklearn_on_digits(C):
     # (sklearn's lbfgs on float32 input stops early: 5e-4 from the optimum at C=1).
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
-    # ~160 iterations at C=1; 640 when torch's L-BFGS dropped its curvature pairs near the
-    # optimum (a mean-scaled objective), which max_iter=300 turns into a ConvergenceWarning.
+    # 156 iterations at C=1 (benchmarks/results/linear_probe.md); many more when torch's L-BFGS
+    # drops its curvature pairs near the optimum, which max_iter=300 turns into a warning.
     ours = HeadClassifier(
         hidden_sizes=(), solver=f"lbfgs:C={C},max_iter=300", validation_fraction=0.0
     )

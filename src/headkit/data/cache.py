@@ -1,4 +1,4 @@
-"""An on-disk cache for generated data sets (MNIST-1D takes ~3 s to generate on a small CPU).
+"""An on-disk cache for generated data sets (MNIST-1D: 2.3 s to import and generate on 2 cores).
 
 Arrays are stored with ``numpy.savez`` and read with ``allow_pickle=False`` (no pickle), written
 to a temporary file and renamed into place, so concurrent runs never read a half-written file.
@@ -10,7 +10,6 @@ as if there were none), and ``HEADKIT_CACHE_DIR=off`` disables it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,14 +50,14 @@ def cached_arrays(key: str, make: Callable[[], dict[str, np.ndarray]]) -> dict[s
 
 
 def _store(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    from headkit.io import atomic_write
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a file, not a path: savez would append ".npz"
+            np.savez(handle, **arrays)
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+        atomic_write(path, write)
     except OSError:
-        return  # no cache here; the caller has its arrays
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
+        pass  # no cache here; the caller has its arrays

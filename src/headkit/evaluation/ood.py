@@ -70,9 +70,9 @@ def network_ood_score(
 
     ``msp`` is the largest of the network's own probabilities (:meth:`HeadNet.probabilities`:
     its output map and calibration temperature apply), which :func:`headkit.inference.predict_arrays`
-    evaluates in float64: in float32 the top
-    probability of every confident row rounds to exactly 1, and the ties lower its AUROC (on
-    digits 0–4 vs 5–9, 0.82 instead of 0.92). ``max_logit`` and ``energy`` read the logits;
+    evaluates in float64: in float32 the top probability of every confident row rounds to
+    exactly 1, and those ties lower its AUROC (0.915 on digits 0–4 vs 5–9 in float64,
+    ``benchmarks/results/ood.md``). ``max_logit`` and ``energy`` read the logits;
     ``mahalanobis`` scores the penultimate features with ``detector``.
     """
     from headkit.inference import penultimate_features, predict_arrays

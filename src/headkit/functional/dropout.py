@@ -99,20 +99,25 @@ def _multiplier(
     """The inverted-dropout multiplier ``m / keep`` in ``like``'s dtype and device, shape ``shape``.
 
     Without a generator, :func:`~headkit.functional._masks.scaled_keep_mask` (the fast lane
-    sampler, the same kept elements as :func:`_keep_mask`); with one, ``u >= p`` drawn from it.
+    sampler written straight into the dtype: the same kept elements as :func:`_keep_mask`);
+    with one, :func:`_keep_mask`'s draw from it, scaled.
     """
     if generator is None:
         return scaled_keep_mask(tuple(shape), p, like.device, like.dtype)
-    u = torch.rand(shape, device=like.device, dtype=torch.float32, generator=generator)
-    return torch.ge(u, p, out=torch.empty_like(u, dtype=like.dtype)).mul_(1.0 / (1.0 - p))
+    return _scaled(*_keep_mask(shape, p, like.device, generator), like.dtype)
+
+
+def _scaled(keep: Tensor, keep_prob: float, dtype: torch.dtype) -> Tensor:
+    """``keep / keep_prob`` in ``dtype`` (``keep`` bool or {0, 1}), a fresh tensor."""
+    if keep.dtype != torch.bool:
+        keep = keep != 0
+    return keep.to(dtype).mul_(1.0 / keep_prob)
 
 
 def _apply_keep(x: Tensor, keep: Tensor, keep_prob: float) -> Tensor:
     """Return ``x ⊙ keep / keep_prob`` (``keep`` bool or {0, 1}, broadcastable to ``x``)."""
-    if keep.dtype != torch.bool:
-        keep = keep != 0
     # The scaled mask is built outside the graph (a fresh tensor), so autograd sees one multiply.
-    return x * keep.to(x.dtype).mul_(1.0 / keep_prob)
+    return x * _scaled(keep, keep_prob, x.dtype)
 
 
 def dropout(

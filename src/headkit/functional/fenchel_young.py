@@ -22,6 +22,7 @@ from headkit.functional.losses import (
     reduce_rows,
     target_probs,
     upcast,
+    zero_safe_product,
 )
 from headkit.functional.softmax import softmax
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
@@ -119,6 +120,6 @@ def fenchel_young_loss(
         if alpha.dim() == 1:
             alpha = alpha.unsqueeze(-1)
     gap = p - y  # 0 on a masked class (z = -inf), which then adds 0, not 0·(-inf)
-    rows = torch.where(gap != 0, gap * z, 0.0).sum(-1)
+    rows = zero_safe_product(gap, z).sum(-1)
     rows = rows + tsallis_entropy(p, alpha) - tsallis_entropy(y, alpha)
     return reduce_rows(rows, target, weight, ignore_index, reduction)

@@ -101,6 +101,14 @@ def smooth_targets(
     return (1 - epsilon) * probs + keep * epsilon / n_classes
 
 
+def zero_safe_product(w: Tensor, z: Tensor) -> Tensor:
+    """``w ⊙ z`` with 0 wherever ``w`` is 0, so that 0 · (±inf) counts as 0 (a masked class).
+
+    Shapes broadcast as for ``w * z``.
+    """
+    return torch.where(w != 0, w * z, 0.0)
+
+
 def reduce_rows(
     rows: Tensor,
     target: Tensor,
@@ -124,7 +132,7 @@ def reduce_rows(
         w = valid if weight is None else weight[torch.where(target != ignore_index, target, 0)]
         w = w.to(rows.dtype) * valid
         denominator = w.sum()
-    weighted = torch.where(w != 0, rows * w, torch.zeros_like(rows))
+    weighted = zero_safe_product(w, rows)
     if reduction == "none":
         return weighted
     if reduction == "sum":
@@ -132,7 +140,7 @@ def reduce_rows(
     return weighted.sum() / denominator
 
 
-def _nll_rows(log_probs: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
+def nll_rows(log_probs: Tensor, target: Tensor, ignore_index: int = -100) -> Tensor:
     """Per-row ``-Σ_k y_k log p_k`` from log-probabilities (N, C); 0·log 0 counts as 0."""
     y = target_probs(target, log_probs.shape[-1], log_probs.dtype, ignore_index)
     terms = torch.where(y > 0, y * log_probs, torch.zeros_like(log_probs))
@@ -210,7 +218,7 @@ def nll_loss(
         Scalar, or (N,) for ``reduction="none"``.
     """
     check_logits_target(log_probs, target)
-    rows = _nll_rows(upcast(log_probs), target, ignore_index)
+    rows = nll_rows(upcast(log_probs), target, ignore_index)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
 
 
@@ -243,7 +251,7 @@ def one_vs_all_loss(
     z = upcast(logits)
     y = target_probs(target, z.shape[-1], z.dtype, ignore_index)
     # a masked class (z = -inf, y = 0) adds 0, not 0·(-inf)
-    rows = (torch.nn.functional.softplus(z) - torch.where(y != 0, y * z, 0.0)).sum(-1)
+    rows = (torch.nn.functional.softplus(z) - zero_safe_product(y, z)).sum(-1)
     return reduce_rows(rows, target, weight, ignore_index, reduction)
 
 

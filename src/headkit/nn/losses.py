@@ -17,13 +17,11 @@ by-name loss: use :class:`DistillationLoss` or :func:`headkit.functional.distill
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
 from headkit import functional as F
-from headkit.functional.losses import reduce_rows
+from headkit.functional.losses import check_logits_target, nll_rows, reduce_rows, upcast
 from headkit.registry import Registry
 
 LOSSES = Registry("loss")
@@ -145,12 +143,18 @@ class FenchelYoungLoss(MapLoss):
     ----------
     alpha : float, optional
         Fixed α; ``None`` uses ``output.alpha`` (a learnable α is trained through this loss).
-    **options
-        ``output``, ``ignore_index``, ``class_weights`` as in :class:`MapLoss`.
+    output, ignore_index, class_weights
+        As in :class:`MapLoss`.
     """
 
-    def __init__(self, alpha: float | None = None, **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        alpha: float | None = None,
+        output: nn.Module | None = None,
+        ignore_index: int = -100,
+        class_weights: tuple[float, ...] | Tensor | None = None,
+    ) -> None:
+        super().__init__(output, ignore_index, class_weights)
         self._alpha = alpha
 
     @property
@@ -177,7 +181,8 @@ class NLLLoss(MapLoss):
     def rows(self, logits: Tensor, target: Tensor) -> Tensor:
         output = self.output
         log_probs = output.log_prob(logits) if output is not None else F.log_softmax(logits)
-        return F.nll_loss(log_probs, target, ignore_index=self.ignore_index, reduction="none")
+        check_logits_target(log_probs, target)  # forward reduces the rows once (reduce_rows)
+        return nll_rows(upcast(log_probs), target, self.ignore_index)
 
 
 class OneVsAllLoss(RowLoss):

@@ -46,7 +46,7 @@ class MaskedLoss(nn.Module):
     ) -> Tensor:
         if mask is None:
             mask = F.present_classes(target, self.n_classes)
-        elif not torch.broadcast_to(mask, (len(target), self.n_classes))[_rows(target)].all():
+        elif not _allows_targets(mask, target, self.n_classes):
             raise DataError("A row's target class is masked out; the mask must allow it.")
         if logits.dim() == 3 and mask.dim() == 2:
             mask = mask.expand(logits.shape[0], *mask.shape).reshape(-1, mask.shape[-1])
@@ -54,10 +54,11 @@ class MaskedLoss(nn.Module):
         return self.base(F.mask_logits(flat, mask), flat_target)
 
 
-def _rows(target: Tensor) -> tuple[Tensor, Tensor]:
-    """Index of each row's target entry in an (N, C) mask (rows with ``ignore_index`` left out)."""
-    rows = torch.nonzero(target >= 0).squeeze(-1)
-    return rows, target[rows]
+def _allows_targets(mask: Tensor, target: Tensor, n_classes: int) -> bool:
+    """Whether a (N, C) or (C,) mask allows each row's target class (negative targets: ignored)."""
+    rows = torch.broadcast_to(mask, (len(target), n_classes))
+    allowed = rows.gather(1, target.clamp_min(0).unsqueeze(1)).squeeze(1)
+    return bool((allowed | (target < 0)).all())
 
 
 def masked_probabilities(output: nn.Module, logits: Tensor, mask: Tensor) -> Tensor:

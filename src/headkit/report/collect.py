@@ -75,6 +75,15 @@ def history_columns(history: Any) -> dict[str, np.ndarray] | None:
     return {c: pd.to_numeric(frame[c], errors="coerce").to_numpy(float) for c in frame.columns}
 
 
+def _outputs(estimator: Any, X: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (N, C) in float64 and probabilities (N, C) of ``X``, from one forward pass.
+
+    The same arrays as ``estimator.logits(X)`` and ``estimator.predict_proba(X)``.
+    """
+    prediction = estimator._predict(X)
+    return prediction.logits.numpy().astype(np.float64), prediction.proba.numpy()
+
+
 def _scores(estimator: Any, X: Any, logits: np.ndarray, proba: np.ndarray) -> dict[str, np.ndarray]:
     out = {
         "msp": proba.max(axis=1),
@@ -161,8 +170,7 @@ def collect(
         )
         X, y = (X.iloc[np.flatnonzero(known)] if hasattr(X, "iloc") else X[known]), y[known]
     target = np.searchsorted(classes, y)
-    logits = estimator.logits(X).astype(np.float64)
-    proba = estimator.predict_proba(X)
+    logits, proba = _outputs(estimator, X)
 
     inputs.metrics = classification_report(target, proba, inputs.class_names)
     inputs.confusion = confusion_matrix(target, proba, n_classes=len(classes))
@@ -175,9 +183,7 @@ def collect(
         inputs.misclassification[name] = misclassification_metrics(target, proba, s)
     if X_ood is not None:
         X_ood = _like_fit(estimator, X_ood)
-        scores_out = _scores(
-            estimator, X_ood, estimator.logits(X_ood), estimator.predict_proba(X_ood)
-        )
+        scores_out = _scores(estimator, X_ood, *_outputs(estimator, X_ood))
         inputs.ood_in, inputs.ood_out = scores_in, scores_out
         inputs.ood = {name: ood_metrics(scores_in[name], scores_out[name]) for name in scores_in}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from headkit.config import MULTILABEL_THRESHOLD
 from headkit.exceptions import ConfigError, DataError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -105,7 +106,7 @@ def predictions_table(
     result = pd.DataFrame(dict(leading or {}))
     if multilabel:
         for j, label in enumerate(classes):
-            result[f"label_{label}"] = (proba[:, j] > 0.5).astype(np.int64)
+            result[f"label_{label}"] = (proba[:, j] > MULTILABEL_THRESHOLD).astype(np.int64)
     else:
         result["label"] = classes[proba.argmax(axis=1)]
     for j, label in enumerate(classes):

@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from headkit.config import MULTILABEL_THRESHOLD
 from headkit.exceptions import HeadkitError
 from headkit.serving.batching import MicroBatcher
 from headkit.serving.parsing import RequestError, Schema, parse_rows
@@ -85,7 +86,7 @@ def predicted_labels(proba: np.ndarray, classes: np.ndarray, multilabel: bool) -
     above 0.5 (the indicator ``HeadClassifier.predict`` returns, as names).
     """
     if multilabel:
-        return [classes[row > 0.5].tolist() for row in proba]
+        return [classes[row > MULTILABEL_THRESHOLD].tolist() for row in proba]
     return classes[proba.argmax(axis=1)].tolist()
 
 

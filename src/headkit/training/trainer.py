@@ -304,8 +304,9 @@ class Trainer:
         self._val_weight = None if val_weight is None else val_weight.to(self.device)
         has_val = X_val is not None and y_val is not None and len(X_val) > 0
         val = (X_val.to(self.device), y_val.to(self.device)) if has_val else None  # type: ignore[union-attr]
-        batch_size = batch_rows(self.config.batch_size, distributed.rank_rows(len(X)))
-        steps_per_epoch = math.ceil(distributed.rank_rows(len(X)) / batch_size)
+        rank_rows = distributed.rank_rows(len(X))  # this process's share of the rows
+        batch_size = batch_rows(self.config.batch_size, rank_rows)
+        steps_per_epoch = math.ceil(rank_rows / batch_size)
         self.schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
