@@ -98,6 +98,12 @@ def fit_once(data: tuple, seed: int, threads: int | None, **params: Any) -> dict
     }
 
 
+def add_row(lines: list[str], *cells: object) -> None:
+    """Append the Markdown table row ``| c1 | c2 | ... |`` to ``lines`` and print it."""
+    lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    print(lines[-1], flush=True)
+
+
 def summarise(runs: list[dict[str, Any]]) -> list[str]:
     """Table cells: mean, min, per seed, fit (s), CPU (s), epochs, step p10 (ms)."""
     accs = [r["acc"] for r in runs]
@@ -162,8 +168,7 @@ def section_defaults(args: argparse.Namespace) -> list[str]:
     for threads in (1, 2):
         for name, params in (("new", {}), ("old", OLD_DEFAULTS)):
             runs = [fit_once(data, s, threads, **{**params, **epochs}) for s in seeds]
-            lines.append(f"| {name} | {threads} | {' | '.join(summarise(runs))} |")
-            print(lines[-1], flush=True)
+            add_row(lines, name, threads, *summarise(runs))
     return lines
 
 
@@ -194,12 +199,13 @@ def section_tabular(args: argparse.Namespace) -> list[str]:
         diff = new_acc - old_acc
         error = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
         secs = [statistics.mean(r["seconds"] for r in rs) for rs in (new, old)]
-        lines.append(
-            f"| {name} | {new_acc.mean():.4f} | {new_acc.min():.4f} | {old_acc.mean():.4f} | "
-            f"{old_acc.min():.4f} | {diff.mean():+.4f} ± {error:.4f} | {secs[0]:.2f} | "
-            f"{secs[1]:.2f} |"
+        add_row(
+            lines,
+            name,
+            *(f"{v:.4f}" for v in (new_acc.mean(), new_acc.min(), old_acc.mean(), old_acc.min())),
+            f"{diff.mean():+.4f} ± {error:.4f}",
+            *(f"{v:.2f}" for v in secs),
         )
-        print(lines[-1], flush=True)
     return lines
 
 
@@ -228,14 +234,18 @@ def section_step(args: argparse.Namespace) -> list[str]:
         torch.set_num_threads(threads)
         floor = probes.step_floor([40, 256, 256, 10], batch)
         run = fit_once(data, 0, threads, **params)
-        lines.append(
-            f"| {threads} | {batch} | {1e3 * run['p10']:.3f} | {1e3 * run['median_step']:.3f} | "
-            f"{1e3 * floor.gemm_seconds:.3f} | {1e3 * floor.flop_seconds:.3f} | "
-            f"{run['p10'] / floor.gemm_seconds:.2f}× | {1e3 * run['cpu_step']:.3f} | "
-            f"{1e3 * floor.gemm_cpu_seconds:.3f} | {run['cpu_step'] / floor.gemm_cpu_seconds:.2f}× | "
-            f"{floor.peak_rate / 1e9:.1f} |"
+        ms = (run["p10"], run["median_step"], floor.gemm_seconds, floor.flop_seconds)
+        add_row(
+            lines,
+            threads,
+            batch,
+            *(f"{1e3 * v:.3f}" for v in ms),
+            f"{run['p10'] / floor.gemm_seconds:.2f}×",
+            f"{1e3 * run['cpu_step']:.3f}",
+            f"{1e3 * floor.gemm_cpu_seconds:.3f}",
+            f"{run['cpu_step'] / floor.gemm_cpu_seconds:.2f}×",
+            f"{floor.peak_rate / 1e9:.1f}",
         )
-        print(lines[-1], flush=True)
     return lines
 
 
@@ -255,8 +265,7 @@ def section_preset(args: argparse.Namespace) -> list[str]:
         runs = [fit_once(data, s, None, preset=f"accurate:epochs={epochs}") for s in seeds]
         *cells, _, step = summarise(runs)  # the epochs are the row's own
         used = sorted({r["threads"] for r in runs})
-        lines.append(f"| {epochs} | {used} | {' | '.join(cells)} | {step} |")
-        print(lines[-1], flush=True)
+        add_row(lines, epochs, used, *cells, step)
     return lines
 
 
@@ -279,13 +288,13 @@ def section_busy(args: argparse.Namespace) -> list[str]:
             one = fit_once(data, 0, threads, **params)
         with probes.BusyNeighbour(2):
             two = fit_once(data, 0, threads, **params)
-        lines.append(
-            f"| {threads or 'auto'} | {alone['seconds']:.2f} | {one['seconds']:.2f} | "
-            f"{one['seconds'] / alone['seconds']:.2f}× | {two['seconds']:.2f} | "
-            f"{two['seconds'] / alone['seconds']:.2f}× | {alone['threads']} / {one['threads']} / "
-            f"{two['threads']} |"
+        add_row(
+            lines,
+            threads or "auto",
+            f"{alone['seconds']:.2f}",
+            *(f"{r['seconds']:.2f} | {r['seconds'] / alone['seconds']:.2f}×" for r in (one, two)),
+            " / ".join(str(r["threads"]) for r in (alone, one, two)),
         )
-        print(lines[-1], flush=True)
     lines += ["", *grid_search_lines(data, args)]
     return lines
 
@@ -337,8 +346,7 @@ def grid_search_lines(data: tuple, args: argparse.Namespace) -> list[str]:
             seconds = time.perf_counter() - start
             serial = serial or seconds
             ratio = "" if n_jobs == 1 else f"{seconds / serial:.2f}×"
-            out.append(f"| {label} | {shown} | {seconds:.2f} | {ratio} |")
-            print(out[-1], flush=True)
+            add_row(out, label, shown, f"{seconds:.2f}", ratio)
     return out
 
 
