@@ -5,7 +5,7 @@ import torch
 from headkit import io
 from headkit.exceptions import ExportError
 from headkit.export.onnx import export_onnx
-from headkit.inference.saved_model import PREPROCESSING_FILE
+from headkit.io import PREPROCESSING as PREPROCESSING_FILE
 from headkit.nn import HeadNet
 
 ort = pytest.importorskip("onnxruntime")

@@ -73,7 +73,7 @@ def test_columns_are_matched_by_name_in_any_order(named_model):
 
 
 def test_column_mismatch_lists_missing_and_unexpected(named_model):
-    with pytest.raises(DataError, match=r"missing 'b'; unexpected 'B', 'd'"):
+    with pytest.raises(DataError, match=r"missing columns b; unexpected columns B, d"):
         align_columns(np.zeros((1, 4)), ["a", "B", "c", "d"], named_model, "f.csv")
 
 

@@ -187,18 +187,19 @@ def evaluate(
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
 
-    from headkit.runs import feature_frame, split_metrics
+    from headkit.evaluation import summary_metrics
+    from headkit.inference.saved_model import SavedModel
 
-    model = _load_run(run)
-    target = target or model.model_.metadata.get("target")
-    X, y, names = load_data(data, target, True, model)
-    y = np.asarray(y)
-    if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
-        y = y.astype(model.classes_.dtype)
-    known = np.isin(y, model.classes_)
+    saved = SavedModel.load(run, engine="auto")
+    target = target or saved.metadata.get("target")
+    X, y, names = load_data(data, target, True)
+    y, classes = np.asarray(y), saved.classes
+    if classes.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+        y = y.astype(classes.dtype)
+    known = np.isin(y, classes)
     report: dict[str, Any] = {}
     if known.any():
-        report = split_metrics(model, X[known], y[known], names)
+        report = summary_metrics(y[known], saved.predict_proba(X[known], names), classes)
     if not known.all():
         unseen = sorted({str(v) for v in y[~known]})
         report["unseen_label_rows"] = int((~known).sum())
@@ -210,8 +211,8 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target, model)
-        report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
+        X_ood, ood_names = load_unlabelled(ood, target)
+        report["ood"] = ood_report(saved, X, names, X_ood, ood_names)
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -257,20 +258,20 @@ def predict(
     ] = None,
 ) -> None:
     """Write the predicted label and one probability column per class."""
-    from headkit.cli.inputs import estimator_prediction, lean_prediction
+    from headkit.cli.inputs import saved_prediction
     from headkit.runs.predict import predictions_table, write_predictions
 
-    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
-        found = lean_prediction(run, data, target, id_column)
-    else:
-        model = _load_run(run)
-        found = estimator_prediction(model, data, target, id_column, mc_samples)
+    if mc_samples is not None:
+        from headkit.estimator.params import check_mc_samples
+
+        check_mc_samples(mc_samples)
+    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score)
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
     result = predictions_table(
         found.classes, found.proba, found.uncertainty, leading, multilabel=found.multilabel
     )
-    if ood_score is not None:
-        result[f"ood_{ood_score}"] = model.ood_score(found.features, method=ood_score)
+    for name, values in found.extra.items():
+        result[name] = values
     where = write_predictions(result, output, overwrite=overwrite)
     typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
 
@@ -358,7 +359,9 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     roles = column_roles(Path(run))
     for name, role in roles.items():
         table.add_row(f"column {name}", role)
-    metrics_file = Path(run) / "metrics.json"
+    from headkit.io import METRICS
+
+    metrics_file = Path(run) / METRICS
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")

@@ -6,7 +6,7 @@ Nothing heavy is imported at module level, so ``headkit --help`` stays fast.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +94,15 @@ def load_unlabelled(source: str, target: str | None, model: Any = None) -> tuple
     return X, names
 
 
-def ood_report(model: Any, X_in: Any, X_out: Any) -> dict[str, dict[str, float]]:
-    """Return the detection metrics of every OOD score the model has, in vs out rows."""
+def ood_report(
+    saved: Any, X_in: Any, in_names: list[str], X_out: Any, out_names: list[str]
+) -> dict[str, dict[str, float]]:
+    """Return the detection metrics of every OOD score the saved run has, in vs out rows."""
     from headkit.evaluation import ood_metrics
 
-    methods = [m for m in OOD_METHODS if m != "mahalanobis" or model.ood_detector_ is not None]
+    methods = [m for m in OOD_METHODS if m != "mahalanobis" or saved.detector is not None]
     return {
-        m: ood_metrics(model.ood_score(X_in, method=m), model.ood_score(X_out, method=m))
+        m: ood_metrics(saved.ood_score(X_in, m, in_names), saved.ood_score(X_out, m, out_names))
         for m in methods
     }
 
@@ -121,7 +123,9 @@ def ood_table(title: str, rows: dict[str, dict[str, float]]) -> None:
 
 def column_roles(run: Path) -> dict[str, str]:
     """Each input column's encoding, read from the run's table preprocessing (JSON only)."""
-    file = run / "preprocessing.json"
+    from headkit.io import PREPROCESSING
+
+    file = run / PREPROCESSING
     if not file.is_file():
         return {}
     from headkit.data.preprocessing import TablePreprocessor
@@ -138,33 +142,34 @@ class Predicted:
     ids: Any
     multilabel: bool
     uncertainty: dict[str, Any] | None = None
-    features: Any = None  # the estimator path's rows (for --ood-score)
+    extra: dict[str, Any] = field(default_factory=dict)  # more output columns (--ood-score)
 
 
-def lean_prediction(run: Path, data: str, target: str | None, id_column: str | None) -> Predicted:
-    """Predict with :class:`headkit.inference.saved_model.SavedModel` (no torch when the network is plain)."""
+def saved_prediction(
+    run: Path,
+    data: str,
+    target: str | None,
+    id_column: str | None,
+    mc_samples: int | None = None,
+    ood_score: str | None = None,
+) -> Predicted:
+    """Predict with :class:`headkit.inference.saved_model.SavedModel`, the one road from a run.
+
+    The engine follows one rule (NumPy where it covers the network, else torch); MC dropout and
+    OOD scores run the torch network, loaded only when asked for.
+    """
     from headkit.inference.saved_model import SavedModel
 
     saved = SavedModel.load(run, engine="auto")
     rows = load_unlabelled(data, target or saved.metadata.get("target"))
     X, names, ids = pop_id_column(*rows, id_column, data)
-    return Predicted(saved.classes, saved.predict_proba(X, names), ids, saved.multilabel)
-
-
-def estimator_prediction(
-    model: Any, data: str, target: str | None, id_column: str | None, mc_samples: int | None
-) -> Predicted:
-    """Predict with a loaded estimator (MC dropout with ``mc_samples``)."""
-    from headkit.runs import feature_frame
-    from headkit.runs.predict import align_columns
-
-    rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
-    X, names, ids = pop_id_column(*rows, id_column, data)
-    X, names = align_columns(X, names, model, data)
-    features = feature_frame(X, names)
-    multilabel = bool(getattr(model, "multilabel_", False))
-    if mc_samples is None:
-        return Predicted(model.classes_, model.predict_proba(features), ids, multilabel,
-                         features=features)  # fmt: skip
-    uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
-    return Predicted(model.classes_, uncertainty["proba"], ids, multilabel, uncertainty, features)
+    uncertainty = None
+    if mc_samples is not None and mc_samples > 1:
+        uncertainty = saved.predict_uncertainty(X, mc_samples, names)
+        proba = uncertainty["proba"].astype("float64")
+    else:
+        proba = saved.predict_proba(X, names)
+    found = Predicted(saved.classes, proba, ids, saved.multilabel, uncertainty)
+    if ood_score is not None:
+        found.extra[f"ood_{ood_score}"] = saved.ood_score(X, ood_score, names)
+    return found

@@ -247,7 +247,9 @@ def write_report(
 
     run = Path(run_dir)
     estimator = HeadClassifier.load(run)
-    history_file = run / "history.csv"
+    from headkit.io import HISTORY
+
+    history_file = run / HISTORY
     history = pd.read_csv(history_file) if history_file.is_file() else None
     inputs = collect(estimator, X, y, X_ood, history=history, data_name=data_name,
                      ood_name=ood_name, title=f"headkit report · {run.name}")  # fmt: skip

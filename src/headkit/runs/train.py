@@ -18,6 +18,7 @@ import numpy as np
 
 from headkit.config import validation_share
 from headkit.exceptions import DivergenceError, RunClaimedError
+from headkit.io import HISTORY, METRICS
 from headkit.runs.data import DEFAULT_DATASET, TrainingData, load_training_data
 from headkit.runs.directory import RunDirectory, staging_path
 from headkit.runs.interrupt import RunInterrupted
@@ -105,7 +106,9 @@ def feature_frame(X: np.ndarray, names: list[str]) -> Any:
     """Wrap X in a DataFrame with the file's column names (generated ``x0…`` names are dropped)."""
     import pandas as pd
 
-    if names and not all(n.startswith("x") for n in names):
+    from headkit._validation import are_generated
+
+    if names and not are_generated(names):
         return pd.DataFrame(X, columns=names)
     return X
 
@@ -278,8 +281,8 @@ def _save(
     model.save(
         run.result_dir,
         extra_files={
-            "metrics.json": json.dumps(metrics, indent=2),
-            "history.csv": history_csv(model.history_),
+            METRICS: json.dumps(metrics, indent=2),
+            HISTORY: history_csv(model.history_),
         },
         extra_metadata={"target": request.target, "data": metrics["data"]},
     )
