@@ -207,33 +207,19 @@ def train_run(request: TrainRequest, callbacks: tuple = ()) -> RunResult:
     return _execute(request, run, data, callbacks, started)
 
 
-def resume_run(out: Path, verbose: int | None = None, callbacks: tuple = ()) -> RunResult:
-    """Finish the interrupted run at ``out`` from its last checkpoint (same request, same data)."""
-    started = time.perf_counter()
-    run = RunDirectory.reclaim(out)
-    try:
-        request = TrainRequest.from_dict(run.read_request())
-        if verbose is not None:
-            request = dataclasses.replace(request, params={**request.params, "verbose": verbose})
-        data = _data(request)
-    except BaseException:
-        run.release()
-        raise
-    return _execute(dataclasses.replace(request, out=out), run, data, callbacks, started)
-
-
 def _execute(
     request: TrainRequest,
     run: RunDirectory | None,
     data: TrainingData,
     callbacks: tuple,
     started: float,
+    resumed_at: int | None = None,
 ) -> RunResult:
     from headkit.training import distributed
 
     try:
         model, notices = _fit(request, run, data, callbacks)
-        metrics = _metrics(model, data, request, started)
+        metrics = _metrics(model, data, request, started, resumed_at)
         if run is None:  # a non-main rank of a distributed run
             distributed.shutdown()
             return RunResult(None, model, metrics)
@@ -284,18 +270,29 @@ def _fit(
     return model, notices
 
 
-def _metrics(model: Any, data: TrainingData, request: TrainRequest, started: float) -> dict:
+def _metrics(
+    model: Any,
+    data: TrainingData,
+    request: TrainRequest,
+    started: float,
+    resumed_at: int | None = None,
+) -> dict:
+    """The run's ``metrics.json``; a resumed run adds the restored epochs' times to ``seconds``."""
     names = data.feature_names
     splits = {"train": split_metrics(model, data.X_train, data.y_train, names)}
     if len(data.y_test):
         splits["test"] = split_metrics(model, data.X_test, data.y_test, names)
-    return {
+    earlier = sum(float(row["seconds"]) for row in model.history_[: resumed_at or 0])
+    metrics = {
         "splits": splits,
         "epochs_run": model.n_iter_,
         "best_epoch": model.best_epoch_,
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(time.perf_counter() - started + earlier, 3),
         "data": request.data_name,
     }
+    if resumed_at is not None:
+        metrics["resumed_at_epoch"] = resumed_at
+    return metrics
 
 
 def _save(
