@@ -247,7 +247,7 @@ def _fit(
     request: TrainRequest, run: RunDirectory | None, data: TrainingData, callbacks: tuple
 ) -> tuple[Any, list[str]]:
     """Fit the run's estimator; return it and the notices (Softmax Collapse) for the CLI."""
-    from headkit.estimator import HeadClassifier
+    from headkit.estimator.classifier import HeadClassifier
     from headkit.training import SoftmaxCollapseWarning, distributed
 
     params = dict(request.params)
