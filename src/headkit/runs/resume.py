@@ -25,11 +25,16 @@ from headkit.runs.train import (
 RESUMABLE = frozenset({"report", "verbose"})  # what a resume may change: output, not the fit
 
 
-def resume_point(out: Path) -> tuple[int, int]:
-    """Return (epochs done, epochs in all) of the interrupted run at ``out``, claiming nothing."""
+def resume_point(out: Path) -> tuple[int, int] | None:
+    """Return (epochs done, epochs in all) of the interrupted run at ``out``, claiming nothing.
+
+    None when ``out`` has no interrupted run (:func:`resume_run` then says so).
+    """
     from headkit.training.checkpoint import CHECKPOINT, read_checkpoint_info
 
     staging = staging_path(Path(out))
+    if not (staging / REQUEST).is_file():
+        return None
     path = staging / "checkpoint" / CHECKPOINT
     if path.is_file():
         info = read_checkpoint_info(path)
