@@ -7,7 +7,7 @@ first data row of a file, after its header).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,17 @@ MAX_CODES = (
     20  # a float target with more distinct integral values than this, not 0..K-1, is numeric
 )
 SHOWN = 3
+
+
+def shown_names(items: Iterable[Any], limit: int = 8) -> str:
+    """Every item up to ``limit`` (``a, b, c``); beyond it the first ``limit`` and a count.
+
+    ``shown_names(["a", "b", "c"], 2)`` is ``"a, b and 1 more"``: a list in a message never
+    stops short without saying how much it left out.
+    """
+    items = [str(item) for item in items]
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _rows(index: np.ndarray) -> str:

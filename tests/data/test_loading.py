@@ -82,3 +82,23 @@ def test_builtin_datasets_shapes():
     assert len(np.unique(np.concatenate([blobs.y_train, blobs.y_test]))) == 50
     with pytest.raises(ConfigError, match="Unknown data set"):
         load_dataset("imagenet")
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.tsv", "d.parquet"])
+def test_an_empty_file_is_named_in_the_error(tmp_path, name):
+    """pandas says only "No columns to parse from file" (issue 25)."""
+    from headkit.data.loading import read_columns
+
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=f"{path}"):
+        read_columns(path)
+    with pytest.raises(DataError, match=f"{path}"):
+        load_table(path, "label")
+
+
+def test_read_columns_reads_the_header_only(tmp_path):
+    from headkit.data.loading import read_columns
+
+    pd.DataFrame({"a": [1], "label": ["x"]}).to_csv(tmp_path / "d.csv", index=False)
+    assert read_columns(tmp_path / "d.csv") == ["a", "label"]

@@ -139,3 +139,16 @@ def test_needs_preprocessing_only_for_text_booleans_or_gaps():
     assert needs_preprocessing(pd.DataFrame({"a": [1.0, None]}))
     assert needs_preprocessing(pd.DataFrame({"a": ["u", "v"]}))
     assert needs_preprocessing(pd.DataFrame({"a": [True, False]}))
+
+
+def test_missing_columns_are_all_named_or_counted():
+    """Seven missing columns were shown as five, without saying so (issue 25)."""
+    from headkit.exceptions import DataError
+
+    names = [f"col{i}" for i in range(12)]
+    frame = pd.DataFrame({n: np.arange(4.0) for n in names})
+    pre = TablePreprocessor().fit(frame)
+    with pytest.raises(DataError, match=r"Columns col5, col6, col7, col8, col9, col10, col11 were"):
+        pre.transform(frame[names[:5]])  # seven missing: all shown
+    with pytest.raises(DataError, match=r"Columns col0, col1, .*, col7 and 3 more were used"):
+        pre.transform(frame[names[11:]])  # eleven missing: eight and a count

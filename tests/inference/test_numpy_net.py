@@ -78,8 +78,11 @@ def test_small_batches_match_torch_and_the_large_batch(tmp_path, n_rows):
     assert got.shape == expected.shape == (n_rows, len(CLASSES))
     if n_rows:
         assert np.abs(got - expected).max() <= 1e-6
-        large, _ = both_engines(path)  # the same rows first: a row's result is batch-independent
-        np.testing.assert_array_equal(got, large[:n_rows])
+        # The same rows inside a larger batch: equal up to float32 rounding, not bit for bit. A
+        # BLAS may block a 127-row product differently from a 300-row one (OpenBLAS on AMD EPYC
+        # with numpy 2.4: rows differ by 7.7e-8), so the code guarantees no more than this.
+        large, _ = both_engines(path)
+        assert np.abs(got - large[:n_rows]).max() <= 1e-6
 
 
 UNSUPPORTED = [

@@ -25,6 +25,7 @@ from headkit.cli.inputs import (
     ood_table,
 )
 from headkit.cli.settings import with_setting_flags
+from headkit.cli.train import train
 
 app = typer.Typer(
     name="headkit",
@@ -45,6 +46,17 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(USAGE_ERROR)
 
 
+def _stdout_closed() -> typer.Exit:
+    """End quietly, as Unix tools do when their reader closes the pipe (status 128 + SIGPIPE)."""
+    import os
+
+    try:  # later writes and the interpreter's final flush go nowhere instead of failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner)
+        pass
+    return typer.Exit(128 + 13)
+
+
 def _user_errors(command: F) -> F:
     """Turn the errors a user can fix into one red line and exit status 2."""
 
@@ -54,6 +66,8 @@ def _user_errors(command: F) -> F:
 
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:  # `headkit predict ... | head`: the reader has gone
+            raise _stdout_closed() from None
         except (HeadkitError, ValueError, OSError) as error:
             if _STATE["debug"]:
                 raise
@@ -73,91 +87,7 @@ def main_options(
 
 
 # ------------------------------------------------------------------------------------- train
-def train(
-    dataset: Annotated[
-        str | None,
-        typer.Option(help="Built-in data: mnist1d (default), digits or blobs[:n_classes=N]."),
-    ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Training file: .csv, .tsv, .parquet, .npy or .npz.")
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Label column of --data (an index for .npy).")
-    ] = None,
-    test_fraction: Annotated[
-        float, typer.Option(help="Share of --data held out for the final test metrics.")
-    ] = 0.2,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory to write (default runs/NAME-TIME).")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
-    report: Annotated[
-        bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
-    ] = False,
-    force_classification: Annotated[
-        bool,
-        typer.Option(help="Train on a numeric target with many distinct values, one class each."),
-    ] = False,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            help="Finish the interrupted run RUN from its last checkpoint (other flags ignored)."
-        ),
-    ] = None,
-    **setting_values: Any,
-) -> None:
-    """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
-
-    Every fit setting of HeadClassifier is a flag with the same name and default. The run is
-    checkpointed every epoch; Ctrl-C stops with status 130 and `--resume RUN` finishes it with the
-    weights an uninterrupted run would have (docs/failures.md). Under torchrun the processes
-    train one model data-parallel.
-    """
-    from headkit.cli.settings import estimator_params
-    from headkit.runs import TrainRequest
-
-    params = estimator_params(setting_values)
-    params["verbose"] = 0 if quiet else 1
-    request = TrainRequest(
-        dataset=dataset,
-        data=data,
-        target=target,
-        test_fraction=test_fraction,
-        out=out,
-        overwrite=overwrite,
-        params=params,
-        report=report,
-        force_classification=force_classification,
-    )
-    _run_and_show(request, resume, quiet)
-
-
 app.command("train")(_user_errors(with_setting_flags(train)))
-
-
-def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
-    """Run (or resume) a training request; print its metrics, or the interruption line."""
-    from headkit.runs import RunInterrupted, interrupts, resume_run, train_run
-
-    with interrupts() as caught:
-        try:
-            if resume is not None:
-                result = resume_run(resume, verbose=0 if quiet else 1)
-            else:
-                result = train_run(request)
-        except RunInterrupted as stop:
-            typer.echo(str(stop), err=True)
-            raise typer.Exit(caught.exit_code) from None
-    if result.out is None:
-        return  # a non-main rank of a distributed run
-    metrics = result.metrics
-    if not quiet:
-        title = f"headkit · {metrics['data']} · {metrics['epochs_run']} epochs"
-        metrics_table(title, metrics["splits"])
-        typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
-    if result.report_index is not None:
-        typer.echo(f"report written to {result.report_index}")
 
 
 # ------------------------------------------------------------------------- evaluate / predict

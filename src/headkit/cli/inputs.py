@@ -40,6 +40,7 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     table = Table(title=title)
     table.add_column("split")
     keys = ["accuracy", "macro_f1", "log_loss", "top3_accuracy", "n_samples"]
+    keys = [k for k in keys if all(k in values for values in rows.values())]  # top3: > 3 classes
     for key in keys:
         table.add_column(key, justify="right")
     for split, values in rows.items():

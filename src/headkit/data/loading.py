@@ -38,11 +38,39 @@ class Table:
 def _read_frame(path: Path):  # -> pandas.DataFrame
     import pandas as pd
 
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes); give a file with a header and rows.")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             return pd.read_parquet(path)
         return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
     except Exception as error:  # pandas/pyarrow raise many types for unreadable files
+        raise DataError(
+            f"Cannot read {path}: {error}. Check that it is a valid {path.suffix} file."
+        ) from None
+
+
+def read_columns(path: str | Path) -> list[str]:
+    """Return the column names of a .csv, .tsv or .parquet file, reading its header only.
+
+    Raises
+    ------
+    DataError
+        The file is empty (0 bytes) or unreadable; the message names it.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path} is empty (0 bytes); give a file with a header and rows.")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return [str(c) for c in pq.read_schema(path).names]
+        sep = "\t" if path.suffix.lower() == ".tsv" else ","
+        return [str(c) for c in pd.read_csv(path, nrows=0, sep=sep).columns]
+    except Exception as error:  # pandas raises many types for unreadable files
         raise DataError(
             f"Cannot read {path}: {error}. Check that it is a valid {path.suffix} file."
         ) from None

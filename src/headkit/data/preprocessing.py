@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit._validation import check_no_infinity
+from headkit._validation import check_no_infinity, shown_names
 from headkit.exceptions import DataError
 
 FORMAT_VERSION = 1
@@ -219,9 +219,9 @@ class TablePreprocessor:
         if absent:
             known = {e["name"] for e in self.columns_}
             extra = [str(c) for c in frame.columns if c not in known]
-            unexpected = f"; unexpected columns {', '.join(extra[:5])}" if extra else ""
+            unexpected = f"; unexpected columns {shown_names(extra)}" if extra else ""
             raise DataError(
-                f"Columns {', '.join(absent[:5])} were used in training but are missing "
+                f"Columns {shown_names(absent)} were used in training but are missing "
                 f"here{unexpected}; give data with the same columns as the training table."
             )
         check_no_infinity(frame[[e["name"] for e in self.columns_]], "The table")

@@ -100,19 +100,35 @@ def predictions_table(
             result[f"label_{label}"] = (proba[:, j] > MULTILABEL_THRESHOLD).astype(np.int64)
     else:
         result["label"] = classes[proba.argmax(axis=1)]
+    # The network computes in float32: these columns keep that precision and no more.
     for j, label in enumerate(classes):
-        result[f"proba_{label}"] = proba[:, j]
+        result[f"proba_{label}"] = proba[:, j].astype(np.float32)
     if uncertainty is not None:
-        result["entropy"] = uncertainty["entropy"]
-        result["mutual_information"] = uncertainty["mutual_information"]
+        result["entropy"] = np.asarray(uncertainty["entropy"], np.float32)
+        result["mutual_information"] = np.asarray(uncertainty["mutual_information"], np.float32)
     return result
+
+
+def _csv_ready(frame: Any) -> Any:
+    """Write the float32 columns (the model's outputs) with 6 significant digits, as text.
+
+    float32 carries about 7 significant digits, so 6 are all exact; the user's own columns
+    (``--id-column``) are left as pandas writes them.
+    """
+    narrow = [c for c in frame.columns if frame[c].dtype == np.float32]
+    if not narrow:
+        return frame
+    frame = frame.copy()
+    for column in narrow:
+        frame[column] = np.char.mod("%.6g", frame[column].to_numpy())
+    return frame
 
 
 def _write_frame(frame: Any, target: Any, parquet: bool) -> None:
     if parquet:
         frame.to_parquet(target, index=False)
     else:
-        frame.to_csv(target, index=False)
+        _csv_ready(frame).to_csv(target, index=False)
 
 
 def write_predictions(frame: Any, destination: str | Path | None, overwrite: bool = False) -> str:
@@ -127,7 +143,7 @@ def write_predictions(frame: Any, destination: str | Path | None, overwrite: boo
     from headkit.io import atomic_write
 
     if destination is None or str(destination) == "-":
-        frame.to_csv(sys.stdout, index=False)
+        _csv_ready(frame).to_csv(sys.stdout, index=False)
         sys.stdout.flush()
         return "stdout"
     path = Path(destination)
