@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from headkit.config import NetworkConfig, TrainingConfig, setting_fields
+from headkit.config import NetworkConfig, TrainingConfig, setting_fields, settings
 from headkit.exceptions import ConfigError
 
 _EXTRA_NAMES = {"random_state": ("--random-state", "--seed")}  # --seed: the former flag
