@@ -1,0 +1,121 @@
+"""The model behind the server: loaded by the engine rule ``headkit predict`` follows.
+
+The app needs little from a model (:class:`ServedModel`): probabilities of checked rows, the
+label names and the columns. :func:`load_model` gives a :class:`headkit.saved_model.SavedModel`
+— ``engine="auto"`` runs a plain network on the NumPy engine (no torch import) and anything else
+on torch, the same rule as ``headkit predict`` — or, for ``engine="onnx"``, the same object with
+its forward pass run by onnxruntime.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from headkit.exceptions import ConfigError
+
+
+class ServedModel(Protocol):
+    """What the app reads from a model (:class:`headkit.saved_model.SavedModel` has it all).
+
+    Attributes
+    ----------
+    classes : ndarray, shape (C,)
+        Label names in probability-column order.
+    feature_names : list of str
+        Training columns (empty for an unnamed array).
+    metadata : dict
+        Saved metadata (target column, training config).
+    preprocessing : dict or None
+        The table preprocessing of a run fitted on a table (raw columns in, encoded by it).
+    engine, multilabel, n_features
+        What computes the forward pass; 0/1 indicator output; network input width.
+    """
+
+    classes: np.ndarray
+    feature_names: list[str]
+    metadata: dict[str, Any]
+    preprocessing: dict[str, Any] | None
+
+    @property
+    def engine(self) -> str: ...
+
+    @property
+    def multilabel(self) -> bool: ...
+
+    @property
+    def n_features(self) -> int: ...
+
+    def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
+        """Probabilities of rows ``X`` (N, n_features) or a raw-column DataFrame → (N, C)."""
+        ...
+
+
+def load_model(run: str | Path, engine: str = "auto") -> ServedModel:
+    """Load a run for serving with the given engine.
+
+    Parameters
+    ----------
+    run : str or Path
+        Run or model directory.
+    engine : {"auto", "numpy", "torch", "onnx"}
+        ``"auto"``, ``"numpy"`` and ``"torch"`` as :meth:`SavedModel.load`; ``"onnx"``: the run
+        exported in memory and run by onnxruntime (needs the onnx extra).
+
+    Raises
+    ------
+    ModelFileError, ConfigError
+        A missing or corrupt run; an engine that cannot run this network.
+    """
+    from headkit.saved_model import SavedModel
+
+    if engine != "onnx":
+        return SavedModel.load(run, device="cpu", engine=engine)
+    from headkit.serving.onnx_engine import OnnxNet
+
+    model = SavedModel.load(run, device="cpu", engine="torch")
+    model.network = OnnxNet.from_network(model.network)
+    return model
+
+
+def table_columns(model: ServedModel) -> list[dict[str, Any]]:
+    """The raw-column entries (name, role, categories) of a table model; [] for a plain one."""
+    if model.preprocessing is None:
+        return []
+    return [dict(entry) for entry in model.preprocessing["columns"]]
+
+
+def warm_up_rows(model: ServedModel) -> Any:
+    """One valid row for the readiness call: zeros, or for a table a known value per column."""
+    columns = table_columns(model)
+    if not columns:
+        return np.zeros((1, model.n_features), dtype=np.float32)
+    import pandas as pd
+
+    row: dict[str, Any] = {}
+    for entry in columns:
+        if entry["role"] == "numeric":
+            row[entry["name"]] = 0.0
+        elif entry["role"] == "onehot" and entry["categories"]:
+            row[entry["name"]] = entry["categories"][0]
+        else:
+            row[entry["name"]] = None
+    return pd.DataFrame([row])
+
+
+def limit_threads(threads: int, engine: str) -> None:
+    """Cap the BLAS (NumPy engine) or torch threads of this process for the model calls."""
+    if threads < 1:
+        raise ConfigError("--threads must be positive; give a number above 0.")
+    if engine == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a scikit-learn dependency, always there
+        return
+    threadpool_limits(limits=threads)
