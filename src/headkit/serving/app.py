@@ -188,6 +188,7 @@ class PredictionApp:
             max_rows=options.max_batch_rows,
             max_queue_rows=options.max_queue_rows,
             on_call=self.metrics.observe_call,
+            inline_rows=options.inline_rows,
         )
         self.ready = False
         self._warm_up: asyncio.Task[None] | None = None

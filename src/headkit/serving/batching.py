@@ -39,6 +39,9 @@ class MicroBatcher:
         for a request that would pass it, unless the queue is empty. None: unbounded.
     on_call : callable, optional
         ``on_call(rows, seconds)`` after each successful model call (metrics).
+    inline_rows : int
+        Calls of at most this many rows run in the event loop's thread: for a fast engine the
+        hand-off to the worker thread costs more than the call.
 
     Attributes
     ----------
@@ -54,7 +57,9 @@ class MicroBatcher:
         max_rows: int = 4096,
         max_queue_rows: int | None = None,
         on_call: Callable[[int, float], None] | None = None,
+        inline_rows: int = 0,
     ) -> None:
+        self.inline_rows = inline_rows
         self._predict = predict
         self.max_rows = max_rows
         self.max_queue_rows = max_queue_rows
@@ -100,16 +105,13 @@ class MicroBatcher:
         return batch
 
     async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
         while self._pending:
             batch = [item for item in self._take() if not item[1].cancelled()]
             if not batch:
                 continue
             start = time.perf_counter()
             try:
-                proba = await loop.run_in_executor(
-                    self._executor, self._predict, [rows for rows, _ in batch]
-                )
+                proba = await self._run([rows for rows, _ in batch])
             except Exception as error:
                 if len(batch) > 1:  # find the request at fault; the others still get answers
                     await self._one_by_one(batch)
@@ -124,18 +126,26 @@ class MicroBatcher:
                 _settle(future, proba[start : start + len(rows)])
                 start += len(rows)
 
+    async def _run(self, parts: list[Any]) -> np.ndarray:
+        """One model call: in the loop thread when small (no thread hand-off), else the worker."""
+        if sum(len(p) for p in parts) <= self.inline_rows:
+            result = self._predict(parts)
+            await asyncio.sleep(0)  # let the loop read the requests that arrived meanwhile
+            return result
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._predict, parts)
+
     def _observe(self, rows: int, start: float) -> None:
         if self._on_call is not None:
             self._on_call(rows, time.perf_counter() - start)
 
     async def _one_by_one(self, batch: list[tuple[Any, asyncio.Future[np.ndarray]]]) -> None:
-        loop = asyncio.get_running_loop()
         for rows, future in batch:
             if future.done():
                 continue
             start = time.perf_counter()
             try:
-                result = await loop.run_in_executor(self._executor, self._predict, [rows])
+                result = await self._run([rows])
             except Exception as error:
                 _settle(future, error=error)
             else:

@@ -42,6 +42,9 @@ class ServeOptions:
         Longest a request may wait for its answer (queue and model call); past it, 504.
     retry_after_s : int
         The ``Retry-After`` seconds of a 503.
+    inline_rows : int
+        Model calls of at most this many rows run in the event loop's thread instead of the
+        model thread (a thread hand-off can cost more than a small NumPy call).
     access_log : bool
         One JSON line per request on stderr.
     graceful_s : float
@@ -58,6 +61,7 @@ class ServeOptions:
     max_queue_rows: int = 65536
     timeout_s: float = 10.0
     retry_after_s: int = 1
+    inline_rows: int = 0
     access_log: bool = False
     graceful_s: float = 30.0
 
