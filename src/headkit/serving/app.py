@@ -152,7 +152,7 @@ class PredictionApp:
     Parameters
     ----------
     model : ServedModel
-        Answers every request (a :class:`headkit.saved_model.SavedModel`).
+        Answers every request (a :class:`headkit.inference.saved_model.SavedModel`).
     options : ServeOptions
         Limits (body size, batch and queue rows, time limit) and the access log.
 

@@ -1,7 +1,7 @@
 """The model behind the server: loaded by the engine rule ``headkit predict`` follows.
 
 The app needs little from a model (:class:`ServedModel`): probabilities of checked rows, the
-label names and the columns. :func:`load_model` gives a :class:`headkit.saved_model.SavedModel`
+label names and the columns. :func:`load_model` gives a :class:`headkit.inference.saved_model.SavedModel`
 — ``engine="auto"`` runs a plain network on the NumPy engine (no torch import) and anything else
 on torch, the same rule as ``headkit predict`` — or, for ``engine="onnx"``, the same object with
 its forward pass run by onnxruntime.
@@ -18,7 +18,7 @@ from headkit.exceptions import ConfigError
 
 
 class ServedModel(Protocol):
-    """What the app reads from a model (:class:`headkit.saved_model.SavedModel` has it all).
+    """What the app reads from a model (:class:`headkit.inference.saved_model.SavedModel` has it all).
 
     Attributes
     ----------
@@ -69,7 +69,7 @@ def load_model(run: str | Path, engine: str = "auto") -> ServedModel:
     ModelFileError, ConfigError
         A missing or corrupt run; an engine that cannot run this network.
     """
-    from headkit.saved_model import SavedModel
+    from headkit.inference.saved_model import SavedModel
 
     if engine != "onnx":
         return SavedModel.load(run, device="cpu", engine=engine)
