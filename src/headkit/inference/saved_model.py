@@ -128,7 +128,7 @@ class SavedModel:
             X = self._encode_table(X, names)
             names = None
         rows = self.align(X, names)
-        if self.engine == "numpy":
+        if self.engine != "torch":  # NumPy (or onnxruntime, in the server): rows in, float64 out
             return self.network.predict_proba(rows)
         from headkit.inference.forward import predict_arrays
 

@@ -53,7 +53,7 @@ class ServedModel(Protocol):
         ...
 
 
-def load_model(run: str | Path, engine: str = "auto") -> ServedModel:
+def load_model(run: str | Path, engine: str = "auto", threads: int = 1) -> ServedModel:
     """Load a run for serving with the given engine.
 
     Parameters
@@ -63,6 +63,8 @@ def load_model(run: str | Path, engine: str = "auto") -> ServedModel:
     engine : {"auto", "numpy", "torch", "onnx"}
         ``"auto"``, ``"numpy"`` and ``"torch"`` as :meth:`SavedModel.load`; ``"onnx"``: the run
         exported in memory and run by onnxruntime (needs the onnx extra).
+    threads : int
+        onnxruntime's intra-op threads (the other engines: see :func:`limit_threads`).
 
     Raises
     ------
@@ -72,11 +74,14 @@ def load_model(run: str | Path, engine: str = "auto") -> ServedModel:
     from headkit.inference.saved_model import SavedModel
 
     if engine != "onnx":
-        return SavedModel.load(run, device="cpu", engine=engine)
+        model = SavedModel.load(run, device="cpu", engine=engine)
+        if model.engine == "numpy":
+            model.network.min_rows = 1  # no padding: see NumpyHeadNet.min_rows
+        return model
     from headkit.serving.onnx_engine import OnnxNet
 
     model = SavedModel.load(run, device="cpu", engine="torch")
-    model.network = OnnxNet.from_network(model.network)
+    model.network = OnnxNet.from_saved(model, threads)
     return model
 
 

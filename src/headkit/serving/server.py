@@ -28,7 +28,7 @@ def build_app(run: str | Path, options: ServeOptions) -> Any:
     from headkit.serving.app import create_app
     from headkit.serving.model import limit_threads, load_model
 
-    model = load_model(run, options.engine)
+    model = load_model(run, options.engine, options.threads)
     limit_threads(options.threads, model.engine)
     return create_app(model, options)
 
