@@ -11,7 +11,7 @@ Routes:
     Liveness: ``{"status": "ok"}`` while the process answers.
 ``GET /ready``
     Readiness: 200 ``{"status": "ready"}`` once the model answered a warm-up call; 503 before
-    that and while shutting down.
+    that and once the app's shutdown began.
 ``GET /metadata``, ``GET /openapi.json``, ``GET /metrics``
     Classes, columns, network and limits; the OpenAPI 3.1 document of ``/predict`` for this
     run; Prometheus text metrics.

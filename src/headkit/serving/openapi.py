@@ -15,6 +15,7 @@ METRICS = "text/plain"
 
 ERROR_STATUSES = {
     "400": "The body is not JSON/CSV, or a value has the wrong type.",
+    "408": "The body did not arrive within the server's time limit.",
     "413": "The body is larger than the server's limit.",
     "415": "The content type is neither JSON nor CSV.",
     "422": "The rows do not fit the model (columns, widths, values).",
