@@ -1,8 +1,9 @@
 """Prediction server throughput: `headkit serve` under 8 keep-alive loopback connections, per engine.
 
 The default MNIST-1D model (trained here, or ``--run``) is served by `headkit serve` in its own
-process, once per engine (``numpy``: what ``--engine auto`` picks for this plain network, as
-`headkit predict` does; ``torch``; ``onnx`` when the onnx extra is installed). A separate client
+process, once per engine: ``auto`` (the default: NumPy, as `headkit predict` picks for this plain
+network, for model calls of at most 32 rows, torch above), ``numpy``, ``torch``, and ``onnx``
+(onnxruntime, when the onnx extra is installed). A separate client
 process drives it over 127.0.0.1 with 8 keep-alive connections, each sending its next request as
 soon as the previous answer arrived: `wrk` (C, one thread, a Lua script for the POST body) when
 installed, else a Python asyncio client on raw sockets. JSON bodies of 1 and of 256 rows of the
@@ -18,7 +19,7 @@ Targets (issue 24, a 2-core host): 1-row ≥ 2,000 requests/s with p99 ≤ 10 ms
 requests/s. The load average is recorded, since other work on the machine depresses every figure.
 
     python benchmarks/serve.py                  # 10 s per scenario, 3 repeats
-    python benchmarks/serve.py --quick          # 3 s per scenario, 1 repeat, numpy engine only
+    python benchmarks/serve.py --quick          # 3 s per scenario, 1 repeat, auto engine only
     python benchmarks/serve.py --run RUN_DIR    # serve an existing run instead of training one
 """
 
@@ -188,13 +189,13 @@ def main() -> None:
     parser.add_argument("--run", type=Path, help="serve this run (default: train one)")
     parser.add_argument("--seconds", type=float, help="load time per scenario")
     parser.add_argument("--repeats", type=int, help="runs per scenario (default 3)")
-    parser.add_argument("--engines", default="numpy,torch,onnx", help="comma-separated")
+    parser.add_argument("--engines", default="auto,numpy,torch,onnx", help="comma-separated")
     parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--epochs", type=int, help="epochs when training (default: headkit's)")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.repeats = args.repeats or (1 if args.quick else 3)
-    engines = available_engines(["numpy"] if args.quick else args.engines.split(","))
+    engines = available_engines(["auto"] if args.quick else args.engines.split(","))
     loads = [load_average()]
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run

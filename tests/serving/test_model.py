@@ -6,7 +6,7 @@ import pytest
 from headkit import HeadClassifier
 from headkit.exceptions import ConfigError
 from headkit.inference.saved_model import SavedModel
-from headkit.serving.model import load_model
+from headkit.serving.model import SPLIT_ROWS, load_model
 
 X = np.random.default_rng(1).normal(size=(7, 4)).astype(np.float32)
 
@@ -23,12 +23,19 @@ def margin_run(tmp_path_factory):
     return run
 
 
-def test_auto_picks_the_engine_predict_picks(small_run, margin_run):
-    for run in (small_run, margin_run):
-        served = load_model(run, engine="auto")
-        assert served.engine == SavedModel.load(run, engine="auto").engine
-    assert load_model(small_run).engine == "numpy"
+def test_auto_picks_the_engine_predict_picks_plus_torch_for_large_calls(small_run, margin_run):
+    assert SavedModel.load(small_run, engine="auto").engine == "numpy"
+    assert SavedModel.load(margin_run, engine="auto").engine == "torch"
+    assert load_model(small_run).engine == "numpy+torch"
     assert load_model(margin_run).engine == "torch"
+
+
+def test_the_split_model_answers_small_and_large_calls_alike(small_run):
+    served, torch_model = load_model(small_run), load_model(small_run, "torch")
+    many = np.random.default_rng(2).normal(size=(SPLIT_ROWS + 9, 4)).astype(np.float32)
+    for rows in (many[:1], many[:SPLIT_ROWS], many):
+        expected = torch_model.predict_proba(rows)
+        np.testing.assert_allclose(served.predict_proba(rows), expected, rtol=1e-5, atol=1e-7)
 
 
 def test_numpy_serving_agrees_with_torch_one_row_at_a_time_and_in_batches(small_run):

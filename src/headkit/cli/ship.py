@@ -36,8 +36,9 @@ def serve(
     engine: Annotated[
         str,
         typer.Option(
-            help="Forward pass: auto (NumPy for a plain network, else torch; as predict), "
-            "numpy, torch, or onnx (onnxruntime; needs the onnx extra)."
+            help="Forward pass: auto (as predict: NumPy for a plain network, else torch; a plain "
+            "network's calls of over 32 rows on torch), numpy, torch, or onnx (onnxruntime; "
+            "needs the onnx extra)."
         ),
     ] = "auto",
     workers: Annotated[

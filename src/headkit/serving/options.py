@@ -25,8 +25,9 @@ class ServeOptions:
         Where to listen; port 0 picks a free port (printed on start).
     engine : {"auto", "numpy", "torch", "onnx"}
         What computes the forward pass. ``"auto"``: the rule ``headkit predict`` follows (NumPy
-        for a plain network, torch otherwise); ``"onnx"``: onnxruntime on the run exported in
-        memory (needs the onnx extra).
+        for a plain network, torch otherwise), a plain network's large calls on torch (see
+        :class:`headkit.serving.model.SplitModel`); ``"onnx"``: onnxruntime on the run exported
+        in memory (needs the onnx extra).
     workers : int
         Server processes sharing the listening socket (each loads the model).
     threads : int
