@@ -118,6 +118,10 @@ class NumpyHeadNet:
         The saved state dict (float32 arrays).
     metadata : dict
         The saved metadata (label names, training config), as ``HeadNet.metadata``.
+    min_rows : int
+        Batches of fewer rows are padded to this many (``MIN_ROWS``: a row's result does not
+        depend on its batch). The server sets 1: a one-row call then costs one row, not 128,
+        and a row may differ in float32's last digit with the requests it is batched with.
     """
 
     engine: ClassVar[str] = "numpy"  # SavedModel.engine reads it (a HeadNet has none: torch)
@@ -125,6 +129,7 @@ class NumpyHeadNet:
     parts: dict[str, Any]
     weights: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
+    min_rows: int = MIN_ROWS
 
     def __post_init__(self) -> None:
         activation, output = self.parts["activation"], self.parts["output"]
@@ -165,8 +170,8 @@ class NumpyHeadNet:
         """Return logits of rows ``x`` (N, n_features) float32 → (N, C) float32."""
         w = self.weights
         n = len(x)
-        if n < MIN_ROWS:
-            x = np.concatenate([x, np.zeros((MIN_ROWS - n, x.shape[1]), dtype=x.dtype)])
+        if n < self.min_rows:
+            x = np.concatenate([x, np.zeros((self.min_rows - n, x.shape[1]), dtype=x.dtype)])
         h = (x - w["feature_mean"]) / w["feature_scale"]
         norm: Callable[..., np.ndarray] | None = (
             NORMS[self.config.norm][1] if self.config.norm else None

@@ -131,7 +131,7 @@ class SavedModel:
         map in float64).
         """
         rows = self.rows(X, names)
-        if self.engine == "numpy":
+        if self.engine != "torch":  # NumPy (or onnxruntime, in the server): rows in, float64 out
             return self.network.predict_proba(rows)
         from headkit.inference.forward import predict_arrays
 
