@@ -68,9 +68,9 @@ def test_text_columns_and_gaps_stay_a_frame_for_the_preprocessing(tmp_path):
 
 
 def test_unsupported_suffix(tmp_path):
-    (tmp_path / "d.txt").write_text("1")
+    (tmp_path / "d.docx").write_text("1")
     with pytest.raises(DataError, match="Unsupported file type"):
-        load_table(tmp_path / "d.txt", "y")
+        load_table(tmp_path / "d.docx", "y")
 
 
 def test_builtin_datasets_shapes():
