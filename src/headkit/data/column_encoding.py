@@ -19,12 +19,13 @@ Outputs per role (``k`` is the number of output columns):
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from typing import Any
 
 import numpy as np
 
-from headkit.data.column_roles import date_parts, factorize, raw_values
+from headkit.data.column_roles import DataWarning, date_parts, factorize, raw_values
 
 UNKNOWN = "<unknown>"
 LEARNED = ("numeric", "boolean", "datetime", "onehot", "hash")
@@ -87,7 +88,12 @@ def fit_column(
     entry = dict(entry)
     role = entry["role"]
     if role in ("numeric", "boolean", "datetime"):
-        values, parts = _numbers(entry, series, na)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            values, parts = _numbers(entry, series, na)
+        for warning in caught:  # kept for `headkit info`, and passed on
+            entry["note"] = str(warning.message)
+            warnings.warn(warning.message, stacklevel=3)
         missing = np.isnan(values).any(axis=1)
         entry["indicator"] = bool(missing.any())
         entry["n_missing"] = int(missing.sum())
@@ -126,7 +132,10 @@ def output_names(entry: dict[str, Any]) -> list[str]:
 def describe(entry: dict[str, Any]) -> str:
     """One line for ``headkit info``: the column's role and why."""
     role, why = entry["role"], entry.get("why", "")
-    gaps = f", {entry['n_missing']} gaps" if entry.get("n_missing") else ""
+    n_gaps = entry.get("n_missing", 0)
+    gaps = f", {n_gaps} gap{'s' if n_gaps > 1 else ''}" if n_gaps else ""
+    if entry.get("note"):  # cells that did not parse: "N cell(s) are not numbers ('x')"
+        gaps += "; " + entry["note"].split(": ", 1)[-1].replace("; read as gaps.", " → gaps")
     if role in ("numeric", "boolean"):
         return f"{role} ({why}{gaps})" + (" + missing flag" if entry.get("indicator") else "")
     if role == "datetime":

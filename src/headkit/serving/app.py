@@ -5,8 +5,10 @@ Routes:
 ``POST /predict``
     JSON rows or a CSV body (see :mod:`headkit.serving.parsing`) →
     ``{"classes": [...], "labels": [...], "probabilities": [[...], ...]}``, probability columns in
-    ``classes`` order. The rows go through the estimator's ``predict_proba``, as in ``headkit
-    predict``; concurrent requests share one model call (:class:`MicroBatcher`).
+    ``classes`` order; a table model adds ``"empty_rows": [bool, ...]``, true for a row whose
+    every cell is empty or a category never seen in training (its answer is a guess). The rows
+    go through the estimator's ``predict_proba``, as in ``headkit predict``; concurrent
+    requests share one model call (:class:`MicroBatcher`).
 ``GET /health``
     ``{"status": "ok"}`` once the model is loaded.
 ``GET /metadata``
@@ -152,9 +154,14 @@ def create_app(
         except (HeadkitError, ValueError) as error:  # the estimator's own input checks
             return JSONResponse({"error": str(error).strip().splitlines()[0]}, status_code=422)
         labels = predicted_labels(proba, classes, multilabel)
-        return FastJSONResponse(
-            {"classes": class_list, "labels": labels, "probabilities": np.ascontiguousarray(proba)}
-        )
+        answer = {
+            "classes": class_list,
+            "labels": labels,
+            "probabilities": np.ascontiguousarray(proba),
+        }
+        if table:  # rows with every cell empty or unknown: their answer is a guess
+            answer["empty_rows"] = estimator.preprocessor_.empty_rows(rows)
+        return FastJSONResponse(answer)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "requests": batcher.requests, "calls": batcher.calls})
