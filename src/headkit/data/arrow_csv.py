@@ -23,7 +23,7 @@ import numpy as np
 
 from headkit.data.column_roles import DataWarning
 
-BLOCK_BYTES = 32 * 2**20
+BLOCK_BYTES = 2**20  # pyarrow reads ~40 blocks ahead: 1 MiB blocks keep that near 40 MB
 
 
 def _head_lines(path: Path, encoding: str) -> list[str]:
@@ -53,18 +53,32 @@ def _encoding(path: Path) -> str:
     return "cp1252"
 
 
-def _column(chunks: list[Any], name: str) -> Any:
-    """Join one column's chunks (float32 arrays or categoricals), freeing them as it goes."""
+class _Growing:
+    """A float32 column filled block by block, grown by a quarter when the estimate was short."""
+
+    def __init__(self, capacity: int) -> None:
+        self.values = np.empty(capacity, dtype=np.float32)
+        self.size = 0
+
+    def append(self, block: np.ndarray) -> None:
+        end = self.size + len(block)
+        if end > len(self.values):
+            self.values = np.resize(self.values, max(end, len(self.values) * 5 // 4))
+        self.values[self.size : end] = block
+        self.size = end
+
+    def series(self, name: str) -> Any:
+        import pandas as pd
+
+        return pd.Series(self.values[: self.size], name=name, copy=False)
+
+
+def _column(chunks: Any, name: str) -> Any:
+    """The finished column: float32 values, or the union of the blocks' categoricals."""
     import pandas as pd
 
-    if all(isinstance(c, np.ndarray) for c in chunks):
-        out = np.empty(sum(len(c) for c in chunks), dtype=np.float32)
-        start = 0
-        while chunks:
-            piece = chunks.pop(0)
-            out[start : start + len(piece)] = piece
-            start += len(piece)
-        return pd.Series(out, name=name, copy=False)
+    if isinstance(chunks, _Growing):
+        return chunks.series(name)
     parts = [c if not isinstance(c, np.ndarray) else pd.Categorical(c.astype(str)) for c in chunks]
     chunks.clear()
     return pd.Series(pd.api.types.union_categoricals(parts, ignore_order=True), name=name)
@@ -105,26 +119,48 @@ def read_big_csv(path: Path, na_values: Any, decimal: str | None) -> Any:
     lines = _head_lines(path, encoding)
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else sniff_delimiter(lines)
     decimal = decimal or sniff_decimal(lines, delimiter, str(path))
-    reader = pacsv.open_csv(
-        str(path),
-        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter),
-        convert_options=pacsv.ConvertOptions(
-            null_values=na_tokens(na_values), strings_can_be_null=True, decimal_point=decimal
-        ),
-    )
-    names = reader.schema.names
-    chunks: dict[str, list[Any]] = {name: [] for name in names}
+    options = {
+        "read_options": pacsv.ReadOptions(block_size=BLOCK_BYTES, encoding=encoding),
+        "parse_options": pacsv.ParseOptions(delimiter=delimiter),
+    }
+    convert = {"null_values": na_tokens(na_values), "strings_can_be_null": True,
+               "decimal_point": decimal}  # fmt: skip
+    reader = pacsv.open_csv(str(path), **options, convert_options=pacsv.ConvertOptions(**convert))
+    integers = {f.name: pa.float64() for f in reader.schema if pa.types.is_integer(f.type)}
+    if integers:  # read integer columns as floats, so a later "2.5" does not stop the reader
+        reader = pacsv.open_csv(
+            str(path),
+            **options,
+            convert_options=pacsv.ConvertOptions(**convert, column_types=integers),
+        )
     try:
-        for batch in reader:
-            for name, array in zip(names, batch.columns, strict=True):
-                chunks[name].append(_convert(array))
-            del batch
+        frame = _read_blocks(reader, path.stat().st_size)
     except pa.ArrowInvalid:  # a later block disagrees with the first one's column types
-        chunks.clear()
         return pd.read_csv(
             path, sep=delimiter, decimal=decimal, encoding=encoding,
             na_values=na_tokens(na_values), keep_default_na=True,
         )  # fmt: skip
-    columns = {name: _column(chunks.pop(name), name) for name in names}
-    return pd.DataFrame(columns, copy=False)
+    finally:
+        pa.default_memory_pool().release_unused()
+    return frame
+
+
+def _read_blocks(reader: Any, file_bytes: int) -> Any:
+    """Every block of ``reader`` into one DataFrame of float32 and categorical columns."""
+    import pandas as pd
+    import pyarrow as pa
+
+    names = reader.schema.names
+    columns: dict[str, Any] = {}
+    for batch in reader:
+        if not columns:  # size the float32 columns from the first block's rows per byte
+            estimate = int(file_bytes * batch.num_rows / BLOCK_BYTES * 1.05) + 1024
+            for field in reader.schema:
+                numeric = pa.types.is_floating(field.type) or pa.types.is_integer(field.type)
+                columns[field.name] = _Growing(estimate) if numeric else []
+        for name, array in zip(names, batch.columns, strict=True):
+            columns[name].append(_convert(array))
+        del batch
+    if not columns:
+        return pd.DataFrame({name: [] for name in names})
+    return pd.DataFrame({name: _column(columns.pop(name), name) for name in names}, copy=False)

@@ -34,6 +34,17 @@ class Table:
     feature_names: list[str]
 
 
+def _labels(column: Any) -> np.ndarray:
+    """A label column as an array; a categorical's rows share its category objects (no copies)."""
+    import pandas as pd
+
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.to_numpy()
+    categories = np.asarray(column.cat.categories.astype(object), dtype=object)
+    with_gap = np.concatenate([categories, np.array([np.nan], dtype=object)])
+    return with_gap[column.cat.codes.to_numpy()]
+
+
 def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> Table:
     if frame.shape[0] == 0:
         raise DataError(f"{path} has no rows; give a file with at least one sample.")
@@ -44,7 +55,7 @@ def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> 
             raise DataError(
                 f"Column {target!r} is not in {path}; its columns are {shown}. Pass --target with one of them."
             )
-        y = frame[target].to_numpy()
+        y = _labels(frame[target])
         if require_target:
             check_missing_labels(y, f"Column {target!r} of {path}")
         frame = frame.drop(columns=[target])
