@@ -138,7 +138,7 @@ def test_constant_columns_are_dropped_with_a_note():
     pre = TablePreprocessor().fit(frame)
     assert [e["role"] for e in pre.columns_] == ["constant", "constant", "numeric"]
     assert pre.output_names == ["x"]
-    assert pre.column_roles()["k"] == "constant, dropped (always 'same')"
+    assert pre.column_roles()["k"] == "constant, dropped — always 'same'"
     one_value_and_gaps = pd.DataFrame({"k": ["same", None] * 15})
     assert TablePreprocessor().fit(one_value_and_gaps).columns_[0]["role"] != "constant"
 

@@ -109,7 +109,7 @@ def test_high_cardinality_columns_are_hashed_with_crc32(rng):
     pre = TablePreprocessor(max_onehot=16, hash_buckets=8).fit(frame)
     n_seen = frame["user"].nunique()
     assert n_seen > 16
-    assert pre.column_roles()["user"].startswith(f"hashed ({n_seen} values → 8;")
+    assert pre.column_roles()["user"].startswith(f"hashed ({n_seen} values → 8) — text")
     out = pre.transform(pd.concat([frame, pd.DataFrame({"user": ["brand-new"]})]))
     for i, value in enumerate([*frame["user"], "brand-new"]):
         expected = np.zeros(9)

@@ -111,3 +111,12 @@ def test_predict_writes_the_multi_label_indicator_of_the_estimator(tmp_path, ext
     if not extra:  # MC dropout averages stochastic passes: its indicator may differ
         np.testing.assert_array_equal(indicator, model.predict(X))
     assert 0 < indicator.sum() < indicator.size
+
+
+def test_rows_with_nothing_known_get_an_empty_row_column():
+    from headkit.runs.predict import predictions_table
+
+    proba = np.array([[0.9, 0.1], [0.5, 0.5]])
+    table = predictions_table(np.array(["x", "y"]), proba, empty=np.array([False, True]))
+    assert table.columns[-1] == "empty_row" and table["empty_row"].tolist() == [0, 1]
+    assert "empty_row" not in predictions_table(np.array(["x", "y"]), proba).columns

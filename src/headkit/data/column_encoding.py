@@ -135,24 +135,25 @@ def output_names(entry: dict[str, Any]) -> list[str]:
 
 
 def describe(entry: dict[str, Any]) -> str:
-    """One line for ``headkit info``: the column's role and why."""
+    """One line for ``headkit info``: how the column is encoded — why (what was found)."""
     role, why = entry["role"], entry.get("why", "")
     n_gaps = entry.get("n_missing", 0)
-    gaps = f", {n_gaps} gap{'s' if n_gaps > 1 else ''}" if n_gaps else ""
+    if n_gaps:
+        why += f", {n_gaps} gap{'s' if n_gaps > 1 else ''}"
     if entry.get("note"):  # cells that did not parse: "N cell(s) are not numbers ('x')"
-        gaps += "; " + entry["note"].split(": ", 1)[-1].replace("; read as gaps.", " → gaps")
+        why += "; " + entry["note"].split(": ", 1)[-1].replace("; read as gaps.", " → gaps")
+    flag = " + missing flag" if entry.get("indicator") else ""
     if role in ("numeric", "boolean"):
-        return f"{role} ({why}{gaps})" + (" + missing flag" if entry.get("indicator") else "")
-    if role == "datetime":
-        parts = ", ".join(p["part"] for p in entry["parts"])
-        return f"date → {parts} ({why}{gaps})"
-    if role == "onehot":
-        return f"one-hot ({len(entry['categories'])} + unknown; {why or 'categories'})"
-    if role == "hash":
-        return f"hashed ({entry['n_seen']} values → {entry['buckets']}; {why or 'categories'})"
-    if role == "identifier":
-        return f"identifier, ignored ({why})"
-    return f"constant, dropped ({why})"
+        encoding = role + flag
+    elif role == "datetime":
+        encoding = f"date → {', '.join(p['part'] for p in entry['parts'])}{flag}"
+    elif role == "onehot":
+        encoding = f"one-hot ({len(entry['categories'])} + unknown)"
+    elif role == "hash":
+        encoding = f"hashed ({entry['n_seen']} values → {entry['buckets']})"
+    else:
+        encoding = "identifier, ignored" if role == "identifier" else "constant, dropped"
+    return f"{encoding} — {why}" if why else encoding
 
 
 def _hash_bucket(key: str, buckets: int) -> int:

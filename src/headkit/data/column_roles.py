@@ -159,7 +159,7 @@ def _text_role(name: str, codes: np.ndarray, uniques: list[str]) -> dict[str, An
         if _share(counts, ok) >= DATE_SHARE:
             return {**entry, "role": "datetime", "format": fmt, "why": f"dates ({fmt})"}
     if n_seen >= ID_MIN_ROWS and len(uniques) >= ID_SHARE * n_seen:
-        why = f"{len(uniques)} distinct values in {n_seen} rows: an identifier, not learned from"
+        why = f"{len(uniques)} distinct values in {n_seen} rows, not learned from"
         return {**entry, "role": "identifier", "n_unique": len(uniques), "why": why}
     return {**entry, "role": "category", "why": f"text ({len(uniques)} values)"}
 
