@@ -17,12 +17,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from headkit.cli.inputs import (
+    FILE_KINDS,
+    Decimal,
+    NaValues,
     column_roles,
+    data_notes,
     load_data,
     load_unlabelled,
     metrics_table,
     ood_report,
     ood_table,
+    read_options,
 )
 from headkit.cli.settings import with_setting_flags
 
@@ -40,8 +45,10 @@ USAGE_ERROR = 2
 
 def _fail(message: str) -> typer.Exit:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)  # fmt: skip
     return typer.Exit(USAGE_ERROR)
 
 
@@ -53,7 +60,8 @@ def _user_errors(command: F) -> F:
         from headkit.exceptions import HeadkitError
 
         try:
-            return command(*args, **kwargs)
+            with data_notes():  # cells read as gaps, empty rows, encodings: one line each
+                return command(*args, **kwargs)
         except (HeadkitError, ValueError, OSError) as error:
             if _STATE["debug"]:
                 raise
@@ -78,9 +86,7 @@ def train(
         str | None,
         typer.Option(help="Built-in data: mnist1d (default), digits or blobs[:n_classes=N]."),
     ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Training file: .csv, .tsv, .parquet, .npy or .npz.")
-    ] = None,
+    data: Annotated[Path | None, typer.Option(help=f"Training file: {FILE_KINDS}.")] = None,
     target: Annotated[
         str | None, typer.Option(help="Label column of --data (an index for .npy).")
     ] = None,
@@ -105,6 +111,8 @@ def train(
             help="Finish the interrupted run RUN from its last checkpoint (other flags ignored)."
         ),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
     **setting_values: Any,
 ) -> None:
     """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
@@ -129,6 +137,7 @@ def train(
         params=params,
         report=report,
         force_classification=force_classification,
+        **read_options(na_values, decimal),
     )
     _run_and_show(request, resume, quiet)
 
@@ -183,6 +192,8 @@ def evaluate(
         str | None,
         typer.Option(help="Out-of-distribution data (file or built-in name): AUROC/AUPR/FPR95."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
@@ -191,7 +202,8 @@ def evaluate(
 
     model = _load_run(run)
     target = target or model.model_.metadata.get("target")
-    X, y, names = load_data(data, target, True, model)
+    read = read_options(na_values, decimal)
+    X, y, names = load_data(data, target, True, model, read)
     y = np.asarray(y)
     if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(model.classes_.dtype)
@@ -210,7 +222,7 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target, model)
+        X_ood, ood_names = load_unlabelled(ood, target, model, read)
         report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
@@ -255,20 +267,25 @@ def predict(
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
-    """Write the predicted label and one probability column per class."""
+    """Write the predicted label and one probability column per class.
+
+    A table model adds a 0/1 ``empty_row`` column: 1 where every cell was empty or unknown.
+    """
     from headkit.cli.inputs import estimator_prediction, lean_prediction
     from headkit.runs.predict import predictions_table, write_predictions
 
+    read = read_options(na_values, decimal)
     if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
-        found = lean_prediction(run, data, target, id_column)
+        found = lean_prediction(run, data, target, id_column, read)
     else:
         model = _load_run(run)
-        found = estimator_prediction(model, data, target, id_column, mc_samples)
+        found = estimator_prediction(model, data, target, id_column, mc_samples, read)
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
-    result = predictions_table(
-        found.classes, found.proba, found.uncertainty, leading, multilabel=found.multilabel
-    )
+    result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
+                               multilabel=found.multilabel, empty=found.empty)  # fmt: skip
     if ood_score is not None:
         result[f"ood_{ood_score}"] = model.ood_score(found.features, method=ood_score)
     where = write_predictions(result, output, overwrite=overwrite)

@@ -95,8 +95,10 @@ def _parse_numbers(uniques: list[str], decimal: str) -> np.ndarray:
     import pandas as pd
 
     text = pd.Series(uniques, dtype=object)
-    if decimal == ",":
-        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    if decimal == ",":  # "1.234,5" → 1234.5; a cell with a point and no comma keeps its point
+        comma = text.str.contains(",", regex=False)
+        swapped = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        text = swapped.where(comma, text)
     return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
 
 

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from headkit.cli import app
+from headkit.cli.app import app
 
 runner = CliRunner()
 
 
 def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})  # rows unwrapped
 
 
 def messy(n=400, seed=0):
@@ -36,9 +36,9 @@ def messy(n=400, seed=0):
             "label": np.where(height + rng.normal(0, 4, n) > 170, "tall", "short"),
         }
     )
-    frame.loc[rng.choice(n, 20, replace=False), "height"] = "?"
-    frame.loc[rng.choice(n, 5, replace=False), "height"] = "unknown"
-    frame.loc[5, "height"] = "hello"
+    frame.loc[rng.choice(n, n // 20, replace=False), "height"] = "?"
+    frame.loc[rng.choice(n, n // 80, replace=False), "height"] = "unknown"
+    frame.loc[min(5, n - 1), "height"] = "hello"
     return frame
 
 
