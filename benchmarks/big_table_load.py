@@ -161,9 +161,13 @@ def main() -> None:
                 out = subprocess.run(
                     [sys.executable, __file__, "--legacy-rev", args.legacy_rev, "--run", name,
                      stage, str(path)],
-                    check=True, capture_output=True, text=True, env={**os.environ},
+                    capture_output=True, text=True, env={**os.environ},
                 )  # fmt: skip
-                results[stage, name] = json.loads(out.stdout.strip().splitlines()[-1])
+                if out.returncode == 0:
+                    results[stage, name] = json.loads(out.stdout.strip().splitlines()[-1])
+                else:  # e.g. MemoryError: reported in the table, not hidden
+                    why = (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]
+                    results[stage, name] = {"error": f"{why[:120]} (exit {out.returncode})"}
                 print(stage, name, results[stage, name], flush=True)
     finally:
         shutil.rmtree(folder)
@@ -181,6 +185,9 @@ def main() -> None:
         "|---|---|---:|---:|---:|---:|",
     ]
     for (stage, name), r in results.items():
+        if "error" in r:
+            lines.append(f"| {stage} | {name} | failed: {r['error']} | | | |")
+            continue
         added = r["peak"] - r["base"]
         lines.append(
             f"| {stage} | {name} | {r['seconds']:.1f} | {r['peak'] / 1e9:.2f} | "
@@ -188,6 +195,8 @@ def main() -> None:
         )
     for stage in ("matrix", "first epoch"):
         new, old = results[stage, "headkit"], results[stage, "pandas + previous"]
+        if "error" in new or "error" in old:
+            continue
         lines.append(
             f"\n{stage}: headkit takes {new['seconds'] / old['seconds']:.2f}× the seconds and "
             f"{(new['peak'] - new['base']) / (old['peak'] - old['base']):.2f}× the added peak "
