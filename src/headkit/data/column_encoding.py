@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from headkit._validation import check_no_infinity
 from headkit.data.column_roles import DataWarning, date_parts, factorize, raw_values
 
 UNKNOWN = "<unknown>"
@@ -77,6 +78,10 @@ def _numbers(entry: dict[str, Any], series: Any, na: frozenset[str]) -> tuple[np
     """(N, k) float64 values with NaN gaps, and the part names (None for one column)."""
     values = raw_values(entry, series, na)
     if entry["role"] != "datetime":
+        if np.isinf(values).any():  # an infinity is not a gap: refused, naming column and rows
+            import pandas as pd
+
+            check_no_infinity(pd.DataFrame({entry["name"]: values}), "The table")
         return values[:, None], None
     with_hour = entry.get("with_hour")
     if with_hour is None:  # fitting: keep the hour when some training value has a time of day

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from headkit._validation import check_no_infinity
 from headkit.data.column_encoding import (
     LEARNED,
     UNKNOWN,
@@ -92,8 +91,6 @@ class TablePreprocessor:
         for name in frame.columns:
             series = frame[name]
             entry = infer_role(str(name), series, na)
-            if entry["role"] == "numeric":
-                check_no_infinity(series.to_frame(), "The table")
             entry = fit_column(entry, series, weights, na, self.max_onehot, self.hash_buckets)
             self.columns_.append(entry)
         if not any(e["role"] in LEARNED for e in self.columns_):
@@ -150,10 +147,7 @@ class TablePreprocessor:
         empty : ndarray, shape (N,), bool
             Rows where every learned-from cell is missing or a category never seen in training.
         """
-        used = self._used(frame)
-        numeric = [e["name"] for e in used if e["role"] == "numeric"]
-        if numeric:
-            check_no_infinity(frame[numeric], "The table")
+        self._used(frame)
         na = self._na()
         out = np.empty((len(frame), len(self.output_names)), dtype=np.float32)
         known = np.zeros(len(frame), dtype=bool)
