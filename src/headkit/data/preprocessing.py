@@ -206,10 +206,11 @@ class TablePreprocessor:
 def warn_empty_rows(empty: np.ndarray) -> None:
     """Warn (:class:`DataWarning`) when some rows had every cell empty or unknown."""
     if empty.any():
-        rows = ", ".join(str(i) for i in np.flatnonzero(empty)[:5])
-        more = ", ..." if empty.sum() > 5 else ""
+        from headkit._validation import _rows
+
         warnings.warn(
-            f"{int(empty.sum())} row(s) have every cell empty or unknown (rows {rows}{more}); "
+            f"{int(empty.sum())} row(s) have every cell empty or unknown "
+            f"({_rows(np.flatnonzero(empty))}, counting from 1); "
             "their predictions are guesses, not based on any value.",
             DataWarning,
             stacklevel=3,
