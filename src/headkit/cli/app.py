@@ -17,12 +17,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from headkit.cli.inputs import (
+    Decimal,
+    NaValues,
     column_roles,
+    data_notes,
     load_data,
     load_unlabelled,
     metrics_table,
     ood_report,
     ood_table,
+    read_options,
 )
 from headkit.cli.settings import with_setting_flags
 from headkit.cli.train import train
@@ -41,8 +45,10 @@ USAGE_ERROR = 2
 
 def _fail(message: str) -> typer.Exit:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)  # fmt: skip
     return typer.Exit(USAGE_ERROR)
 
 
@@ -65,7 +71,8 @@ def _user_errors(command: F) -> F:
         from headkit.exceptions import HeadkitError
 
         try:
-            return command(*args, **kwargs)
+            with data_notes():  # cells read as gaps, empty rows, encodings: one line each
+                return command(*args, **kwargs)
         except BrokenPipeError:  # `headkit predict ... | head`: the reader has gone
             raise _stdout_closed() from None
         except (HeadkitError, ValueError, OSError) as error:
@@ -113,6 +120,8 @@ def evaluate(
         str | None,
         typer.Option(help="Out-of-distribution data (file or built-in name): AUROC/AUPR/FPR95."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
@@ -122,7 +131,8 @@ def evaluate(
 
     saved = SavedModel.load(run, engine="auto")
     target = target or saved.metadata.get("target")
-    X, y, names = load_data(data, target, True)
+    read = read_options(na_values, decimal)
+    X, y, names = load_data(data, target, True, read=read)
     y, classes = np.asarray(y), saved.classes
     if classes.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
         y = y.astype(classes.dtype)
@@ -141,7 +151,7 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target)
+        X_ood, ood_names = load_unlabelled(ood, target, read=read)
         report["ood"] = ood_report(saved, X, names, X_ood, ood_names)
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
@@ -186,8 +196,13 @@ def predict(
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
-    """Write the predicted label and one probability column per class."""
+    """Write the predicted label and one probability column per class.
+
+    A table model adds a 0/1 ``empty_row`` column: 1 where every cell was empty or unknown.
+    """
     from headkit.cli.inputs import saved_prediction
     from headkit.runs.predict import predictions_table, write_predictions
 
@@ -195,11 +210,11 @@ def predict(
         from headkit.estimator.params import check_mc_samples
 
         check_mc_samples(mc_samples)
-    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score)
+    read = read_options(na_values, decimal)
+    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score, read)
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
-    result = predictions_table(
-        found.classes, found.proba, found.uncertainty, leading, multilabel=found.multilabel
-    )
+    result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
+                               multilabel=found.multilabel, empty=found.empty)  # fmt: skip
     for name, values in found.extra.items():
         result[name] = values
     where = write_predictions(result, output, overwrite=overwrite)

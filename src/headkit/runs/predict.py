@@ -68,6 +68,7 @@ def predictions_table(
     uncertainty: dict[str, np.ndarray] | None = None,
     leading: dict[str, Any] | None = None,
     multilabel: bool = False,
+    empty: np.ndarray | None = None,
 ) -> Any:
     """Return the predictions table: label(s), one probability per class, optional extras.
 
@@ -87,6 +88,9 @@ def predictions_table(
         Columns (name → N values) put first, such as row identifiers (``--id-column``).
     multilabel : bool
         The model was fitted on a multi-label indicator matrix.
+    empty : ndarray, shape (N,) bool, optional
+        Rows whose every cell was empty or unknown (a table model), added as the 0/1 column
+        ``empty_row``: their probabilities are a guess.
 
     Returns
     -------
@@ -106,6 +110,8 @@ def predictions_table(
     if uncertainty is not None:
         result["entropy"] = np.asarray(uncertainty["entropy"], np.float32)
         result["mutual_information"] = np.asarray(uncertainty["mutual_information"], np.float32)
+    if empty is not None:
+        result["empty_row"] = np.asarray(empty, dtype=np.int64)
     return result
 
 

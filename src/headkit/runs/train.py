@@ -49,6 +49,11 @@ class TrainRequest:
         Also write the HTML report into ``out/report``.
     force_classification : bool
         Train on a numeric target with many distinct values, each value a class.
+    na_values : list of str
+        Text read as a missing value in ``data`` besides the defaults (saved with the run's
+        table preprocessing, so prediction applies them too).
+    decimal : str or None
+        Decimal mark of a text ``data`` file (``.`` or ``,``); sniffed when None.
     """
 
     dataset: str | None = None
@@ -60,6 +65,8 @@ class TrainRequest:
     params: dict[str, Any] = field(default_factory=dict)
     report: bool = False
     force_classification: bool = False
+    na_values: list[str] = field(default_factory=list)
+    decimal: str | None = None
 
     @property
     def data_name(self) -> str:
@@ -123,6 +130,8 @@ def feature_frame(X: np.ndarray, names: list[str]) -> Any:
 
     from headkit._validation import are_generated
 
+    if hasattr(X, "columns"):  # a table as read (keeps its attrs, e.g. the user's na_values)
+        return X
     if names and not are_generated(names):
         return pd.DataFrame(X, columns=names)
     return X
@@ -158,6 +167,8 @@ def _data(request: TrainRequest) -> TrainingData:
         ),
         seed if isinstance(seed, int) else 0,
         request.force_classification,
+        na_values=request.na_values,
+        decimal=request.decimal,
     )
 
 
