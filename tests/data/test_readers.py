@@ -11,7 +11,8 @@ import pytest
 
 from headkit.data import load_table
 from headkit.data.column_roles import DataWarning
-from headkit.data.readers import read_frame, sniff_delimiter
+from headkit.data.readers import read_frame
+from headkit.data.sniffing import sniff_delimiter
 from headkit.exceptions import DataError
 
 

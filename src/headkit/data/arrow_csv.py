@@ -29,7 +29,7 @@ BLOCK_BYTES = 2**20  # pyarrow reads ~40 blocks ahead: 1 MiB blocks keep that ne
 def _head_lines(path: Path, encoding: str) -> list[str]:
     with open(path, "rb") as handle:
         head = handle.read(2**20)
-    from headkit.data.readers import SNIFF_LINES
+    from headkit.data.sniffing import SNIFF_LINES
 
     text = head.decode(encoding, errors="replace")
     return text.splitlines()[:SNIFF_LINES][:-1] or text.splitlines()
@@ -113,7 +113,7 @@ def read_big_csv(path: Path, na_values: Any, decimal: str | None) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from headkit.data.readers import na_tokens, sniff_decimal, sniff_delimiter
+    from headkit.data.sniffing import na_tokens, sniff_decimal, sniff_delimiter
 
     encoding = _encoding(path)
     lines = _head_lines(path, encoding)
