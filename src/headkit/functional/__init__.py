@@ -22,6 +22,7 @@ from headkit.functional.dropout import (
     dropout,
     dropout_mask,
     gaussian_dropout,
+    gaussian_noise,
     linear_dropconnect,
     multi_sample_dropout,
 )
@@ -80,6 +81,7 @@ from headkit.functional.regularizers import norm_loss
 from headkit.functional.robustness import DeepFoolResult, deepfool
 from headkit.functional.softmax import (
     gumbel_softmax,
+    gumbel_temperature,
     log_power_softmax,
     log_scalable_softmax,
     log_softmax,
@@ -123,7 +125,9 @@ __all__ = [
     "equiangular_basis_vectors",
     "fenchel_young_loss",
     "gaussian_dropout",
+    "gaussian_noise",
     "gumbel_softmax",
+    "gumbel_temperature",
     "knn_votes",
     "l2_norm_change",
     "linear_cross_entropy",

@@ -9,7 +9,7 @@ the Fenchel–Young loss for sparse maps); the ``cross_entropy`` loss defers to 
 |---|---|---|
 | softmax | exp(z/T) / Σ exp(z/T) | softmax_cross_entropy |
 | sparsemax, entmax15, entmax_bisect | α-entmax (exact zeros) | fenchel_young (same α) |
-| gumbel | Gumbel-softmax sample in training, softmax(z) in eval | nll of the relaxed sample |
+| gumbel | Gumbel-softmax sample in training (τ fixed or annealed), softmax(z) in eval | nll of the relaxed sample |
 | ssmax | softmax(s·log(C)·z), s learnable | nll (trains s too) |
 | power | abs(z)^p / Σ abs(z)^p | nll |
 | sigmoid | σ(z_k) per class | one_vs_all (binary cross-entropy) |
@@ -150,6 +150,10 @@ class GumbelSoftmax(nn.Module):
     sample) and ``log_softmax(z)`` in eval, so the natural loss (NLL) trains on noisy relaxed
     samples and is exactly softmax cross-entropy without noise (τ = 1).
 
+    With ``anneal > 0``, τ follows the paper's exponential schedule with a floor,
+    ``τ_t = max(tau_min, tau·exp(−anneal·t))`` over the fraction t of the fit (told by
+    ``set_progress``; :func:`headkit.functional.gumbel_temperature`); ``anneal = 0`` keeps τ fixed.
+
     Shape
     -----
     Input (..., C); output (..., C).
@@ -157,12 +161,18 @@ class GumbelSoftmax(nn.Module):
 
     natural_loss = "nll"
 
-    def __init__(self, tau: float = 1.0, hard: bool = False) -> None:
+    def __init__(
+        self, tau: float = 1.0, hard: bool = False, anneal: float = 0.0, tau_min: float = 0.5
+    ) -> None:
         super().__init__()
-        if tau <= 0:
-            raise ValueError(f"tau must be > 0; got {tau}.")
+        F.gumbel_temperature(0.0, tau, anneal, tau_min)  # validates
+        self.tau0, self.anneal, self.tau_min = tau, anneal, tau_min
         self.tau = tau
         self.hard = hard
+
+    def set_progress(self, fraction: float) -> None:
+        """Set τ for the fraction ``fraction`` of the fit done (fixed when ``anneal = 0``)."""
+        self.tau = F.gumbel_temperature(fraction, self.tau0, self.anneal, self.tau_min)
 
     def forward(self, logits: Tensor) -> Tensor:
         if self.training:
@@ -177,7 +187,8 @@ class GumbelSoftmax(nn.Module):
         return F.log_softmax(logits, dim=-1)
 
     def extra_repr(self) -> str:
-        return f"tau={self.tau}, hard={self.hard}"
+        schedule = f", anneal={self.anneal}, tau_min={self.tau_min}" if self.anneal else ""
+        return f"tau={self.tau:.4g}, hard={self.hard}{schedule}"
 
 
 class ScalableSoftmax(nn.Module):
