@@ -4,6 +4,7 @@ Every function documents its shape contract and honours ``dim`` where it has one
 """
 
 from headkit.functional.activations import mish, mish_derivative
+from headkit.functional.adaptive_margin import adaptive_scale_margin
 from headkit.functional.block_importance import (
     angular_distance,
     cosine_importance,
@@ -100,6 +101,7 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "adaptive_scale_margin",
     "angular_distance",
     "arcface_logits",
     "aspect_ratio",
