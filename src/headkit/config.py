@@ -286,6 +286,20 @@ class TrainingConfig:
         "β in [0, 1]: β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss.",
         Range(float, 0, 1, "both"),
     )
+    student_temperature: float | None = setting(
+        None,
+        "T_s > 0 of the student in the distillation term, β·T_s²·KL(p_Tt^teacher ‖ p_Ts^student), "
+        "when it differs from teacher_temperature (T_t; LTD uses a low T_t); none: T_s = T_t.",
+        Range(float, 0, None, "neither"),
+        None,
+    )
+    teacher_loss: str = setting(
+        "kl",
+        "The distillation term: kl (the teacher's whole distribution) or sampled_logit (squared "
+        "error between student and teacher log-probabilities of each row's label: the loss for a "
+        "teacher known only by the sampled label's probability, Zhao & Zhu 2023).",
+        Choice(("kl", "sampled_logit")),
+    )
     track_diagnostics: bool = setting(
         False,
         "Record layer diagnostics after every epoch: gradient norms, output entropy, effective "

@@ -33,6 +33,7 @@ from headkit.functional.gradient_identity import (
     recover_softmax_target,
     softmax_ce_head_gradients,
 )
+from headkit.functional.knowledge_transfer import naive_sampled_label_ce, sampled_label_logit_loss
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.loss_variants import (
     bias_loss_weights,
@@ -148,6 +149,7 @@ __all__ = [
     "mixed_loss",
     "mixup",
     "multi_sample_dropout",
+    "naive_sampled_label_ce",
     "nearest_mean_logits",
     "nested_dropout",
     "nested_dropout_mask",
@@ -168,6 +170,7 @@ __all__ = [
     "ridge_solve",
     "sample_mixing",
     "sample_nested_cut",
+    "sampled_label_logit_loss",
     "sample_random_weights",
     "scalable_softmax",
     "sigmoid",
