@@ -122,6 +122,12 @@ class NetworkConfig:
         "gelu, silu, mish, softplus, tanh or sigmoid.",
         str,
     )
+    block: str = setting(
+        "dense",
+        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation) or a gated unit that "
+        "replaces both, glu ((W_a x + b_a) ⊙ σ(W_g x + b_g)), swiglu (SiLU gate) or geglu (GELU).",
+        str,
+    )
     norm: str | None = setting(
         None,
         "Normalisation after each Dense layer: batch, layer or none.",

@@ -28,6 +28,7 @@ from headkit.functional.dropout import (
     multi_sample_dropout,
 )
 from headkit.functional.fenchel_young import fenchel_young_loss, tsallis_entropy
+from headkit.functional.gated import GATES, gated_linear
 from headkit.functional.gradient_identity import (
     recover_head_input,
     recover_softmax_target,
@@ -102,6 +103,7 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "GATES",
     "adaptive_scale_margin",
     "angular_distance",
     "arcface_logits",
@@ -129,6 +131,7 @@ __all__ = [
     "fenchel_young_loss",
     "gaussian_dropout",
     "gaussian_noise",
+    "gated_linear",
     "gumbel_softmax",
     "gumbel_temperature",
     "knn_votes",

@@ -51,6 +51,7 @@ __all__ = [
     "Dropout",
     "DropoutPlan",
     "GaussianDropout",
+    "GatedLinear",
     "GaussianNoise",
     "HeadNet",
     "LinearHead",
@@ -69,6 +70,7 @@ __all__ = [
 
 # Margin and fixed heads, output maps and loss variants; importing loss_variants registers them.
 from headkit.nn.deep_supervision import DeepSupervisionLoss
+from headkit.nn.gated import BLOCKS, GatedLinear
 from headkit.nn.heads import (
     ArcFaceHead,
     CosFaceHead,
@@ -140,6 +142,7 @@ __all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "S
 # Residual scaling, critical init, random features, StableMax, logit masking, deep supervision;
 # importing these modules registers their names.
 __all__ += [
+    "BLOCKS",
     "INITS",
     "RESIDUALS",
     "DeepSupervisionLoss",

@@ -72,6 +72,7 @@ class HeadNet(nn.Module):
             residual=config.residual,
             dropout=plan,
             init=config.init,
+            block=config.block,
         )
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
