@@ -93,6 +93,14 @@ from headkit.functional.softmax import (
     sigmoid,
     softmax,
 )
+from headkit.functional.softmax_variants import (
+    adaptive_beta,
+    adaptive_temperature_log_softmax,
+    adaptive_temperature_softmax,
+    log_softmax1,
+    none_mass,
+    softmax1,
+)
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
 from headkit.functional.stablemax import (
     log_stablemax,
@@ -103,6 +111,12 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "adaptive_beta",
+    "adaptive_temperature_log_softmax",
+    "adaptive_temperature_softmax",
+    "log_softmax1",
+    "none_mass",
+    "softmax1",
     "GATES",
     "adaptive_scale_margin",
     "angular_distance",

@@ -13,6 +13,8 @@ the Fenchel–Young loss for sparse maps); the ``cross_entropy`` loss defers to 
 | ssmax | softmax(s·log(C)·z), s learnable | nll (trains s too) |
 | power | abs(z)^p / Σ abs(z)^p | nll |
 | sigmoid | σ(z_k) per class | one_vs_all (binary cross-entropy) |
+| softmax1 | e^{z_i}/(1 + Σ e^{z_j}); rows sum to < 1 | nll |
+| adaptive_temperature | softmax(z) in training, softmax(β(H)·z) at prediction | nll |
 """
 
 from __future__ import annotations
@@ -269,6 +271,58 @@ class Sigmoid(nn.Module):
         return torch.nn.functional.logsigmoid(logits.float()).to(logits.dtype)
 
 
+class Softmax1(nn.Module):
+    """Softmax₁ e^{z_i}/(1 + Σ e^{z_j}): softmax over [z, 0] without the extra slot.
+
+    Rows sum to less than 1; ``none_mass(logits)`` is the rest, the mass of "none of these"
+    (an abstain or out-of-distribution score). Trained by the NLL of ``log_prob``, which is
+    softmax cross-entropy with one extra, never-target class of logit 0.
+
+    Shape
+    -----
+    Input (..., C); output (..., C) with rows summing to less than 1.
+    """
+
+    natural_loss = "nll"
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.softmax1(logits, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return ``log softmax₁(z)``, shape (..., C)."""
+        return F.log_softmax1(logits, dim=-1)
+
+    def none_mass(self, logits: Tensor) -> Tensor:
+        """Return ``1 − Σ_i softmax₁(z)_i = 1/(1 + Σ e^{z_j})``, shape (...)."""
+        return F.none_mass(logits, dim=-1)
+
+
+class AdaptiveTemperatureSoftmax(nn.Module):
+    """Softmax in training; at prediction softmax(β·z) with β = max(poly(H), 1) where H > 0.5.
+
+    Entropy-adaptive temperature (Veličković et al., "softmax is not enough"): confident rows
+    (entropy H ≤ 0.5 nats) are unchanged, flatter rows are sharpened, the argmax is kept
+    (:func:`headkit.functional.adaptive_beta`).
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    natural_loss = "nll"
+
+    def forward(self, logits: Tensor) -> Tensor:
+        if self.training:
+            return F.softmax(logits, dim=-1)
+        return F.adaptive_temperature_softmax(logits, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return ``log_softmax(z)`` in training, ``log_softmax(β·z)`` in eval; shape (..., C)."""
+        if self.training:
+            return F.log_softmax(logits, dim=-1)
+        return F.adaptive_temperature_log_softmax(logits, dim=-1)
+
+
 for _name, _output in {
     "softmax": Softmax,
     "sparsemax": Sparsemax,
@@ -278,5 +332,7 @@ for _name, _output in {
     "ssmax": ScalableSoftmax,
     "power": PowerSoftmax,
     "sigmoid": Sigmoid,
+    "softmax1": Softmax1,
+    "adaptive_temperature": AdaptiveTemperatureSoftmax,
 }.items():
     OUTPUTS.register(_name)(_output)
