@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from headkit.functional.softmax import check_class_dim
+
 ADAPTIVE_POLY = (-0.037, 0.481, -2.3, 4.917, -1.791)  # np.polyval order: H⁴ … H⁰
 ADAPTIVE_THRESHOLD = 0.5  # nats; rows at or below keep β = 1
 
@@ -30,6 +32,7 @@ def _with_zero(x: Tensor, dim: int) -> Tensor:
 
 def _shifted(x: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     """``z − m`` and ``log(e^{−m} + Σ e^{z−m})`` with ``m = max(max z, 0)`` (no overflow)."""
+    dim = check_class_dim(x, dim)
     z = x.double() if x.dtype == torch.float64 else x.float()
     m = z.amax(dim=dim, keepdim=True).clamp_min(0.0).detach()
     shifted = z - m
@@ -54,6 +57,7 @@ def softmax1(x: Tensor, dim: int = -1) -> Tensor:
 
 def none_mass(x: Tensor, dim: int = -1) -> Tensor:
     """Return ``1 − Σ softmax₁(x) = 1 / (1 + Σ_j e^{x_j})``, ``x``'s shape without ``dim``."""
+    dim = check_class_dim(x, dim)
     z = x.double() if x.dtype == torch.float64 else x.float()
     return torch.exp(-torch.logsumexp(_with_zero(z, dim), dim=dim)).to(x.dtype)
 
@@ -67,6 +71,7 @@ def adaptive_beta(x: Tensor, dim: int = -1) -> Tensor:
 
     ``β = max(poly(H), 1)`` where ``H = entropy(softmax(x)) > 0.5``, else 1 (no gradient).
     """
+    dim = check_class_dim(x, dim)
     with torch.no_grad():
         h = _entropy(torch.log_softmax(x.detach().double(), dim), dim)
         poly = torch.zeros_like(h)
@@ -78,9 +83,11 @@ def adaptive_beta(x: Tensor, dim: int = -1) -> Tensor:
 
 def adaptive_temperature_log_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """Return ``log_softmax(β·x)`` with β from :func:`adaptive_beta`, same shape as ``x``."""
-    return torch.log_softmax(adaptive_beta(x, dim) * x, dim=dim)
+    z = x.double() if x.dtype == torch.float64 else x.float()
+    return torch.log_softmax(adaptive_beta(z, dim) * z, dim=dim).to(x.dtype)
 
 
 def adaptive_temperature_softmax(x: Tensor, dim: int = -1) -> Tensor:
     """Return ``softmax(β·x)`` with β from :func:`adaptive_beta`, same shape as ``x``."""
-    return torch.softmax(adaptive_beta(x, dim) * x, dim=dim)
+    z = x.double() if x.dtype == torch.float64 else x.float()
+    return torch.softmax(adaptive_beta(z, dim) * z, dim=dim).to(x.dtype)
