@@ -3,6 +3,12 @@
 Every function documents its shape contract and honours ``dim`` where it has one.
 """
 
+from headkit.functional.acquisition import (
+    clip_outliers,
+    least_confidence,
+    margin,
+    select_queries,
+)
 from headkit.functional.activations import mish, mish_derivative
 from headkit.functional.adaptive_margin import adaptive_scale_margin
 from headkit.functional.block_importance import (
@@ -111,6 +117,10 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "clip_outliers",
+    "least_confidence",
+    "margin",
+    "select_queries",
     "adaptive_beta",
     "adaptive_temperature_log_softmax",
     "adaptive_temperature_softmax",

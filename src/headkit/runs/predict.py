@@ -91,7 +91,9 @@ def predictions_table(
     proba : ndarray, shape (N, C)
         Columns in ``classes`` order.
     uncertainty : dict, optional
-        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns.
+        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns with the
+        ``least_confidence`` (1 − max p) and ``margin`` (p₍₁₎ − p₍₂₎) of ``proba`` (active
+        learning's scores; :func:`headkit.functional.select_queries` picks rows by them).
     leading : dict, optional
         Columns (name → N values) put first, such as row identifiers (``--id-column``).
     multilabel : bool
@@ -114,6 +116,9 @@ def predictions_table(
     if uncertainty is not None:
         result["entropy"] = uncertainty["entropy"]
         result["mutual_information"] = uncertainty["mutual_information"]
+        ordered = np.sort(proba, axis=1)
+        result["least_confidence"] = 1.0 - ordered[:, -1]
+        result["margin"] = ordered[:, -1] - ordered[:, -2] if proba.shape[1] > 1 else 1.0
     return result
 
 
