@@ -233,6 +233,13 @@ class TrainingConfig:
         "γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).",
         Range(float, 0, None),
     )
+    orthogonal_gradients: bool = setting(
+        False,
+        "⊥Grad: remove from each parameter's gradient its component along the parameter before "
+        "the optimiser step, so training cannot lower the loss by scaling the logits up (Prieto "
+        "et al. 2025: prevents Softmax Collapse).",
+        bool,
+    )
     standardize: bool = setting(
         True, "Scale features by the training mean and standard deviation (saved).", bool
     )

@@ -85,6 +85,7 @@ from headkit.functional.online_softmax import (
     online_softmax,
     softmax_topk,
 )
+from headkit.functional.orthogonal_gradient import orthogonal_gradient, project_gradients_
 from headkit.functional.random_features import random_features, ridge_solve, sample_random_weights
 from headkit.functional.regularizers import norm_loss
 from headkit.functional.robustness import DeepFoolResult, deepfool
@@ -117,6 +118,8 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "orthogonal_gradient",
+    "project_gradients_",
     "clip_outliers",
     "least_confidence",
     "margin",
