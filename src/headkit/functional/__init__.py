@@ -56,6 +56,7 @@ from headkit.functional.losses import (
     one_vs_all_loss,
     smooth_targets,
 )
+from headkit.functional.low_rank import low_rank_linear
 from headkit.functional.margins import (
     arcface_logits,
     cosface_logits,
@@ -118,6 +119,7 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "low_rank_linear",
     "orthogonal_gradient",
     "project_gradients_",
     "clip_outliers",

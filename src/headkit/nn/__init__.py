@@ -34,6 +34,7 @@ from headkit.nn.sharded import ShardedLinearHead
 from headkit.nn.uncertainty import MCPrediction, mc_predict
 
 __all__ = [
+    "truncate_rank",
     "ACTIVATIONS",
     "Activation",
     "ActivationInfo",
@@ -53,6 +54,7 @@ __all__ = [
     "GaussianDropout",
     "GatedLinear",
     "GaussianNoise",
+    "LowRankLinear",
     "HeadNet",
     "LinearHead",
     "MCPrediction",
@@ -94,6 +96,7 @@ from headkit.nn.losses import (
     NLLLoss,
     OneVsAllLoss,
 )
+from headkit.nn.low_rank import LowRankLinear, truncate_rank
 from headkit.nn.masking import MaskedLoss, masked_probabilities
 from headkit.nn.memory_heads import KNNHead, NearestMeanHead
 from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss

@@ -108,6 +108,11 @@ class DenseStack(nn.Module):
         from headkit.nn.gated import BLOCKS
 
         kind = BLOCKS.build(block)
+        if block.startswith("lowrank") and init.split(":")[0] != "default":
+            raise ConfigError(
+                f"init {init!r} sets a dense weight matrix; a lowrank block stores U and V. "
+                "Use init='default' with block='lowrank'."
+            )
 
         plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
         widths = [in_features, *hidden_sizes]

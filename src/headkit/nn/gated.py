@@ -1,8 +1,9 @@
-"""Gated Dense blocks; the ``block=`` registry (``dense``, ``glu``, ``swiglu``, ``geglu``).
+"""Dense block kinds; the ``block=`` registry (``dense``, ``glu``, ``swiglu``, ``geglu``, ``lowrank``).
 
 A gated block's linear layer is a :class:`GatedLinear`, which computes value and gate with one
 matrix of 2·width rows and multiplies them; it replaces the Dense layer *and* its activation
-(the ``activation`` setting is then unused).
+(the ``activation`` setting is then unused). A ``lowrank`` block factorises each Dense layer as
+U Vᵀ with ordered dropout over the rank (:class:`headkit.nn.low_rank.LowRankLinear`).
 """
 
 from __future__ import annotations
@@ -84,5 +85,33 @@ class GeGLU(GatedBlock):
     gate = "geglu"
 
 
-for _name, _block in {"dense": Block, "glu": GLU, "swiglu": SwiGLU, "geglu": GeGLU}.items():
+class LowRankBlock(Block):
+    """Low-rank Dense layers W = U Vᵀ with ordered dropout over the rank (Maestro)."""
+
+    def __init__(self, rank: int = 16, distribution: str = "uniform", scale: float = 0.5) -> None:
+        from headkit.functional.nested_dropout import check_nested
+
+        check_nested(distribution, scale)
+        if rank < 1:
+            raise ValueError(f"rank must be >= 1; got {rank}.")
+        self.rank, self.distribution, self.scale = rank, distribution, scale
+
+    def linear(self, in_features: int, out_features: int, plain: nn.Module) -> nn.Module:
+        from headkit.nn.low_rank import LowRankLinear
+
+        if type(plain) is not nn.Linear:
+            raise ValueError(
+                f"A low-rank block replaces the Dense layer, so it cannot use "
+                f"{type(plain).__name__} (DropConnect); choose another dropout kind."
+            )
+        return LowRankLinear(in_features, out_features, self.rank, self.distribution, self.scale)
+
+
+for _name, _block in {
+    "dense": Block,
+    "glu": GLU,
+    "swiglu": SwiGLU,
+    "geglu": GeGLU,
+    "lowrank": LowRankBlock,
+}.items():
     BLOCKS.register(_name)(_block)
