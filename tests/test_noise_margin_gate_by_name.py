@@ -1,5 +1,5 @@
-"""Additive noise, annealed Gumbel-softmax, softmax₁, adaptive temperature, adaptive margins and
-gated blocks by name on real
+"""Additive noise, annealed Gumbel-softmax, softmax₁, adaptive temperature, adaptive margins,
+gated and low-rank blocks and pruning by name on real
 data (digits, MNIST-1D): each trains, saves, loads and predicts from the estimator, and from the
 CLI (``train`` then ``predict``, whichever engine the saved run gets)."""
 
@@ -22,6 +22,9 @@ SPECS = [
     {"block": "geglu"},
     {"output": "softmax1"},
     {"output": "adaptive_temperature"},
+    {"block": "lowrank:rank=12"},
+    {"prune": "gmp:sparsity=0.8"},
+    {"prune": "erk:density=0.3"},
 ]
 # Well above chance (0.1) after 8 epochs of a (64,) network: digits reaches 0.95+ with the
 # defaults; MNIST-1D, hard for an MLP this short, 0.33–0.40 with these names.

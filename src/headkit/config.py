@@ -233,6 +233,13 @@ class TrainingConfig:
         "γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).",
         Range(float, 0, None),
     )
+    prune: str = setting(
+        "none",
+        "Sparse Dense layers: none, gmp:sparsity=0.9 (gradual magnitude pruning on the cubic "
+        "schedule) or erk:density=0.1 (a fixed random mask, ERK layer densities); the saved "
+        "weights hold exact zeros.",
+        str,
+    )
     orthogonal_gradients: bool = setting(
         False,
         "⊥Grad: remove from each parameter's gradient its component along the parameter before "

@@ -110,6 +110,7 @@ from headkit.functional.softmax_variants import (
     softmax1,
 )
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
+from headkit.functional.sparsity import cubic_sparsity, erk_densities, magnitude_mask, random_mask
 from headkit.functional.stablemax import (
     log_stablemax,
     softmax_collapse_fraction,
@@ -119,6 +120,10 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "cubic_sparsity",
+    "erk_densities",
+    "magnitude_mask",
+    "random_mask",
     "low_rank_linear",
     "orthogonal_gradient",
     "project_gradients_",

@@ -25,5 +25,11 @@ class OrthogonalGradients(Callback):
 
 
 def gradient_callbacks(config: TrainingConfig) -> list[Callback]:
-    """The callbacks a training config asks for that change gradients (⊥Grad)."""
-    return [OrthogonalGradients()] if getattr(config, "orthogonal_gradients", False) else []
+    """The callbacks a training config asks for that change gradients or weights (⊥Grad, pruning)."""
+    from headkit.training.pruning import PRUNING
+
+    found: list[Callback] = []
+    if getattr(config, "orthogonal_gradients", False):
+        found.append(OrthogonalGradients())
+    pruning = PRUNING.build(getattr(config, "prune", "none"))
+    return found if pruning is None else [*found, pruning]
