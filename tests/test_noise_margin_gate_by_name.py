@@ -25,6 +25,7 @@ SPECS = [
     {"block": "lowrank:rank=12"},
     {"prune": "gmp:sparsity=0.8"},
     {"prune": "erk:density=0.3"},
+    {"head": "ensemble:m=3"},
 ]
 # Well above chance (0.1) after 8 epochs of a (64,) network: digits reaches 0.95+ with the
 # defaults; MNIST-1D, hard for an MLP this short, 0.33–0.40 with these names.

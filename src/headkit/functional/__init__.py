@@ -33,6 +33,7 @@ from headkit.functional.dropout import (
     linear_dropconnect,
     multi_sample_dropout,
 )
+from headkit.functional.ensemble import ambiguity, discrepancy, probability_range, t_similarity
 from headkit.functional.fenchel_young import fenchel_young_loss, tsallis_entropy
 from headkit.functional.gated import GATES, gated_linear
 from headkit.functional.gradient_identity import (
@@ -120,6 +121,10 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "ambiguity",
+    "discrepancy",
+    "probability_range",
+    "t_similarity",
     "cubic_sparsity",
     "erk_densities",
     "magnitude_mask",

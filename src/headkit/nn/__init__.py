@@ -52,6 +52,7 @@ __all__ = [
     "Dropout",
     "DropoutPlan",
     "GaussianDropout",
+    "EnsembleHead",
     "GatedLinear",
     "GaussianNoise",
     "LowRankLinear",
@@ -72,6 +73,7 @@ __all__ = [
 
 # Margin and fixed heads, output maps and loss variants; importing loss_variants registers them.
 from headkit.nn.deep_supervision import DeepSupervisionLoss
+from headkit.nn.ensemble_head import EnsembleHead
 from headkit.nn.gated import BLOCKS, GatedLinear
 from headkit.nn.heads import (
     ArcFaceHead,

@@ -14,6 +14,7 @@ never apply in eval mode. A target of shape (N,) broadcasts over features (k, N,
 | sphereface | ‖x‖·cos θ | target: ‖x‖·(λ cos θ_y + ψ(θ_y)) / (1 + λ), λ annealed |
 | sphereface2 | r·g(cos θ) + b | own one-vs-all loss (``training_loss``) |
 | etf, ebv | s·cos θ to fixed class vectors | s learnable |
+| ensemble | mean of M linear heads' logits | mean of the heads' CE (own loss) |
 """
 
 from __future__ import annotations
