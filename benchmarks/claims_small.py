@@ -31,7 +31,7 @@ import torch
 
 from headkit import HeadClassifier
 from headkit.data import load_dataset
-from headkit.evaluation.calibration import expected_calibration_error
+from headkit.evaluation.reliability import expected_calibration_error
 
 RESULTS = Path(__file__).parent / "results" / "claims_small.md"
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from headkit import HeadClassifier
 from headkit import functional as F
-from headkit.cli import app
+from headkit.cli.app import app
 from headkit.nn import DistillationLoss
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 from headkit.data import load_dataset
 
 SPECS = [
@@ -76,3 +76,8 @@ def test_cli_train_and_predict(spec, datasets, tmp_path):
     proba = pd.read_csv(preds).filter(like="proba_").to_numpy()
     expected = HeadClassifier.load(out).predict_proba(frame)
     np.testing.assert_allclose(proba, expected, atol=1e-5)
+    # the NumPy engine serves only what it reproduces; the rest falls back to torch cleanly
+    from headkit.inference.saved_model import SavedModel
+
+    engine = SavedModel.load(out, engine="auto").engine
+    assert engine == ("numpy" if spec.get("dropout") == "gaussian_noise:sigma=0.2" else "torch")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from headkit import HeadClassifier
-from headkit.evaluation.diagnostics_tracking import diagnostics_row
+from headkit.training.diagnostics_tracking import diagnostics_row
 from headkit.evaluation.inflection import inflection_layers, normalised_entropy
 from headkit.evaluation.layer_diagnostics import gradient_norms
 from headkit.nn import HeadNet
