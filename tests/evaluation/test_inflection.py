@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from headkit import HeadClassifier
-from headkit.training.diagnostics_tracking import diagnostics_row
 from headkit.evaluation.inflection import inflection_layers, normalised_entropy
 from headkit.evaluation.layer_diagnostics import gradient_norms
 from headkit.nn import HeadNet
+from headkit.training.diagnostics_tracking import diagnostics_row
 
 
 def test_flags_by_hand():
