@@ -233,6 +233,14 @@ class TrainingConfig:
         "γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).",
         Range(float, 0, None),
     )
+    nested_budget: float | None = setting(
+        None,
+        "With dropout='nested': after the fit, cut the last hidden layer to the smallest width K "
+        "whose validation accuracy is within this budget of the best width's (0.01 = one point); "
+        "needs a validation split (none holds out 10 %); none keeps the full width.",
+        Range(float, 0, 1, "both"),
+        None,
+    )
     prune: str = setting(
         "none",
         "Sparse Dense layers: none, gmp:sparsity=0.9 (gradual magnitude pruning on the cubic "

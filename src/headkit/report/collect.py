@@ -61,6 +61,8 @@ class ReportInputs:
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
     diagnostics: LayerDiagnostics | None = None
+    nested_curve: dict[str, Any] | None = None
+    nested_width: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -159,6 +161,8 @@ def collect(
     inputs.class_names = [str(c) for c in classes]
     inputs.temperature = float(estimator.model_.temperature)
     inputs.notes.append(network_note(estimator.model_.config))
+    inputs.nested_curve = getattr(estimator, "nested_curve_", None)
+    inputs.nested_width = getattr(estimator, "nested_width_", None)
     if X is None or y is None:
         inputs.notes.append("No evaluation data was given: only the training curves are shown.")
         return inputs

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.report import diagnostics_section, plots
+from headkit.report import diagnostics_section, nested_section, plots
 from headkit.report.collect import ReportInputs, collect
 
 CSS = """
@@ -107,6 +107,7 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         _detection,
         _collapse,
         _layers,
+        _nested,
         _diagnostics,
     ):
         parts += section(inputs, out)
@@ -212,6 +213,10 @@ def _layers(inputs: ReportInputs, out: Path) -> list[str]:
     if len(inputs.dropped) > 1:
         parts += [_note(NOTES["dropped"]), _table(["blocks removed", "accuracy"], inputs.dropped)]
     return parts
+
+
+def _nested(inputs: ReportInputs, out: Path) -> list[str]:
+    return nested_section.render_section(inputs.nested_curve, inputs.nested_width, out, _fmt)
 
 
 def _diagnostics(inputs: ReportInputs, out: Path) -> list[str]:
