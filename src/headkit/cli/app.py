@@ -365,10 +365,11 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     Console().print(table)
 
 
-from headkit.cli import ship  # noqa: E402  (light: typer only)
+from headkit.cli import explain, ship  # noqa: E402  (light: typer only)
 
 app.command("export")(_user_errors(ship.export))
 app.command("serve")(_user_errors(ship.serve))
+app.command("explain")(_user_errors(explain.explain))
 
 
 def main() -> None:
