@@ -21,4 +21,4 @@ def test_explain_ranks_every_column(tmp_path):
     table = runner.invoke(app, ["explain", str(out), "digits", "--repeats", "1", "--top", "3"])
     assert table.exit_code == 0 and "permutation importance" in table.output
     bad = runner.invoke(app, ["explain", str(out), "digits", "--scoring", "nope"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and "scoring" in bad.output

@@ -37,6 +37,17 @@ def explain(
     from headkit.evaluation.importance import feature_ranking
     from headkit.runs import feature_frame
 
+    if scoring is not None:
+        from sklearn.metrics import get_scorer, get_scorer_names
+
+        from headkit.exceptions import ConfigError
+
+        if scoring not in get_scorer_names():
+            raise ConfigError(
+                f"Unknown scoring {scoring!r}; use a scikit-learn scorer name such as accuracy, "
+                "balanced_accuracy or neg_log_loss."
+            )
+        get_scorer(scoring)
     model = HeadClassifier.load(run)
     target = target or model.model_.metadata.get("target")
     X, y, names = load_data(data, target, True, model)
