@@ -127,6 +127,12 @@ class NetworkConfig:
         "gelu, silu, mish, softplus, tanh or sigmoid.",
         str,
     )
+    block: str = setting(
+        "dense",
+        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation) or a gated unit that "
+        "replaces both, glu ((W_a x + b_a) ⊙ σ(W_g x + b_g)), swiglu (SiLU gate) or geglu (GELU).",
+        str,
+    )
     norm: str | None = setting(
         None,
         "Normalisation after each Dense layer: batch, layer or none.",
@@ -232,6 +238,28 @@ class TrainingConfig:
         "γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).",
         Range(float, 0, None),
     )
+    nested_budget: float | None = setting(
+        None,
+        "With dropout='nested': after the fit, cut the last hidden layer to the smallest width K "
+        "whose validation accuracy is within this budget of the best width's (0.01 = one point); "
+        "needs a validation split (none holds out 10 %); none keeps the full width.",
+        Range(float, 0, 1, "both"),
+        None,
+    )
+    prune: str = setting(
+        "none",
+        "Sparse Dense layers: none, gmp:sparsity=0.9 (gradual magnitude pruning on the cubic "
+        "schedule) or erk:density=0.1 (a fixed random mask, ERK layer densities); the saved "
+        "weights hold exact zeros.",
+        str,
+    )
+    orthogonal_gradients: bool = setting(
+        False,
+        "⊥Grad: remove from each parameter's gradient its component along the parameter before "
+        "the optimiser step, so training cannot lower the loss by scaling the logits up (Prieto "
+        "et al. 2025: prevents Softmax Collapse).",
+        bool,
+    )
     standardize: bool = setting(
         True, "Scale features by the training mean and standard deviation (saved).", bool
     )
@@ -290,6 +318,20 @@ class TrainingConfig:
         0.5,
         "β in [0, 1]: β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss.",
         Range(float, 0, 1, "both"),
+    )
+    student_temperature: float | None = setting(
+        None,
+        "T_s > 0 of the student in the distillation term, β·T_s²·KL(p_Tt^teacher ‖ p_Ts^student), "
+        "when it differs from teacher_temperature (T_t; LTD uses a low T_t); none: T_s = T_t.",
+        Range(float, 0, None, "neither"),
+        None,
+    )
+    teacher_loss: str = setting(
+        "kl",
+        "The distillation term: kl (the teacher's whole distribution) or sampled_logit (squared "
+        "error between student and teacher log-probabilities of each row's label: the loss for a "
+        "teacher known only by the sampled label's probability, Zhao & Zhu 2023).",
+        Choice(("kl", "sampled_logit")),
     )
     track_diagnostics: bool = setting(
         False,

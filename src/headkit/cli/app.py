@@ -313,11 +313,12 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     Console().print(table)
 
 
-from headkit.cli import listing, ship  # noqa: E402  (light: typer only)
+from headkit.cli import explain, listing, ship  # noqa: E402  (light: typer only)
 
 app.command("export")(_user_errors(ship.export))
 app.command("serve")(_user_errors(ship.serve))
 app.command("list")(_user_errors(listing.list_command))
+app.command("explain")(_user_errors(explain.explain))
 
 
 def main() -> None:

@@ -41,12 +41,16 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "best_epoch": estimator.best_epoch_,
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
+        "nested": {
+            "width": getattr(estimator, "nested_width_", None),
+            "curve": getattr(estimator, "nested_curve_", None),
+        },
     }
 
 
 def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
-    """The network settings as given, when a preset makes them differ from the saved network."""
-    if estimator.preset is None:
+    """The network settings as given, when a preset or a nested cut changed the saved network."""
+    if estimator.preset is None and getattr(estimator, "nested_width_", None) is None:
         return None
     from headkit.estimator.params import NETWORK_SETTINGS
 
@@ -99,6 +103,8 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preprocessor_": preprocessor,
+        "nested_width_": (meta.get("nested") or {}).get("width"),
+        "nested_curve_": (meta.get("nested") or {}).get("curve"),
     }
     if meta.get("feature_names"):
         fitted["feature_names_in_"] = np.array(meta["feature_names"], dtype=object)

@@ -91,6 +91,7 @@ def unsupported_reason(
         (bool(dropout.get("identity_in_eval")), f"dropout {config.dropout!r}"),
         (activation["name"] in ACTIVATIONS, f"activation {config.activation!r}"),
         (output["name"] in OUTPUTS, f"output {config.output!r}"),
+        (getattr(config, "block", "dense") == "dense", f"block {getattr(config, 'block', '')!r}"),
     ]
     for ok, what in checks:
         if not ok:

@@ -4,7 +4,8 @@ A dropout spec names a :class:`DropoutPlan`: it decides which module follows eac
 block (``hidden``), which one sits between the trunk and the head (``final``), and which linear
 layer the Dense blocks use (``linear``; DropConnect replaces it). A float spec such as ``0.2`` means
 standard dropout at that rate. Registered kinds: ``standard``, ``none``, ``multisample``,
-``gaussian``, ``dropconnect``, ``nested`` (``"multisample:k=8,p=0.5"``).
+``gaussian`` (multiplicative noise), ``gaussian_noise`` (additive noise), ``dropconnect``,
+``nested`` (``"multisample:k=8,p=0.5"``).
 
 Modules whose class attribute ``mc_dropout`` is true are switched on by MC-dropout prediction
 (:func:`headkit.nn.uncertainty.mc_predict`); nested dropout is not (a random truncation is not a
@@ -18,7 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from headkit import functional as F
-from headkit.functional.dropout import check_inference, check_rate, check_samples
+from headkit.functional.dropout import check_inference, check_rate, check_samples, check_sigma
 from headkit.functional.nested_dropout import check_nested
 from headkit.registry import Registry
 
@@ -92,6 +93,33 @@ class GaussianDropout(Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.gaussian_dropout(x, self.p, self.training)
+
+
+class GaussianNoise(nn.Module):
+    """Additive Gaussian noise ``h + σε``, ε ~ N(0, 1); identity in eval mode.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise standard deviation σ >= 0.
+
+    Shape
+    -----
+    Input (...), output the same shape.
+    """
+
+    mc_dropout = True
+    identity_in_eval = True  # see DropoutPlan.identity_in_eval
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = check_sigma(sigma)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gaussian_noise(x, self.sigma, self.training)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
 
 
 class DropConnectLinear(nn.Linear):
@@ -266,6 +294,22 @@ class GaussianPlan(DropoutPlan):
         return GaussianDropout(self.p) if self.p > 0 else nn.Identity()
 
 
+class GaussianNoisePlan(DropoutPlan):
+    """Additive Gaussian noise h + σε after every hidden block and before the head.
+
+    The variance σ² does not depend on h (the ``gaussian`` kind's multiplicative noise has
+    variance ``σ²h²``). Activations are standardised inputs passed through Dense blocks, so σ is
+    in their units; the default σ = 0.1 is mild.
+    """
+
+    def __init__(self, sigma: float = 0.1) -> None:
+        super().__init__(0.0)
+        self.sigma = check_sigma(sigma)
+
+    def hidden(self, width: int) -> nn.Module:
+        return GaussianNoise(self.sigma) if self.sigma > 0 else nn.Identity()
+
+
 class DropConnectPlan(DropoutPlan):
     """DropConnect: Bernoulli masks on the Dense weights (Wan et al. 2013); eval uses the mean.
 
@@ -313,6 +357,7 @@ for _name, _plan in {
     "none": NoDropoutPlan,
     "multisample": MultiSamplePlan,
     "gaussian": GaussianPlan,
+    "gaussian_noise": GaussianNoisePlan,
     "dropconnect": DropConnectPlan,
     "nested": NestedPlan,
 }.items():
@@ -349,15 +394,3 @@ def resolved_dropout(spec: str | float) -> dict[str, Any]:
         "options": {**DROPOUTS.defaults(name), **options},
         "identity_in_eval": plan.identity_in_eval(),
     }
-
-
-def is_mc_module(module: nn.Module) -> bool:
-    """Return whether MC-dropout prediction should keep ``module`` stochastic.
-
-    A module declares it with the :class:`headkit.protocols.MCDropout` flag ``mc_dropout``;
-    torch's own dropout modules count too.
-    """
-    explicit = getattr(type(module), "mc_dropout", None)
-    if explicit is not None:
-        return bool(explicit)
-    return isinstance(module, nn.modules.dropout._DropoutNd)

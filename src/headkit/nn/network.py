@@ -74,6 +74,7 @@ class HeadNet(nn.Module):
             residual=config.residual,
             dropout=plan,
             init=config.init,
+            block=config.block,
         )
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
@@ -310,3 +311,33 @@ class HeadNet(nn.Module):
         if param is not None:
             new = new.to(device=param.device, dtype=param.dtype)
         return new.train(self.training)
+
+
+def truncate_rank(net: nn.Module, k: int) -> nn.Module:
+    """Return a copy of a ``block="lowrank:…"`` network whose layers keep their first k ranks.
+
+    The copy's config names ``rank=k``, so it saves and loads at that size; its outputs equal the
+    original's with every layer's ``keep = k``.
+    """
+    from headkit.exceptions import ConfigError
+    from headkit.nn.gated import BLOCKS
+    from headkit.registry import Spec
+
+    spec = Spec.parse(net.config.block)
+    if spec.name != "lowrank":
+        raise ConfigError(
+            f"truncate_rank needs a block='lowrank' network; got {net.config.block!r}."
+        )
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"truncate_rank needs an int k >= 1; got {k!r}.")
+    _, options = BLOCKS.resolve(spec)
+    options["rank"] = k
+    block = "lowrank:" + ",".join(f"{key}={value}" for key, value in options.items())
+    small = HeadNet(net.config.replace(block=block))
+    source = net.state_dict()
+    state = {}
+    for name, tensor in small.state_dict().items():
+        state[name] = source[name][tuple(slice(0, n) for n in tensor.shape)].detach().clone()
+    small.load_state_dict(state)
+    small.to(device=net.temperature.device, dtype=net.temperature.dtype)
+    return small.train(net.training)

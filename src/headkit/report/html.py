@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.report import diagnostics_section, plots
+from headkit.report import diagnostics_section, nested_section, plots
 from headkit.report.collect import ReportInputs, collect
 
 CSS = """
@@ -113,6 +113,8 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         _detection,
         _collapse,
         _layers,
+        _features,
+        _nested,
         _diagnostics,
     ):
         sections += section(inputs, out)
@@ -269,6 +271,28 @@ def _layers(inputs: ReportInputs, out: Path) -> list[str]:
     if len(inputs.dropped) > 1:
         parts += [_note(NOTES["dropped"]), _table(["blocks removed", "accuracy"], inputs.dropped)]
     return parts
+
+
+def _features(inputs: ReportInputs, out: Path) -> list[str]:
+    ranking = inputs.feature_ranking
+    if ranking is None or not len(ranking):
+        return []
+    rows = [
+        [r.feature, r.permutation_importance, r.permutation_std, r.normalised_mi]
+        for r in ranking.head(25).itertuples(index=False)
+    ]
+    note = (
+        "Permutation importance: the drop in accuracy when one input column is shuffled (mean "
+        "± std over 3 shuffles; 0 for an input the model ignores). Normalised MI: mutual "
+        "information with the label minus its value for shuffled copies of the column (≈ 0 for "
+        "a random many-valued column). Top 25 columns; `headkit explain RUN DATA` lists all."
+    )
+    header = ["column", "permutation importance", "± std", "normalised MI"]
+    return ["<h2>Input columns</h2>", _note(note), _table(header, rows)]
+
+
+def _nested(inputs: ReportInputs, out: Path) -> list[str]:
+    return nested_section.render_section(inputs.nested_curve, inputs.nested_width, out, _fmt)
 
 
 def _diagnostics(inputs: ReportInputs, out: Path) -> list[str]:

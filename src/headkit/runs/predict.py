@@ -83,7 +83,9 @@ def predictions_table(
     proba : ndarray, shape (N, C)
         Columns in ``classes`` order.
     uncertainty : dict, optional
-        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns.
+        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns with the
+        ``least_confidence`` (1 − max p) and ``margin`` (p₍₁₎ − p₍₂₎) of ``proba`` (active
+        learning's scores; :func:`headkit.functional.select_queries` picks rows by them).
     leading : dict, optional
         Columns (name → N values) put first, such as row identifiers (``--id-column``).
     multilabel : bool
@@ -110,6 +112,10 @@ def predictions_table(
     if uncertainty is not None:
         result["entropy"] = np.asarray(uncertainty["entropy"], np.float32)
         result["mutual_information"] = np.asarray(uncertainty["mutual_information"], np.float32)
+        ordered = np.sort(proba, axis=1)
+        result["least_confidence"] = (1.0 - ordered[:, -1]).astype(np.float32)
+        margin = ordered[:, -1] - ordered[:, -2] if proba.shape[1] > 1 else np.ones(len(proba))
+        result["margin"] = margin.astype(np.float32)
     if empty is not None:
         result["empty_row"] = np.asarray(empty, dtype=np.int64)
     return result
