@@ -6,6 +6,7 @@ import pytest
 from headkit.evaluation.conformal import (
     ConformalCalibration,
     calibrate,
+    calibration_scores,
     class_scores,
     conformal_quantile,
     mean_set_size,
@@ -76,6 +77,10 @@ def test_scores_match_definition_aps_and_raps():
             score, rank = _naive_aps(p[i], c, 1.0)
             assert aps[i, c] == pytest.approx(score)
             assert raps[i, c] == pytest.approx(score + 0.3 * max(0, rank - 2))
+    y = rng.integers(0, 6, size=20)
+    np.testing.assert_allclose(
+        calibration_scores(p, y, "raps", lam=0.3, k_reg=2), raps[np.arange(20), y]
+    )
     u = np.random.default_rng(7).uniform(size=20)
     rand = class_scores(p, "aps", randomized=True, rng=7)
     for i in range(len(p)):

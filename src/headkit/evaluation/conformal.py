@@ -184,6 +184,39 @@ class ConformalCalibration:
         return cls(**data)
 
 
+def calibration_scores(
+    proba: Any,
+    y: Any,
+    method: Method = "aps",
+    *,
+    randomized: bool = False,
+    lam: float = 0.01,
+    k_reg: int = 1,
+    rng: Any = None,
+) -> np.ndarray:
+    """Return each calibration row's score of its true class (what an estimator would store).
+
+    Parameters
+    ----------
+    proba : array-like, shape (n, C)
+        Probabilities of rows the model was not trained on.
+    y : array-like, shape (n,)
+        Their class indices in ``[0, C)``.
+    method, randomized, lam, k_reg, rng
+        See :func:`class_scores`.
+
+    Returns
+    -------
+    ndarray, shape (n,), float64
+        Feed to :func:`conformal_quantile` with any ``alpha`` to get the threshold.
+    """
+    p = check_scores(proba)
+    labels = check_labels(y, p.shape[0], "y")
+    check_label_range(labels, p.shape[1])
+    scores = class_scores(p, method, randomized=randomized, lam=lam, k_reg=k_reg, rng=rng)
+    return scores[np.arange(len(labels)), labels]
+
+
 def calibrate(
     proba: Any,
     y: Any,
@@ -213,11 +246,9 @@ def calibrate(
     ConformalCalibration
     """
     alpha = _check_alpha(alpha)
-    p = check_scores(proba)
-    labels = check_labels(y, p.shape[0], "y")
-    check_label_range(labels, p.shape[1])
-    scores = class_scores(p, method, randomized=randomized, lam=lam, k_reg=k_reg, rng=rng)
-    true_scores = scores[np.arange(len(labels)), labels]
+    true_scores = calibration_scores(
+        proba, y, method, randomized=randomized, lam=lam, k_reg=k_reg, rng=rng
+    )
     return ConformalCalibration(
         threshold=conformal_quantile(true_scores, alpha),
         alpha=alpha,
@@ -225,7 +256,7 @@ def calibrate(
         randomized=bool(randomized),
         lam=float(lam),
         k_reg=int(k_reg),
-        n_calibration=len(labels),
+        n_calibration=len(true_scores),
     )
 
 
