@@ -16,9 +16,11 @@ count, ``--quick`` and a code version: for headkit a hash of the imported ``head
 tree, for the others the versions of scikit-learn / LightGBM / pytabkit and of the
 preprocessing. Changing headkit therefore refits only headkit.
 
-Fairness: every process runs with ``--threads`` (default 2) threads (``OMP_NUM_THREADS``,
+Fairness: every process runs with ``--threads`` (default 1) threads (``OMP_NUM_THREADS``,
 ``MKL``/``OpenBLAS`` limits, ``torch.set_num_threads``, pytabkit's ``n_threads``; headkit picks
-at most that many). Each fit holds ``--lock`` (``flock``, default ``/tmp/headkit-bench.lock``) so
+at most that many). One thread is the default because the shared 2-core host runs at a load of
+10–13: at 2 threads HistGradientBoosting's OpenMP barriers took 93 s on ISLR Default (7,500 rows),
+waiting for descheduled threads. Each fit holds ``--lock`` (``flock``, default ``/tmp/headkit-bench.lock``) so
 timed fits never overlap one another; it is kept across consecutive fits for up to ``--hold``
 seconds (default 90) and then handed on. Fit time is wall time of ``fit`` including each
 contestant's own preprocessing. Log-loss clips probabilities to ``[1e-7, 1]`` and renormalises,
@@ -39,7 +41,7 @@ import os
 import sys
 
 if __name__ == "__main__":  # thread limits before NumPy/torch load their pools
-    _threads = "2"
+    _threads = "1"
     for _i, _a in enumerate(sys.argv):
         if _a == "--threads" and _i + 1 < len(sys.argv):
             _threads = sys.argv[_i + 1]
@@ -324,7 +326,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--contestants", default="", help=f"comma-separated of {list(tc.CONTESTANTS)}")
     ap.add_argument("--conformal", default="headkit,logreg", help="contestants for the sets")
     ap.add_argument("--splits", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budget", type=float, default=300.0, help="seconds per fit")
     ap.add_argument("--subprocess-rows", type=int, default=100_000)
     ap.add_argument("--cache", default=str(CACHE))
