@@ -112,7 +112,7 @@ class HeadNet(nn.Module):
         """Return ``output(logits / T)``, shape (..., C): the one path from logits to probabilities.
 
         T is the calibration temperature (the buffer ``temperature``, 1 until
-        :func:`headkit.evaluation.calibrate_network` fits it) unless ``temperature`` is given.
+        :func:`headkit.training.calibration.calibrate_network` fits it) unless ``temperature`` is given.
         The output map applies its own settings inside, so a map temperature τ
         (``output="softmax:temperature=2"``) and the calibration T compose as
         ``softmax(z / (T·τ))``. Predictions, argmax/accuracy, calibration, OOD scores and the
