@@ -314,6 +314,20 @@ def render(results, args, contestants_spec) -> str:
         "",
         "## Per table (mean over splits)",
     ]
+    fits = [
+        e for t in results["tables"].values() for b in t["by"].values() for e in b["splits"]
+        if e and "fit_s" in e
+    ]  # fmt: skip
+    unlocked = [e for e in fits if not e.get("locked", True)]
+    loads = [e["load1"] for e in fits if "load1" in e]
+    if loads:
+        lines += [
+            "",
+            f"Host load (1-min average) when the fits ended: median {np.median(loads):.1f},"
+            f" max {max(loads):.1f} on 2 cores. {len(unlocked)} of {len(fits)} fits ran without"
+            " the bench lock (other benchmarks may have run beside them): their fit times are"
+            " indicative only.",
+        ]
     lines += per_table_sections(results, contestants, args.splits)
     lines += summary_sections(results, contestants)
     lines += targets_section(results)

@@ -304,11 +304,13 @@ def loop(args, tables, contestants, cache, rows, lock) -> None:
 
 def fit_entry(table: str, split: int, contestant: str, n_rows: int, args) -> dict:
     if n_rows >= args.subprocess_rows:
-        return fit_in_subprocess(table, split, contestant, args)
-    try:
-        return fit_one(table, split, contestant, args.threads, args.quick)
-    except Exception as exc:
-        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        entry = fit_in_subprocess(table, split, contestant, args)
+    else:
+        try:
+            entry = fit_one(table, split, contestant, args.threads, args.quick)
+        except Exception as exc:
+            entry = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {**entry, "locked": bool(args.lock)}  # False: the fit time is not a timing figure
 
 
 def short(entry: dict) -> str:
