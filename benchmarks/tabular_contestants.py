@@ -192,30 +192,32 @@ def _headkit(preset: str | None):
 
 def _sklearn(kind: str, make: Any):
     def build(seed: int, threads: int, quick: bool) -> Any:
-        return ("pipeline", kind, make(seed, quick))
+        return ("pipeline", kind, make(seed, threads, quick))
 
     return build
 
 
-def _logreg(seed: int, quick: bool) -> Any:
+def _logreg(seed: int, threads: int, quick: bool) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression()
 
 
-def _hgb(seed: int, quick: bool) -> Any:
+def _hgb(seed: int, threads: int, quick: bool) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return HistGradientBoostingClassifier(random_state=seed, max_iter=20 if quick else 100)
 
 
-def _lgbm(seed: int, quick: bool) -> Any:
+def _lgbm(seed: int, threads: int, quick: bool) -> Any:
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(random_state=seed, verbose=-1, n_estimators=20 if quick else 100)
+    # n_jobs=None would mean every physical core, whatever OMP_NUM_THREADS says.
+    trees = 20 if quick else 100
+    return LGBMClassifier(random_state=seed, verbose=-1, n_jobs=threads, n_estimators=trees)
 
 
-def _mlp(seed: int, quick: bool) -> Any:
+def _mlp(seed: int, threads: int, quick: bool) -> Any:
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(random_state=seed, max_iter=20 if quick else 200)
@@ -237,7 +239,7 @@ CONTESTANTS: dict[str, tuple[str, Any]] = {
     "headkit-accurate": ('HeadClassifier(preset="accurate")', _headkit("accurate")),
     "logreg": ("LogisticRegression() on 'scaled'", _sklearn("scaled", _logreg)),
     "hgb": ("HistGradientBoostingClassifier() on 'ordinal'", _sklearn("ordinal", _hgb)),
-    "lgbm": ("LGBMClassifier(verbose=-1) on 'ordinal'", _sklearn("ordinal", _lgbm)),
+    "lgbm": ("LGBMClassifier(verbose=-1, n_jobs=threads) on 'ordinal'", _sklearn("ordinal", _lgbm)),
     "mlp": ("MLPClassifier() on 'scaled'", _sklearn("scaled", _mlp)),
     "realmlp": ("RealMLP_TD_Classifier() on 'frame'", _pytabkit("RealMLP_TD_Classifier")),
     "tabm": ("TabM_D_Classifier() on 'frame'", _pytabkit("TabM_D_Classifier")),
