@@ -158,3 +158,22 @@ def test_bad_inputs():
         calibrate(np.full((2, 2), 0.5), [0, 2])
     with pytest.raises(DataError, match="at least one"):
         conformal_quantile([], 0.1)
+
+
+def test_stored_scores_give_the_same_sets_as_calibrating_afresh(tmp_path):
+    from headkit.evaluation.conformal import ConformalScores
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(700, 6)) * 2
+    proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(6, p=row) for row in proba])
+    stored = ConformalScores.fit(proba[:300], y[:300])
+    (tmp_path / "c.safetensors").write_bytes(stored.to_bytes())
+    back = ConformalScores.load(tmp_path / "c.safetensors")
+    for method in ("aps", "raps"):
+        for alpha in (0.05, 0.1, 0.3):
+            fresh = prediction_sets(proba[300:], calibrate(proba[:300], y[:300], alpha, method))
+            np.testing.assert_array_equal(back.sets(proba[300:], alpha, method), fresh)
+    sets = back.sets(proba[300:], 0.1)
+    assert abs(set_coverage(sets, y[300:]) - 0.9) < 0.05  # exchangeable rows: about 1 − α
+    assert ConformalScores.load(tmp_path / "missing.safetensors") is None

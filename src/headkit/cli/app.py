@@ -192,6 +192,13 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    conformal: Annotated[
+        float | None,
+        typer.Option(
+            help="Add a prediction set holding the label with probability 1 - ALPHA (split "
+            "conformal, APS on the run's held-out rows): columns set and set_size."
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
@@ -211,7 +218,9 @@ def predict(
 
         check_mc_samples(mc_samples)
     read = read_options(na_values, decimal)
-    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score, read)
+    found = saved_prediction(
+        run, data, target, id_column, mc_samples, ood_score, read, conformal=conformal
+    )
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
     result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
                                multilabel=found.multilabel, empty=found.empty)  # fmt: skip

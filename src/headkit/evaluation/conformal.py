@@ -303,3 +303,69 @@ def set_coverage(sets: Any, y: Any) -> float:
 def mean_set_size(sets: Any) -> float:
     """Mean number of classes per set; ``sets`` (N, C) bool."""
     return float(np.asarray(sets, dtype=bool).sum(axis=1).mean())
+
+
+@dataclass(frozen=True)
+class ConformalScores:
+    """The calibration rows' true-class scores for each method, kept with a fitted model.
+
+    A fitted :class:`headkit.HeadClassifier` keeps them from its held-out split (``conformal_``)
+    and saves them beside the weights, so ``predict_set(X, alpha)`` and ``headkit predict
+    --conformal ALPHA`` choose α (and APS or RAPS) at prediction time.
+
+    Attributes
+    ----------
+    scores : dict of str → ndarray, shape (n,)
+        Non-randomised APS and RAPS (default ``lam``, ``k_reg``) scores of each row's true class.
+    """
+
+    scores: dict[str, np.ndarray]
+
+    @classmethod
+    def fit(cls, proba: Any, y: Any) -> ConformalScores:
+        """Score held-out rows: probabilities (n, C) and their class indices (n,)."""
+        return cls({m: calibration_scores(proba, y, m) for m in METHODS})  # type: ignore[arg-type]
+
+    @property
+    def n_calibration(self) -> int:
+        """Number of calibration rows."""
+        return len(next(iter(self.scores.values())))
+
+    def calibration(self, alpha: float = 0.1, method: Method = "aps") -> ConformalCalibration:
+        """The threshold for miscoverage ``alpha`` with ``method``'s scores."""
+        alpha = _check_alpha(alpha)
+        _check_method(method, 0.01, 1)
+        threshold = conformal_quantile(self.scores[method], alpha)
+        return ConformalCalibration(threshold, alpha, method, False, 0.01, 1, self.n_calibration)
+
+    def sets(self, proba: Any, alpha: float = 0.1, method: Method = "aps") -> np.ndarray:
+        """Prediction sets (N, C) bool of new rows' probabilities; see :func:`prediction_sets`."""
+        return prediction_sets(proba, self.calibration(alpha, method))
+
+    def to_bytes(self) -> bytes:
+        """Serialise with safetensors (no pickle)."""
+        from safetensors.numpy import save
+
+        return save({m: np.ascontiguousarray(s, dtype=np.float64) for m, s in self.scores.items()})
+
+    @classmethod
+    def load(cls, path: Any) -> ConformalScores | None:
+        """Read scores saved by :meth:`to_bytes`; ``None`` when ``path`` does not exist.
+
+        Raises
+        ------
+        ModelFileError
+            When the file is unreadable.
+        """
+        from pathlib import Path
+
+        from safetensors.numpy import load_file
+
+        from headkit.exceptions import ModelFileError
+
+        if not Path(path).is_file():
+            return None
+        try:
+            return cls(dict(load_file(str(path))))
+        except Exception as error:  # safetensors raises its own error types
+            raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
