@@ -239,8 +239,10 @@ def saved_prediction(
     if ood_score is not None:
         found.extra[f"ood_{ood_score}"] = saved.ood_score(X, ood_score, names)
     if conformal is not None:
+        import numpy as np
+
         sets = saved.predict_set(X, conformal, names=names)
-        labels = [str(c) for c in saved.classes]
-        found.extra["set"] = ["|".join(c for c, kept in zip(labels, row) if kept) for row in sets]
+        labels = np.asarray([str(c) for c in saved.classes])
+        found.extra["set"] = ["|".join(labels[row]) for row in sets]
         found.extra["set_size"] = sets.sum(axis=1)
     return found
