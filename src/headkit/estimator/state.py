@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headkit import io
 from headkit.config import TrainingConfig
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
@@ -22,9 +23,6 @@ from headkit.exceptions import ModelFileError
 if TYPE_CHECKING:
     from headkit.estimator.classifier import HeadClassifier
     from headkit.nn.network import HeadNet
-
-OOD_FILE = "mahalanobis.safetensors"
-PREPROCESSING_FILE = "preprocessing.json"
 
 
 def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
@@ -71,9 +69,9 @@ def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
     """Return the extra files of a fitted estimator: Mahalanobis statistics, table preprocessing."""
     files: dict[str, bytes | str] = {}
     if getattr(estimator, "ood_detector_", None) is not None:
-        files[OOD_FILE] = estimator.ood_detector_.to_bytes()
+        files[io.OOD_STATISTICS] = estimator.ood_detector_.to_bytes()
     if getattr(estimator, "preprocessor_", None) is not None:
-        files[PREPROCESSING_FILE] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
+        files[io.PREPROCESSING] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
     return files
 
 
@@ -91,7 +89,7 @@ def _preprocessor_from_file(path: Path) -> Any:
 
 def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """Return the fitted attributes of a loaded estimator from its network, metadata and files."""
-    preprocessor = _preprocessor_from_file(path / PREPROCESSING_FILE)
+    preprocessor = _preprocessor_from_file(path / io.PREPROCESSING)
     fitted: dict[str, Any] = {
         "model_": model,
         "classes_": np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))),
@@ -101,7 +99,7 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "best_epoch_": meta.get("best_epoch"),
         "temperature_": float(model.temperature),
         "calibration_": meta.get("calibration", {}),
-        "ood_detector_": MahalanobisDetector.load(path / OOD_FILE),
+        "ood_detector_": MahalanobisDetector.load(path / io.OOD_STATISTICS),
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preprocessor_": preprocessor,
