@@ -62,7 +62,7 @@ _META: dict[str, Meta] = {
     "SOLVERS": Meta("Solvers", "solver"),
     "AUGMENTS": Meta("Augmentations", "augment"),
     "BLOCKS": Meta("Dense block kinds", "block"),
-    "PRUNING": Meta("Pruning", "prune"),
+    "PRUNING": Meta("Pruning (sparse Dense layers)", "prune"),
     "PRESETS": Meta("Presets", "preset"),
     "DATASETS": Meta(
         "Data sets",
