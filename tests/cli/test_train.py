@@ -86,3 +86,22 @@ def test_three_classes_get_no_top_k_column(tmp_path):
                     "--hidden-sizes", "8", "--out", tmp_path / "r")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and "top3_accuracy" not in result.output
+
+
+def test_resume_refuses_flags_it_cannot_honour_and_says_where_it_goes_on(tmp_path):
+    """`train --resume RUN --epochs 50` went on with the saved epochs, silently (issue 25)."""
+    from headkit.runs import RunInterrupted, TrainRequest, train_run
+    from tests.interrupts import InterruptAt
+
+    out = tmp_path / "run"
+    params = {"epochs": 4, "hidden_sizes": (8,), "random_state": 0, "verbose": 0}
+    with pytest.raises(RunInterrupted):
+        train_run(TrainRequest(dataset="blobs:n_samples=200", out=out, params=params),
+                  callbacks=(InterruptAt(3),))  # fmt: skip
+    refused = invoke("train", "--resume", out, "--epochs", "50", "--dropout", "0.1")
+    assert refused.exit_code == 2
+    assert "--epochs 50 (the run has 4)" in refused.output
+    assert "--dropout 0.1 (the run has 0.3)" in refused.output
+    resumed = invoke("train", "--resume", out, "--epochs", "4")  # the saved value: harmless
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming {out} from epoch 2 of 4" in resumed.output

@@ -43,13 +43,21 @@ def resume_point(out: Path) -> tuple[int, int] | None:
     return 0, int(saved.get("params", {}).get("epochs", 0))
 
 
+def _plain(value: Any) -> Any:
+    """A value as JSON gives it back: tuples as lists (the saved request went through JSON)."""
+    return json.loads(json.dumps(value, default=str))
+
+
 def _resumed_request(saved: TrainRequest, changes: dict[str, Any]) -> TrainRequest:
     """Apply what a resume may change (``RESUMABLE``); refuse the rest, naming each flag."""
+    from headkit.estimator.presets import library_defaults
+
     fields = {f.name for f in dataclasses.fields(TrainRequest)}
+    defaults = library_defaults()  # what the fit used for a parameter the request left out
     refused = []
     for key, value in changes.items():
-        before = getattr(saved, key) if key in fields else saved.params.get(key)
-        if key not in RESUMABLE and value != before:
+        before = getattr(saved, key) if key in fields else saved.params.get(key, defaults.get(key))
+        if key not in RESUMABLE and _plain(value) != _plain(before):
             refused.append(f"--{key.replace('_', '-')} {value} (the run has {before})")
     if refused:
         raise ConfigError(
