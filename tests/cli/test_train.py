@@ -105,3 +105,16 @@ def test_resume_refuses_flags_it_cannot_honour_and_says_where_it_goes_on(tmp_pat
     resumed = invoke("train", "--resume", out, "--epochs", "4")  # the saved value: harmless
     assert resumed.exit_code == 0, resumed.output
     assert f"resuming {out} from epoch 2 of 4" in resumed.output
+
+
+def test_predict_names_an_empty_file(tmp_path):
+    """A 0-byte CSV gave pandas' "No columns to parse from file" without its name (issue 25)."""
+    rows = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0] * 10, "y": ["p", "q", "p", "q"] * 10})
+    rows.to_csv(tmp_path / "d.csv", index=False)
+    trained = invoke("train", "--data", tmp_path / "d.csv", "--target", "y", "--epochs", "1",
+                     "--hidden-sizes", "4", "--out", tmp_path / "r", "-q")  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    (tmp_path / "empty.csv").write_bytes(b"")
+    result = invoke("predict", tmp_path / "r", tmp_path / "empty.csv")
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'empty.csv'} is empty" in result.output

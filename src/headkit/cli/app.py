@@ -130,12 +130,14 @@ def evaluate(
     if known.any():
         report = split_metrics(model, X[known], y[known], names)
     if not known.all():
+        from headkit._validation import shown_names
+
         unseen = sorted({str(v) for v in y[~known]})
         report["unseen_label_rows"] = int((~known).sum())
         report["unseen_labels"] = unseen[:20]
         report["accuracy_all_rows"] = float(report.get("accuracy", 0.0) * known.mean())
         typer.echo(
-            f"warning: {int((~known).sum())} rows have labels the model never saw ({', '.join(unseen[:5])}); "
+            f"warning: {int((~known).sum())} rows have labels the model never saw ({shown_names(unseen)}); "
             "they are left out of the metrics and count as errors in accuracy_all_rows.",
             err=True,
         )

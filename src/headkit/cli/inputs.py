@@ -82,14 +82,9 @@ def load_unlabelled(source: str, target: str | None, model: Any = None) -> tuple
     keep_target = None
     suffix = path.suffix.lower()
     if target is not None and suffix in (".csv", ".tsv", ".parquet", ".pq") and path.is_file():
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
+        from headkit.data.loading import read_columns
 
-            columns = pq.read_schema(path).names  # the header only, not the data
-        else:
-            import pandas as pd
-
-            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
+        columns = read_columns(path)  # the header only, not the data; names the file on errors
         keep_target = target if target in columns else None
     X, _, names = load_data(source, keep_target, False, model)
     return X, names
