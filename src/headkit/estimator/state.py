@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from headkit.nn.network import HeadNet
 
 OOD_FILE = "mahalanobis.safetensors"
+PLUMBING = {"checkpoint_dir": None}  # where a fit checkpoints: valid for that fit only
 PREPROCESSING_FILE = "preprocessing.json"
 
 
@@ -34,9 +35,9 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "classes": estimator.classes_.tolist(),
         "classes_dtype": estimator.classes_.dtype.str,
         "feature_names": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
-        "training": estimator.training_config(resolved=False).to_dict(),
+        # run-time plumbing is not a setting of the model: no checkpoint path, no verbose
+        "training": {**estimator.training_config(resolved=False).to_dict(), **PLUMBING},
         "network_params": _network_params(estimator),
-        "params": {"verbose": estimator.verbose},
         "seed": estimator.seed_,
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
@@ -113,10 +114,15 @@ def restore_fitted(
 def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     """Return the training config, ``verbose`` and the fit's seed from saved metadata.
 
+    Run-time plumbing does not come back: ``checkpoint_dir`` is None (also in ``meta``, which
+    ``headkit serve``'s ``/metadata`` shows) and ``verbose`` 0, whatever an older run saved.
+
     Runs saved before these settings moved into the training config kept ``standardize``,
     ``calibrate`` and ``track_collapse`` under ``params``, and the derived seed as
     ``random_state``; both layouts load.
     """
+    if isinstance(meta.get("training"), dict):  # runs saved with their plumbing (issue 25)
+        meta["training"].update(PLUMBING)
     saved = dict(meta.get("training", {}))
     params = meta.get("params", {})
     legacy = ("standardize", "calibrate", "track_collapse", "track_diagnostics", "class_weight")
@@ -125,4 +131,4 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
             saved[name] = params[name]
     training = TrainingConfig.from_dict(saved)
     seed = meta.get("seed", training.random_state)
-    return training, int(params.get("verbose", 0)), int(seed or 0)
+    return training, 0, int(seed or 0)  # verbose: a loaded model is quiet until asked
