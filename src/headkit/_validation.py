@@ -242,3 +242,13 @@ def validate_features(
     else:
         check_finite_features(features, names, "X")
     return out
+
+
+def generated_names(n_columns: int) -> list[str]:
+    """The placeholder names headkit gives the columns of an unnamed array: ``x0, x1, …``."""
+    return [f"x{i}" for i in range(n_columns)]
+
+
+def are_generated(names: list[str]) -> bool:
+    """Whether ``names`` are exactly the placeholders ``x0, x1, …`` (then columns match by position)."""
+    return list(names) == generated_names(len(names))

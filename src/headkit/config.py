@@ -67,6 +67,11 @@ def settings(config: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config) if "help" in f.metadata]
 
 
+def setting_fields() -> list[dataclasses.Field]:
+    """Every fit setting: those of :class:`NetworkConfig`, then those of :class:`TrainingConfig`."""
+    return [*settings(NetworkConfig), *settings(TrainingConfig)]
+
+
 def validation_share(validation_fraction: float | None, patience: Any, calibrate: bool) -> float:
     """Return the share of training rows to hold out for validation.
 

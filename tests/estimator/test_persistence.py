@@ -10,7 +10,7 @@ import pytest
 from headkit import HeadClassifier
 from headkit.exceptions import ModelFileError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="module")

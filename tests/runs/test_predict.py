@@ -73,7 +73,7 @@ def test_columns_are_matched_by_name_in_any_order(named_model):
 
 
 def test_column_mismatch_lists_missing_and_unexpected(named_model):
-    with pytest.raises(DataError, match=r"missing 'b'; unexpected 'B', 'd'"):
+    with pytest.raises(DataError, match=r"missing columns b; unexpected columns B, d"):
         align_columns(np.zeros((1, 4)), ["a", "B", "c", "d"], named_model, "f.csv")
 
 
@@ -151,3 +151,12 @@ def test_a_closed_pipe_ends_predict_quietly(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert err.decode() == ""
     assert proc.returncode in (0, 141)  # 141 = 128 + SIGPIPE, as `yes | head` ends
+
+
+def test_rows_with_nothing_known_get_an_empty_row_column():
+    from headkit.runs.predict import predictions_table
+
+    proba = np.array([[0.9, 0.1], [0.5, 0.5]])
+    table = predictions_table(np.array(["x", "y"]), proba, empty=np.array([False, True]))
+    assert table.columns[-1] == "empty_row" and table["empty_row"].tolist() == [0, 1]
+    assert "empty_row" not in predictions_table(np.array(["x", "y"]), proba).columns

@@ -18,7 +18,6 @@ from headkit import HeadClassifier
 from headkit.cli.app import app
 
 pytest.importorskip("uvicorn")
-pytest.importorskip("starlette")
 NAMES = ["a", "b", "c", "d"]
 LIMIT_MB = 0.05  # 52,428 bytes: small, so the huge-body tests stay quick
 

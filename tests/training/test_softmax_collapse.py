@@ -71,9 +71,7 @@ def _detector(errors, patience=10):
         ([0.5] * 3, [0.02, 0.01, 0.04], None),  # 4 × the best, but only by 0.03
     ],
 )
-def test_collapse_hurts_only_when_training_stalls_or_validation_degrades(
-    errors, val_losses, hurts
-):
+def test_collapse_hurts_only_when_training_stalls_or_validation_degrades(errors, val_losses, hurts):
     symptom = _detector(errors).symptom(val_losses)
     assert symptom is None if hurts is None else hurts in symptom
 

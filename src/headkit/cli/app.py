@@ -17,12 +17,16 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from headkit.cli.inputs import (
+    Decimal,
+    NaValues,
     column_roles,
+    data_notes,
     load_data,
     load_unlabelled,
     metrics_table,
     ood_report,
     ood_table,
+    read_options,
 )
 from headkit.cli.settings import with_setting_flags
 from headkit.cli.train import train
@@ -41,8 +45,10 @@ USAGE_ERROR = 2
 
 def _fail(message: str) -> typer.Exit:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)  # fmt: skip
     return typer.Exit(USAGE_ERROR)
 
 
@@ -65,7 +71,8 @@ def _user_errors(command: F) -> F:
         from headkit.exceptions import HeadkitError
 
         try:
-            return command(*args, **kwargs)
+            with data_notes():  # cells read as gaps, empty rows, encodings: one line each
+                return command(*args, **kwargs)
         except BrokenPipeError:  # `headkit predict ... | head`: the reader has gone
             raise _stdout_closed() from None
         except (HeadkitError, ValueError, OSError) as error:
@@ -113,22 +120,26 @@ def evaluate(
         str | None,
         typer.Option(help="Out-of-distribution data (file or built-in name): AUROC/AUPR/FPR95."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
 
-    from headkit.runs import feature_frame, split_metrics
+    from headkit.evaluation import summary_metrics
+    from headkit.inference.saved_model import SavedModel
 
-    model = _load_run(run)
-    target = target or model.model_.metadata.get("target")
-    X, y, names = load_data(data, target, True, model)
-    y = np.asarray(y)
-    if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
-        y = y.astype(model.classes_.dtype)
-    known = np.isin(y, model.classes_)
+    saved = SavedModel.load(run, engine="auto")
+    target = target or saved.metadata.get("target")
+    read = read_options(na_values, decimal)
+    X, y, names = load_data(data, target, True, read=read)
+    y, classes = np.asarray(y), saved.classes
+    if classes.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+        y = y.astype(classes.dtype)
+    known = np.isin(y, classes)
     report: dict[str, Any] = {}
     if known.any():
-        report = split_metrics(model, X[known], y[known], names)
+        report = summary_metrics(y[known], saved.predict_proba(X[known], names), classes)
     if not known.all():
         from headkit._validation import shown_names
 
@@ -142,8 +153,8 @@ def evaluate(
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target, model)
-        report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
+        X_ood, ood_names = load_unlabelled(ood, target, read=read)
+        report["ood"] = ood_report(saved, X, names, X_ood, ood_names)
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -187,22 +198,27 @@ def predict(
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
-    """Write the predicted label and one probability column per class."""
-    from headkit.cli.inputs import estimator_prediction, lean_prediction
+    """Write the predicted label and one probability column per class.
+
+    A table model adds a 0/1 ``empty_row`` column: 1 where every cell was empty or unknown.
+    """
+    from headkit.cli.inputs import saved_prediction
     from headkit.runs.predict import predictions_table, write_predictions
 
-    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
-        found = lean_prediction(run, data, target, id_column)
-    else:
-        model = _load_run(run)
-        found = estimator_prediction(model, data, target, id_column, mc_samples)
+    if mc_samples is not None:
+        from headkit.estimator.params import check_mc_samples
+
+        check_mc_samples(mc_samples)
+    read = read_options(na_values, decimal)
+    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score, read)
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
-    result = predictions_table(
-        found.classes, found.proba, found.uncertainty, leading, multilabel=found.multilabel
-    )
-    if ood_score is not None:
-        result[f"ood_{ood_score}"] = model.ood_score(found.features, method=ood_score)
+    result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
+                               multilabel=found.multilabel, empty=found.empty)  # fmt: skip
+    for name, values in found.extra.items():
+        result[name] = values
     where = write_predictions(result, output, overwrite=overwrite)
     typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
 
@@ -290,17 +306,20 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     roles = column_roles(Path(run))
     for name, role in roles.items():
         table.add_row(f"column {name}", role)
-    metrics_file = Path(run) / "metrics.json"
+    from headkit.io import METRICS
+
+    metrics_file = Path(run) / METRICS
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
 
 
-from headkit.cli import ship  # noqa: E402  (light: typer only)
+from headkit.cli import listing, ship  # noqa: E402  (light: typer only)
 
 app.command("export")(_user_errors(ship.export))
 app.command("serve")(_user_errors(ship.serve))
+app.command("list")(_user_errors(listing.list_command))
 
 
 def main() -> None:

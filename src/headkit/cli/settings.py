@@ -19,15 +19,10 @@ from typing import Annotated, Any
 
 import typer
 
-from headkit.config import NetworkConfig, TrainingConfig, settings
+from headkit.config import NetworkConfig, TrainingConfig, setting_fields, settings
 from headkit.exceptions import ConfigError
 
 _EXTRA_NAMES = {"random_state": ("--random-state", "--seed")}  # --seed: the former flag
-
-
-def setting_fields() -> list[Field]:
-    """The fit settings, in the order of the configs."""
-    return [*settings(NetworkConfig), *settings(TrainingConfig)]
 
 
 def _cli_type(field: Field) -> Any:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from headkit.cli.inputs import metrics_table
+from headkit.cli.inputs import FILE_KINDS, metrics_table, read_options
 
 DATA, OUTPUT = "Data", "Output"  # help panels; the fit settings add Network and Training
 
@@ -27,9 +27,7 @@ def train(
     ] = None,
     data: Annotated[
         Path | None,
-        typer.Option(
-            help="Training file: .csv, .tsv, .parquet, .npy or .npz.", rich_help_panel=DATA
-        ),
+        typer.Option(help=f"Training file: {FILE_KINDS}.", rich_help_panel=DATA),
     ] = None,
     target: Annotated[
         str | None,
@@ -79,6 +77,20 @@ def train(
             rich_help_panel=OUTPUT,
         ),
     ] = None,
+    na_values: Annotated[
+        str | None,
+        typer.Option(
+            help="More text that means 'missing', comma-separated (e.g. unknown,n.d.); ?, NA, "
+            "N/A, NaN, null, None, - and empty cells always do.",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(
+            help="Decimal mark of a text file: . or , (sniffed by default).", rich_help_panel=DATA
+        ),
+    ] = None,
     **setting_values: Any,
 ) -> None:
     """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
@@ -100,6 +112,7 @@ def train(
         params=params,
         report=report,
         force_classification=force_classification,
+        **read_options(na_values, decimal),
     )
     changes = None
     if resume is not None:

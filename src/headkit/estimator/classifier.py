@@ -5,7 +5,7 @@ Its parameters are the settings of :class:`headkit.config.NetworkConfig` and
 parameter validation and the "Parameters" section below are all derived from those fields.
 ``fit`` validates, builds a :class:`headkit.nn.HeadNet` and hands it to
 :class:`headkit.training.Trainer`; inference runs through :mod:`headkit.inference.forward`, calibration
-through :func:`headkit.evaluation.calibrate_network`.
+through :func:`headkit.training.calibration.calibrate_network`.
 """
 
 from __future__ import annotations
@@ -37,18 +37,19 @@ from headkit.estimator.state import (
     estimator_metadata,
     fitted_files,
     given_network_params,
-    restore_fitted,
+    restored_attributes,
+    saved_class_weight,
     saved_training,
 )
-from headkit.evaluation.calibration import calibrate_network
-from headkit.evaluation.ood import network_ood_score
 from headkit.exceptions import ModelFileError
 from headkit.inference.forward import (
     mc_predict_arrays,
     predict_arrays,
     seeded,
 )
+from headkit.inference.scores import network_ood_score
 from headkit.training import Callback, Trainer, default_callbacks, resolve_device
+from headkit.training.calibration import calibrate_network
 
 
 class HeadClassifier(ClassifierMixin, BaseEstimator):
@@ -136,14 +137,13 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
 
     def _prepare(self, X: Any, callbacks: Sequence[Callback], weights: Any = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
-        self.model_ = steps.build_network(self, X, weights)
+        self._set_fitted(model_=steps.build_network(self, X, weights), history_=[])
         self._trainer = Trainer(
             self.model_.to(resolve_device(self.device)),
             self.training_config(),
             len(self.classes_),
             [*default_callbacks(self.verbose), *callbacks],
         )
-        self.history_: list[dict[str, Any]] = []
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(
@@ -170,9 +170,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y, weights = steps.validate_fit(self, X, y, sample_weight)
+        X, y, weights, fitted = steps.validate_fit(self, X, y, sample_weight)
+        self._set_fitted(**fitted)
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
+        self._set_fitted(seed_=seed)
         X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
         if w_train is not None:
             w_train = w_train / w_train.mean()
@@ -192,7 +194,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
                 teacher_log_probs=steps.teacher_targets(self, X_train),
             )
         self._after_training()
-        steps.fit_extras(self, X_train, y_train, X_val, y_val)
+        self._set_fitted(**steps.fit_extras(self, X_train, y_train, X_val, y_val))
         return self
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HeadClassifier:
@@ -210,11 +212,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         first = not hasattr(self, "model_")
-        X, y = steps.validate_partial_fit(self, X, y, classes, first)
+        X, y, fitted = steps.validate_partial_fit(self, X, y, classes, first)
         if first:
-            with seeded(steps.derive_seed(self), resolve_device(self.device)):
+            self._set_fitted(**fitted, seed_=steps.derive_seed(self))
+            with seeded(self.seed_, resolve_device(self.device)):
                 self._prepare(X, ())
-            self.temperature_, self.calibration_ = 1.0, {}
+            self._set_fitted(temperature_=1.0, calibration_={})
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
         self._trainer.fit(
             steps.training_rows(X),
@@ -225,23 +228,30 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self._after_training()
         return self
 
+    def _set_fitted(self, **attributes: Any) -> None:
+        """Assign fitted attributes (``name_``): the one place an estimator's state is written."""
+        for name, value in attributes.items():
+            setattr(self, name, value)
+
     def _after_training(self) -> None:
-        self.history_ = [record.as_dict() for record in self._trainer.history]
-        self.n_iter_ = self._trainer.epoch
-        self.best_epoch_ = self._trainer.best_epoch
-        self.threads_ = self._trainer.threads
+        self._set_fitted(
+            history_=[record.as_dict() for record in self._trainer.history],
+            n_iter_=self._trainer.epoch,
+            best_epoch_=self._trainer.best_epoch,
+            threads_=self._trainer.threads,
+        )
 
     def calibrate_temperature(self, X: Any, y: Any) -> float:
         """Fit the temperature on held-out (X, y), store it in the network and return it.
 
         Sets ``temperature_`` and ``calibration_`` (ECE and NLL before/after on (X, y)); see
-        :func:`headkit.evaluation.calibrate_network`.
+        :func:`headkit.training.calibration.calibrate_network`.
         """
         X = self._rows(X)
-        self.calibration_ = calibrate_network(
+        calibration = calibrate_network(
             self.model_, X, steps.encode_targets(self, np.asarray(y)).numpy()
         )
-        self.temperature_ = self.calibration_["temperature"]
+        self._set_fitted(calibration_=calibration, temperature_=calibration["temperature"])
         return self.temperature_
 
     # --------------------------------------------------------------------------- inference
@@ -369,10 +379,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         training, verbose, seed = saved_training(meta)
         given = given_network_params(meta)
         estimator = cls.from_configs(model.config, training, verbose=verbose, **given)
-        restore_fitted(estimator, model, meta, Path(path))
+        estimator.class_weight = saved_class_weight(estimator.class_weight, meta)
+        estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
         resolved = estimator.training_config().replace(device=device)
         estimator._trainer = Trainer(model, resolved, model.config.n_classes)
-        estimator.seed_ = seed
         return estimator
 
     def __sklearn_tags__(self):

@@ -3,13 +3,14 @@
 Input validation (arrays, sparse matrices, tables, sample and class weights, multi-label
 targets), the validation split, label encoding, the observers and checkpoint of a fit, the
 teacher's targets, the statistics fitted after training, and class-masked prediction. Each
-function takes the estimator and reads its parameters.
+function reads the estimator's parameters and *returns* what it finds; the estimator assigns
+its fitted attributes itself (:meth:`headkit.HeadClassifier._set_fitted`).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -24,40 +25,50 @@ from headkit.estimator.inputs import (
     row_weights,
     wants_table_preprocessing,
 )
-from headkit.evaluation.calibration import calibrate_network
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ConfigError, DataError
 from headkit.inference.forward import as_tensor, penultimate_features
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, resolve_device
+from headkit.training.calibration import calibrate_network
 from headkit.training.checkpoint import fit_fingerprint
 from headkit.training.memory import check_training_memory, explain_allocation_failure
 
 
-def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+class FitInput(NamedTuple):
+    """What :func:`validate_fit` returns: the network's rows and the fitted attributes they fix."""
+
+    X: Any
+    y: np.ndarray
+    weights: np.ndarray | None
+    fitted: dict[str, Any]
+
+
+def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> FitInput:
     """Validate (X, y, sample_weight) for ``estimator.fit``; return the network's (X, y, weights).
 
-    Sets ``classes_``, ``multilabel_``, ``preprocessor_`` (fitted on the rows when the table
-    preprocessing applies), ``feature_names_in_`` and ``n_features_in_`` on the estimator. Rows of
-    weight 0 are dropped.
+    ``fitted`` holds ``classes_``, ``multilabel_`` and ``preprocessor_`` (fitted on the rows when
+    the table preprocessing applies; then also ``feature_names_in_`` and ``n_features_in_``,
+    which scikit-learn's validation sets itself for arrays). Rows of weight 0 are dropped.
     """
     from sklearn.utils.validation import _check_sample_weight, check_consistent_length
 
     from headkit._validation import validate_features
 
     tabular = wants_table_preprocessing(estimator.tabular, X)
-    estimator.preprocessor_ = None
+    fitted: dict[str, Any] = {"preprocessor_": None}
     if tabular:
         check_consistent_length(X, y)
-        estimator.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        estimator.n_features_in_ = X.shape[1]
+        fitted["feature_names_in_"] = np.asarray([str(c) for c in X.columns], dtype=object)
+        fitted["n_features_in_"] = X.shape[1]
     else:
         X, y = validate_features(estimator, X, y, accept_sparse="csr", multi_output=True)
         if not is_sparse(X):  # a frame's values are column-major; rows are what training slices
             X = np.ascontiguousarray(X)
-    y, estimator.multilabel_ = check_targets(y, estimator.output)
-    estimator.classes_ = np.arange(y.shape[1]) if estimator.multilabel_ else np.unique(y)
-    if estimator.multilabel_ and (
+    y, multilabel = check_targets(y, estimator.output)
+    classes = np.arange(y.shape[1]) if multilabel else np.unique(y)
+    fitted.update(classes_=classes, multilabel_=multilabel)
+    if multilabel and (
         estimator.calibrate or estimator.track_collapse or estimator.track_diagnostics
     ):
         raise ConfigError(
@@ -66,21 +77,21 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[An
         )
     if sample_weight is not None:
         sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-    y_index = None if estimator.multilabel_ else np.searchsorted(estimator.classes_, y)
-    weights = row_weights(sample_weight, estimator.class_weight, estimator.classes_, y_index)
+    y_index = None if multilabel else np.searchsorted(classes, y)
+    weights = row_weights(sample_weight, estimator.class_weight, classes, y_index)
     X, y, weights = drop_zero_weight(X, y, weights)
     if tabular:
         from headkit.data.preprocessing import TablePreprocessor
 
-        estimator.preprocessor_ = TablePreprocessor().fit(X, weights)
-        X = estimator.preprocessor_.transform(X)
-    return X, y, weights
+        fitted["preprocessor_"] = TablePreprocessor().fit(X, weights)
+        X = fitted["preprocessor_"].transform(X)
+    return FitInput(X, y, weights, fitted)
 
 
 def validate_partial_fit(
     est: Any, X: Any, y: Any, classes: Any, first: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a ``partial_fit`` call; on the first, set ``classes_`` and the fitted flags."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Validate a ``partial_fit`` call; return X, y and (on the first call) the fitted labels."""
     from sklearn.utils.multiclass import check_classification_targets
 
     from headkit._validation import validate_features
@@ -94,16 +105,14 @@ def validate_partial_fit(
         )
     X, y = validate_features(est, X, y, reset=first, continuous=False)
     check_classification_targets(y)
-    if first:
-        if classes is None:
-            raise DataError(
-                "The first call to partial_fit needs `classes`, the list of every label."
-            )
-        est.classes_ = np.unique(np.asarray(classes))
-        if len(est.classes_) < 2:
-            raise DataError("`classes` has fewer than two labels; a classifier needs at least two.")
-        est.multilabel_, est.preprocessor_ = False, None
-    return X, y
+    if not first:
+        return X, y, {}
+    if classes is None:
+        raise DataError("The first call to partial_fit needs `classes`, the list of every label.")
+    labels = np.unique(np.asarray(classes))
+    if len(labels) < 2:
+        raise DataError("`classes` has fewer than two labels; a classifier needs at least two.")
+    return X, y, {"classes_": labels, "multilabel_": False, "preprocessor_": None}
 
 
 def network_input(estimator: Any, X: Any) -> Any:
@@ -155,14 +164,12 @@ def split_rows(
 
 
 def derive_seed(est: Any, saved: dict[str, Any] | None = None) -> int:
-    """Set and return ``seed_``, derived from ``random_state`` (a resumed fit reuses its own)."""
+    """The seed of a fit, derived from ``random_state`` (a resumed fit reuses its own)."""
     from sklearn.utils.validation import check_random_state
 
     if saved is not None:
-        est.seed_ = int(saved["seed"])
-    else:
-        est.seed_ = int(check_random_state(est.random_state).randint(0, 2**31 - 1))
-    return est.seed_
+        return int(saved["seed"])
+    return int(check_random_state(est.random_state).randint(0, 2**31 - 1))
 
 
 def build_network(est: Any, X: Any, weights: np.ndarray | None) -> HeadNet:
@@ -242,11 +249,11 @@ def observers(est: Any, X_train: Any, y_train: np.ndarray) -> list[Callback]:
     """Collapse and layer-diagnostics tracking (when asked) and the Softmax Collapse detector (softmax, dense)."""
     found: list[Callback] = []
     if est.track_collapse:
-        from headkit.evaluation.tracking import CollapseTracker
+        from headkit.training.collapse_tracking import CollapseTracker
 
         found.append(CollapseTracker(X_train, encode_targets(est, y_train)))
     if est.track_diagnostics:
-        from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+        from headkit.training.diagnostics_tracking import DiagnosticsTracker
 
         found.append(DiagnosticsTracker(X_train, encode_targets(est, y_train)))
     if est.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
@@ -256,12 +263,13 @@ def observers(est: Any, X_train: Any, y_train: np.ndarray) -> list[Callback]:
     return found
 
 
-def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> None:
+def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> dict[str, Any]:
     """Mahalanobis statistics of the training split; the temperature, if asked.
 
-    Both run at the fit's thread count, NumPy's BLAS included: OpenBLAS's own two threads on a
-    busy two-core machine took 0.3–2.3 s for the 256 × 256 pseudo-inverse that one thread
-    does in 0.03–0.08 s.
+    Returns the fitted ``ood_detector_``, ``calibration_`` and ``temperature_``. Both run at the
+    fit's thread count, NumPy's BLAS included: OpenBLAS's own two threads on a busy two-core
+    machine took 0.3–2.3 s for the 256 × 256 pseudo-inverse that one thread does in
+    0.03–0.08 s.
     """
     from threadpoolctl import threadpool_limits
 
@@ -269,17 +277,19 @@ def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> 
 
     threads = est.threads_ or 1
     with threadpool_limits(limits=threads, user_api="blas"), intra_op_threads(threads):
-        _fit_extras(est, X_train, y_train, X_val, y_val, threads)
+        return _fit_extras(est, X_train, y_train, X_val, y_val, threads)
 
 
-def _fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, threads: int) -> None:
-    est.ood_detector_ = None
+def _fit_extras(
+    est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, threads: int
+) -> dict[str, Any]:
+    detector = None
     if not est.multilabel_:
-        est.ood_detector_ = MahalanobisDetector().fit(
+        detector = MahalanobisDetector().fit(
             penultimate_features(est.model_, X_train, threads),
             encode_targets(est, y_train).numpy(),
         )
-    est.calibration_: dict[str, float] = {}
+    calibration: dict[str, float] = {}
     if est.calibrate and len(y_val) == 0:
         warnings.warn(
             "calibrate=True needs a validation split; set validation_fraction > 0 "
@@ -287,8 +297,9 @@ def _fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, th
             stacklevel=3,
         )
     elif est.calibrate:
-        est.calibration_ = calibrate_network(est.model_, X_val, encode_targets(est, y_val).numpy())
-    est.temperature_ = est.calibration_.get("temperature", float(est.model_.temperature))
+        calibration = calibrate_network(est.model_, X_val, encode_targets(est, y_val).numpy())
+    temperature = calibration.get("temperature", float(est.model_.temperature))
+    return {"ood_detector_": detector, "calibration_": calibration, "temperature_": temperature}
 
 
 def masked_proba(est: Any, X: Any, class_mask: Any) -> np.ndarray:

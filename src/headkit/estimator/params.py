@@ -8,7 +8,6 @@ defaults, the ``_parameter_constraints`` from the fields' allowed values, and th
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import os
 from numbers import Integral, Real
@@ -16,7 +15,7 @@ from typing import Any
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, settings
+from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, setting_fields, settings
 from headkit.exceptions import ConfigError
 
 NETWORK_SETTINGS = tuple(f.name for f in settings(NetworkConfig))
@@ -32,11 +31,6 @@ def constraint(allowed: Any) -> Any:
     if isinstance(allowed, Choice):
         return StrOptions(set(allowed.values))
     return {bool: "boolean", tuple: "array-like", "path": os.PathLike}.get(allowed, allowed)
-
-
-def setting_fields() -> list[dataclasses.Field]:
-    """The settings of both configs, network first."""
-    return [*settings(NetworkConfig), *settings(TrainingConfig)]
 
 
 def signature() -> inspect.Signature:

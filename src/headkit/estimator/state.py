@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headkit import io
 from headkit.config import TrainingConfig
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
@@ -23,9 +24,7 @@ if TYPE_CHECKING:
     from headkit.estimator.classifier import HeadClassifier
     from headkit.nn.network import HeadNet
 
-OOD_FILE = "mahalanobis.safetensors"
 PLUMBING = {"checkpoint_dir": None}  # where a fit checkpoints: valid for that fit only
-PREPROCESSING_FILE = "preprocessing.json"
 
 
 def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
@@ -68,9 +67,9 @@ def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
     """Return the extra files of a fitted estimator: Mahalanobis statistics, table preprocessing."""
     files: dict[str, bytes | str] = {}
     if getattr(estimator, "ood_detector_", None) is not None:
-        files[OOD_FILE] = estimator.ood_detector_.to_bytes()
+        files[io.OOD_STATISTICS] = estimator.ood_detector_.to_bytes()
     if getattr(estimator, "preprocessor_", None) is not None:
-        files[PREPROCESSING_FILE] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
+        files[io.PREPROCESSING] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
     return files
 
 
@@ -86,29 +85,35 @@ def _preprocessor_from_file(path: Path) -> Any:
         raise ModelFileError(f"{path} is corrupt ({error}); retrain the model.") from None
 
 
-def restore_fitted(
-    estimator: HeadClassifier, model: HeadNet, meta: dict[str, Any], path: Path
-) -> None:
-    """Set the fitted attributes of a loaded estimator from its network, metadata and files."""
-    estimator.model_ = model
-    estimator.classes_ = np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O")))
-    estimator.n_features_in_ = model.config.n_features
+def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Return the fitted attributes of a loaded estimator from its network, metadata and files."""
+    preprocessor = _preprocessor_from_file(path / io.PREPROCESSING)
+    fitted: dict[str, Any] = {
+        "model_": model,
+        "classes_": np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))),
+        "n_features_in_": model.config.n_features,
+        "history_": [],
+        "n_iter_": meta.get("n_iter", 0),
+        "best_epoch_": meta.get("best_epoch"),
+        "temperature_": float(model.temperature),
+        "calibration_": meta.get("calibration", {}),
+        "ood_detector_": MahalanobisDetector.load(path / io.OOD_STATISTICS),
+        "multilabel_": bool(meta.get("multilabel", False)),
+        "threads_": meta.get("threads"),
+        "preprocessor_": preprocessor,
+    }
     if meta.get("feature_names"):
-        estimator.feature_names_in_ = np.array(meta["feature_names"], dtype=object)
-    estimator.history_ = []
-    estimator.n_iter_ = meta.get("n_iter", 0)
-    estimator.best_epoch_ = meta.get("best_epoch")
-    estimator.temperature_ = float(model.temperature)
-    estimator.calibration_ = meta.get("calibration", {})
-    estimator.ood_detector_ = MahalanobisDetector.load(path / OOD_FILE)
-    estimator.multilabel_ = bool(meta.get("multilabel", False))
-    estimator.threads_ = meta.get("threads")
-    estimator.preprocessor_ = _preprocessor_from_file(path / PREPROCESSING_FILE)
-    if estimator.preprocessor_ is not None:
-        estimator.n_features_in_ = len(estimator.preprocessor_.feature_names)
-    if isinstance(estimator.class_weight, dict):  # JSON keys are text; match the labels
-        saved = estimator.class_weight
-        estimator.class_weight = {c: saved[str(c)] for c in meta["classes"] if str(c) in saved}
+        fitted["feature_names_in_"] = np.array(meta["feature_names"], dtype=object)
+    if preprocessor is not None:
+        fitted["n_features_in_"] = len(preprocessor.feature_names)
+    return fitted
+
+
+def saved_class_weight(class_weight: Any, meta: dict[str, Any]) -> Any:
+    """A saved ``class_weight`` dict keyed by the labels again (JSON keys are text)."""
+    if not isinstance(class_weight, dict):
+        return class_weight
+    return {c: class_weight[str(c)] for c in meta["classes"] if str(c) in class_weight}
 
 
 def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:

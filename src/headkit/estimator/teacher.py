@@ -21,28 +21,34 @@ from headkit.exceptions import ConfigError, DataError
 
 
 def _one_teacher(teacher: str | Path, X: np.ndarray, classes: np.ndarray) -> torch.Tensor:
-    """One run's probabilities of the rows of ``X`` for ``classes``, renormalised, (N, C) float64."""
-    from headkit.estimator.classifier import HeadClassifier
+    """One run's probabilities of the rows of ``X`` for ``classes``, renormalised, (N, C) float64.
+
+    The run is read through :class:`headkit.inference.saved_model.SavedModel`, the one road from a
+    saved run to probabilities (its torch engine: the same numbers as the estimator's).
+    """
+    from headkit.inference.saved_model import SavedModel
 
     if not isinstance(teacher, str | Path):
         raise ConfigError(
             f"A teacher must be the path of a saved run (a str); got {type(teacher).__name__}."
         )
-    model = HeadClassifier.load(teacher)
-    if str(model.loss).startswith("label_smoothing"):
+    model = SavedModel.load(teacher, engine="torch")
+    loss = str(model.metadata.get("training", {}).get("loss", ""))
+    if loss.startswith("label_smoothing"):
         warnings.warn(
-            f"The teacher {teacher} was trained with label smoothing ({model.loss}), which "
+            f"The teacher {teacher} was trained with label smoothing ({loss}), which "
             "erases much of the class-similarity information distillation transfers (Müller et "
             "al. 2019); a teacher trained without it usually teaches better.",
             UserWarning,
             stacklevel=3,
         )
-    if model.n_features_in_ != X.shape[1]:
+    width = len(model.feature_names) if model.preprocessing is not None else model.n_features
+    if width != X.shape[1]:
         raise DataError(
-            f"The teacher {teacher} takes {model.n_features_in_} features but the data has "
+            f"The teacher {teacher} takes {width} features but the data has "
             f"{X.shape[1]}; distil from a run trained on the same feature columns."
         )
-    teacher_classes = model.classes_.tolist()
+    teacher_classes = model.classes.tolist()
     missing = [c for c in classes.tolist() if c not in teacher_classes]
     if missing:
         raise DataError(
@@ -50,9 +56,8 @@ def _one_teacher(teacher: str | Path, X: np.ndarray, classes: np.ndarray) -> tor
             f"{shown_names(teacher_classes, 10)}; "
             "distil from a run trained on the same labels."
         )
-    with warnings.catch_warnings():  # a teacher fitted on a DataFrame warns on plain arrays
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        proba = model.predict_proba(X)
+    names = model.feature_names if model.preprocessing is not None else None
+    proba = model.predict_proba(X, names)
     columns = [teacher_classes.index(c) for c in classes.tolist()]
     p = torch.as_tensor(proba[:, columns], dtype=torch.float64)
     return p / p.sum(1, keepdim=True).clamp_min(1e-300)

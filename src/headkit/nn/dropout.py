@@ -13,6 +13,8 @@ posterior sample).
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from headkit import functional as F
@@ -37,6 +39,7 @@ class Dropout(nn.Module):
     """
 
     mc_dropout = True
+    identity_in_eval = True  # see DropoutPlan.identity_in_eval
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -168,6 +171,8 @@ class NestedDropout(nn.Module):
     Input (..., D), output the same shape.
     """
 
+    identity_in_eval = True  # keeps every unit in eval until truncated (then the width shrinks)
+
     mc_dropout = False
 
     def __init__(self, distribution: str, scale: float) -> None:
@@ -218,6 +223,21 @@ class DropoutPlan:
     def linear(self, in_features: int, out_features: int) -> nn.Module:
         """Return the linear layer of a Dense block."""
         return nn.Linear(in_features, out_features)
+
+    def identity_in_eval(self) -> bool:
+        """Whether the network in eval mode is the same as without this plan.
+
+        True when the plan keeps plain linear layers and every module it inserts is
+        ``nn.Identity`` or declares ``identity_in_eval = True`` (dropout that only scales in
+        training); read from the modules, never from a list of names.
+        """
+        if type(self).linear is not DropoutPlan.linear:
+            return False
+        modules = (self.hidden(2), self.final(2))
+        return all(
+            isinstance(m, nn.Identity) or getattr(type(m), "identity_in_eval", False)
+            for m in modules
+        )
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -299,15 +319,36 @@ for _name, _plan in {
     DROPOUTS.register(_name)(_plan)
 
 
+def _rate(spec: str | float) -> float | None:
+    """The rate of a dropout setting given as a number (``0.2`` or ``"0.2"``), else None."""
+    if isinstance(spec, bool):
+        return None
+    try:
+        return float(spec)
+    except (TypeError, ValueError):
+        return None
+
+
+def dropout_options(spec: str | float) -> tuple[str, dict[str, Any]]:
+    """The registry name and typed options of a dropout setting (a rate is ``standard:p=rate``)."""
+    rate = _rate(spec)
+    return ("standard", {"p": rate}) if rate is not None else DROPOUTS.resolve(str(spec))
+
+
 def build_dropout(spec: str | float) -> DropoutPlan:
     """Return the plan for a dropout spec: a rate (``0.2``) or a name (``"multisample:k=8"``)."""
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return DROPOUTS.build(f"standard:p={float(spec)}")
-    try:
-        rate = float(spec)
-    except (TypeError, ValueError):
-        return DROPOUTS.build(spec)
-    return DROPOUTS.build(f"standard:p={rate}")
+    return DROPOUTS.construct(*dropout_options(spec))
+
+
+def resolved_dropout(spec: str | float) -> dict[str, Any]:
+    """Name, options (defaults filled in) and whether the plan is the identity in eval mode."""
+    name, options = dropout_options(spec)
+    plan = DROPOUTS.construct(name, options)
+    return {
+        "name": name,
+        "options": {**DROPOUTS.defaults(name), **options},
+        "identity_in_eval": plan.identity_in_eval(),
+    }
 
 
 def is_mc_module(module: nn.Module) -> bool:

@@ -24,10 +24,11 @@ from headkit.evaluation import (
     ood_metrics,
     reliability_curve,
 )
-from headkit.evaluation.calibration import ReliabilityCurve, fit_network_temperature
 from headkit.evaluation.layer_diagnostics import LayerDiagnostics, layer_diagnostics
+from headkit.evaluation.reliability import ReliabilityCurve
 from headkit.inference.forward import device_of
 from headkit.nn.network import HeadNet
+from headkit.training.calibration import fit_network_temperature
 
 SCORES = ("msp", "max_logit", "energy", "mahalanobis")
 

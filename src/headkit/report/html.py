@@ -304,7 +304,9 @@ def write_report(
 
     run = Path(run_dir)
     estimator = HeadClassifier.load(run)
-    history_file = run / "history.csv"
+    from headkit.io import HISTORY
+
+    history_file = run / HISTORY
     history = pd.read_csv(history_file) if history_file.is_file() else None
     title = f"headkit report · {data_set_name(estimator.model_.metadata.get('data')) or run.name}"
     inputs = collect(estimator, X, y, X_ood, history=history, data_name=data_name,

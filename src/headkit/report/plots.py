@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from headkit.evaluation.calibration import ReliabilityCurve
+from headkit.evaluation.reliability import ReliabilityCurve
 
 DPI = 110
 NC_COLUMNS = ("nc1", "nc2_equinorm", "nc2_equiangular", "nc3", "nc4")

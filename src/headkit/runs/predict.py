@@ -16,13 +16,9 @@ import numpy as np
 
 from headkit.config import MULTILABEL_THRESHOLD
 from headkit.exceptions import ConfigError, DataError
+from headkit.inference.columns import column_order
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def _names(columns: list[str]) -> str:
-    shown = ", ".join(repr(c) for c in columns[:8])
-    return shown + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
 
 
 def align_columns(
@@ -57,18 +53,13 @@ def align_columns(
     stored = [str(c) for c in stored]
     if names == stored or getattr(model, "preprocessor_", None) is not None:
         return X, names  # a table model matches raw columns itself
-    missing = [c for c in stored if c not in names]
-    unexpected = [c for c in names if c not in stored]
-    if missing or unexpected or len(names) != len(stored):
-        parts = [f"missing {_names(missing)}"] if missing else []
-        parts += [f"unexpected {_names(unexpected)}"] if unexpected else []
-        raise DataError(
-            f"The columns of {source} do not match the model's features ({'; '.join(parts)}); "
-            "give the columns the model was trained on, in any order."
-        )
+    try:
+        order = column_order(names, stored)
+    except DataError as error:
+        raise DataError(f"{source}: {error}") from None
     if hasattr(X, "columns"):
         return X[stored], stored
-    return X[:, [names.index(c) for c in stored]], stored
+    return X[:, order], stored
 
 
 def predictions_table(
@@ -77,6 +68,7 @@ def predictions_table(
     uncertainty: dict[str, np.ndarray] | None = None,
     leading: dict[str, Any] | None = None,
     multilabel: bool = False,
+    empty: np.ndarray | None = None,
 ) -> Any:
     """Return the predictions table: label(s), one probability per class, optional extras.
 
@@ -96,6 +88,9 @@ def predictions_table(
         Columns (name → N values) put first, such as row identifiers (``--id-column``).
     multilabel : bool
         The model was fitted on a multi-label indicator matrix.
+    empty : ndarray, shape (N,) bool, optional
+        Rows whose every cell was empty or unknown (a table model), added as the 0/1 column
+        ``empty_row``: their probabilities are a guess.
 
     Returns
     -------
@@ -115,6 +110,8 @@ def predictions_table(
     if uncertainty is not None:
         result["entropy"] = np.asarray(uncertainty["entropy"], np.float32)
         result["mutual_information"] = np.asarray(uncertainty["mutual_information"], np.float32)
+    if empty is not None:
+        result["empty_row"] = np.asarray(empty, dtype=np.int64)
     return result
 
 

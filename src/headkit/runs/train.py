@@ -19,6 +19,7 @@ import numpy as np
 
 from headkit.config import validation_share
 from headkit.exceptions import DivergenceError, RunClaimedError
+from headkit.io import HISTORY, METRICS
 from headkit.runs.data import DEFAULT_DATASET, TrainingData, load_training_data
 from headkit.runs.directory import RunDirectory, staging_path
 from headkit.runs.interrupt import RunInterrupted
@@ -48,6 +49,11 @@ class TrainRequest:
         Also write the HTML report into ``out/report``.
     force_classification : bool
         Train on a numeric target with many distinct values, each value a class.
+    na_values : list of str
+        Text read as a missing value in ``data`` besides the defaults (saved with the run's
+        table preprocessing, so prediction applies them too).
+    decimal : str or None
+        Decimal mark of a text ``data`` file (``.`` or ``,``); sniffed when None.
     """
 
     dataset: str | None = None
@@ -59,6 +65,8 @@ class TrainRequest:
     params: dict[str, Any] = field(default_factory=dict)
     report: bool = False
     force_classification: bool = False
+    na_values: list[str] = field(default_factory=list)
+    decimal: str | None = None
 
     @property
     def data_name(self) -> str:
@@ -120,7 +128,11 @@ def feature_frame(X: np.ndarray, names: list[str]) -> Any:
     """Wrap X in a DataFrame with the file's column names (generated ``x0…`` names are dropped)."""
     import pandas as pd
 
-    if names and not all(n.startswith("x") for n in names):
+    from headkit._validation import are_generated
+
+    if hasattr(X, "columns"):  # a table as read (keeps its attrs, e.g. the user's na_values)
+        return X
+    if names and not are_generated(names):
         return pd.DataFrame(X, columns=names)
     return X
 
@@ -155,6 +167,8 @@ def _data(request: TrainRequest) -> TrainingData:
         ),
         seed if isinstance(seed, int) else 0,
         request.force_classification,
+        na_values=request.na_values,
+        decimal=request.decimal,
     )
 
 
@@ -302,8 +316,8 @@ def _save(
     model.save(
         run.result_dir,
         extra_files={
-            "metrics.json": json.dumps(metrics, indent=2),
-            "history.csv": history_csv(model.history_),
+            METRICS: json.dumps(metrics, indent=2),
+            HISTORY: history_csv(model.history_),
         },
         extra_metadata={"target": request.target, "data": metrics["data"]},
     )
