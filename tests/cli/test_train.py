@@ -117,4 +117,4 @@ def test_predict_names_an_empty_file(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     result = invoke("predict", tmp_path / "r", tmp_path / "empty.csv")
     assert result.exit_code == 2
-    assert f"{tmp_path / 'empty.csv'} is empty" in result.output
+    assert result.output.startswith("error: ") and str(tmp_path / "empty.csv") in result.output
