@@ -283,12 +283,14 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         from headkit.config import depth_width_ratio
 
         table.add_row("depth/width ratio Σ 1/n", f"{depth_width_ratio(sizes):.4f}")
+    from headkit.estimator.presets import apply_preset
+
     training = meta.get("training", {})
     if training.get("preset"):
-        from headkit.estimator.presets import apply_preset
-
         table.add_row("preset", str(training["preset"]))
-        training = apply_preset(training["preset"], training)
+    training = {
+        k: v for k, v in apply_preset(training.get("preset"), training).items() if k in training
+    }
     training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
     for key in (*training_keys, "solver", "augment", "random_state"):
         if key in training:

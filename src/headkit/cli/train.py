@@ -98,9 +98,12 @@ def train(
     Every fit setting of HeadClassifier is a flag with the same name and default. The run is checkpointed every epoch; Ctrl-C stops with status 130 and --resume RUN finishes it with the weights an uninterrupted run would have (docs/failures.md). Under torchrun the processes train one model data-parallel.
     """  # noqa: E501 (one line per paragraph: the help is wrapped to the terminal)
     from headkit.cli.settings import estimator_params
+    from headkit.estimator.presets import AUTO, PRESETTABLE
     from headkit.runs import TrainRequest
 
+    given = _given_flags(ctx)
     params = estimator_params(setting_values)
+    params.update({name: AUTO for name in PRESETTABLE if name not in given})  # preset or default
     params["verbose"] = 0 if quiet else 1
     request = TrainRequest(
         dataset=dataset,
@@ -116,7 +119,7 @@ def train(
     )
     changes = None
     if resume is not None:
-        given = _given_flags(ctx) - {"resume", "quiet"}
+        given -= {"resume", "quiet"}
         changes = {k: v for k, v in {**request.to_dict(), **params}.items() if k in given}
         if "data" in changes and data is not None:
             changes["data"] = str(data.resolve())

@@ -46,19 +46,17 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
     }
 
 
-def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
-    """The network settings as given, when a preset makes them differ from the saved network."""
-    if estimator.preset is None:
-        return None
+def _network_params(estimator: HeadClassifier) -> dict[str, Any]:
+    """The network settings as given (``"auto"`` included): the saved network holds them resolved."""
     from headkit.estimator.params import NETWORK_SETTINGS
 
     return {name: getattr(estimator, name) for name in NETWORK_SETTINGS}
 
 
 def given_network_params(meta: dict[str, Any]) -> dict[str, Any]:
-    """The network settings as the user gave them, where a preset run saved them (else {})."""
+    """The network settings as the user gave them, where the run saved them (else {})."""
     given = dict(meta.get("network_params") or {})
-    if "hidden_sizes" in given:
+    if isinstance(given.get("hidden_sizes"), list):  # JSON gives a list; "auto" stays
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
     return given
 
