@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from headkit._validation import shown_names
 from headkit.config import validation_share
 from headkit.data.sparse import SparseRows, is_sparse
 from headkit.estimator.inputs import (
@@ -218,7 +219,7 @@ def encode_targets(est: Any, y: np.ndarray) -> torch.Tensor:
     unseen = est.classes_[index] != y
     if unseen.any():
         raise DataError(
-            f"Labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} were not among the classes "
+            f"Labels {shown_names(sorted(set(np.asarray(y)[unseen].tolist())))} were not among the classes "
             "seen in the first call; pass every class to partial_fit's `classes` argument."
         )
     return torch.as_tensor(index, dtype=torch.int64)

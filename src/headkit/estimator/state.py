@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from headkit.estimator.classifier import HeadClassifier
     from headkit.nn.network import HeadNet
 
+PLUMBING = {"checkpoint_dir": None}  # where a fit checkpoints: valid for that fit only
+
 
 def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
     """Return the JSON metadata saved in ``config.json`` for a fitted estimator."""
@@ -32,9 +34,9 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "classes": estimator.classes_.tolist(),
         "classes_dtype": estimator.classes_.dtype.str,
         "feature_names": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
-        "training": estimator.training_config(resolved=False).to_dict(),
+        # run-time plumbing is not a setting of the model: no checkpoint path, no verbose
+        "training": {**estimator.training_config(resolved=False).to_dict(), **PLUMBING},
         "network_params": _network_params(estimator),
-        "params": {"verbose": estimator.verbose},
         "seed": estimator.seed_,
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
@@ -48,19 +50,17 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
     }
 
 
-def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
-    """The network settings as given, when a preset or a nested cut changed the saved network."""
-    if estimator.preset is None and getattr(estimator, "nested_width_", None) is None:
-        return None
+def _network_params(estimator: HeadClassifier) -> dict[str, Any]:
+    """The network settings as given (``"auto"`` included): the saved network holds them resolved."""
     from headkit.estimator.params import NETWORK_SETTINGS
 
     return {name: getattr(estimator, name) for name in NETWORK_SETTINGS}
 
 
 def given_network_params(meta: dict[str, Any]) -> dict[str, Any]:
-    """The network settings as the user gave them, where a preset run saved them (else {})."""
+    """The network settings as the user gave them, where the run saved them (else {})."""
     given = dict(meta.get("network_params") or {})
-    if "hidden_sizes" in given:
+    if isinstance(given.get("hidden_sizes"), list):  # JSON gives a list; "auto" stays
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
     return given
 
@@ -123,10 +123,15 @@ def saved_class_weight(class_weight: Any, meta: dict[str, Any]) -> Any:
 def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     """Return the training config, ``verbose`` and the fit's seed from saved metadata.
 
+    Run-time plumbing does not come back: ``checkpoint_dir`` is None (also in ``meta``, which
+    ``headkit serve``'s ``/metadata`` shows) and ``verbose`` 0, whatever an older run saved.
+
     Runs saved before these settings moved into the training config kept ``standardize``,
     ``calibrate`` and ``track_collapse`` under ``params``, and the derived seed as
     ``random_state``; both layouts load.
     """
+    if isinstance(meta.get("training"), dict):  # runs saved with their plumbing (issue 25)
+        meta["training"].update(PLUMBING)
     saved = dict(meta.get("training", {}))
     params = meta.get("params", {})
     legacy = ("standardize", "calibrate", "track_collapse", "track_diagnostics", "class_weight")
@@ -135,4 +140,4 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
             saved[name] = params[name]
     training = TrainingConfig.from_dict(saved)
     seed = meta.get("seed", training.random_state)
-    return training, int(params.get("verbose", 0)), int(seed or 0)
+    return training, 0, int(seed or 0)  # verbose: a loaded model is quiet until asked
