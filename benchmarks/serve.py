@@ -1,31 +1,34 @@
-"""Prediction server throughput: `headkit serve` under 8 loopback clients vs the alternatives.
+"""Prediction server throughput: `headkit serve` under 8 keep-alive loopback connections, per engine.
 
-The default MNIST-1D model (2 × 256 ReLU, dropout 0.2, softmax; 40 features, 10 classes) is
-served by `headkit serve` (uvicorn + Starlette, micro-batching, 1 torch thread) in its own
-process. Eight clients on loopback (one asyncio process, keep-alive connections, each sending its
-next request as soon as the previous answer arrives) post JSON bodies of 1 and of 256 rows of the
-MNIST-1D test split for a fixed time. Reported: requests/s, rows/s, p50/p99 latency and the mean
-rows per model call. Side by side:
+The default MNIST-1D model (trained here, or ``--run``) is served by `headkit serve` in its own
+process, once per engine: ``auto`` (the default: NumPy, as `headkit predict` picks for this plain
+network, for model calls of at most 32 rows, torch above), ``numpy``, ``torch``, and ``onnx``
+(onnxruntime, when the onnx extra is installed). A separate client
+process drives it over 127.0.0.1 with 8 keep-alive connections, each sending its next request as
+soon as the previous answer arrived: `wrk` (C, one thread, a Lua script for the POST body) when
+installed, else a Python asyncio client on raw sockets. JSON bodies of 1 and of 256 rows of the
+MNIST-1D test split. Each (engine, size) runs ``--repeats`` times, engines alternating.
 
-* one `headkit predict` process per request (the same rows as a CSV file, run one after another);
-* onnxruntime in this process on the exported model (1 thread, no HTTP), the floor of the
-  per-request cost.
+Reported per scenario: requests/s (mean and min over the repeats), p50/p99 latency (the client's;
+mean over repeats), rows per model call (the server's /metrics), and the CPU each process used
+over the run (``/proc/<pid>/stat`` utime + stime for the server and its workers; the client's
+own rusage) as a share of one core and of all the CPU the two used. ``server µs/request`` is the
+server's CPU time per answer: the throughput one free core would give is 10⁶ / that.
 
-Targets (quiet 2-core machine): 1-row ≥ 500 requests/s with p99 ≤ 20 ms, 256-row ≥ 50
-requests/s, and ≥ 20× one `headkit predict` process per request. The load average (`uptime`) is
-recorded with every run, since other work on the machine depresses all figures.
+Targets (issue 24, a 2-core host): 1-row ≥ 2,000 requests/s with p99 ≤ 10 ms; 256-row ≥ 500
+requests/s. The load average is recorded, since other work on the machine depresses every figure.
 
-    python benchmarks/serve.py                  # 10 s per scenario, 5 predict processes each
-    python benchmarks/serve.py --quick          # 3 s per scenario, 2 predict processes each
+    python benchmarks/serve.py                  # 10 s per scenario, 3 repeats
+    python benchmarks/serve.py --quick          # 3 s per scenario, 1 repeat, auto engine only
     python benchmarks/serve.py --run RUN_DIR    # serve an existing run instead of training one
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,227 +36,218 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).parent))
+from serve_client import drive
 
 RESULTS = Path(__file__).parent / "results" / "serve.md"
-CLIENTS = 8
+CONNECTIONS = 8
 HEADKIT = [sys.executable, "-m", "headkit"]
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def load_average() -> str:
-    """`uptime`'s load averages (1, 5, 15 min)."""
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its live children (uvicorn workers), in seconds."""
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / TICKS
+
+
+def start_server(run: Path, engine: str, workers: int) -> tuple[subprocess.Popen, int]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [*HEADKIT, "serve", str(run), "--port", "0", "--engine", engine]
+    server = subprocess.Popen(
+        [*command, "--workers", str(workers)], stderr=subprocess.PIPE, text=True, env=env
+    )
+    line = server.stderr.readline()
+    if "http://" not in line:
+        server.kill()
+        raise RuntimeError(f"headkit serve --engine {engine} did not start: {line}")
+    port = int(line.rsplit(":", 1)[1])
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if get(port, "/ready")[0] == 200:
+            return server, port
+        time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"headkit serve --engine {engine} never became ready")
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    import http.client
+
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        answer = response.status, response.read()
+        connection.close()
+    except OSError:
+        return 0, b""
+    return answer
+
+
+def call_rows(port: int) -> tuple[float, float]:
+    """(sum, count) of the server's rows-per-model-call histogram."""
+    text = get(port, "/metrics")[1].decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("headkit_model_call_rows_sum") or line.startswith(
+            "headkit_model_call_rows_count"
+        ):
+            values[line.split("{", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    return values["headkit_model_call_rows_sum"], values["headkit_model_call_rows_count"]
+
+
+def scenario(server: subprocess.Popen, port: int, body: Path, seconds: float) -> dict:
+    drive(port, body, min(1.0, seconds / 3), CONNECTIONS)  # warm-up
+    rows_before = call_rows(port)
+    cpu_before = cpu_seconds(server.pid)
+    result = drive(port, body, seconds, CONNECTIONS)
+    server_cpu = cpu_seconds(server.pid) - cpu_before
+    rows_after = call_rows(port)
+    calls = rows_after[1] - rows_before[1]
+    result["rows_per_call"] = (rows_after[0] - rows_before[0]) / max(calls, 1)
+    result["server_cpu"] = server_cpu / result["wall"]
+    result["client_cpu"] = result["client_cpu_s"] / result["wall"]
+    result["server_us"] = server_cpu / max(result["n"], 1) * 1e6
+    return result
+
+
+def summary(runs: list[dict]) -> dict:
+    rps = [r["rps"] for r in runs]
+    keys = ("p50", "p99", "rows_per_call", "server_cpu", "client_cpu", "server_us")
+    out = {k: float(np.mean([r[k] for r in runs])) for k in keys}
+    out.update(rps=float(np.mean(rps)), rps_min=min(rps), errors=sum(r["errors"] for r in runs))
+    out["p99_max"] = max(r["p99"] for r in runs)
+    return out
+
+
+def table_row(engine: str, rows: int, s: dict) -> str:
+    share = s["server_cpu"] / max(s["server_cpu"] + s["client_cpu"], 1e-9)
+    return (
+        f"| {engine} | {rows} | {s['rps']:.0f} (min {s['rps_min']:.0f}) | {s['p50']:.2f} | "
+        f"{s['p99']:.2f} (max {s['p99_max']:.2f}) | {s['rows_per_call']:.1f} | "
+        f"{s['server_cpu']:.2f} / {s['client_cpu']:.2f} ({share:.0%}) | {s['server_us']:.0f} | "
+        f"{s['errors']} |"
+    )
 
 
 def train_default(out: Path, epochs: int | None) -> None:
     args = [*HEADKIT, "train", "--dataset", "mnist1d", "--out", str(out), "--quiet"]
-    if epochs is not None:
-        args += ["--epochs", str(epochs)]
-    subprocess.run(args, check=True)
+    subprocess.run(args + (["--epochs", str(epochs)] if epochs else []), check=True)
 
 
-def start_server(run: Path) -> tuple[subprocess.Popen, int]:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    server = subprocess.Popen(
-        [*HEADKIT, "serve", str(run), "--port", "0"], stderr=subprocess.PIPE, text=True, env=env
-    )
-    line = server.stderr.readline()
-    port = int(line.rsplit(":", 1)[1])
-    return server, port
+def available_engines(requested: list[str]) -> list[str]:
+    import importlib.util
+
+    has_onnx = all(importlib.util.find_spec(m) for m in ("onnxruntime", "onnx", "onnxscript"))
+    return [e for e in requested if e != "onnx" or has_onnx]
 
 
-async def _client(port: int, body: bytes, until: float, latencies: list[float]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    head = (
-        "POST /predict HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    while time.perf_counter() < until:
-        start = time.perf_counter()
-        writer.write(head + body)
-        headers = await reader.readuntil(b"\r\n\r\n")
-        if not headers.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(headers.decode(errors="replace"))
-        length = int(headers.lower().split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-        await reader.readexactly(length)
-        latencies.append(time.perf_counter() - start)
-    writer.close()
+def bodies(tmp: Path) -> dict[int, Path]:
+    from headkit.data import load_dataset
+
+    data = load_dataset("mnist1d")
+    paths = {}
+    for n in (1, 256):
+        paths[n] = tmp / f"body{n}.json"
+        paths[n].write_text(json.dumps({"rows": data.X_test[:n].tolist()}))
+    return paths
 
 
-async def _load(port: int, body: bytes, seconds: float) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    started = time.perf_counter()
-    until = started + seconds
-    await asyncio.gather(*(_client(port, body, until, latencies) for _ in range(CLIENTS)))
-    return latencies, time.perf_counter() - started
-
-
-def health(port: int) -> dict:
-    import http.client
-
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", "/health")
-    answer = json.loads(connection.getresponse().read())
-    connection.close()
-    return answer
-
-
-def serve_scenario(port: int, rows: np.ndarray, seconds: float) -> dict:
-    body = json.dumps({"rows": rows.tolist()}).encode()
-    asyncio.run(_load(port, body, min(1.0, seconds / 3)))  # warm-up
-    before = health(port)
-    latencies, elapsed = asyncio.run(_load(port, body, seconds))
-    after = health(port)
-    calls = after["calls"] - before["calls"]
-    lat = np.array(latencies) * 1000
-    return {
-        "rps": len(lat) / elapsed,
-        "p50": float(np.percentile(lat, 50)),
-        "p99": float(np.percentile(lat, 99)),
-        "rows_per_call": len(rows) * (after["requests"] - before["requests"]) / max(calls, 1),
-        "n": len(lat),
-    }
-
-
-def predict_process(run: Path, rows: np.ndarray, names: list[str], repeats: int) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "rows.csv"
-        pd.DataFrame(rows, columns=names).to_csv(data, index=False)
-        walls = []
-        for _ in range(repeats):
-            (Path(tmp) / "p.csv").unlink(missing_ok=True)  # predict refuses to overwrite -o
-            start = time.perf_counter()
-            subprocess.run(
-                [*HEADKIT, "predict", str(run), str(data), "-o", str(Path(tmp) / "p.csv")],
-                check=True,
-                capture_output=True,
-            )
-            walls.append(time.perf_counter() - start)
-    lat = np.array(walls) * 1000
-    return {
-        "rps": 1000 / lat.mean(),
-        "p50": float(np.median(lat)),
-        "p99": float(lat.max()),
-        "n": repeats,
-    }
-
-
-def onnx_in_process(model: Path, rows: np.ndarray, seconds: float) -> dict | None:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    feed = {"features": rows.astype(np.float32)}
-    latencies = []
-    until = time.perf_counter() + seconds
-    while time.perf_counter() < until:
-        start = time.perf_counter()
-        session.run(None, feed)
-        latencies.append(time.perf_counter() - start)
-    lat = np.array(latencies) * 1000
-    return {
-        "rps": len(lat) / lat.sum() * 1000,
-        "p50": float(np.median(lat)),
-        "p99": float(np.percentile(lat, 99)),
-        "n": len(lat),
-    }
-
-
-def row(name: str, result: dict | None, baseline: dict | None) -> str:
-    if result is None:
-        return f"| {name} | missing (pip install 'headkit[onnx]') | | | | |"
-    ratio = f"{result['rps'] / baseline['rps']:.0f}×" if baseline else "–"
-    per_call = f"{result['rows_per_call']:.1f}" if "rows_per_call" in result else "–"
-    return (
-        f"| {name} | {result['rps']:.1f} | {result['p50']:.2f} | {result['p99']:.2f} | "
-        f"{per_call} | {ratio} |"
-    )
+def measure(run: Path, engines: list[str], files: dict, args: argparse.Namespace) -> list[str]:
+    results: dict[tuple[str, int], list[dict]] = {}
+    for _ in range(args.repeats):
+        for engine in engines:
+            server, port = start_server(run, engine, args.workers)
+            try:
+                for rows, body in files.items():
+                    got = scenario(server, port, body, args.seconds)
+                    results.setdefault((engine, rows), []).append(got)
+                    print(f"{engine} {rows}-row: {got['rps']:.0f}/s p99 {got['p99']:.2f} ms")
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
+    return [table_row(e, n, summary(r)) for (e, n), r in sorted(results.items())]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 s per scenario")
-    parser.add_argument(
-        "--run", type=Path, help="serve this run (default: train the default model)"
-    )
+    parser.add_argument("--quick", action="store_true", help="3 s per scenario, 1 repeat")
+    parser.add_argument("--run", type=Path, help="serve this run (default: train one)")
     parser.add_argument("--seconds", type=float, help="load time per scenario")
+    parser.add_argument("--repeats", type=int, help="runs per scenario (default 3)")
+    parser.add_argument("--engines", default="auto,numpy,torch,onnx", help="comma-separated")
+    parser.add_argument("--workers", type=int, default=1, help="server processes")
     parser.add_argument("--epochs", type=int, help="epochs when training (default: headkit's)")
     args = parser.parse_args()
-    seconds = args.seconds or (3.0 if args.quick else 10.0)
-    repeats = 2 if args.quick else 5
-    from headkit.data import load_dataset
-
-    data = load_dataset("mnist1d")
+    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    engines = available_engines(["auto"] if args.quick else args.engines.split(","))
     loads = [load_average()]
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run
         if run is None:
             run = Path(tmp) / "run"
-            train_default(run, args.epochs if args.epochs else (5 if args.quick else None))
-        config = json.loads((run / "config.json").read_text())["network"]
-        network = ", ".join(
-            f"{k}={config[k]}" for k in ("hidden_sizes", "dropout", "head", "output")
-        )
-        network += f"; {'given run' if args.run else 'trained here'}"
-        model = Path(tmp) / "model.onnx"
-        subprocess.run(
-            [*HEADKIT, "export", str(run), "-o", str(model)], check=True, capture_output=True
-        )
-        server, port = start_server(run)
-        try:
-            while True:
-                try:
-                    health(port)
-                    break
-                except OSError:
-                    time.sleep(0.2)
-            lines = []
-            for n in (1, 256):
-                rows = data.X_test[:n]
-                loads.append(load_average())
-                served = serve_scenario(port, rows, seconds)
-                per_process = predict_process(run, rows, data.feature_names, repeats)
-                onnx = onnx_in_process(model, rows, min(seconds, 3.0)) if model.exists() else None
-                lines += [
-                    f"| **{n}-row requests** | | | | | |",
-                    row("`headkit serve`, 8 loopback clients", served, per_process),
-                    row("one `headkit predict` process per request", per_process, per_process),
-                    row("onnxruntime in-process (1 thread, no HTTP)", onnx, per_process),
-                ]
-                print("\n".join(lines[-4:]), flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+            train_default(run, args.epochs or (3 if args.quick else None))
+        network = json.loads((run / "config.json").read_text())["network"]
+        lines = measure(run, engines, bodies(Path(tmp)), args)
     loads.append(load_average())
-    write(lines, loads, seconds, repeats, args, network)
+    write(lines, loads, args, network, engines)
 
 
-def write(
-    lines: list[str], loads: list[str], seconds: float, repeats: int, args, network: str
-) -> None:
-    import torch
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def write(lines: list[str], loads: list[str], args, network: dict, engines: list[str]) -> None:
+    import platform
+
+    client = "wrk (1 thread, Lua POST)" if shutil.which("wrk") else "Python asyncio raw sockets"
+    cores = len(os.sched_getaffinity(0))
+    shape = ", ".join(f"{k}={network[k]}" for k in ("hidden_sizes", "dropout", "head", "output"))
     header = [
         "# benchmarks/serve.py",
         "",
-        f"`python benchmarks/serve.py{' --quick' if args.quick else ''}` · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · "
-        f"{os.cpu_count()} CPUs · torch {torch.__version__} · {CLIENTS} clients · {seconds:g} s per "
-        f"serve scenario · {repeats} `headkit predict` processes per size",
+        f"`python benchmarks/serve.py{' --quick' if args.quick else ''}` · "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {cpu_model()} · {cores} cores "
+        f"usable · Python {platform.python_version()} · client: {client}, {CONNECTIONS} "
+        f"keep-alive connections on 127.0.0.1 · {args.seconds:g} s per scenario × {args.repeats} "
+        f"repeats · server: 1 BLAS/torch thread, {args.workers} worker(s) · engines: "
+        f"{', '.join(engines)}",
         "",
-        f"Served network: {network} (speed does not depend on the trained weights).",
+        f"Served network: {shape} ({network['n_features']} features, {network['n_classes']} "
+        "classes); speed does not depend on the trained weights.",
         "",
-        f"Load average (1, 5, 15 min) at start, before each size, at end: {' → '.join(loads)}. "
-        "Other work on the machine depresses every figure; rerun on a quiet machine for the targets.",
+        f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. Other work on the "
+        "machine depresses every figure.",
         "",
-        "| contestant | requests/s | p50 ms | p99 ms | rows per model call | throughput vs one predict process |",
-        "|---|---|---|---|---|---|",
+        "| engine | rows/request | requests/s (mean, min) | p50 ms | p99 ms (mean, max) | "
+        "rows per model call | CPU server / client, cores (server's share) | "
+        "server µs/request | non-200 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    text = "\n".join([*header, *lines, ""])
-    RESULTS.write_text(text)
+    RESULTS.write_text("\n".join([*header, *lines, ""]))
+    print("\n".join(header[-2:] + lines))
     print(f"\nwritten to {RESULTS}")
 
 

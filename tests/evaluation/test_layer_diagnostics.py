@@ -8,10 +8,10 @@ import torch
 from sklearn.datasets import load_digits
 
 from headkit import HeadClassifier
-from headkit.evaluation.diagnostics_tracking import diagnostics_row
 from headkit.evaluation.layer_diagnostics import gradient_norms, layer_quality, spectra
 from headkit.evaluation.leakage import last_layer_leakage
 from headkit.nn import HeadNet
+from headkit.training.diagnostics_tracking import diagnostics_row
 
 
 def _net(hidden=(8,), n_features=5, n_classes=4, seed=0):
@@ -140,7 +140,7 @@ def test_leakage_recovers_the_penultimate_features_and_label():
 def test_tracking_accepts_sparse_rows():
     from scipy.sparse import csr_matrix
 
-    from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+    from headkit.training.diagnostics_tracking import DiagnosticsTracker
 
     x, y = load_digits(return_X_y=True)
     dense = DiagnosticsTracker(x[:1500], y[:1500], max_samples=200)

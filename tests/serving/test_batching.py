@@ -103,3 +103,44 @@ def test_cancelled_requests_are_skipped(n):
 
     assert len(asyncio.run(main())) == 2
     assert model.sizes == [1, 2]
+
+
+def test_small_calls_can_run_in_the_loop_thread_with_the_same_answers():
+    model = Model()
+    model.release.set()
+    threads = []
+
+    def recording(parts):
+        threads.append(threading.current_thread())
+        return model(parts)
+
+    async def main():
+        batcher = MicroBatcher(recording, inline_rows=4)
+        small = await batcher.submit(np.ones((3, 2)))
+        large = await batcher.submit(np.ones((5, 2)))
+        batcher.close()
+        return small, large
+
+    small, large = asyncio.run(main())
+    np.testing.assert_array_equal(small, np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(large, np.full((5, 2), 2.0))
+    assert threads[0] is threading.main_thread() and threads[1] is not threading.main_thread()
+
+
+def test_the_queue_refuses_rows_past_its_bound_but_never_an_empty_queue():
+    model = Model()
+
+    async def main():
+        batcher = MicroBatcher(model, max_rows=2, max_queue_rows=4)
+        tasks = [asyncio.ensure_future(batcher.submit(np.ones((3, 2)))) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        depth = batcher.queued_rows
+        model.release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        lone = await batcher.submit(np.ones((9, 2)))  # larger than the bound, but alone
+        batcher.close()
+        return depth, results, lone
+
+    depth, results, lone = asyncio.run(main())
+    assert [type(r).__name__ for r in results] == ["ndarray", "QueueFull", "QueueFull"]
+    assert depth == 0 and len(lone) == 9

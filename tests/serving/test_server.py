@@ -15,10 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 
 pytest.importorskip("uvicorn")
-pytest.importorskip("starlette")
 NAMES = ["a", "b", "c", "d"]
 LIMIT_MB = 0.05  # 52,428 bytes: small, so the huge-body tests stay quick
 

@@ -5,16 +5,7 @@ Every function takes NumPy arrays or torch tensors, labels first and scores seco
 """
 
 from headkit.evaluation.block_importance import BLOCK_CRITERIA, block_importance, void_blocks
-from headkit.evaluation.calibration import (
-    ReliabilityCurve,
-    calibrate_network,
-    expected_calibration_error,
-    fit_network_temperature,
-    fit_temperature,
-    max_calibration_error,
-    reliability_curve,
-    temperature_scale,
-)
+from headkit.evaluation.calibration import fit_temperature, temperature_scale
 from headkit.evaluation.collapse import (
     class_means,
     collapse_of_network,
@@ -53,6 +44,12 @@ from headkit.evaluation.ood import (
     msp_score,
     ood_metrics,
 )
+from headkit.evaluation.reliability import (
+    ReliabilityCurve,
+    expected_calibration_error,
+    max_calibration_error,
+    reliability_curve,
+)
 from headkit.evaluation.representation import (
     anisotropy,
     effective_rank,
@@ -77,7 +74,6 @@ __all__ = [
     "accuracy",
     "block_redundancy",
     "brier_score",
-    "calibrate_network",
     "cka_matrix",
     "class_means",
     "classification_report",
@@ -87,7 +83,6 @@ __all__ = [
     "energy_score",
     "expected_calibration_error",
     "f1",
-    "fit_network_temperature",
     "fit_temperature",
     "fpr_at_tpr",
     "linear_cka",

@@ -16,6 +16,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from headkit.evaluation._arrays import check_label_range, check_labels, check_scores, to_numpy
+from headkit.evaluation.reliability import expected_calibration_error, max_calibration_error
 from headkit.exceptions import DataError
 
 
@@ -129,8 +130,6 @@ def classification_report(
     ``nll``, ``brier``, ``ece``, ``mce``, ``n_samples`` and ``per_class`` (a dict name →
     ``{precision, recall, f1, support}``). Used for the CLI's metrics table and ``metrics.json``.
     """
-    from headkit.evaluation.calibration import expected_calibration_error, max_calibration_error
-
     p = check_scores(proba)
     y = check_labels(y_true, p.shape[0])
     check_label_range(y, p.shape[1])

@@ -11,7 +11,7 @@ in-distribution (or correctly classified) samples as the positive class.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,9 +19,6 @@ from sklearn import metrics as skm
 
 from headkit.evaluation._arrays import check_1d, check_labels, check_scores, to_numpy
 from headkit.exceptions import DataError, ModelFileError, NotFittedError
-
-if TYPE_CHECKING:
-    from headkit.nn.network import HeadNet
 
 LOGIT_SCORES = ("msp", "max_logit", "energy")
 OodMethod = Literal["msp", "max_logit", "energy", "mahalanobis"]
@@ -61,33 +58,6 @@ def logit_score(logits: Any, method: str = "energy") -> np.ndarray:
     raise DataError(
         f"Unknown OOD score {method!r}; choose one of msp, max_logit, energy, mahalanobis."
     )
-
-
-def network_ood_score(
-    net: HeadNet, X: np.ndarray, method: str, detector: MahalanobisDetector | None = None
-) -> np.ndarray:
-    """Return a network's OOD score of rows X (N, F), shape (N,); higher = in-distribution.
-
-    ``msp`` is the largest of the network's own probabilities (:meth:`HeadNet.probabilities`:
-    its output map and calibration temperature apply), which :func:`headkit.inference.predict_arrays`
-    evaluates in float64: in float32 the top probability of every confident row rounds to
-    exactly 1, and those ties lower its AUROC (0.915 on digits 0–4 vs 5–9 in float64,
-    ``benchmarks/results/ood.md``). ``max_logit`` and ``energy`` read the logits;
-    ``mahalanobis`` scores the penultimate features with ``detector``.
-    """
-    from headkit.inference import penultimate_features, predict_arrays
-
-    if method == "mahalanobis":
-        if detector is None:
-            raise NotFittedError(
-                "This model has no Mahalanobis statistics (saved by an older headkit or "
-                "trained with partial_fit); refit it with fit()."
-            )
-        return detector.score(penultimate_features(net, X))
-    prediction = predict_arrays(net, X)  # probabilities in float64 (see predict_arrays)
-    if method == "msp":
-        return prediction.proba.max(-1).values.numpy()
-    return logit_score(prediction.logits, method)
 
 
 class MahalanobisDetector:

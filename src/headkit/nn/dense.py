@@ -99,6 +99,9 @@ class DenseStack(nn.Module):
         A plan, a rate or a spec (see :func:`headkit.nn.dropout.build_dropout`).
     init : str
         Spec of :data:`headkit.nn.init.INITS` for the linear layers (``"critical"``).
+    block : str
+        Spec of :data:`headkit.nn.gated.BLOCKS`: ``"dense"`` (Linear → norm → activation) or a
+        gated unit ``"glu"``, ``"swiglu"``, ``"geglu"`` (replaces Linear and activation).
 
     Shape
     -----
@@ -115,9 +118,18 @@ class DenseStack(nn.Module):
         residual: bool | str = False,
         dropout: DropoutPlan | float | str = 0.2,
         init: str = "default",
+        block: str = "dense",
     ) -> None:
         super().__init__()
         from headkit.nn.dropout import build_dropout
+        from headkit.nn.gated import BLOCKS
+
+        kind = BLOCKS.build(block)
+        if block.startswith("lowrank") and init.split(":")[0] != "default":
+            raise ConfigError(
+                f"init {init!r} sets a dense weight matrix; a lowrank block stores U and V. "
+                "Use init='default' with block='lowrank'."
+            )
 
         plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
         widths = [in_features, *hidden_sizes]
@@ -130,7 +142,7 @@ class DenseStack(nn.Module):
             drop = plan.final(n_out) if last else plan.hidden(n_out)
             blocks.append(
                 DenseBlock(
-                    plan.linear(n_in, n_out),
+                    kind.linear(n_in, n_out, plan.linear(n_in, n_out)),
                     n_out,
                     activation,
                     norm,
@@ -138,6 +150,9 @@ class DenseStack(nn.Module):
                     RESIDUALS.build(skip_spec, n_blocks=n_skips) if n_in == n_out else None,
                 )
             )
+        if kind.gate is not None:  # the gated linear layer is the activation too
+            for b in blocks:
+                b.activation = nn.Identity()
         self.blocks = nn.ModuleList(blocks)
         INITS.build(init, activation=activation)([block.linear for block in blocks])
         self.input_dropout = plan.final(in_features) if not blocks else nn.Identity()

@@ -3,7 +3,8 @@
 ``POST /predict`` takes JSON — ``{"rows": [...]}`` or a bare list, each row a list of values in
 the training column order or an object keyed by column name — or CSV with a header row
 (``Content-Type: text/csv``). Rows come back as a float32 array in training column order,
-checked by :func:`headkit.inference.align_rows`, the same check ``headkit predict`` runs.
+checked by :func:`headkit.inference.columns.align_rows`, the same check ``headkit predict`` runs.
+A boolean is not a number here (JSON ``true``, a CSV column of ``True``/``False``): 422.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import orjson
 
 from headkit.exceptions import DataError
-from headkit.inference import align_rows
+from headkit.inference.columns import align_rows
 
 
 class RequestError(Exception):
@@ -43,12 +44,15 @@ class Schema:
     table : bool
         The model encodes raw table columns itself (categories, gaps): rows stay a DataFrame of
         those columns, values as sent (text, numbers, null for a gap).
+    numeric_columns : tuple of str
+        A table model's numeric columns (numbers or null only).
     """
 
     feature_names: list[str] = field(default_factory=list)
     n_features: int = 0
     target: str | None = None
     table: bool = False
+    numeric_columns: tuple[str, ...] = ()
 
     def columns(self) -> list[str]:
         """The column names a request may use (placeholders ``x0, x1, ...`` when unnamed)."""
@@ -91,8 +95,12 @@ def _table_rows(body: bytes, kind: str, schema: Schema) -> Any:
     if kind in ("", "application/json"):
         data = _json_list(body)
         if all(isinstance(row, dict) for row in data):
+            _check_cells(data, schema)
             frame = pd.DataFrame.from_records(data)
         elif all(isinstance(row, list) and len(row) == schema.n_features for row in data):
+            _check_cells(
+                [dict(zip(schema.feature_names, row, strict=True)) for row in data], schema
+            )
             frame = pd.DataFrame(data, columns=schema.feature_names)
         else:
             raise RequestError(
@@ -102,6 +110,7 @@ def _table_rows(body: bytes, kind: str, schema: Schema) -> Any:
             )
     elif kind in ("text/csv", "application/csv"):
         frame = _csv_frame(body, schema)
+        _no_bool_columns(frame, schema.numeric_columns)
     else:
         raise RequestError(
             415, f"Content-Type {kind!r} is not supported; send application/json or text/csv."
@@ -114,6 +123,32 @@ def _table_rows(body: bytes, kind: str, schema: Schema) -> Any:
             "column (null or an empty cell for a missing value).",
         )
     return frame[schema.feature_names]
+
+
+SCALARS = (str, int, float, type(None))
+
+
+def _check_cells(rows: list[dict[str, Any]], schema: Schema) -> None:
+    """422 for a table cell that is not a scalar, or a boolean in a numeric column."""
+    numeric = set(schema.numeric_columns)
+    for i, row in enumerate(rows):
+        for column, value in row.items():
+            if not isinstance(value, SCALARS) or (column in numeric and isinstance(value, bool)):
+                raise RequestError(
+                    422,
+                    f"Row {i}, column {column}: {orjson.dumps(value).decode()[:40]} is not a "
+                    f"{'number' if column in numeric else 'text or number'}; send "
+                    f"{'a number' if column in numeric else 'a string or number'} or null.",
+                )
+
+
+def _no_bool_columns(frame: Any, columns: Any) -> None:
+    """422 for a CSV column of True/False where the model wants numbers."""
+    for column in columns:
+        if column in frame.columns and frame[column].dtype == bool:
+            raise RequestError(
+                422, f"CSV column {column} holds True/False, not numbers; send numbers only."
+            )
 
 
 def _json_list(body: bytes) -> list[Any]:
@@ -137,7 +172,7 @@ def _json_list(body: bytes) -> list[Any]:
 def _json_rows(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
     data = _json_list(body)
     if all(isinstance(row, dict) for row in data):
-        return _object_rows(data)
+        return _object_rows(data, _may_hold_bools(body))
     if all(isinstance(row, list) for row in data):
         widths = {len(row) for row in data}
         if widths != {schema.n_features}:
@@ -148,34 +183,45 @@ def _json_rows(body: bytes, schema: Schema) -> tuple[Any, list[str] | None]:
                 f"{schema.n_features} (columns {', '.join(schema.columns()[:8])}"
                 f"{' …' if schema.n_features > 8 else ''}).",
             )
-        return _numbers(data, schema.columns()), None
+        return _numbers(data, schema.columns(), _may_hold_bools(body)), None
     raise RequestError(422, "Rows must be all lists (values in column order) or all objects.")
 
 
-def _object_rows(data: list[dict[str, Any]]) -> tuple[Any, list[str]]:
+def _may_hold_bools(body: bytes) -> bool:
+    """Whether a JSON body may hold true/false (the rare case worth a per-value scan)."""
+    return b"true" in body or b"false" in body
+
+
+def _object_rows(data: list[dict[str, Any]], bools: bool) -> tuple[Any, list[str]]:
     names = list(data[0])
     for i, row in enumerate(data):
         if row.keys() != data[0].keys():
             raise RequestError(
                 422, f"Row {i} has other keys than row 0; give every row the same columns."
             )
-    return _numbers([[row[n] for n in names] for row in data], names), names
+    return _numbers([[row[n] for n in names] for row in data], names, bools), names
 
 
-def _numbers(rows: list[list[Any]], names: list[str]) -> np.ndarray:
-    try:
-        return np.array(rows, dtype=np.float32)
-    except (TypeError, ValueError):
-        pass
+def _numbers(rows: list[list[Any]], names: list[str], bools: bool = False) -> np.ndarray:
+    """float32 rows; 422 naming the first value that is not a number (null passes: NaN)."""
+    if not bools:
+        try:
+            return np.array(rows, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError):
+            pass
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
-            if isinstance(value, (bool, int, float)) or value is None:
+            if (isinstance(value, (int, float)) and not isinstance(value, bool)) or value is None:
                 continue
             column = names[j] if j < len(names) else f"x{j}"
+            shown = orjson.dumps(value).decode()[:40] if isinstance(value, bool) else repr(value)
             raise RequestError(
-                422, f"Row {i}, column {column}: {value!r} is not a number; send numbers only."
+                422, f"Row {i}, column {column}: {shown[:40]} is not a number; send numbers only."
             )
-    raise RequestError(422, "Some feature values are not numbers; send numbers only.")
+    try:
+        return np.array(rows, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError):
+        raise RequestError(422, "Some feature values are not numbers; send numbers only.") from None
 
 
 def _csv_frame(body: bytes, schema: Schema) -> Any:
@@ -197,6 +243,7 @@ def _csv_frame(body: bytes, schema: Schema) -> Any:
 
 def _csv_rows(body: bytes, schema: Schema) -> tuple[Any, list[str]]:
     frame = _csv_frame(body, schema)
+    _no_bool_columns(frame, frame.columns)
     names = [str(c) for c in frame.columns]
     if not schema.feature_names and len(names) == schema.n_features:
         names = schema.columns()  # an unnamed-array model: columns in order

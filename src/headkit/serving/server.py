@@ -1,65 +1,114 @@
-"""Run the prediction app under uvicorn (``headkit serve``)."""
+"""Run the prediction app under uvicorn (``headkit serve``): one process or ``workers`` processes.
+
+The listening socket is bound here, before any worker starts, so a busy port is one clear error.
+With ``workers > 1`` uvicorn's supervisor starts that many processes on the shared socket, each
+loading the model through :func:`worker_app` (the options travel in an environment variable), and
+restarts any that dies. On SIGTERM (or Ctrl-C) uvicorn stops accepting connections, lets the
+requests in flight finish (``graceful_s`` at most), then the app stops its model thread.
+"""
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from headkit.exceptions import ConfigError
+from headkit.serving.options import ServeOptions
+
+RUN_ENV = "HEADKIT_SERVE_RUN"
+OPTIONS_ENV = "HEADKIT_SERVE_OPTIONS"
 
 
-def run_server(
-    run: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    max_body_bytes: int = 16 * 2**20,
-    max_batch_rows: int = 4096,
-    threads: int = 1,
-    access_log: bool = False,
-) -> None:
-    """Load the run and serve it until interrupted (Ctrl-C or SIGTERM).
+def build_app(run: str | Path, options: ServeOptions) -> Any:
+    """Load the run with ``options.engine``, cap its threads, and build the app."""
+    from headkit.serving.app import create_app
+    from headkit.serving.model import limit_threads, load_model
+
+    model = load_model(run, options.engine, options.threads)
+    limit_threads(options.threads, model.engine)
+    return create_app(model, options)
+
+
+def worker_app() -> Any:
+    """The app of one worker process (uvicorn's factory), from the parent's environment."""
+    return build_app(os.environ[RUN_ENV], ServeOptions.from_json(os.environ[OPTIONS_ENV]))
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as error:
+        raise ConfigError(
+            f"Cannot listen on {host}:{port} ({error.strerror}); choose another --port."
+        ) from None
+
+
+def run_server(run: str | Path, options: ServeOptions | None = None, **settings: Any) -> None:
+    """Load the run and serve it until SIGTERM or Ctrl-C.
 
     Parameters
     ----------
     run : str or Path
         Run or model directory.
-    host, port : str, int
-        Where to listen; port 0 picks a free port (printed on start).
-    max_body_bytes, max_batch_rows : int
-        See :func:`headkit.serving.create_app`.
-    threads : int
-        torch threads for the model calls (1 leaves a core to the HTTP loop on small machines).
-    access_log : bool
-        Log one line per request.
+    options : ServeOptions, optional
+        Address, engine, workers, limits (defaults: :class:`ServeOptions`'s).
+    **settings
+        Fields of :class:`ServeOptions` that replace those of ``options``.
+
+    Raises
+    ------
+    ConfigError, ModelFileError
+        The serve extra is missing, the run cannot be loaded, or the port is taken.
     """
+    options = replace(options or ServeOptions(), **settings)
     try:
         import uvicorn
     except ImportError:
         raise ConfigError(
             "headkit serve needs the serve extra; install it with pip install 'headkit[serve]'."
         ) from None
-    import torch
-
-    from headkit.estimator import HeadClassifier
-    from headkit.serving.app import create_app
-
-    if threads < 1 or max_batch_rows < 1 or max_body_bytes < 1:
-        raise ConfigError("--threads, --max-batch-rows and --max-body-mb must be positive.")
-    estimator = HeadClassifier.load(run, device="cpu")
-    app = create_app(estimator, max_body_bytes=max_body_bytes, max_batch_rows=max_batch_rows)
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family)
-    except OSError as error:
-        raise ConfigError(
-            f"Cannot listen on {host}:{port} ({error.strerror}); choose another --port."
-        ) from None
-    bound = sock.getsockname()[1]
-    torch.set_num_threads(threads)  # only once the server will run: tests call this in-process
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=access_log, timeout_graceful_shutdown=5
+    app = build_app(run, options)  # also checks the run before workers start
+    sock = _listen(options.host, options.port)
+    uvicorn_settings: dict[str, Any] = {
+        "http": "httptools",
+        "loop": "uvloop" if _has("uvloop") else "asyncio",
+        "lifespan": "on",
+        "log_level": "warning",
+        "access_log": False,  # the app writes JSON lines itself (--access-log)
+        "timeout_graceful_shutdown": options.graceful_s,
+        "server_header": False,
+    }
+    shown = f"[{options.host}]" if ":" in options.host else options.host
+    where = f"http://{shown}:{sock.getsockname()[1]}"
+    print(
+        f"headkit serve: {run} ({app.model.engine} engine, {options.workers} worker"
+        f"{'s' if options.workers > 1 else ''}) on {where}",
+        file=sys.stderr,
+        flush=True,
     )
-    shown = f"[{host}]" if ":" in host else host
-    print(f"headkit serve: {run} on http://{shown}:{bound}", file=sys.stderr, flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    if options.workers == 1:
+        uvicorn.Server(uvicorn.Config(app, **uvicorn_settings)).run(sockets=[sock])
+        return
+    del app
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[RUN_ENV] = str(run)
+    os.environ[OPTIONS_ENV] = options.to_json()
+    config = uvicorn.Config(
+        "headkit.serving.server:worker_app",
+        factory=True,
+        workers=options.workers,
+        **uvicorn_settings,
+    )
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None

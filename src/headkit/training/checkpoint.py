@@ -109,7 +109,7 @@ def training_state(trainer: Trainer) -> dict[str, Any]:
 
 
 def _record(row: dict[str, Any]) -> EpochRecord:
-    from headkit.training.trainer import EpochRecord
+    from headkit.training.callbacks import EpochRecord
 
     base = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
     extra = {k: v for k, v in row.items() if k not in base}

@@ -127,3 +127,29 @@ class FusedAdamW(torch.optim.AdamW):
             ):
                 items.append(value)
         return split
+
+
+SCHEDULES = ("onecycle", "cosine", "constant")
+WARMUP_FRACTION = 0.25  # share of one-cycle steps spent raising the learning rate
+
+
+def build_schedulers(schedule: str, optimizers: list[Optimizer], steps: int) -> list[Any]:
+    """Per-step learning-rate schedulers of ``schedule`` over ``steps`` steps (none for 0).
+
+    ``"onecycle"`` warms up over :data:`WARMUP_FRACTION` of the steps (at least two) and anneals;
+    ``"cosine"`` anneals from the start; ``"constant"`` has no scheduler.
+    """
+    if schedule == "constant" or steps < 1:
+        return []
+    if schedule == "onecycle":
+        return [
+            torch.optim.lr_scheduler.OneCycleLR(
+                opt,
+                max_lr=[g["lr"] for g in opt.param_groups],
+                total_steps=steps,
+                pct_start=max(WARMUP_FRACTION, 2 / steps) if steps > 2 else WARMUP_FRACTION,
+                cycle_momentum=getattr(opt, "cycle_momentum", True),
+            )
+            for opt in optimizers
+        ]
+    return [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) for opt in optimizers]

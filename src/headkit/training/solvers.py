@@ -17,7 +17,6 @@ equals sklearn's ``½‖w‖²`` on its single weight vector ``w = W₁ − W₀
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
 
@@ -161,54 +160,3 @@ def lbfgs(C: float = 1.0, max_iter: int = 2000, tol: float = 1e-10) -> LBFGSLogi
 def ridge(alpha: float = 1e-3, form: str = "auto") -> RidgeReadout:
     """Readout by closed-form ridge on one-hot targets (primal or dual form)."""
     return RidgeReadout(alpha, form)
-
-
-def fit_readout(
-    trainer,
-    X: Tensor,
-    y: Tensor,
-    X_val: Tensor | None,
-    y_val: Tensor | None,
-    sample_weight: Tensor | None = None,
-    teacher_log_probs: Tensor | None = None,
-):
-    """Run the trainer's solver instead of the fit loop; record one history row.
-
-    Parameters
-    ----------
-    trainer : Trainer
-        Holds the model, its solver and the loss used for the reported training loss.
-    X, y : Tensor
-        Training rows (N, F) and class indices (N,).
-    X_val, y_val : Tensor, optional
-        Validation rows.
-    sample_weight, teacher_log_probs : Tensor, optional
-        Not supported by the readout solvers: a :class:`ConfigError` says so.
-
-    Returns
-    -------
-    list of EpochRecord
-    """
-    from headkit.training.trainer import EpochRecord
-
-    if sample_weight is not None or teacher_log_probs is not None:
-        raise ConfigError(
-            f"solver={trainer.config.solver!r} fits the readout without sample weights or a "
-            "teacher; drop them or use solver='adamw'."
-        )
-    started = time.perf_counter()
-    X, y = X.to(trainer.device), y.to(trainer.device)
-    trainer.begin_fit(1, resumable=False)
-    n_classes = readout_of(trainer.model)[1].out_features
-    extra = trainer.solver.fit(trainer.model, X, y, n_classes)
-    train_loss, _ = trainer.evaluate(X, y)
-    val_loss = val_acc = None
-    if X_val is not None and y_val is not None and len(X_val) > 0:
-        val_loss, val_acc = trainer.evaluate(X_val.to(trainer.device), y_val.to(trainer.device))
-    trainer.epoch += 1
-    record = EpochRecord(
-        trainer.epoch, train_loss, val_loss, val_acc, 0.0, time.perf_counter() - started, extra
-    )
-    trainer.end_epoch(record)
-    trainer.end_fit()
-    return [record]

@@ -19,20 +19,18 @@ from headkit import protocols
 from headkit.config import TrainingConfig, batch_rows
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
-from headkit.threads import with_thread_policy
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
-from headkit.training.optim import FusedAdamW
-from headkit.training.solvers import SOLVERS, fit_readout
+from headkit.training.optim import SCHEDULES, FusedAdamW, build_schedulers
+from headkit.training.orthogonal import gradient_callbacks
+from headkit.training.solvers import SOLVERS, readout_of
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
-from headkit.training.weights import RowWeightedLoss, check_class_weights, weighted_rows_loss
+from headkit.training.weights import check_class_weights, weighted_criterion, weighted_rows_loss
 
-SCHEDULES = ("onecycle", "cosine", "constant")
 MONITORS = ("val_accuracy", "val_loss")
-WARMUP_FRACTION = 0.25  # share of one-cycle steps spent raising the learning rate
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -109,11 +107,8 @@ class Trainer:
                 "use augment='none' with a teacher."
             )
         self.criterion.to(self.device)
-        self.callbacks: list[Callback] = [
-            DivergenceGuard(),
-            EarlyStopping(config.monitor, config.patience, config.restore_best),
-            *callbacks,
-        ]
+        early = EarlyStopping(config.monitor, config.patience, config.restore_best)
+        self.callbacks = [DivergenceGuard(), early, *gradient_callbacks(config), *callbacks]
         self.history: list[EpochRecord] = []
         self.best_epoch: int | None = None
         self.restored_epoch: int | None = None
@@ -177,25 +172,6 @@ class Trainer:
             optimizers.insert(0, FusedAdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay))
         return optimizers
 
-    def _schedulers(self, steps: int) -> list[Any]:
-        cfg = self.config
-        if cfg.schedule == "constant" or steps < 1:
-            return []
-        if cfg.schedule == "onecycle":
-            return [
-                torch.optim.lr_scheduler.OneCycleLR(
-                    opt,
-                    max_lr=[g["lr"] for g in opt.param_groups],
-                    total_steps=steps,
-                    pct_start=max(WARMUP_FRACTION, 2 / steps) if steps > 2 else WARMUP_FRACTION,
-                    cycle_momentum=getattr(opt, "cycle_momentum", True),
-                )
-                for opt in self.optimizers
-            ]
-        return [
-            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) for opt in self.optimizers
-        ]
-
     def evaluate(
         self, X: Tensor, y: Tensor, batch_size: int = 4096, weight: Tensor | None = None
     ) -> tuple[float, float]:
@@ -232,23 +208,6 @@ class Trainer:
         total = len(X) if weight is None else float(weight.sum())
         return total_loss / total, correct / total
 
-    def _weighted_criterion(self, sample_weight: Tensor | None) -> RowWeightedLoss | None:
-        """The criterion with per-row weights bound, or None without weights."""
-        if sample_weight is None:
-            return None
-        if isinstance(getattr(self.model, "head", None), protocols.OwnsTrainingLoss):
-            raise ConfigError(
-                "This head computes its own loss, which cannot weight rows; drop sample_weight "
-                "and class_weight or use a head such as 'linear'."
-            )
-        if self._ddp_step is not None:
-            raise ConfigError(
-                "sample_weight and class_weight are not supported under torchrun; train in one "
-                "process or drop the weights."
-            )
-        return RowWeightedLoss(self.criterion)
-
-    @with_thread_policy
     def fit(
         self,
         X: Tensor,
@@ -287,10 +246,12 @@ class Trainer:
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
         if self.solver is not None:
-            return fit_readout(self, X, y, X_val, y_val, sample_weight, teacher_log_probs)
+            return self._fit_readout(X, y, X_val, y_val, sample_weight, teacher_log_probs)
         X, y = X.to(self.device), y.to(self.device)
         self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
-        self._weighted = self._weighted_criterion(sample_weight)
+        self._weighted = weighted_criterion(
+            self.model, self.criterion, sample_weight, ddp=self._ddp_step is not None
+        )
         if self._weighted is not None and self._teacher is not None:
             raise ConfigError(
                 "sample_weight and class_weight do not combine with a teacher; drop one of them."
@@ -307,13 +268,43 @@ class Trainer:
         rank_rows = distributed.rank_rows(len(X))  # this process's share of the rows
         batch_size = batch_rows(self.config.batch_size, rank_rows)
         steps_per_epoch = math.ceil(rank_rows / batch_size)
-        self.schedulers = self._schedulers(steps_per_epoch * epochs) if epochs > 1 else []
+        steps = steps_per_epoch * epochs if epochs > 1 else 0
+        self.schedulers = build_schedulers(self.config.schedule, self.optimizers, steps)
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
         self.begin_fit(epochs, resumable=True)
         self.model.train()
         while self.epoch < self.fit_end_epoch and not self.stop:
             self.end_epoch(self._run_epoch(X, y, val, batch_size))
+        self.end_fit()
+        return self.history[self.fit_start_epoch :]
+
+    def _fit_readout(
+        self,
+        X: Tensor,
+        y: Tensor,
+        X_val: Tensor | None,
+        y_val: Tensor | None,
+        sample_weight: Tensor | None,
+        teacher_log_probs: Tensor | None,
+    ) -> list[EpochRecord]:
+        """Fit the readout with the config's solver instead of the loop: one history row."""
+        if sample_weight is not None or teacher_log_probs is not None:
+            raise ConfigError(
+                f"solver={self.config.solver!r} fits the readout without sample weights or a "
+                "teacher; drop them or use solver='adamw'."
+            )
+        started = time.perf_counter()
+        X, y = X.to(self.device), y.to(self.device)
+        self.begin_fit(1, resumable=False)
+        extra = self.solver.fit(self.model, X, y, readout_of(self.model)[1].out_features)
+        train_loss, _ = self.evaluate(X, y)
+        val_loss = val_acc = None
+        if X_val is not None and y_val is not None and len(X_val) > 0:
+            val_loss, val_acc = self.evaluate(X_val.to(self.device), y_val.to(self.device))
+        self.epoch += 1
+        seconds = time.perf_counter() - started
+        self.end_epoch(EpochRecord(self.epoch, train_loss, val_loss, val_acc, 0.0, seconds, extra))
         self.end_fit()
         return self.history[self.fit_start_epoch :]
 

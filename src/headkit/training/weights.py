@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from headkit import protocols
+from headkit._validation import shown_names
 from headkit.exceptions import ConfigError
 from headkit.functional.losses import reduce_rows
 from headkit.nn.losses import CrossEntropyLoss, RowLoss, flatten_samples
@@ -60,8 +62,8 @@ def class_weight_vector(
     unknown = [k for k in class_weight if k not in set(classes.tolist())]
     if unknown:
         raise ConfigError(
-            f"class_weight names labels {unknown[:5]} that are not classes of y; use labels from "
-            f"{classes.tolist()[:10]}."
+            f"class_weight names labels {shown_names(map(repr, unknown))} that are not classes "
+            f"of y; use labels from {shown_names(map(repr, classes.tolist()), 10)}."
         )
     return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
 
@@ -120,3 +122,28 @@ class RowWeightedLoss:
         if self.weight is None:
             return self.criterion(logits, target)
         return weighted_rows_loss(self.criterion, logits, target, self.weight)  # type: ignore[arg-type]
+
+
+def weighted_criterion(
+    model: nn.Module, criterion: nn.Module, sample_weight: Tensor | None, ddp: bool
+) -> RowWeightedLoss | None:
+    """The criterion with per-row weights bound, or None without weights.
+
+    Raises
+    ------
+    ConfigError
+        A head that computes its own loss, or a ``torchrun`` fit (``ddp``), with weights.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(getattr(model, "head", None), protocols.OwnsTrainingLoss):
+        raise ConfigError(
+            "This head computes its own loss, which cannot weight rows; drop sample_weight "
+            "and class_weight or use a head such as 'linear'."
+        )
+    if ddp:
+        raise ConfigError(
+            "sample_weight and class_weight are not supported under torchrun; train in one "
+            "process or drop the weights."
+        )
+    return RowWeightedLoss(criterion)

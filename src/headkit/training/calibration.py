@@ -1,0 +1,75 @@
+"""A trained network's calibration temperature, fitted through its own output map.
+
+Runs after training on held-out rows (the estimator's validation split): the temperature is
+fitted by :func:`headkit.evaluation.calibration.fit_temperature` on the network's logits with the
+network's own output map, and stored in its ``temperature`` buffer, the one home of T (saved in
+``model.safetensors``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from headkit.evaluation.calibration import fit_temperature
+from headkit.evaluation.metrics import negative_log_likelihood
+from headkit.evaluation.reliability import expected_calibration_error
+from headkit.inference.forward import device_of, predict_arrays
+
+if TYPE_CHECKING:
+    from headkit.nn.network import HeadNet
+
+LOG_EPS = math.log(1e-12)  # floor of the log-probabilities a temperature is fitted on
+
+
+def fit_network_temperature(net: HeadNet, logits: Any, y: Any) -> float:
+    """Fit T for ``net`` on logits (N, C) and labels (N,) through its own output map.
+
+    Minimises the NLL of ``net.output.log_prob(logits / T)``, floored at log 1e-12 so that the
+    exact zeros of sparse maps stay finite; see :func:`fit_temperature`.
+    """
+    output = copy.deepcopy(net.output).cpu().double().eval()
+    return fit_temperature(logits, y, log_prob=lambda z: output.log_prob(z).clamp_min(LOG_EPS))
+
+
+def calibrate_network(net: HeadNet, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Fit ``net.temperature`` on held-out rows through its own output map; report the effect.
+
+    T minimises the NLL of ``net.output.log_prob(logits / T)`` (floored at log 1e-12, so sparse
+    maps' exact zeros stay finite): the same map, with its own settings, that
+    :meth:`headkit.nn.HeadNet.probabilities` applies afterwards, so with
+    ``output="softmax:temperature=τ"`` the fitted T is the factor on top of τ.
+
+    Parameters
+    ----------
+    net : HeadNet
+        The network; its ``temperature`` buffer is set to the fitted T.
+    X : ndarray, shape (N, F) float32
+        Held-out rows (never the training rows).
+    y : ndarray, shape (N,)
+        Class indices.
+
+    Returns
+    -------
+    dict
+        ``temperature``, ``ece_before``, ``ece_after``, ``nll_before``, ``nll_after`` (on these
+        rows) and ``n_samples``.
+    """
+    net.temperature.fill_(1.0)
+    logits, before, _ = predict_arrays(net, X)
+    t = fit_network_temperature(net, logits, y)
+    net.temperature.fill_(t)
+    with torch.no_grad():
+        after = net.probabilities(logits.double().to(device_of(net))).cpu().numpy()
+    return {
+        "temperature": t,
+        "ece_before": expected_calibration_error(y, before.numpy()),
+        "ece_after": expected_calibration_error(y, after),
+        "nll_before": negative_log_likelihood(y, before.numpy()),
+        "nll_after": negative_log_likelihood(y, after),
+        "n_samples": len(y),
+    }
