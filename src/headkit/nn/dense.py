@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from headkit.exceptions import ConfigError
-from headkit.nn.activations import make_activation
-from headkit.nn.dropout import DropoutPlan
+from headkit.functional.fused_dense import linear_relu_dropout
+from headkit.nn.activations import ReLU, make_activation
+from headkit.nn.dropout import Dropout, DropoutPlan
 from headkit.nn.init import INITS
 from headkit.nn.residual import RESIDUALS, ResidualScale, residual_spec
 
@@ -54,7 +55,23 @@ class DenseBlock(nn.Module):
         self.skip = residual if isinstance(residual, ResidualScale) else None
         self.residual = self.skip is not None
 
+    def _fusable(self) -> bool:
+        """True when the block is exactly linear → ReLU → (Dropout) with no hooks in between."""
+        parts = (self.linear, self.norm, self.activation, self.dropout)
+        return (
+            self.training
+            and self.skip is None
+            and type(self.linear) is nn.Linear
+            and type(self.norm) is nn.Identity
+            and type(self.activation) is ReLU
+            and type(self.dropout) in (Dropout, nn.Identity)
+            and not any(m._forward_hooks or m._forward_pre_hooks for m in parts)
+        )
+
     def forward(self, x: Tensor) -> Tensor:
+        if self._fusable():  # one autograd node, in-place passes (headkit.functional.fused_dense)
+            p = getattr(self.dropout, "p", 0.0)
+            return linear_relu_dropout(x, self.linear.weight, self.linear.bias, p)
         h = self.activation(self.norm(self.linear(x)))
         if self.skip is not None:
             h = self.skip(x, h)
