@@ -25,9 +25,10 @@ from headkit.estimator.inputs import (
     row_weights,
     wants_table_preprocessing,
 )
+from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ConfigError, DataError
-from headkit.inference.forward import as_tensor, penultimate_features
+from headkit.inference.forward import as_tensor, penultimate_features, predict_arrays
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, resolve_device
 from headkit.training.calibration import calibrate_network
@@ -308,7 +309,21 @@ def _fit_extras(
         calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
     temperature = calibration.get("temperature", float(model.temperature))
     return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
-            "temperature_": temperature, **nested}  # fmt: skip
+            "temperature_": temperature, "conformal_": conformal_scores(est, model, X_val, y_val),
+            **nested}  # fmt: skip
+
+
+def conformal_scores(est: Any, model: HeadNet, X_val: Any, y_val: Any) -> ConformalScores | None:
+    """The held-out rows' conformal scores with the final (calibrated) probabilities, or None.
+
+    The same rows chose the epoch and the temperature, so the sets' coverage guarantee holds only
+    approximately (one scalar and one epoch fitted on them); ``benchmarks/tabular_suite.py``
+    measures it on test rows.
+    """
+    if est.multilabel_ or len(y_val) == 0:
+        return None
+    proba = predict_arrays(model, X_val).proba.numpy()
+    return ConformalScores.fit(proba, encode_targets(est, y_val).numpy())
 
 
 def nested_truncation(est: Any, X_val: Any, y_val: Any) -> tuple[HeadNet, dict[str, Any]]:

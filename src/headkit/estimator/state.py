@@ -17,6 +17,7 @@ import numpy as np
 
 from headkit import io
 from headkit.config import TrainingConfig
+from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
 
@@ -66,12 +67,14 @@ def given_network_params(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
-    """Return the extra files of a fitted estimator: Mahalanobis statistics, table preprocessing."""
+    """Return the extra files of a fitted estimator: OOD statistics, table preprocessing, conformal scores."""
     files: dict[str, bytes | str] = {}
     if getattr(estimator, "ood_detector_", None) is not None:
         files[io.OOD_STATISTICS] = estimator.ood_detector_.to_bytes()
     if getattr(estimator, "preprocessor_", None) is not None:
         files[io.PREPROCESSING] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
+    if getattr(estimator, "conformal_", None) is not None:
+        files[io.CONFORMAL] = estimator.conformal_.to_bytes()
     return files
 
 
@@ -100,6 +103,7 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "temperature_": float(model.temperature),
         "calibration_": meta.get("calibration", {}),
         "ood_detector_": MahalanobisDetector.load(path / io.OOD_STATISTICS),
+        "conformal_": ConformalScores.load(path / io.CONFORMAL),
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preprocessor_": preprocessor,
@@ -141,3 +145,23 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     training = TrainingConfig.from_dict(saved)
     seed = meta.get("seed", training.random_state)
     return training, 0, int(seed or 0)  # verbose: a loaded model is quiet until asked
+
+
+def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> HeadClassifier:
+    """Rebuild a fitted estimator from a saved directory (:meth:`HeadClassifier.load`)."""
+    from headkit.training import Trainer
+
+    model = io.load(path, device=device)
+    meta = model.metadata
+    if meta.get("estimator") != "HeadClassifier":
+        raise ModelFileError(
+            f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
+        )
+    training, verbose, seed = saved_training(meta)
+    given = given_network_params(meta)
+    estimator = cls.from_configs(model.config, training, verbose=verbose, **given)
+    estimator.class_weight = saved_class_weight(estimator.class_weight, meta)
+    estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
+    resolved = estimator.training_config().replace(device=device)
+    estimator._trainer = Trainer(model, resolved, model.config.n_classes)
+    return estimator
