@@ -75,7 +75,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Epoch with the best validation score; its weights are the model's only when early
         stopping (``patience``) restored them.
     temperature_ : float
-        Calibration temperature in use (1.0 unless ``calibrate`` fitted one).
+        Calibration temperature in use (1.0 unless ``calibrate`` fitted one): read from the
+        network's ``temperature`` buffer, its one home (saved in ``model.safetensors``).
     calibration_ : dict
         With ``calibrate``: validation ``ece_before``, ``ece_after``, ``nll_before``,
         ``nll_after`` and ``temperature``; empty otherwise.
@@ -216,7 +217,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self._set_fitted(**fitted, seed_=steps.derive_seed(self))
             with seeded(self.seed_, resolve_device(self.device)):
                 self._prepare(X, ())
-            self._set_fitted(temperature_=1.0, calibration_={})
+            self._set_fitted(calibration_={})
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
         self._trainer.fit(
             steps.training_rows(X),
@@ -250,8 +251,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         calibration = calibrate_network(
             self.model_, X, steps.encode_targets(self, np.asarray(y)).numpy()
         )
-        self._set_fitted(calibration_=calibration, temperature_=calibration["temperature"])
+        self._set_fitted(calibration_=calibration)
         return self.temperature_
+
+    @property
+    def temperature_(self) -> float:
+        return float(self.model_.temperature)
 
     # --------------------------------------------------------------------------- inference
     def _rows(self, X: Any) -> Any:

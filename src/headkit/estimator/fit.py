@@ -274,7 +274,7 @@ def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> 
     """Mahalanobis statistics of the training split; the temperature, if asked.
 
     Returns the fitted ``model_`` (cut to ``nested_width_`` when ``nested_budget`` is set, see
-    :func:`nested_truncation`), ``ood_detector_``, ``calibration_`` and ``temperature_``. All run at the
+    :func:`nested_truncation`), ``ood_detector_``, ``calibration_`` and ``conformal_``. All run at the
     fit's thread count, NumPy's BLAS included: OpenBLAS's own two threads on a busy two-core
     machine took 0.3–2.3 s for the 256 × 256 pseudo-inverse that one thread does in
     0.03–0.08 s.
@@ -307,10 +307,8 @@ def _fit_extras(
         )
     elif est.calibrate:
         calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
-    temperature = calibration.get("temperature", float(model.temperature))
     return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
-            "temperature_": temperature, "conformal_": conformal_scores(est, model, X_val, y_val),
-            **nested}  # fmt: skip
+            "conformal_": conformal_scores(est, model, X_val, y_val), **nested}  # fmt: skip
 
 
 def conformal_scores(est: Any, model: HeadNet, X_val: Any, y_val: Any) -> ConformalScores | None:

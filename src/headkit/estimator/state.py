@@ -100,7 +100,6 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "history_": [],
         "n_iter_": meta.get("n_iter", 0),
         "best_epoch_": meta.get("best_epoch"),
-        "temperature_": float(model.temperature),
         "calibration_": meta.get("calibration", {}),
         "ood_detector_": MahalanobisDetector.load(path / io.OOD_STATISTICS),
         "conformal_": ConformalScores.load(path / io.CONFORMAL),
