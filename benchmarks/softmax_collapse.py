@@ -1,4 +1,4 @@
-"""Softmax Collapse made to happen: the detector fires with softmax, StableMax avoids it (C8).
+"""Softmax Collapse made to happen: the detector fires with softmax; StableMax (C8) and ⊥Grad (F1).
 
 Prieto et al. (*Grokking at the Edge of Numerical Stability*, 2025) show that training past 100 %
 training accuracy without regularisation scales the logits until float32 softmax rounds the
@@ -12,7 +12,8 @@ large-initialisation one (MNIST with scaled-up weights, after Omnigrok), here on
   scale, so the logits start in the thousands.
 
 Runs: that set-up with ``output="softmax"`` (the detector watches it and warns), the same with
-``output="stablemax"``, and the softmax set-up at the default initialisation (a control that
+``output="stablemax"``, the softmax set-up with ``orthogonal_gradients=True`` (⊥Grad, the
+paper's other remedy), and the softmax set-up at the default initialisation (a control that
 memorises the rows without collapsing). Every 25 epochs a probe records, on all 1,000 training
 rows, the share whose float32 probability of the target under the run's own output map is
 exactly 1 (zero float32 loss: collapsed), the same share under softmax of the same logits, and
@@ -51,6 +52,7 @@ SET_UP = {
 RUNS = {
     "softmax, large init": {},
     "stablemax, large init": {"output": "stablemax"},
+    "softmax + ⊥Grad, large init": {"orthogonal_gradients": True},
     "softmax, default init (control)": {"init": "default"},
 }
 
@@ -114,7 +116,7 @@ def summary_row(name: str, result: dict) -> str:
 
 
 def trajectory(results: dict) -> list[str]:
-    names = list(results)[:2]
+    names = list(results)[:3]
     header = " | ".join(f"{n}: collapsed / train / test" for n in names)
     lines = [f"| epoch | {header} |", "|---|" + "---|" * len(names)]
     for rows in zip(*(results[n]["probe"] for n in names), strict=True):
@@ -134,7 +136,7 @@ def main() -> None:
     epochs = 150 if args.quick else 500
     results = {name: run(params, epochs, train, test) for name, params in RUNS.items()}
     lines = [
-        "# Softmax Collapse made to happen, detected, and avoided by StableMax (C8)",
+        "# Softmax Collapse made to happen, detected, and avoided by StableMax (C8) or ⊥Grad (F1)",
         "",
         f"Command: `OMP_NUM_THREADS=1 python benchmarks/softmax_collapse.py"
         f"{' --quick' if args.quick else ''}`; {epochs} epochs of 5 batches on 1,000 MNIST-1D "

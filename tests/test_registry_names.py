@@ -13,8 +13,9 @@ HEAD_SKIPS = {
     "knn": "class memories are filled from the training rows by the trainer",
     "ncm": "class means are filled from the training rows by the trainer",
 }
-# Output maps whose rows are independent per-class probabilities, not a distribution.
-PER_CLASS = {"sigmoid"}
+# Output maps whose rows are not a distribution: per-class probabilities, or mass kept back for
+# "none of these" (softmax₁).
+PER_CLASS = {"sigmoid", "softmax1"}
 
 
 @pytest.mark.parametrize("name", [n for n in HEADS.names() if n not in HEAD_SKIPS])

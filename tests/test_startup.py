@@ -62,8 +62,8 @@ def test_predict_of_a_plain_network_imports_neither_torch_nor_scikit_learn(tmp_p
     loaded = predict_in_a_fresh_process(tmp_path / "run", tmp_path / "rows.csv", out)
     assert not loaded & {"torch", "sklearn", "scipy", "matplotlib"}
     written = pd.read_csv(out)
-    np.testing.assert_allclose(
-        written[["proba_0", "proba_1"]].to_numpy(), model.predict_proba(X[:50]), atol=1e-6
+    np.testing.assert_allclose(  # engines agree to 1e-6; the CSV's 6 digits add at most 5e-7
+        written[["proba_0", "proba_1"]].to_numpy(), model.predict_proba(X[:50]), atol=1.5e-6
     )
 
 

@@ -7,7 +7,7 @@ first data row of a file, after its header).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,17 @@ MAX_CODES = (
     20  # a float target with more distinct integral values than this, not 0..K-1, is numeric
 )
 SHOWN = 3
+
+
+def shown_names(items: Iterable[Any], limit: int = 8) -> str:
+    """Every item up to ``limit`` (``a, b, c``); beyond it the first ``limit`` and a count.
+
+    ``shown_names(["a", "b", "c"], 2)`` is ``"a, b and 1 more"``: a list in a message never
+    stops short without saying how much it left out.
+    """
+    items = [str(item) for item in items]
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _rows(index: np.ndarray) -> str:
@@ -231,3 +242,13 @@ def validate_features(
     else:
         check_finite_features(features, names, "X")
     return out
+
+
+def generated_names(n_columns: int) -> list[str]:
+    """The placeholder names headkit gives the columns of an unnamed array: ``x0, x1, …``."""
+    return [f"x{i}" for i in range(n_columns)]
+
+
+def are_generated(names: list[str]) -> bool:
+    """Whether ``names`` are exactly the placeholders ``x0, x1, …`` (then columns match by position)."""
+    return list(names) == generated_names(len(names))

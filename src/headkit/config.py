@@ -67,6 +67,11 @@ def settings(config: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config) if "help" in f.metadata]
 
 
+def setting_fields() -> list[dataclasses.Field]:
+    """Every fit setting: those of :class:`NetworkConfig`, then those of :class:`TrainingConfig`."""
+    return [*settings(NetworkConfig), *settings(TrainingConfig)]
+
+
 def validation_share(validation_fraction: float | None, patience: Any, calibrate: bool) -> float:
     """Return the share of training rows to hold out for validation.
 
@@ -120,6 +125,13 @@ class NetworkConfig:
         "relu",
         "Activation spec (headkit.nn.ACTIVATIONS): relu, leaky_relu:slope=0.1, prelu, elu, selu, "
         "gelu, silu, mish, softplus, tanh or sigmoid.",
+        str,
+    )
+    block: str = setting(
+        "dense",
+        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation), a gated unit that "
+        "replaces both, glu ((W_a x + b_a) ⊙ σ(W_g x + b_g)), swiglu (SiLU gate) or geglu (GELU), "
+        "or lowrank:rank=16 (W = U Vᵀ with ordered dropout over the rank).",
         str,
     )
     norm: str | None = setting(
@@ -227,6 +239,28 @@ class TrainingConfig:
         "γ of the gradient-noise schedule (0.55 in Neelakantan et al. 2015).",
         Range(float, 0, None),
     )
+    nested_budget: float | None = setting(
+        None,
+        "With dropout='nested': after the fit, cut the last hidden layer to the smallest width K "
+        "whose validation accuracy is within this budget of the best width's (0.01 = one point); "
+        "needs a validation split (none holds out 10 %); none keeps the full width.",
+        Range(float, 0, 1, "both"),
+        None,
+    )
+    prune: str = setting(
+        "none",
+        "Sparse Dense layers: none, gmp:sparsity=0.9 (gradual magnitude pruning on the cubic "
+        "schedule) or erk:density=0.1 (a fixed random mask, ERK layer densities); the saved "
+        "weights hold exact zeros.",
+        str,
+    )
+    orthogonal_gradients: bool = setting(
+        False,
+        "⊥Grad: remove from each parameter's gradient its component along the parameter before "
+        "the optimiser step, so training cannot lower the loss by scaling the logits up (Prieto "
+        "et al. 2025: prevents Softmax Collapse).",
+        bool,
+    )
     standardize: bool = setting(
         True, "Scale features by the training mean and standard deviation (saved).", bool
     )
@@ -285,6 +319,20 @@ class TrainingConfig:
         0.5,
         "β in [0, 1]: β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·loss.",
         Range(float, 0, 1, "both"),
+    )
+    student_temperature: float | None = setting(
+        None,
+        "T_s > 0 of the student in the distillation term, β·T_s²·KL(p_Tt^teacher ‖ p_Ts^student), "
+        "when it differs from teacher_temperature (T_t; LTD uses a low T_t); none: T_s = T_t.",
+        Range(float, 0, None, "neither"),
+        None,
+    )
+    teacher_loss: str = setting(
+        "kl",
+        "The distillation term: kl (the teacher's whole distribution) or sampled_logit (squared "
+        "error between student and teacher log-probabilities of each row's label: the loss for a "
+        "teacher known only by the sampled label's probability, Zhao & Zhu 2023).",
+        Choice(("kl", "sampled_logit")),
     )
     track_diagnostics: bool = setting(
         False,

@@ -25,8 +25,14 @@ if TYPE_CHECKING:
 
 FORMAT = "headkit"
 FORMAT_VERSION = 1
+# The files of a model or run directory, named here once.
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+PREPROCESSING = "preprocessing.json"  # a table run's fitted TablePreprocessor (JSON)
+OOD_STATISTICS = "mahalanobis.safetensors"  # the Mahalanobis detector's class means and precision
+CONFORMAL = "conformal.safetensors"  # the held-out rows' conformal scores (prediction sets)
+METRICS = "metrics.json"  # a CLI run's metrics per split
+HISTORY = "history.csv"  # a CLI run's per-epoch history
 
 
 def _umask() -> int:
@@ -181,6 +187,7 @@ def save(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "network": model.config.to_dict(),
+        "resolved": model.resolved_parts(),
         "metadata": metadata or {},
     }
     files: dict[str, bytes | str] = {

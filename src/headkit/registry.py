@@ -241,6 +241,10 @@ class Registry:
             as parameters are passed.
         """
         name, options = self.resolve(spec, tuple(context))
+        return self.construct(name, options, **context)
+
+    def construct(self, name: str, options: dict[str, Any], **context: Any) -> Any:
+        """Construct ``name`` from typed ``options`` (as :meth:`resolve` returns them)."""
         entry = self._entry(name)
         named = entry.accepted()
         passed = {k: v for k, v in context.items() if k in named and k not in options}
@@ -249,7 +253,26 @@ class Registry:
         except ConfigError:
             raise
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"Cannot build {self.family} {str(spec)!r}: {error}") from error
+            raise ConfigError(f"Cannot build {self.family} {name!r}: {error}") from error
+
+    def resolved(self, spec: str | Spec, context: tuple[str, ...] = ()) -> dict[str, Any]:
+        """``{"name": ..., "options": {...}}`` of a spec with every default filled in (JSON-ready).
+
+        What a saved run records, so that an engine that does not import the factories (the
+        NumPy engine) reads each option's value, defaults included, from the declarations.
+        """
+        name, options = self.resolve(spec, context)
+        values = {**self.defaults(name, context), **options}
+        return {"name": name, "options": {k: _plain(v) for k, v in values.items()}}
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of an option value (numbers, text, flags, None and tuples of them)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return repr(value)
 
 
 def _parameters(source: Callable[..., Any]) -> dict[str, inspect.Parameter]:

@@ -80,7 +80,8 @@ def test_predict_with_mc_samples_adds_uncertainty_columns(tmp_path, labelled_csv
     result = invoke("predict", out, labelled_csv, "-o", mc, "--mc-samples", "10")
     assert result.exit_code == 0, result.output
     a, b = pd.read_csv(plain), pd.read_csv(mc)
-    assert list(b.columns) == [*a.columns, "entropy", "mutual_information"]
+    extra = ["entropy", "mutual_information", "least_confidence", "margin"]
+    assert list(b.columns) == [*a.columns, *extra]
     np.testing.assert_allclose(b[["proba_no", "proba_yes"]].sum(axis=1), 1.0, rtol=1e-5)
     assert not np.allclose(a["proba_yes"], b["proba_yes"])
     assert (b["mutual_information"] >= 0).all() and (b["entropy"] <= np.log(2) + 1e-6).all()

@@ -68,9 +68,9 @@ def test_text_columns_and_gaps_stay_a_frame_for_the_preprocessing(tmp_path):
 
 
 def test_unsupported_suffix(tmp_path):
-    (tmp_path / "d.txt").write_text("1")
+    (tmp_path / "d.docx").write_text("1")
     with pytest.raises(DataError, match="Unsupported file type"):
-        load_table(tmp_path / "d.txt", "y")
+        load_table(tmp_path / "d.docx", "y")
 
 
 def test_builtin_datasets_shapes():
@@ -82,3 +82,12 @@ def test_builtin_datasets_shapes():
     assert len(np.unique(np.concatenate([blobs.y_train, blobs.y_test]))) == 50
     with pytest.raises(ConfigError, match="Unknown data set"):
         load_dataset("imagenet")
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.tsv", "d.parquet"])
+def test_an_empty_file_is_named_in_the_error(tmp_path, name):
+    """pandas says only "No columns to parse from file" (issue 25)."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(DataError, match=f"{path}"):
+        load_table(path, "label")

@@ -8,7 +8,12 @@ from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from headkit.data.preprocessing import TablePreprocessor, needs_preprocessing, weighted_median
+from headkit.data.preprocessing import (
+    DataWarning,
+    TablePreprocessor,
+    needs_preprocessing,
+    weighted_median,
+)
 from headkit.exceptions import DataError
 
 
@@ -43,7 +48,11 @@ def test_matches_scikit_learn_imputer_scaler_and_one_hot(table):
     indicator = MissingIndicator().fit_transform(table[numeric])  # only bill had gaps
     np.testing.assert_array_equal(out[:, names.index("bill__missing")], indicator[:, 0])
     assert "flipper__missing" not in names
-    for column in ("island", "sex", "alive"):
+    alive = table["alive"].to_numpy(dtype=float)  # a bool column: numeric 0/1, scaled
+    np.testing.assert_allclose(
+        out[:, names.index("alive")], (alive - alive.mean()) / alive.std(), rtol=1e-5
+    )
+    for column in ("island", "sex"):
         keys = table[column].astype(object).where(table[column].notna(), None)
         keys = keys.map(lambda v: None if v is None else str(v)).to_frame()
         seen = keys[column].notna().to_numpy()
@@ -65,9 +74,14 @@ def test_unseen_categories_and_gaps_at_predict_time(table):
             "alive": [None],
         }
     )
-    out = pre.transform(row)[0]
+    with pytest.warns(DataWarning, match="1 row"):
+        out = pre.transform(row)[0]
     names = pre.output_names
-    for column in ("island", "sex", "alive"):
+    alive = pre.columns_[4]
+    assert out[names.index("alive")] == pytest.approx(
+        (alive["median"] - alive["mean"]) / alive["scale"]
+    )
+    for column in ("island", "sex"):
         slots = [i for i, n in enumerate(names) if n.startswith(f"{column}=")]
         assert out[slots].tolist() == [0.0] * (len(slots) - 1) + [1.0]
     bill = pre.columns_[1]
@@ -95,7 +109,7 @@ def test_high_cardinality_columns_are_hashed_with_crc32(rng):
     pre = TablePreprocessor(max_onehot=16, hash_buckets=8).fit(frame)
     n_seen = frame["user"].nunique()
     assert n_seen > 16
-    assert pre.column_roles()["user"] == f"hashed ({n_seen} values → 8)"
+    assert pre.column_roles()["user"].startswith(f"hashed ({n_seen} values → 8) — text")
     out = pre.transform(pd.concat([frame, pd.DataFrame({"user": ["brand-new"]})]))
     for i, value in enumerate([*frame["user"], "brand-new"]):
         expected = np.zeros(9)
@@ -110,7 +124,7 @@ def test_weighted_statistics_equal_repeated_rows(table, rng):
     b = TablePreprocessor().fit(repeated)
     for left, right in zip(a.columns_, b.columns_, strict=True):
         assert left.keys() == right.keys()
-        for key in left:
+        for key in set(left) - {"n_missing"}:  # a row count, not weighted
             if isinstance(left[key], float):
                 assert left[key] == pytest.approx(right[key], rel=1e-12)
             else:
@@ -128,14 +142,28 @@ def test_boundary_errors_name_the_column(table):
     pre = TablePreprocessor().fit(table)
     with pytest.raises(DataError, match="Columns bill were used in training"):
         pre.transform(table.drop(columns="bill"))
-    with pytest.raises(DataError, match="'flipper' was numeric in training"):
+    with pytest.warns(DataWarning, match=r"'flipper': 60 cell\(s\) are not numbers \('tall'\)"):
         pre.transform(table.assign(flipper="tall"))
     with pytest.raises(DataError, match="cannot encode"):
-        TablePreprocessor().fit(pd.DataFrame({"when": pd.date_range("2024-01-01", periods=3)}))
+        TablePreprocessor().fit(pd.DataFrame({"gap": pd.to_timedelta([1, 2, 3], unit="s")}))
 
 
-def test_needs_preprocessing_only_for_text_booleans_or_gaps():
+def test_needs_preprocessing_only_for_text_booleans_gaps_or_constants():
     assert not needs_preprocessing(pd.DataFrame({"a": [1.0, 2.0], "b": [1, 2]}))
+    assert needs_preprocessing(pd.DataFrame({"a": [1.0, 2.0], "b": [3, 3]}))
     assert needs_preprocessing(pd.DataFrame({"a": [1.0, None]}))
     assert needs_preprocessing(pd.DataFrame({"a": ["u", "v"]}))
     assert needs_preprocessing(pd.DataFrame({"a": [True, False]}))
+
+
+def test_missing_columns_are_all_named_or_counted():
+    """Seven missing columns were shown as five, without saying so (issue 25)."""
+    from headkit.exceptions import DataError
+
+    names = [f"col{i}" for i in range(12)]
+    frame = pd.DataFrame({n: np.arange(4.0) for n in names})
+    pre = TablePreprocessor().fit(frame)
+    with pytest.raises(DataError, match=r"Columns col5, col6, col7, col8, col9, col10, col11 were"):
+        pre.transform(frame[names[:5]])  # seven missing: all shown
+    with pytest.raises(DataError, match=r"Columns col0, col1, .*, col7 and 3 more were used"):
+        pre.transform(frame[names[11:]])  # eleven missing: eight and a count

@@ -5,7 +5,7 @@ import torch
 from headkit import io
 from headkit.exceptions import ExportError
 from headkit.export.onnx import export_onnx
-from headkit.inference.saved_model import PREPROCESSING_FILE
+from headkit.io import PREPROCESSING as PREPROCESSING_FILE
 from headkit.nn import HeadNet
 
 ort = pytest.importorskip("onnxruntime")
@@ -90,3 +90,63 @@ def test_hashed_columns_refuse_to_export(tmp_path):
     run, _ = table_run(tmp_path / "run", state)
     with pytest.raises(ExportError, match="Column 'mass' is hashed"):
         export_onnx(run, tmp_path / "m.onnx")
+
+
+def test_boolean_date_identifier_and_constant_columns_export_like_the_preprocessor(tmp_path):
+    """Each role's ONNX nodes against TablePreprocessor.transform on the same rows."""
+    import json
+
+    import pandas as pd
+
+    from headkit.data.preprocessing import TablePreprocessor
+
+    rng = np.random.default_rng(0)
+    n = 300
+    stamps = pd.Timestamp("1960-02-29") + pd.to_timedelta(rng.integers(0, 80 * 365 * 86400, n),
+                                                          unit="s")  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "id": [f"row-{i}" for i in range(n)],
+            "member": rng.choice(["Yes", "no", "?"], n),
+            "when": stamps.strftime("%Y-%m-%d %H:%M:%S"),
+            "size": rng.normal(size=n),
+            "kind": rng.choice(["a", "b"], n),
+            "same": "x",
+        }
+    )
+    frame.loc[3, "when"] = "?"
+    pre = TablePreprocessor().fit(frame)
+    assert [e["role"] for e in pre.columns_] == [
+        "identifier", "boolean", "datetime", "numeric", "onehot", "constant",
+    ]  # fmt: skip
+    state = json.loads(json.dumps(pre.to_dict()))
+    torch.manual_seed(0)
+    net = HeadNet(n_features=len(pre.output_names), n_classes=2, hidden_sizes=(8,)).eval()
+    meta = {"classes": ["p", "q"], "feature_names": list(frame.columns)}
+    io.save(net, tmp_path / "run", metadata=meta,
+            extra_files={PREPROCESSING_FILE: json.dumps(state)})  # fmt: skip
+    session = ort.InferenceSession(str(export_onnx(tmp_path / "run", tmp_path / "m.onnx")))
+    names = [i.name for i in session.get_inputs()]
+    assert names == ["member", "when", "size", "kind"]  # no input for the id and the constant
+    when = pd.to_datetime(frame["when"], errors="coerce")
+    seconds = (when - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy()
+    feeds = {
+        "member": frame["member"].to_numpy(dtype=object)[:, None],
+        "when": seconds[:, None],
+        "size": frame["size"].to_numpy(np.float32)[:, None],
+        "kind": frame["kind"].to_numpy(dtype=object)[:, None],
+    }
+    proba = session.run(None, feeds)[0]
+    with torch.no_grad():
+        expected = net.predict_proba(torch.from_numpy(pre.transform(frame))).numpy()
+    assert np.abs(proba - expected).max() <= 1e-5
+
+
+def test_a_hashed_column_is_named_in_the_export_error(tmp_path):
+    state = {**STATE, "columns": [{"name": "city", "role": "hash", "buckets": 4, "n_seen": 40}]}
+    torch.manual_seed(0)
+    net = HeadNet(n_features=5, n_classes=2, hidden_sizes=(4,)).eval()
+    io.save(net, tmp_path / "run", metadata={"classes": [0, 1], "feature_names": ["city"]},
+            extra_files={PREPROCESSING_FILE: __import__("json").dumps(state)})  # fmt: skip
+    with pytest.raises(ExportError, match="Column 'city' is hashed"):
+        export_onnx(tmp_path / "run", tmp_path / "m.onnx")

@@ -1,4 +1,4 @@
-"""NumPy twins of activations and output maps: defaults, names and naive references."""
+"""NumPy twins of activations and output maps: option names and naive references."""
 
 import math
 import warnings
@@ -12,13 +12,18 @@ from headkit.nn.outputs import OUTPUTS as TORCH_OUTPUTS
 
 
 @pytest.mark.parametrize("name", list(numpy_ops.ACTIVATIONS))
-def test_activation_options_and_defaults_are_the_registrys(name):
-    assert numpy_ops.ACTIVATIONS[name][0] == TORCH_ACTIVATIONS.defaults(name)
+def test_activation_kernels_take_the_registrys_options(name):
+    # the values (defaults included) come from the saved run, written from the registry
+    assert numpy_ops.kernel_options(numpy_ops.ACTIVATIONS[name]) == set(
+        TORCH_ACTIVATIONS.defaults(name)
+    )
 
 
 @pytest.mark.parametrize("name", list(numpy_ops.OUTPUTS))
-def test_output_options_and_defaults_are_the_registrys(name):
-    assert numpy_ops.OUTPUTS[name][0] == TORCH_OUTPUTS.defaults(name, ("n_classes",))
+def test_output_kernels_take_the_registrys_options(name):
+    assert numpy_ops.kernel_options(numpy_ops.OUTPUTS[name][1]) == set(
+        TORCH_OUTPUTS.defaults(name, ("n_classes",))
+    )
 
 
 def test_every_registered_activation_has_a_numpy_twin():

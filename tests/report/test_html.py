@@ -1,5 +1,6 @@
 """The HTML report: every picture present and referenced, no JavaScript, numbers that match."""
 
+import itertools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -87,7 +88,7 @@ def test_page_is_self_contained_and_has_no_javascript(report_run):
     assert "javascript:" not in text.lower()
     assert not re.search(r"(src|href)\s*=\s*[\"'](https?:)?//", text), "external resource"
     assert "url(" not in text  # no CSS pulling fonts or images from anywhere
-    assert page.links == []
+    assert page.links and all(link.startswith("#") for link in page.links)  # contents only
 
 
 def test_train_report_has_collapse_and_calibration_but_no_ood(report_run):
@@ -197,3 +198,75 @@ def test_report_names_the_network_and_its_depth_width_ratio(report_run, tmp_path
     ratio = sum(1 / w for w in sizes)  # Σ 1/n_l, written out
     assert f"depth/width ratio Σ 1/n = {ratio:.4f}" in page
     assert " → ".join(map(str, sizes)) in page
+
+
+def test_title_names_the_data_set_not_the_staging_folder(report_run):
+    """``train --report`` wrote into a staging folder named ``result`` (issue 25)."""
+    for index in (report_run.train_report, report_run.report):
+        text = index.read_text(encoding="utf-8")
+        assert "<title>headkit report · train</title>" in text  # the run trained on train.csv
+        assert "<h1>headkit report · train</h1>" in text and "· result" not in text
+
+
+def test_contents_link_every_section(report_run):
+    text = report_run.report.read_text(encoding="utf-8")
+    anchors = re.findall(r'<h2 id="([^"]+)">', text)
+    assert len(anchors) == text.count("<h2") >= 6
+    assert re.findall(r'<li><a href="#([^"]+)">', text) == anchors
+    assert text.index("<nav>") < text.index("<h2")
+
+
+def _history(val_loss, val_accuracy):
+    n = len(val_loss)
+    return {"epoch": np.arange(1, n + 1.0), "train_loss": np.linspace(1, 0.01, n),
+            "val_loss": np.asarray(val_loss, float), "val_accuracy": np.asarray(val_accuracy, float),
+            "lr": np.full(n, 0.01)}  # fmt: skip
+
+
+def test_a_climbing_validation_loss_with_steady_accuracy_gets_a_sentence():
+    from headkit.report.html import overconfidence_note
+
+    climbing = overconfidence_note(_history([0.9, 0.5, 1.2, 6.0], [0.90, 0.96, 0.96, 0.955]))
+    assert climbing is not None
+    assert "climbed from 0.5 (epoch 2) to 6 (epoch 4)" in climbing and "0.960 → 0.955" in climbing
+    assert overconfidence_note(_history([0.9, 0.5, 0.45, 0.4], [0.9, 0.96, 0.96, 0.97])) is None
+    assert (
+        overconfidence_note(_history([0.9, 0.5, 6.0], [0.9, 0.96, 0.80])) is None
+    )  # accuracy fell
+    assert overconfidence_note(_history([0.9, 0.5, 0.7], [0.9, 0.96, 0.96])) is None  # 1.4×
+    assert overconfidence_note(_history([np.nan] * 3, [np.nan] * 3)) is None  # no validation
+
+
+def test_the_sentence_is_on_the_page(report_run, tmp_path):
+    model = HeadClassifier.load(report_run.run)
+    inputs = collect(model, history=_history([0.9, 0.5, 1.2, 6.0], [0.90, 0.96, 0.96, 0.96]))
+    text = render_report(inputs, tmp_path / "o").read_text(encoding="utf-8")
+    assert '<p class="warn">The validation loss climbed from 0.5' in text
+
+
+def test_reliability_bars_never_overlap_and_the_legend_covers_none():
+    """Accuracy and confidence side by side, one legend outside the axes (issue 25)."""
+    from matplotlib.patches import Rectangle
+
+    from headkit.evaluation.calibration import ReliabilityCurve
+    from headkit.report.plots import reliability_figure
+
+    edges = np.linspace(0, 1, 16)
+    bins = np.array([3, 8, 12, 14])  # an underconfident bin (accuracy > confidence) among them
+    curve = ReliabilityCurve(confidence=np.array([0.25, 0.55, 0.83, 0.97]),
+                             accuracy=np.array([0.1, 0.7, 0.8, 0.99]), count=np.array([2, 5, 9, 80]),
+                             lower=edges[bins], upper=edges[bins + 1])  # fmt: skip
+    fig = reliability_figure({"before": curve, "after": curve}, {"before": 0.1, "after": 0.05})
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:  # the two diagrams (the count strips follow)
+        bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+        assert len(bars) == 2 * len(curve.count)
+        boxes = sorted((b.get_x(), b.get_x() + b.get_width()) for b in bars)
+        assert all(a[1] <= b[0] + 1e-12 for a, b in itertools.pairwise(boxes))
+        assert ax.get_legend() is None
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert any("accuracy" in t for t in labels) and any("confidence" in t for t in labels)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-import headkit.estimator
+import headkit.estimator.classifier
 from headkit.training import Callback, default_callbacks
 
 torch.set_num_threads(1)

@@ -73,7 +73,7 @@ def test_columns_are_matched_by_name_in_any_order(named_model):
 
 
 def test_column_mismatch_lists_missing_and_unexpected(named_model):
-    with pytest.raises(DataError, match=r"missing 'b'; unexpected 'B', 'd'"):
+    with pytest.raises(DataError, match=r"missing columns b; unexpected columns B, d"):
         align_columns(np.zeros((1, 4)), ["a", "B", "c", "d"], named_model, "f.csv")
 
 
@@ -111,3 +111,52 @@ def test_predict_writes_the_multi_label_indicator_of_the_estimator(tmp_path, ext
     if not extra:  # MC dropout averages stochastic passes: its indicator may differ
         np.testing.assert_array_equal(indicator, model.predict(X))
     assert 0 < indicator.sum() < indicator.size
+
+
+def test_probabilities_are_written_with_float32_honest_precision(tmp_path):
+    """The network computes in float32: no 16-digit or 1e-127 probabilities (issue 25)."""
+    from headkit.runs.predict import predictions_table, write_predictions
+
+    proba = np.array([[1e-127, 0.123456789012, 1 - 0.123456789012 - 1e-127], [0.5, 0.25, 0.25]])
+    ids = {"order_id": np.array([12345678.0, 2.0])}  # the user's own columns are left as they are
+    table = predictions_table(np.array(["x", "y", "z"]), proba, leading=ids)
+    assert table["proba_x"].dtype == np.float32
+    write_predictions(table, tmp_path / "p.csv")
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    assert lines[1] == "12345678.0,z,0,0.123457,0.876543"
+    assert lines[2] == "2.0,x,0.5,0.25,0.25"
+    write_predictions(table, tmp_path / "p.parquet")  # Parquet keeps the float32 numbers
+    assert pd.read_parquet(tmp_path / "p.parquet")["proba_y"].iloc[0] == np.float32(0.123456789012)
+
+
+def test_a_closed_pipe_ends_predict_quietly(tmp_path):
+    """`headkit predict RUN rows.csv | head` printed "error: [Errno 32] Broken pipe" (issue 25)."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    HeadClassifier(hidden_sizes=(4,), epochs=1).fit(X, X[:, 0] > 0).save(tmp_path / "run")
+    rows = pd.DataFrame(rng.normal(size=(20_000, 3)), columns=["x0", "x1", "x2"])
+    rows.to_csv(
+        tmp_path / "rows.csv", index=False
+    )  # ~0.6 MB of predictions: more than a pipe holds
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "headkit", "predict", "run", "rows.csv"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout.readline().startswith(b"label,")
+    proc.stdout.close()  # what `head` does after its lines
+    _, err = proc.communicate(timeout=120)
+    assert err.decode() == ""
+    assert proc.returncode in (0, 141)  # 141 = 128 + SIGPIPE, as `yes | head` ends
+
+
+def test_rows_with_nothing_known_get_an_empty_row_column():
+    from headkit.runs.predict import predictions_table
+
+    proba = np.array([[0.9, 0.1], [0.5, 0.5]])
+    table = predictions_table(np.array(["x", "y"]), proba, empty=np.array([False, True]))
+    assert table.columns[-1] == "empty_row" and table["empty_row"].tolist() == [0, 1]
+    assert "empty_row" not in predictions_table(np.array(["x", "y"]), proba).columns

@@ -65,3 +65,27 @@ def test_an_unwritable_out_is_refused_before_the_first_epoch(tmp_path):
     with pytest.raises(ConfigError, match="Cannot create a run directory"):
         train_run(request, callbacks=(Epochs(),))
     assert Epochs.seen == 0
+
+
+def test_a_hurting_softmax_collapse_becomes_one_notice_naming_the_flags(tmp_path):
+    """No raw SoftmaxCollapseWarning with a source line: one line for the CLI (issue 25)."""
+    import warnings
+
+    from headkit.training import SoftmaxCollapseWarning
+
+    rng = np.random.default_rng(0)  # one informative column of 40, a tenth of the labels flipped
+    y = rng.integers(0, 2, 250)
+    X = rng.normal(size=(250, 40))
+    X[:, 0] += 3.0 * y
+    frame = pd.DataFrame(X, columns=[f"c{i}" for i in range(40)])
+    frame["y"] = np.where(rng.random(250) < 0.1, 1 - y, y)
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    params = dict(hidden_sizes=(256,), epochs=15, validation_fraction=0.2, dropout=0.0,
+                  weight_decay=0.0, lr=0.1, schedule="constant", random_state=0)  # fmt: skip
+    request = TrainRequest(data=tmp_path / "d.csv", target="y", out=tmp_path / "r", params=params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SoftmaxCollapseWarning)
+        result = train_run(request)
+    (line,) = result.notices
+    assert line.startswith("Softmax Collapse from epoch ") and "\n" not in line
+    assert "validation loss rose" in line and "--weight-decay 0 --lr 0.1" in line

@@ -110,13 +110,18 @@ def test_the_server_encodes_table_rows_like_predict(table_run):
         assert answer["labels"] == expected["label"].tolist()
         proba = np.array(answer["probabilities"])
         np.testing.assert_allclose(proba, expected.filter(like="proba_").to_numpy(), atol=1e-6)
+        assert answer["empty_rows"] == [False] * len(rows)
         csv_answer = request(port, "POST", "/predict", new.to_csv(index=False), "text/csv")[1]
         assert csv_answer["labels"] == expected["label"].tolist()
         status, answer = request(port, "POST", "/predict", [{"island": "Dream"}])
         assert status == 422 and "bill_length_mm" in answer["error"]
-        bad = [{**rows[2], "body_mass_g": "heavy"}]
-        status, answer = request(port, "POST", "/predict", bad)
-        assert status == 422 and "body_mass_g" in answer["error"]
+        stray = [{**rows[2], "body_mass_g": "heavy"}, {**rows[2], "body_mass_g": None}]
+        status, answer = request(port, "POST", "/predict", stray)  # a stray word is a gap
+        assert status == 200 and answer["labels"][0] == answer["labels"][1]
+        np.testing.assert_allclose(*answer["probabilities"], atol=1e-6)
+        empty = [dict.fromkeys(rows[0]), {**dict.fromkeys(rows[0]), "island": "Atlantis"}]
+        status, answer = request(port, "POST", "/predict", [*empty, rows[2]])
+        assert status == 200 and answer["empty_rows"] == [True, True, False]
         assert request(port, "GET", "/metadata")[1]["preprocessing"]["table"]["island"].startswith(
             "one-hot"
         )

@@ -1,8 +1,8 @@
 """The ``headkit`` command line.
 
 ``app`` (the typer app and its commands), ``settings`` (flags read from the config
-declarations), ``inputs`` (files and data sets in, predictions out) and ``ship`` (``export`` and
-``serve``). ``headkit --help`` imports neither torch nor scikit-learn.
+declarations), ``inputs`` (files and data sets in, predictions out), ``ship`` (``export`` and
+``serve``) and ``listing`` (``list``: the named techniques). ``headkit --help`` imports neither torch nor scikit-learn.
 """
 
 from __future__ import annotations

@@ -17,14 +17,19 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from headkit.cli.inputs import (
+    Decimal,
+    NaValues,
     column_roles,
+    data_notes,
     load_data,
     load_unlabelled,
     metrics_table,
     ood_report,
     ood_table,
+    read_options,
 )
 from headkit.cli.settings import with_setting_flags
+from headkit.cli.train import train
 
 app = typer.Typer(
     name="headkit",
@@ -40,9 +45,22 @@ USAGE_ERROR = 2
 
 def _fail(message: str) -> typer.Exit:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)  # fmt: skip
     return typer.Exit(USAGE_ERROR)
+
+
+def _stdout_closed() -> typer.Exit:
+    """End quietly, as Unix tools do when their reader closes the pipe (status 128 + SIGPIPE)."""
+    import os
+
+    try:  # later writes and the interpreter's final flush go nowhere instead of failing again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner)
+        pass
+    return typer.Exit(128 + 13)
 
 
 def _user_errors(command: F) -> F:
@@ -53,7 +71,10 @@ def _user_errors(command: F) -> F:
         from headkit.exceptions import HeadkitError
 
         try:
-            return command(*args, **kwargs)
+            with data_notes():  # cells read as gaps, empty rows, encodings: one line each
+                return command(*args, **kwargs)
+        except BrokenPipeError:  # `headkit predict ... | head`: the reader has gone
+            raise _stdout_closed() from None
         except (HeadkitError, ValueError, OSError) as error:
             if _STATE["debug"]:
                 raise
@@ -73,91 +94,7 @@ def main_options(
 
 
 # ------------------------------------------------------------------------------------- train
-def train(
-    dataset: Annotated[
-        str | None,
-        typer.Option(help="Built-in data: mnist1d (default), digits or blobs[:n_classes=N]."),
-    ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Training file: .csv, .tsv, .parquet, .npy or .npz.")
-    ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Label column of --data (an index for .npy).")
-    ] = None,
-    test_fraction: Annotated[
-        float, typer.Option(help="Share of --data held out for the final test metrics.")
-    ] = 0.2,
-    out: Annotated[
-        Path | None, typer.Option(help="Run directory to write (default runs/NAME-TIME).")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out directory.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or logs.")] = False,
-    report: Annotated[
-        bool, typer.Option(help="Write the HTML report (RUN/report/index.html) after training.")
-    ] = False,
-    force_classification: Annotated[
-        bool,
-        typer.Option(help="Train on a numeric target with many distinct values, one class each."),
-    ] = False,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            help="Finish the interrupted run RUN from its last checkpoint (other flags ignored)."
-        ),
-    ] = None,
-    **setting_values: Any,
-) -> None:
-    """Train a classifier and write a run directory (model, config, metrics.json, history.csv).
-
-    Every fit setting of HeadClassifier is a flag with the same name and default. The run is
-    checkpointed every epoch; Ctrl-C stops with status 130 and `--resume RUN` finishes it with the
-    weights an uninterrupted run would have (docs/failures.md). Under torchrun the processes
-    train one model data-parallel.
-    """
-    from headkit.cli.settings import estimator_params
-    from headkit.runs import TrainRequest
-
-    params = estimator_params(setting_values)
-    params["verbose"] = 0 if quiet else 1
-    request = TrainRequest(
-        dataset=dataset,
-        data=data,
-        target=target,
-        test_fraction=test_fraction,
-        out=out,
-        overwrite=overwrite,
-        params=params,
-        report=report,
-        force_classification=force_classification,
-    )
-    _run_and_show(request, resume, quiet)
-
-
 app.command("train")(_user_errors(with_setting_flags(train)))
-
-
-def _run_and_show(request: Any, resume: Path | None, quiet: bool) -> None:
-    """Run (or resume) a training request; print its metrics, or the interruption line."""
-    from headkit.runs import RunInterrupted, interrupts, resume_run, train_run
-
-    with interrupts() as caught:
-        try:
-            if resume is not None:
-                result = resume_run(resume, verbose=0 if quiet else 1)
-            else:
-                result = train_run(request)
-        except RunInterrupted as stop:
-            typer.echo(str(stop), err=True)
-            raise typer.Exit(caught.exit_code) from None
-    if result.out is None:
-        return  # a non-main rank of a distributed run
-    metrics = result.metrics
-    if not quiet:
-        title = f"headkit · {metrics['data']} · {metrics['epochs_run']} epochs"
-        metrics_table(title, metrics["splits"])
-        typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
-    if result.report_index is not None:
-        typer.echo(f"report written to {result.report_index}")
 
 
 # ------------------------------------------------------------------------- evaluate / predict
@@ -183,35 +120,41 @@ def evaluate(
         str | None,
         typer.Option(help="Out-of-distribution data (file or built-in name): AUROC/AUPR/FPR95."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
     """Score a trained model on labelled data; labels it never saw are reported, not fatal."""
     import numpy as np
 
-    from headkit.runs import feature_frame, split_metrics
+    from headkit.evaluation import summary_metrics
+    from headkit.inference.saved_model import SavedModel
 
-    model = _load_run(run)
-    target = target or model.model_.metadata.get("target")
-    X, y, names = load_data(data, target, True, model)
-    y = np.asarray(y)
-    if model.classes_.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
-        y = y.astype(model.classes_.dtype)
-    known = np.isin(y, model.classes_)
+    saved = SavedModel.load(run, engine="auto")
+    target = target or saved.metadata.get("target")
+    read = read_options(na_values, decimal)
+    X, y, names = load_data(data, target, True, read=read)
+    y, classes = np.asarray(y), saved.classes
+    if classes.dtype.kind in "iub" and y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+        y = y.astype(classes.dtype)
+    known = np.isin(y, classes)
     report: dict[str, Any] = {}
     if known.any():
-        report = split_metrics(model, X[known], y[known], names)
+        report = summary_metrics(y[known], saved.predict_proba(X[known], names), classes)
     if not known.all():
+        from headkit._validation import shown_names
+
         unseen = sorted({str(v) for v in y[~known]})
         report["unseen_label_rows"] = int((~known).sum())
         report["unseen_labels"] = unseen[:20]
         report["accuracy_all_rows"] = float(report.get("accuracy", 0.0) * known.mean())
         typer.echo(
-            f"warning: {int((~known).sum())} rows have labels the model never saw ({', '.join(unseen[:5])}); "
+            f"warning: {int((~known).sum())} rows have labels the model never saw ({shown_names(unseen)}); "
             "they are left out of the metrics and count as errors in accuracy_all_rows.",
             err=True,
         )
     if ood is not None:
-        X_ood, ood_names = load_unlabelled(ood, target, model)
-        report["ood"] = ood_report(model, feature_frame(X, names), feature_frame(X_ood, ood_names))
+        X_ood, ood_names = load_unlabelled(ood, target, read=read)
+        report["ood"] = ood_report(saved, X, names, X_ood, ood_names)
     if as_json or "accuracy" not in report:
         typer.echo(json.dumps(report, indent=2))
     else:
@@ -251,26 +194,40 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    conformal: Annotated[
+        float | None,
+        typer.Option(
+            help="Add a prediction set holding the label with probability 1 - ALPHA (split "
+            "conformal, APS on the run's held-out rows): columns set and set_size."
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
     ] = None,
+    na_values: NaValues = None,
+    decimal: Decimal = None,
 ) -> None:
-    """Write the predicted label and one probability column per class."""
-    from headkit.cli.inputs import estimator_prediction, lean_prediction
+    """Write the predicted label and one probability column per class.
+
+    A table model adds a 0/1 ``empty_row`` column: 1 where every cell was empty or unknown.
+    """
+    from headkit.cli.inputs import saved_prediction
     from headkit.runs.predict import predictions_table, write_predictions
 
-    if mc_samples is None and ood_score is None:  # the lean path: no scikit-learn, no torch
-        found = lean_prediction(run, data, target, id_column)
-    else:
-        model = _load_run(run)
-        found = estimator_prediction(model, data, target, id_column, mc_samples)
-    leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
-    result = predictions_table(
-        found.classes, found.proba, found.uncertainty, leading, multilabel=found.multilabel
+    if mc_samples is not None:
+        from headkit.estimator.params import check_mc_samples
+
+        check_mc_samples(mc_samples)
+    read = read_options(na_values, decimal)
+    found = saved_prediction(
+        run, data, target, id_column, mc_samples, ood_score, read, conformal=conformal
     )
-    if ood_score is not None:
-        result[f"ood_{ood_score}"] = model.ood_score(found.features, method=ood_score)
+    leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
+    result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
+                               multilabel=found.multilabel, empty=found.empty)  # fmt: skip
+    for name, values in found.extra.items():
+        result[name] = values
     where = write_predictions(result, output, overwrite=overwrite)
     typer.echo(f"wrote {len(result)} predictions to {where}", err=True)
 
@@ -335,12 +292,14 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         from headkit.config import depth_width_ratio
 
         table.add_row("depth/width ratio Σ 1/n", f"{depth_width_ratio(sizes):.4f}")
+    from headkit.estimator.presets import apply_preset
+
     training = meta.get("training", {})
     if training.get("preset"):
-        from headkit.estimator.presets import apply_preset
-
         table.add_row("preset", str(training["preset"]))
-        training = apply_preset(training["preset"], training)
+    training = {
+        k: v for k, v in apply_preset(training.get("preset"), training).items() if k in training
+    }
     training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
     for key in (*training_keys, "solver", "augment", "random_state"):
         if key in training:
@@ -358,17 +317,21 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     roles = column_roles(Path(run))
     for name, role in roles.items():
         table.add_row(f"column {name}", role)
-    metrics_file = Path(run) / "metrics.json"
+    from headkit.io import METRICS
+
+    metrics_file = Path(run) / METRICS
     if metrics_file.exists():
         for split, values in json.loads(metrics_file.read_text())["splits"].items():
             table.add_row(f"{split} accuracy", f"{values['accuracy']:.4f}")
     Console().print(table)
 
 
-from headkit.cli import ship  # noqa: E402  (light: typer only)
+from headkit.cli import explain, listing, ship  # noqa: E402  (light: typer only)
 
 app.command("export")(_user_errors(ship.export))
 app.command("serve")(_user_errors(ship.serve))
+app.command("list")(_user_errors(listing.list_command))
+app.command("explain")(_user_errors(explain.explain))
 
 
 def main() -> None:

@@ -1,20 +1,76 @@
-"""Helpers of the ``headkit`` commands: reading data, ID columns, tables printed.
+"""Helpers of the ``headkit`` commands: reading data, ID columns, tables printed, notes.
 
 Nothing heavy is imported at module level, so ``headkit --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+FILE_KINDS = (
+    ".csv/.tsv/.txt (delimiter, decimal mark and encoding sniffed), .parquet, .feather, .arrow, "
+    ".jsonl, .xlsx, .npy or .npz; .gz/.bz2/.xz/.zst or a .zip holding one table"
+)
+NaValues = Annotated[
+    str | None,
+    typer.Option(
+        help="More text that means 'missing', comma-separated (e.g. unknown,n.d.); ?, NA, N/A, "
+        "NaN, null, None, - and empty cells always do."
+    ),
+]
+Decimal = Annotated[
+    str | None, typer.Option(help="Decimal mark of a text file: . or , (sniffed by default).")
+]
 
 
-def load_data(source: str, target: str | None, require_target: bool, model: Any = None):
+def read_options(na_values: str | None, decimal: str | None) -> dict[str, Any]:
+    """``load_table`` keywords from the ``--na-values`` and ``--decimal`` flags."""
+    tokens = [t.strip() for t in na_values.split(",") if t.strip()] if na_values else []
+    return {"na_values": tokens, "decimal": decimal}
+
+
+@contextlib.contextmanager
+def data_notes() -> Iterator[None]:
+    """Show each data warning (cells read as gaps, empty rows, encodings) once, as one line."""
+    import warnings
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from headkit.data.column_roles import DataWarning
+
+    seen: set[str] = set()
+    default = warnings.showwarning
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if not issubclass(category, DataWarning):
+            return default(message, category, *args, **kwargs)
+        if str(message) not in seen:
+            seen.add(str(message))
+            Console(stderr=True).print(f"[bold yellow]warning:[/] {escape(str(message))}",
+                                       highlight=False,
+                                       soft_wrap=True)  # fmt: skip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)
+        warnings.showwarning = show
+        yield
+
+
+def load_data(
+    source: str, target: str | None, require_target: bool, model: Any = None, read: Any = None
+):
     """Return (X, y or None, feature_names) from a file, or a built-in data set's test split.
 
-    With a ``model``, the columns are matched to its training columns by name (any order).
+    With a ``model``, the columns are matched to its training columns by name (any order);
+    ``read`` holds :func:`headkit.data.load_table` keywords (:func:`read_options`).
     """
     from headkit.data import DATASETS, load_dataset, load_table
     from headkit.runs.predict import align_columns
@@ -25,7 +81,7 @@ def load_data(source: str, target: str | None, require_target: bool, model: Any 
         data = load_dataset(source)
         X, y, names = data.X_test, data.y_test, data.feature_names
     else:
-        table = load_table(path, target, require_target=require_target)
+        table = load_table(path, target, require_target=require_target, **(read or {}))
         X, y, names = table.X, table.y, table.feature_names
     if model is not None:
         X, names = align_columns(X, names, model, source)
@@ -40,6 +96,7 @@ def metrics_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     table = Table(title=title)
     table.add_column("split")
     keys = ["accuracy", "macro_f1", "log_loss", "top3_accuracy", "n_samples"]
+    keys = [k for k in keys if all(k in values for values in rows.values())]  # top3: > 3 classes
     for key in keys:
         table.add_column(key, justify="right")
     for split, values in rows.items():
@@ -75,32 +132,26 @@ def pop_id_column(
 OOD_METHODS = ("msp", "max_logit", "energy", "mahalanobis")
 
 
-def load_unlabelled(source: str, target: str | None, model: Any = None) -> tuple[Any, list[str]]:
-    """Features of a file or built-in data set (label column dropped), in the model's order."""
-    path = Path(source)
-    keep_target = None
-    suffix = path.suffix.lower()
-    if target is not None and suffix in (".csv", ".tsv", ".parquet", ".pq") and path.is_file():
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
+def load_unlabelled(
+    source: str, target: str | None, model: Any = None, read: Any = None
+) -> tuple[Any, list[str]]:
+    """Features of a file or built-in data set (label column dropped if present), model order."""
+    from headkit.data.readers import is_table_file
 
-            columns = pq.read_schema(path).names  # the header only, not the data
-        else:
-            import pandas as pd
-
-            columns = pd.read_csv(path, nrows=0, sep="\t" if suffix == ".tsv" else ",").columns
-        keep_target = target if target in columns else None
-    X, _, names = load_data(source, keep_target, False, model)
+    keep_target = target if is_table_file(Path(source).name) else None
+    X, _, names = load_data(source, keep_target, False, model, read)
     return X, names
 
 
-def ood_report(model: Any, X_in: Any, X_out: Any) -> dict[str, dict[str, float]]:
-    """Return the detection metrics of every OOD score the model has, in vs out rows."""
+def ood_report(
+    saved: Any, X_in: Any, in_names: list[str], X_out: Any, out_names: list[str]
+) -> dict[str, dict[str, float]]:
+    """Return the detection metrics of every OOD score the saved run has, in vs out rows."""
     from headkit.evaluation import ood_metrics
 
-    methods = [m for m in OOD_METHODS if m != "mahalanobis" or model.ood_detector_ is not None]
+    methods = [m for m in OOD_METHODS if m != "mahalanobis" or saved.detector is not None]
     return {
-        m: ood_metrics(model.ood_score(X_in, method=m), model.ood_score(X_out, method=m))
+        m: ood_metrics(saved.ood_score(X_in, m, in_names), saved.ood_score(X_out, m, out_names))
         for m in methods
     }
 
@@ -121,7 +172,9 @@ def ood_table(title: str, rows: dict[str, dict[str, float]]) -> None:
 
 def column_roles(run: Path) -> dict[str, str]:
     """Each input column's encoding, read from the run's table preprocessing (JSON only)."""
-    file = run / "preprocessing.json"
+    from headkit.io import PREPROCESSING
+
+    file = run / PREPROCESSING
     if not file.is_file():
         return {}
     from headkit.data.preprocessing import TablePreprocessor
@@ -138,33 +191,58 @@ class Predicted:
     ids: Any
     multilabel: bool
     uncertainty: dict[str, Any] | None = None
-    features: Any = None  # the estimator path's rows (for --ood-score)
+    extra: dict[str, Any] = field(default_factory=dict)  # more output columns (--ood-score)
+    empty: Any = None  # (N,) bool for a table model: rows with every cell empty or unknown
 
 
-def lean_prediction(run: Path, data: str, target: str | None, id_column: str | None) -> Predicted:
-    """Predict with :class:`headkit.inference.saved_model.SavedModel` (no torch when the network is plain)."""
+def _empty_rows(preprocessor: Any, X: Any, names: list[str]) -> Any:
+    if preprocessor is None:
+        return None
+    import pandas as pd
+
+    return preprocessor.empty_rows(X if hasattr(X, "columns") else pd.DataFrame(X, columns=names))
+
+
+def saved_prediction(
+    run: Path,
+    data: str,
+    target: str | None,
+    id_column: str | None,
+    mc_samples: int | None = None,
+    ood_score: str | None = None,
+    read: Any = None,
+    conformal: float | None = None,
+) -> Predicted:
+    """Predict with :class:`headkit.inference.saved_model.SavedModel`, the one road from a run.
+
+    The engine follows one rule (NumPy where it covers the network, else torch); MC dropout and
+    OOD scores run the torch network, loaded only when asked for.
+    """
     from headkit.inference.saved_model import SavedModel
 
     saved = SavedModel.load(run, engine="auto")
-    rows = load_unlabelled(data, target or saved.metadata.get("target"))
+    rows = load_unlabelled(data, target or saved.metadata.get("target"), read=read)
     X, names, ids = pop_id_column(*rows, id_column, data)
-    return Predicted(saved.classes, saved.predict_proba(X, names), ids, saved.multilabel)
+    uncertainty = None
+    if mc_samples is not None and mc_samples > 1:
+        uncertainty = saved.predict_uncertainty(X, mc_samples, names)
+        proba = uncertainty["proba"].astype("float64")
+    else:
+        proba = saved.predict_proba(X, names)
+    table = None
+    if saved.preprocessing is not None:
+        from headkit.data.preprocessing import TablePreprocessor
 
+        table = TablePreprocessor.from_dict(saved.preprocessing)
+    found = Predicted(saved.classes, proba, ids, saved.multilabel, uncertainty,
+                      empty=_empty_rows(table, X, names))  # fmt: skip
+    if ood_score is not None:
+        found.extra[f"ood_{ood_score}"] = saved.ood_score(X, ood_score, names)
+    if conformal is not None:
+        import numpy as np
 
-def estimator_prediction(
-    model: Any, data: str, target: str | None, id_column: str | None, mc_samples: int | None
-) -> Predicted:
-    """Predict with a loaded estimator (MC dropout with ``mc_samples``)."""
-    from headkit.runs import feature_frame
-    from headkit.runs.predict import align_columns
-
-    rows = load_unlabelled(data, target or model.model_.metadata.get("target"))
-    X, names, ids = pop_id_column(*rows, id_column, data)
-    X, names = align_columns(X, names, model, data)
-    features = feature_frame(X, names)
-    multilabel = bool(getattr(model, "multilabel_", False))
-    if mc_samples is None:
-        return Predicted(model.classes_, model.predict_proba(features), ids, multilabel,
-                         features=features)  # fmt: skip
-    uncertainty = model.predict_uncertainty(features, mc_samples=mc_samples)
-    return Predicted(model.classes_, uncertainty["proba"], ids, multilabel, uncertainty, features)
+        sets = saved.predict_set(X, conformal, names=names)
+        labels = np.asarray([str(c) for c in saved.classes])
+        found.extra["set"] = ["|".join(labels[row]) for row in sets]
+        found.extra["set_size"] = sets.sum(axis=1)
+    return found

@@ -19,15 +19,10 @@ from typing import Annotated, Any
 
 import typer
 
-from headkit.config import NetworkConfig, TrainingConfig, settings
+from headkit.config import NetworkConfig, TrainingConfig, setting_fields, settings
 from headkit.exceptions import ConfigError
 
 _EXTRA_NAMES = {"random_state": ("--random-state", "--seed")}  # --seed: the former flag
-
-
-def setting_fields() -> list[Field]:
-    """The fit settings, in the order of the configs."""
-    return [*settings(NetworkConfig), *settings(TrainingConfig)]
 
 
 def _cli_type(field: Field) -> Any:
@@ -41,13 +36,22 @@ def _cli_type(field: Field) -> Any:
 def setting_parameters() -> list[inspect.Parameter]:
     """One keyword parameter per setting, annotated for typer (type, flag names, help)."""
     params = []
+    network = {f.name for f in settings(NetworkConfig)}
     for field in setting_fields():
         kind = _cli_type(field)
         default = field.default
         if field.name in _TEXT:
             default = _TEXT[field.name][1](default)
         names = _EXTRA_NAMES.get(field.name, ())
-        option = typer.Option(*names, help=field.metadata["help"], show_default=True)
+        if kind is bool:  # one flag that turns a setting away from its default: --calibrate
+            flag = field.name.replace("_", "-")
+            names = (f"--{flag}/--no-{flag}" if default else f"--{flag}",)
+        panel = "Network" if field.name in network else "Training"
+        if kind is bool and default:  # --x/--no-x: a panel of their own keeps the others wide
+            panel = f"{panel}: on by default"
+        option = typer.Option(
+            *names, help=field.metadata["help"], show_default=True, rich_help_panel=panel
+        )
         params.append(
             inspect.Parameter(
                 field.name,
@@ -123,7 +127,9 @@ def estimator_params(values: dict[str, Any]) -> dict[str, Any]:
 
 def with_setting_flags(command: Callable[..., Any]) -> Callable[..., Any]:
     """Replace ``**setting_values`` in the signature typer reads by one flag per fit setting."""
-    signature = inspect.signature(command)
+    # eval_str: the module uses postponed annotations, and typer reads each fixed flag's names
+    # and help from its Annotated[...] (a string annotation would lose both).
+    signature = inspect.signature(command, eval_str=True)
     fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     command.__signature__ = signature.replace(parameters=[*fixed, *setting_parameters()])  # type: ignore[attr-defined]
     return command

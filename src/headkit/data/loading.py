@@ -1,4 +1,4 @@
-"""Read features and labels from CSV, Parquet, ``.npy`` and ``.npz`` files."""
+"""Read features and labels from table files (:mod:`headkit.data.readers`), ``.npy`` and ``.npz``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import numpy as np
 from headkit._validation import check_finite_features, check_missing_labels
 from headkit.exceptions import DataError
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".pq")
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -35,30 +34,28 @@ class Table:
     feature_names: list[str]
 
 
-def _read_frame(path: Path):  # -> pandas.DataFrame
+def _labels(column: Any) -> np.ndarray:
+    """A label column as an array; a categorical's rows share its category objects (no copies)."""
     import pandas as pd
 
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",")
-    except Exception as error:  # pandas/pyarrow raise many types for unreadable files
-        raise DataError(
-            f"Cannot read {path}: {error}. Check that it is a valid {path.suffix} file."
-        ) from None
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.to_numpy()
+    categories = np.asarray(column.cat.categories.astype(object), dtype=object)
+    with_gap = np.concatenate([categories, np.array([np.nan], dtype=object)])
+    return with_gap[column.cat.codes.to_numpy()]
 
 
 def _from_frame(frame, path: Path, target: str | None, require_target: bool) -> Table:
     if frame.shape[0] == 0:
         raise DataError(f"{path} has no rows; give a file with at least one sample.")
     y = None
-    if target is not None:
+    if target is not None and (require_target or target in frame.columns):
         if target not in frame.columns:
             shown = ", ".join(map(str, list(frame.columns)[:10]))
             raise DataError(
                 f"Column {target!r} is not in {path}; its columns are {shown}. Pass --target with one of them."
             )
-        y = frame[target].to_numpy()
+        y = _labels(frame[target])
         if require_target:
             check_missing_labels(y, f"Column {target!r} of {path}")
         frame = frame.drop(columns=[target])
@@ -147,19 +144,34 @@ def _from_arrays(path: Path, target: str | None, require_target: bool) -> Table:
     return Table(X, y, names)
 
 
-def load_table(path: str | Path, target: str | None = None, require_target: bool = True) -> Table:
+def load_table(
+    path: str | Path,
+    target: str | None = None,
+    require_target: bool = True,
+    na_values: Any = (),
+    decimal: str | None = None,
+) -> Table:
     """Read a data file.
 
     Parameters
     ----------
     path : str or Path
-        ``.csv``/``.tsv``/``.parquet`` (a table, labels in column ``target``), ``.npy`` (a 2-D
-        array, labels in the column whose index is ``target``) or ``.npz`` (arrays ``X`` and
-        ``y``).
+        A table (labels in column ``target``): ``.csv``/``.tsv``/``.txt`` (delimiter, decimal
+        mark and encoding sniffed), ``.parquet``, ``.feather``/``.arrow``, ``.jsonl``, ``.xlsx``,
+        optionally ``.gz``/``.bz2``/``.xz``/``.zst``-compressed or alone in a ``.zip``; or
+        ``.npy`` (a 2-D array, labels in the column whose index is ``target``) or ``.npz``
+        (arrays ``X`` and ``y``).
     target : str, optional
         Label column (or array name/column index for NumPy files).
     require_target : bool
-        Fail when no labels can be found (training); prediction files may have none.
+        Fail when no labels can be found (training); prediction files may have none, and a
+        ``target`` column they lack is then not an error.
+    na_values : sequence of str, optional
+        Text read as a missing value besides the defaults (``?``, ``NA``, ``N/A``, ``NaN``,
+        ``null``, ``None``, ``-``, empty, ...); kept in the frame's ``attrs["na_values"]`` so
+        the table preprocessing saves and reapplies them.
+    decimal : {".", ","}, optional
+        Decimal mark of a text file; sniffed when not given.
 
     Raises
     ------
@@ -171,11 +183,8 @@ def load_table(path: str | Path, target: str | None = None, require_target: bool
         raise DataError(f"No file at {path}; check the path.")
     if path.is_dir():
         raise DataError(f"{path} is a directory; give a data file (.csv, .parquet, .npy, .npz).")
-    suffix = path.suffix.lower()
-    if suffix in TABLE_SUFFIXES:
-        return _from_frame(_read_frame(path), path, target, require_target)
-    if suffix in ARRAY_SUFFIXES:
+    if path.suffix.lower() in ARRAY_SUFFIXES:
         return _from_arrays(path, target, require_target)
-    raise DataError(
-        f"Unsupported file type {suffix or '(none)'} for {path}; use .csv, .tsv, .parquet, .npy or .npz."
-    )
+    from headkit.data.readers import read_frame
+
+    return _from_frame(read_frame(path, na_values, decimal), path, target, require_target)

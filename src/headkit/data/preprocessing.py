@@ -1,130 +1,42 @@
-"""Turn a table with categories and gaps into the float32 matrix the network reads.
+"""Turn a table with categories, gaps, dates and IDs into the float32 matrix the network reads.
 
 :class:`TablePreprocessor` is fitted on a :class:`pandas.DataFrame` and maps every later frame
-with the same columns to a float32 array (N, F). Its fitted state is plain JSON
-(:meth:`TablePreprocessor.to_dict` / :meth:`TablePreprocessor.from_dict`), saved as
-``preprocessing.json`` in a run directory, so an exporter or a server can rebuild the exact
-transform without pickle. Column roles:
+with the same columns to a float32 array (N, F). Each column first gets a role
+(:func:`headkit.data.column_roles.infer_role`: numeric, boolean, datetime, identifier, constant
+or category), then its encoding (:mod:`headkit.data.column_encoding`; categories become
+``onehot`` or ``hash``). Its fitted state is plain JSON (:meth:`TablePreprocessor.to_dict` /
+:meth:`TablePreprocessor.from_dict`), saved as ``preprocessing.json`` in a run directory, so an
+exporter or a server can rebuild the exact transform without pickle.
 
-``numeric``
-    Integer and float columns: median imputation, then ``(x - mean) / scale`` with the mean and
-    population standard deviation of the imputed training column (scikit-learn's
-    ``SimpleImputer(strategy="median")`` followed by ``StandardScaler``). A column that had gaps
-    in training also gets a 0/1 ``<name>__missing`` indicator (unscaled).
-``onehot``
-    Strings, pandas ``category`` and booleans with at most ``max_onehot`` distinct values: one
-    0/1 column per training category (sorted, as scikit-learn's ``OneHotEncoder``) plus one
-    ``<name>=<unknown>`` slot that takes missing values and categories never seen in training.
-``hash``
-    Categorical columns with more distinct values: the CRC-32 of the value's UTF-8 text modulo
-    ``hash_buckets`` picks one of ``hash_buckets`` 0/1 columns (the hashing trick; unseen values
-    land in some bucket), plus an unknown slot for missing values.
-
-Values of categorical columns are compared as text (``str(value)``), so ``True`` read from one
-file and ``"True"`` from another are the same category.
+Numeric columns follow scikit-learn's ``SimpleImputer(strategy="median")`` then
+``StandardScaler`` (with a ``<name>__missing`` indicator where training had gaps); categories
+with at most ``max_onehot`` values are one-hot encoded as ``OneHotEncoder`` (sorted, plus an
+unknown slot), wider ones hashed (CRC-32 of the UTF-8 text modulo ``hash_buckets``). Values of
+categorical columns are compared as text (``str(value)``, blanks stripped).
 """
 
 from __future__ import annotations
 
-import zlib
+import warnings
 from typing import Any
 
 import numpy as np
 
-from headkit._validation import check_no_infinity
+from headkit._validation import shown_names
+from headkit.data.column_encoding import (
+    LEARNED,
+    UNKNOWN,
+    describe,
+    encode_column,
+    fit_column,
+    output_names,
+    weighted_median,
+)
+from headkit.data.column_roles import DataWarning, infer_role, na_set
 from headkit.exceptions import DataError
 
-FORMAT_VERSION = 1
-UNKNOWN = "<unknown>"
-
-
-def _is_categorical(series: Any) -> bool:
-    import pandas as pd
-    from pandas.api.types import (
-        is_bool_dtype,
-        is_numeric_dtype,
-        is_object_dtype,
-        is_string_dtype,
-    )
-
-    if isinstance(series.dtype, pd.CategoricalDtype) or is_bool_dtype(series):
-        return True
-    if is_numeric_dtype(series):
-        return False
-    if is_object_dtype(series) or is_string_dtype(series):
-        return True
-    raise DataError(
-        f"Column {series.name!r} has dtype {series.dtype}, which headkit cannot encode; convert "
-        "it to numbers or strings first."
-    )
-
-
-def _text_keys(series: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Return (missing mask (N,), text key per row (N,) object, None where missing)."""
-    missing = series.isna().to_numpy()
-    keys = np.empty(len(series), dtype=object)
-    keys[~missing] = [str(v) for v in series.to_numpy(dtype=object)[~missing]]
-    return missing, keys
-
-
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """Median of ``values`` where each row counts ``weights`` times.
-
-    For integer weights this equals ``np.median`` of the values repeated that many times (the
-    mean of the two middle values when the total count is even).
-
-    Parameters
-    ----------
-    values, weights : ndarray, shape (N,)
-        Weights are positive.
-    """
-    order = np.argsort(values, kind="stable")
-    sorted_values, cumulative = values[order], np.cumsum(weights[order])
-    total = cumulative[-1]
-    low = np.searchsorted(cumulative, np.floor((total - 1) / 2), side="right")
-    high = np.searchsorted(cumulative, np.floor(total / 2), side="right")
-    n = len(values) - 1
-    return float((sorted_values[min(low, n)] + sorted_values[min(high, n)]) / 2)
-
-
-def _numeric_values(series: Any) -> np.ndarray:
-    import pandas as pd
-
-    try:
-        return pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-    except (ValueError, TypeError):
-        raise DataError(
-            f"Column {series.name!r} was numeric in training but holds text here; give numbers "
-            "(or empty cells) in that column."
-        ) from None
-
-
-def _fit_numeric(name: str, values: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
-    missing = np.isnan(values)
-    seen, seen_weights = values[~missing], weights[~missing]
-    median = weighted_median(seen, seen_weights) if len(seen) else 0.0
-    filled = np.where(missing, median, values)
-    mean = float(np.average(filled, weights=weights))
-    scale = float(np.sqrt(np.average((filled - mean) ** 2, weights=weights)))
-    return {
-        "name": name,
-        "role": "numeric",
-        "median": median,
-        "mean": mean,
-        "scale": scale if scale > 1e-12 else 1.0,
-        "indicator": bool(missing.any()),
-    }
-
-
-def _fit_categorical(name: str, keys: np.ndarray, max_onehot: int, buckets: int) -> dict[str, Any]:
-    categories = sorted({k for k in keys if k is not None})
-    if len(categories) <= max_onehot:
-        return {"name": name, "role": "onehot", "categories": categories}
-    return {"name": name, "role": "hash", "buckets": buckets, "n_seen": len(categories)}
-
-
-def _hash_bucket(key: str, buckets: int) -> int:
-    return zlib.crc32(key.encode("utf-8")) % buckets
+FORMAT_VERSION = 2
+__all__ = ["UNKNOWN", "DataWarning", "TablePreprocessor", "needs_preprocessing", "weighted_median"]
 
 
 class TablePreprocessor:
@@ -137,39 +49,56 @@ class TablePreprocessor:
         wider ones are hashed.
     hash_buckets : int, default=32
         Number of hash columns of a high-cardinality column.
+    na_values : sequence of str, optional
+        Text read as a missing value besides :data:`headkit.data.column_roles.NA_TOKENS`
+        (``?``, ``NA``, ``N/A``, ``NaN``, ``null``, ``None``, ``-``, empty, ...). When ``None``,
+        the frame's ``attrs["na_values"]`` (set by :func:`headkit.data.load_table`) is used.
 
     Attributes
     ----------
     columns_ : list of dict
-        One JSON-ready entry per input column, in input order (its role and fitted statistics).
+        One JSON-ready entry per input column, in input order (its role, why, and fitted
+        statistics).
+    na_values_ : list of str
+        Every missing-value token applied (lower-case).
     """
 
-    def __init__(self, max_onehot: int = 16, hash_buckets: int = 32) -> None:
+    def __init__(self, max_onehot: int = 16, hash_buckets: int = 32, na_values: Any = None) -> None:
         self.max_onehot = max_onehot
         self.hash_buckets = hash_buckets
+        self.na_values = na_values
 
     def fit(self, frame: Any, sample_weight: np.ndarray | None = None) -> TablePreprocessor:
-        """Learn each column's role and statistics.
+        """Infer each column's role and learn its statistics.
 
         Parameters
         ----------
         frame : DataFrame, shape (N, n_columns)
         sample_weight : ndarray, shape (N,), optional
             Row weights for the medians, means and scales (a row of weight 2 counts twice).
+
+        Warns
+        -----
+        DataWarning
+            Cells of a numeric, boolean or date column that do not parse (read as gaps).
         """
         if len(frame) == 0:
             raise DataError("Cannot fit the table preprocessing on zero rows; give some data.")
-        check_no_infinity(frame, "The table")
+        extra = self.na_values if self.na_values is not None else frame.attrs.get("na_values")
+        na = na_set(extra)
+        self.na_values_ = sorted(na)
         weights = np.ones(len(frame)) if sample_weight is None else np.asarray(sample_weight, float)
         self.columns_: list[dict[str, Any]] = []
         for name in frame.columns:
             series = frame[name]
-            if _is_categorical(series):
-                keys = _text_keys(series)[1]
-                entry = _fit_categorical(str(name), keys, self.max_onehot, self.hash_buckets)
-            else:
-                entry = _fit_numeric(str(name), _numeric_values(series), weights)
+            entry = infer_role(str(name), series, na)
+            entry = fit_column(entry, series, weights, na, self.max_onehot, self.hash_buckets)
             self.columns_.append(entry)
+        if not any(e["role"] in LEARNED for e in self.columns_):
+            raise DataError(
+                "Every column of the table is an identifier or constant, so nothing is left to "
+                "learn from; give columns that vary between rows."
+            )
         return self
 
     @property
@@ -180,77 +109,77 @@ class TablePreprocessor:
     @property
     def output_names(self) -> list[str]:
         """Names of the output columns, one per column of :meth:`transform`'s result."""
-        names: list[str] = []
-        for entry in self.columns_:
-            name = entry["name"]
-            if entry["role"] == "numeric":
-                names += [name, f"{name}__missing"] if entry["indicator"] else [name]
-            elif entry["role"] == "onehot":
-                names += [f"{name}={c}" for c in entry["categories"]] + [f"{name}={UNKNOWN}"]
-            else:
-                names += [f"{name}#{b}" for b in range(entry["buckets"])] + [f"{name}={UNKNOWN}"]
-        return names
+        return [name for entry in self.columns_ for name in output_names(entry)]
 
     def column_roles(self) -> dict[str, str]:
-        """Return a short description of each input column's encoding (for ``headkit info``)."""
-        roles = {}
-        for entry in self.columns_:
-            if entry["role"] == "numeric":
-                roles[entry["name"]] = "numeric" + (" + missing flag" if entry["indicator"] else "")
-            elif entry["role"] == "onehot":
-                roles[entry["name"]] = f"one-hot ({len(entry['categories'])} + unknown)"
-            else:
-                roles[entry["name"]] = f"hashed ({entry['n_seen']} values → {entry['buckets']})"
-        return roles
+        """Each input column's role and why, one line each (for ``headkit info``)."""
+        return {entry["name"]: describe(entry) for entry in self.columns_}
 
-    def transform(self, frame: Any) -> np.ndarray:
-        """Encode a DataFrame with the fitted columns (extra columns are ignored).
+    def _na(self) -> frozenset[str]:
+        return frozenset(getattr(self, "na_values_", ()))
+
+    def _used(self, frame: Any) -> list[dict[str, Any]]:
+        """The learned-from entries; fail when one of their columns is absent from ``frame``."""
+        used = [e for e in self.columns_ if e["role"] in LEARNED]
+        absent = [e["name"] for e in used if e["name"] not in frame.columns]
+        if absent:
+            known = {e["name"] for e in self.columns_}
+            extra = [str(c) for c in frame.columns if c not in known]
+            unexpected = f"; unexpected columns {shown_names(extra)}" if extra else ""
+            raise DataError(
+                f"Columns {shown_names(absent)} were used in training but are missing "
+                f"here{unexpected}; give data with the same columns as the training table."
+            )
+        return used
+
+    def transform_with_flags(self, frame: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Encode a DataFrame and say which rows had nothing known.
 
         Parameters
         ----------
         frame : DataFrame, shape (N, ...)
-            Must hold every column seen by :meth:`fit`.
+            Must hold every learned-from column seen by :meth:`fit` (identifier and constant
+            columns may be absent; extra columns are ignored).
 
         Returns
         -------
-        ndarray, shape (N, len(output_names)), float32
+        X : ndarray, shape (N, len(output_names)), float32
+            Written column block by column block into one array (no float64 copy of the table).
+        empty : ndarray, shape (N,), bool
+            Rows where every learned-from cell is missing or a category never seen in training.
         """
-        absent = [e["name"] for e in self.columns_ if e["name"] not in frame.columns]
-        if absent:
-            known = {e["name"] for e in self.columns_}
-            extra = [str(c) for c in frame.columns if c not in known]
-            unexpected = f"; unexpected columns {', '.join(extra[:5])}" if extra else ""
-            raise DataError(
-                f"Columns {', '.join(absent[:5])} were used in training but are missing "
-                f"here{unexpected}; give data with the same columns as the training table."
-            )
-        check_no_infinity(frame[[e["name"] for e in self.columns_]], "The table")
-        blocks = [self._encode(entry, frame[entry["name"]]) for entry in self.columns_]
-        return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+        self._used(frame)
+        na = self._na()
+        out = np.empty((len(frame), len(self.output_names)), dtype=np.float32)
+        known = np.zeros(len(frame), dtype=bool)
+        start = 0
+        for entry in self.columns_:
+            width = len(output_names(entry))
+            if width:
+                known |= encode_column(
+                    entry, frame[entry["name"]], na, out[:, start : start + width]
+                )
+            start += width
+        return out, ~known
 
-    def _encode(self, entry: dict[str, Any], series: Any) -> np.ndarray:
-        n = len(series)
-        if entry["role"] == "numeric":
-            values = _numeric_values(series)
-            missing = np.isnan(values)
-            scaled = (np.where(missing, entry["median"], values) - entry["mean"]) / entry["scale"]
-            columns = [scaled, missing.astype(np.float64)] if entry["indicator"] else [scaled]
-            return np.stack(columns, axis=1)
-        missing, keys = _text_keys(series)
-        if entry["role"] == "onehot":
-            import pandas as pd
+    def transform(self, frame: Any) -> np.ndarray:
+        """Encode a DataFrame with the fitted columns (see :meth:`transform_with_flags`).
 
-            width = len(entry["categories"])
-            codes = pd.Index(entry["categories"], dtype=object).get_indexer(keys)
-            slot = np.where(codes < 0, width, codes)
-        else:
-            width = entry["buckets"]
-            uniques = {k for k in keys if k is not None}
-            bucket = {k: _hash_bucket(k, width) for k in uniques}
-            slot = np.array([width if k is None else bucket[k] for k in keys], dtype=np.int64)
-        out = np.zeros((n, width + 1))
-        out[np.arange(n), slot] = 1.0
+        Warns
+        -----
+        DataWarning
+            Rows with every cell empty or unknown (their predictions are guesses), and cells of
+            a numeric, boolean or date column that do not parse.
+        """
+        out, empty = self.transform_with_flags(frame)
+        warn_empty_rows(empty)
         return out
+
+    def empty_rows(self, frame: Any) -> np.ndarray:
+        """Rows (N,) bool of ``frame`` where every learned-from cell is missing or unknown."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            return self.transform_with_flags(frame)[1]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fitted state as a JSON-ready dict."""
@@ -258,6 +187,7 @@ class TablePreprocessor:
             "format_version": FORMAT_VERSION,
             "max_onehot": self.max_onehot,
             "hash_buckets": self.hash_buckets,
+            "na_values": self.na_values_,
             "columns": self.columns_,
         }
 
@@ -270,13 +200,32 @@ class TablePreprocessor:
             )
         new = cls(int(data["max_onehot"]), int(data["hash_buckets"]))
         new.columns_ = [dict(entry) for entry in data["columns"]]
+        new.na_values_ = list(data.get("na_values", []))  # format 1 had no missing-value tokens
         return new
 
 
+def warn_empty_rows(empty: np.ndarray) -> None:
+    """Warn (:class:`DataWarning`) when some rows had every cell empty or unknown."""
+    if empty.any():
+        from headkit._validation import _rows
+
+        warnings.warn(
+            f"{int(empty.sum())} row(s) have every cell empty or unknown "
+            f"({_rows(np.flatnonzero(empty))}, counting from 1); "
+            "their predictions are guesses, not based on any value.",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
 def needs_preprocessing(frame: Any) -> bool:
-    """True when a DataFrame has a non-numeric (or boolean) column or a missing value."""
+    """True when a DataFrame has a non-numeric (or boolean) column, a gap or a constant column."""
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    return any(
-        is_bool_dtype(frame[c]) or not is_numeric_dtype(frame[c]) for c in frame.columns
-    ) or bool(frame.isna().to_numpy().any())
+    if any(is_bool_dtype(frame[c]) or not is_numeric_dtype(frame[c]) for c in frame.columns):
+        return True
+    for name in frame.columns:  # one column at a time: no copy of the whole table
+        values = frame[name].to_numpy()
+        if np.isnan(values).any() or (len(values) > 1 and np.all(values == values[0])):
+            return True
+    return False

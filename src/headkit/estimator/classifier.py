@@ -229,12 +229,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _set_fitted(self, **attributes: Any) -> None:
-        """Assign fitted attributes (``name_``): the one place an estimator's state is written.
-
-        The fit steps (:mod:`headkit.estimator.fit`) and the loader
-        (:func:`headkit.estimator.state.restored_attributes`) return values; only this method
-        stores them.
-        """
+        """Assign fitted attributes (``name_``): the one place an estimator's state is written."""
         for name, value in attributes.items():
             setattr(self, name, value)
 

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from headkit._validation import shown_names
 from headkit.config import validation_share
 from headkit.data.sparse import SparseRows, is_sparse
 from headkit.estimator.inputs import (
@@ -97,6 +98,11 @@ def validate_partial_fit(
 
     if first:
         est._validate_params()
+    elif getattr(est, "nested_width_", None) is not None:
+        raise ConfigError(
+            "partial_fit cannot continue a network that nested_budget cut to width "
+            f"{est.nested_width_}; refit it with fit()."
+        )
     elif getattr(est, "preprocessor_", None) is not None:
         raise ConfigError(
             "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
@@ -133,7 +139,8 @@ def validation_rows(est: Any, n_rows: int) -> int:
     With too few rows for a validation split (under one row, or too few left to train on every
     class) nothing is held out; a warning says so when ``patience`` needed the split.
     """
-    share = validation_share(est.validation_fraction, est.patience, est.calibrate)
+    needs_split = est.calibrate or getattr(est, "nested_budget", None) is not None
+    share = validation_share(est.validation_fraction, est.patience, needs_split)
     n_val = round(share * n_rows)
     if n_val >= 1 and n_rows - n_val >= len(est.classes_):
         return n_val
@@ -212,7 +219,7 @@ def encode_targets(est: Any, y: np.ndarray) -> torch.Tensor:
     unseen = est.classes_[index] != y
     if unseen.any():
         raise DataError(
-            f"Labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} were not among the classes "
+            f"Labels {shown_names(sorted(set(np.asarray(y)[unseen].tolist())))} were not among the classes "
             "seen in the first call; pass every class to partial_fit's `classes` argument."
         )
     return torch.as_tensor(index, dtype=torch.int64)
@@ -265,7 +272,8 @@ def observers(est: Any, X_train: Any, y_train: np.ndarray) -> list[Callback]:
 def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> dict[str, Any]:
     """Mahalanobis statistics of the training split; the temperature, if asked.
 
-    Returns the fitted ``ood_detector_``, ``calibration_`` and ``temperature_``. Both run at the
+    Returns the fitted ``model_`` (cut to ``nested_width_`` when ``nested_budget`` is set, see
+    :func:`nested_truncation`), ``ood_detector_``, ``calibration_`` and ``temperature_``. All run at the
     fit's thread count, NumPy's BLAS included: OpenBLAS's own two threads on a busy two-core
     machine took 0.3–2.3 s for the 256 × 256 pseudo-inverse that one thread does in
     0.03–0.08 s.
@@ -282,10 +290,11 @@ def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> 
 def _fit_extras(
     est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, threads: int
 ) -> dict[str, Any]:
+    model, nested = nested_truncation(est, X_val, y_val)
     detector = None
     if not est.multilabel_:
         detector = MahalanobisDetector().fit(
-            penultimate_features(est.model_, X_train, threads),
+            penultimate_features(model, X_train, threads),
             encode_targets(est, y_train).numpy(),
         )
     calibration: dict[str, float] = {}
@@ -296,9 +305,46 @@ def _fit_extras(
             stacklevel=3,
         )
     elif est.calibrate:
-        calibration = calibrate_network(est.model_, X_val, encode_targets(est, y_val).numpy())
-    temperature = calibration.get("temperature", float(est.model_.temperature))
-    return {"ood_detector_": detector, "calibration_": calibration, "temperature_": temperature}
+        calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
+    temperature = calibration.get("temperature", float(model.temperature))
+    return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
+            "temperature_": temperature, **nested}  # fmt: skip
+
+
+def nested_truncation(est: Any, X_val: Any, y_val: Any) -> tuple[HeadNet, dict[str, Any]]:
+    """Cut a nested-dropout network to the width ``nested_budget`` allows (B5).
+
+    Returns the network to keep and the fitted ``nested_width_`` and ``nested_curve_``
+    (validation accuracy at each width); both None without ``nested_budget``.
+    """
+    from headkit.evaluation.nested import choose_width, width_curve
+    from headkit.registry import Spec
+
+    budget = getattr(est, "nested_budget", None)
+    if budget is None:
+        return est.model_, {"nested_width_": None, "nested_curve_": None}
+    if Spec.parse(str(est.dropout)).name != "nested" or not est.model_.config.hidden_sizes:
+        raise ConfigError(
+            "nested_budget cuts a network trained with dropout='nested' and at least one hidden "
+            f"layer; got dropout={est.dropout!r}. Set dropout='nested' or nested_budget=None."
+        )
+    if len(y_val) == 0 or est.multilabel_:
+        warnings.warn(
+            "nested_budget needs a single-label validation split; the full width is kept.",
+            stacklevel=4,
+        )
+        return est.model_, {"nested_width_": None, "nested_curve_": None}
+    rows = X_val.toarray() if hasattr(X_val, "toarray") else X_val
+    curve = width_curve(est.model_, rows, encode_targets(est, y_val).numpy())
+    width = choose_width(curve["widths"], curve["accuracy"], budget)
+    kept = curve_dict(curve)
+    return est.model_.truncate(width), {"nested_width_": width, "nested_curve_": kept}
+
+
+def curve_dict(curve: dict[str, Any]) -> dict[str, list]:
+    """A width curve as JSON-ready lists."""
+    return {"widths": [int(k) for k in curve["widths"]],
+            "accuracy": [float(a) for a in curve["accuracy"]]}  # fmt: skip
 
 
 def masked_proba(est: Any, X: Any, class_mask: Any) -> np.ndarray:

@@ -8,7 +8,6 @@ defaults, the ``_parameter_constraints`` from the fields' allowed values, and th
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import os
 from numbers import Integral, Real
@@ -16,7 +15,8 @@ from typing import Any
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, settings
+from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, setting_fields, settings
+from headkit.estimator.presets import AUTO, PRESETTABLE
 from headkit.exceptions import ConfigError
 
 NETWORK_SETTINGS = tuple(f.name for f in settings(NetworkConfig))
@@ -34,17 +34,13 @@ def constraint(allowed: Any) -> Any:
     return {bool: "boolean", tuple: "array-like", "path": os.PathLike}.get(allowed, allowed)
 
 
-def setting_fields() -> list[dataclasses.Field]:
-    """The settings of both configs, network first."""
-    return [*settings(NetworkConfig), *settings(TrainingConfig)]
-
-
 def signature() -> inspect.Signature:
     """Return ``__init__``'s signature: ``self``, then one parameter per setting, then verbose."""
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for f in setting_fields():
+        default = AUTO if f.name in PRESETTABLE else f.default  # "not set": preset or default
         params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                        default=f.default))  # fmt: skip
+                                        default=default))  # fmt: skip
     params.append(inspect.Parameter("verbose", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0))
     return inspect.Signature(params)
 
@@ -53,7 +49,11 @@ def parameters_section() -> str:
     """Return the numpydoc "Parameters" section of the estimator's docstring."""
     lines = ["    Parameters", "    ----------"]
     for f in setting_fields():
-        lines += [f"    {f.name} : default={f.default!r}", f"        {f.metadata['help']}"]
+        if f.name in PRESETTABLE:
+            lines += [f"    {f.name} : default='auto'",
+                      f"        {f.metadata['help']} 'auto': the preset's value, else {f.default!r}."]  # fmt: skip
+        else:
+            lines += [f"    {f.name} : default={f.default!r}", f"        {f.metadata['help']}"]
     lines += ["    verbose : default=0", f"        {VERBOSE_HELP}"]
     return "\n".join(lines) + "\n\n"
 
@@ -61,6 +61,8 @@ def parameters_section() -> str:
 def parameter_constraints() -> dict[str, list[Any]]:
     """Return scikit-learn's ``_parameter_constraints`` for every setting and ``verbose``."""
     rules = {f.name: [constraint(a) for a in f.metadata["allowed"]] for f in setting_fields()}
+    for name in PRESETTABLE:
+        rules[name] = [*rules[name], StrOptions({AUTO})]
     return {**rules, "verbose": ["verbose"]}
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from headkit import io
 from headkit.config import TrainingConfig
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
@@ -23,8 +24,7 @@ if TYPE_CHECKING:
     from headkit.estimator.classifier import HeadClassifier
     from headkit.nn.network import HeadNet
 
-OOD_FILE = "mahalanobis.safetensors"
-PREPROCESSING_FILE = "preprocessing.json"
+PLUMBING = {"checkpoint_dir": None}  # where a fit checkpoints: valid for that fit only
 
 
 def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
@@ -34,31 +34,33 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "classes": estimator.classes_.tolist(),
         "classes_dtype": estimator.classes_.dtype.str,
         "feature_names": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
-        "training": estimator.training_config(resolved=False).to_dict(),
+        # run-time plumbing is not a setting of the model: no checkpoint path, no verbose
+        "training": {**estimator.training_config(resolved=False).to_dict(), **PLUMBING},
         "network_params": _network_params(estimator),
-        "params": {"verbose": estimator.verbose},
         "seed": estimator.seed_,
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
         "best_epoch": estimator.best_epoch_,
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
+        "nested": {
+            "width": getattr(estimator, "nested_width_", None),
+            "curve": getattr(estimator, "nested_curve_", None),
+        },
     }
 
 
-def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
-    """The network settings as given, when a preset makes them differ from the saved network."""
-    if estimator.preset is None:
-        return None
+def _network_params(estimator: HeadClassifier) -> dict[str, Any]:
+    """The network settings as given (``"auto"`` included): the saved network holds them resolved."""
     from headkit.estimator.params import NETWORK_SETTINGS
 
     return {name: getattr(estimator, name) for name in NETWORK_SETTINGS}
 
 
 def given_network_params(meta: dict[str, Any]) -> dict[str, Any]:
-    """The network settings as the user gave them, where a preset run saved them (else {})."""
+    """The network settings as the user gave them, where the run saved them (else {})."""
     given = dict(meta.get("network_params") or {})
-    if "hidden_sizes" in given:
+    if isinstance(given.get("hidden_sizes"), list):  # JSON gives a list; "auto" stays
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
     return given
 
@@ -67,9 +69,9 @@ def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
     """Return the extra files of a fitted estimator: Mahalanobis statistics, table preprocessing."""
     files: dict[str, bytes | str] = {}
     if getattr(estimator, "ood_detector_", None) is not None:
-        files[OOD_FILE] = estimator.ood_detector_.to_bytes()
+        files[io.OOD_STATISTICS] = estimator.ood_detector_.to_bytes()
     if getattr(estimator, "preprocessor_", None) is not None:
-        files[PREPROCESSING_FILE] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
+        files[io.PREPROCESSING] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
     return files
 
 
@@ -87,7 +89,7 @@ def _preprocessor_from_file(path: Path) -> Any:
 
 def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dict[str, Any]:
     """Return the fitted attributes of a loaded estimator from its network, metadata and files."""
-    preprocessor = _preprocessor_from_file(path / PREPROCESSING_FILE)
+    preprocessor = _preprocessor_from_file(path / io.PREPROCESSING)
     fitted: dict[str, Any] = {
         "model_": model,
         "classes_": np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O"))),
@@ -97,10 +99,12 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "best_epoch_": meta.get("best_epoch"),
         "temperature_": float(model.temperature),
         "calibration_": meta.get("calibration", {}),
-        "ood_detector_": MahalanobisDetector.load(path / OOD_FILE),
+        "ood_detector_": MahalanobisDetector.load(path / io.OOD_STATISTICS),
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preprocessor_": preprocessor,
+        "nested_width_": (meta.get("nested") or {}).get("width"),
+        "nested_curve_": (meta.get("nested") or {}).get("curve"),
     }
     if meta.get("feature_names"):
         fitted["feature_names_in_"] = np.array(meta["feature_names"], dtype=object)
@@ -119,10 +123,15 @@ def saved_class_weight(class_weight: Any, meta: dict[str, Any]) -> Any:
 def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     """Return the training config, ``verbose`` and the fit's seed from saved metadata.
 
+    Run-time plumbing does not come back: ``checkpoint_dir`` is None (also in ``meta``, which
+    ``headkit serve``'s ``/metadata`` shows) and ``verbose`` 0, whatever an older run saved.
+
     Runs saved before these settings moved into the training config kept ``standardize``,
     ``calibrate`` and ``track_collapse`` under ``params``, and the derived seed as
     ``random_state``; both layouts load.
     """
+    if isinstance(meta.get("training"), dict):  # runs saved with their plumbing (issue 25)
+        meta["training"].update(PLUMBING)
     saved = dict(meta.get("training", {}))
     params = meta.get("params", {})
     legacy = ("standardize", "calibrate", "track_collapse", "track_diagnostics", "class_weight")
@@ -131,4 +140,4 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
             saved[name] = params[name]
     training = TrainingConfig.from_dict(saved)
     seed = meta.get("seed", training.random_state)
-    return training, int(params.get("verbose", 0)), int(seed or 0)
+    return training, 0, int(seed or 0)  # verbose: a loaded model is quiet until asked

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from headkit.evaluation._arrays import to_numpy
+from headkit.evaluation.inflection import inflection_layers, normalised_entropy
 from headkit.evaluation.representation import (
     anisotropy,
     effective_rank,
@@ -101,9 +102,14 @@ def gradient_norms(net: nn.Module, X: Any, y: Any) -> dict[str, Any]:
         ]
     act_grads = grads[: len(outputs)]
     n = max(len(x), 1)
+    names = [*(f"block {i + 1}" for i in range(len(acts))), "logits"]
+    activation = np.array([float(g.norm(dim=-1).mean()) for g in act_grads])
+    entropies = [normalised_entropy(h) for h in outputs]
     return {
-        "layers": [*(f"block {i + 1}" for i in range(len(acts))), "logits"],
-        "activation": np.array([float(g.norm(dim=-1).mean()) for g in act_grads]),
+        "layers": names,
+        "activation": activation,
+        "layer_entropy": np.array(entropies),
+        "inflection": inflection_layers(names, activation, entropies),
         "weight_layers": [name for name, _ in named],
         "weight": np.array([float(g.norm()) / n for g in grads[len(outputs) :]]),
         "output_entropy": output_entropy(logits.detach().double()),

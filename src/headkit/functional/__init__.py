@@ -3,7 +3,14 @@
 Every function documents its shape contract and honours ``dim`` where it has one.
 """
 
+from headkit.functional.acquisition import (
+    clip_outliers,
+    least_confidence,
+    margin,
+    select_queries,
+)
 from headkit.functional.activations import mish, mish_derivative
+from headkit.functional.adaptive_margin import adaptive_scale_margin
 from headkit.functional.block_importance import (
     angular_distance,
     cosine_importance,
@@ -22,15 +29,19 @@ from headkit.functional.dropout import (
     dropout,
     dropout_mask,
     gaussian_dropout,
+    gaussian_noise,
     linear_dropconnect,
     multi_sample_dropout,
 )
+from headkit.functional.ensemble import ambiguity, discrepancy, probability_range, t_similarity
 from headkit.functional.fenchel_young import fenchel_young_loss, tsallis_entropy
+from headkit.functional.gated import GATES, gated_linear
 from headkit.functional.gradient_identity import (
     recover_head_input,
     recover_softmax_target,
     softmax_ce_head_gradients,
 )
+from headkit.functional.knowledge_transfer import naive_sampled_label_ce, sampled_label_logit_loss
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.loss_variants import (
     bias_loss_weights,
@@ -46,6 +57,7 @@ from headkit.functional.losses import (
     one_vs_all_loss,
     smooth_targets,
 )
+from headkit.functional.low_rank import low_rank_linear
 from headkit.functional.margins import (
     arcface_logits,
     cosface_logits,
@@ -75,11 +87,13 @@ from headkit.functional.online_softmax import (
     online_softmax,
     softmax_topk,
 )
+from headkit.functional.orthogonal_gradient import orthogonal_gradient, project_gradients_
 from headkit.functional.random_features import random_features, ridge_solve, sample_random_weights
 from headkit.functional.regularizers import norm_loss
 from headkit.functional.robustness import DeepFoolResult, deepfool
 from headkit.functional.softmax import (
     gumbel_softmax,
+    gumbel_temperature,
     log_power_softmax,
     log_scalable_softmax,
     log_softmax,
@@ -88,7 +102,16 @@ from headkit.functional.softmax import (
     sigmoid,
     softmax,
 )
+from headkit.functional.softmax_variants import (
+    adaptive_beta,
+    adaptive_temperature_log_softmax,
+    adaptive_temperature_softmax,
+    log_softmax1,
+    none_mass,
+    softmax1,
+)
 from headkit.functional.sparse import entmax15, entmax_bisect, sparsemax
+from headkit.functional.sparsity import cubic_sparsity, erk_densities, magnitude_mask, random_mask
 from headkit.functional.stablemax import (
     log_stablemax,
     softmax_collapse_fraction,
@@ -98,6 +121,29 @@ from headkit.functional.stablemax import (
 )
 
 __all__ = [
+    "ambiguity",
+    "discrepancy",
+    "probability_range",
+    "t_similarity",
+    "cubic_sparsity",
+    "erk_densities",
+    "magnitude_mask",
+    "random_mask",
+    "low_rank_linear",
+    "orthogonal_gradient",
+    "project_gradients_",
+    "clip_outliers",
+    "least_confidence",
+    "margin",
+    "select_queries",
+    "adaptive_beta",
+    "adaptive_temperature_log_softmax",
+    "adaptive_temperature_softmax",
+    "log_softmax1",
+    "none_mass",
+    "softmax1",
+    "GATES",
+    "adaptive_scale_margin",
     "angular_distance",
     "arcface_logits",
     "aspect_ratio",
@@ -123,7 +169,10 @@ __all__ = [
     "equiangular_basis_vectors",
     "fenchel_young_loss",
     "gaussian_dropout",
+    "gaussian_noise",
+    "gated_linear",
     "gumbel_softmax",
+    "gumbel_temperature",
     "knn_votes",
     "l2_norm_change",
     "linear_cross_entropy",
@@ -142,6 +191,7 @@ __all__ = [
     "mixed_loss",
     "mixup",
     "multi_sample_dropout",
+    "naive_sampled_label_ce",
     "nearest_mean_logits",
     "nested_dropout",
     "nested_dropout_mask",
@@ -162,6 +212,7 @@ __all__ = [
     "ridge_solve",
     "sample_mixing",
     "sample_nested_cut",
+    "sampled_label_logit_loss",
     "sample_random_weights",
     "scalable_softmax",
     "sigmoid",

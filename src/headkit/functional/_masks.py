@@ -67,6 +67,19 @@ def scaled_keep_mask(
     return multiplier.view(shape).mul_(1.0 / keep)
 
 
+def unit_keep_mask(
+    shape: torch.Size | tuple[int, ...], p: float, device: torch.device, dtype: torch.dtype
+) -> tuple[Tensor, float]:
+    """Return :func:`keep_mask` as {0, 1} in ``dtype`` (unscaled) and the keep probability.
+
+    The same draw from the same generator state as :func:`keep_mask`, so the same elements are
+    kept; fused kernels fold the ``1 / keep`` scale into a matrix product instead.
+    """
+    uniform, threshold, keep = _draw(shape, p, device)
+    mask = torch.empty(uniform.shape, dtype=dtype, device=device)
+    return torch.ge(uniform, threshold, out=mask).view(shape), keep
+
+
 def _draw(
     shape: torch.Size | tuple[int, ...], p: float, device: torch.device
 ) -> tuple[Tensor, float, float]:

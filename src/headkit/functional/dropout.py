@@ -245,6 +245,52 @@ def gaussian_dropout(
     return x * (1.0 + sigma * noise).to(x.dtype)
 
 
+def gaussian_noise(
+    x: Tensor,
+    sigma: float = 0.1,
+    training: bool = True,
+    *,
+    noise: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Additive Gaussian noise injection ``y = x + σ ε``, ``ε ~ N(0, 1)``.
+
+    The additive twin of :func:`gaussian_dropout`: the mean is kept (E y = x) and the variance
+    is σ² whatever x is, where the multiplicative form's is ``σ² x²``. Identity when
+    ``training`` is false or ``sigma == 0``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (...)
+        Activations.
+    sigma : float
+        Noise standard deviation σ >= 0.
+    training : bool
+        Apply the noise; when false, return ``x`` unchanged.
+    noise : Tensor, shape broadcastable to ``x.shape``, optional
+        Standard-normal ε to use instead of a random draw.
+    generator : torch.Generator, optional
+        Source of randomness.
+
+    Returns
+    -------
+    Tensor, same shape as ``x``
+    """
+    check_sigma(sigma)
+    if not training or sigma == 0.0:
+        return x
+    if noise is None:
+        noise = torch.randn(x.shape, device=x.device, dtype=torch.float32, generator=generator)
+    return x + (sigma * noise).to(x.dtype)
+
+
+def check_sigma(sigma: float) -> float:
+    """Return ``sigma`` as a float, or raise ``ValueError`` unless it is finite and >= 0."""
+    if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0 <= sigma < math.inf:
+        raise ValueError(f"noise sigma must be a finite number >= 0; got {sigma!r}.")
+    return float(sigma)
+
+
 def drop_connect(
     weight: Tensor,
     p: float = 0.5,

@@ -27,11 +27,12 @@ import torch
 from torch import Tensor
 
 from headkit.exceptions import ConfigError
+from headkit.functional._blocking import row_block, slab_bytes
 from headkit.functional.losses import Reduction, check_reduction, check_smoothing
 from headkit.functional.memory_budget import MIN_ROWS as _MIN_ROWS
 from headkit.functional.memory_budget import auto_memory_budget, rows_within_budget
 
-_SLAB_BYTES = 1048576  # column slab of a row block for the fused exp pass (0: whole block)
+_PROBE_FLOPS = 2**34  # calls below this many logit-GEMM flops keep the budget's rows (no probe)
 
 
 def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
@@ -45,11 +46,12 @@ def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
 def _exp_sum_(z: Tensor, m: Tensor) -> Tensor:
     """Set ``z`` to ``exp(z - m[:, None])`` in place and return its row sums.
 
-    Wide blocks are walked in column slabs of about ``_SLAB_BYTES`` so that the subtraction,
-    the exponential and the sum read the slab from cache instead of memory three times.
+    Wide blocks are walked in column slabs of half this host's L2 (:func:`slab_bytes`) so that
+    the subtraction, the exponential and the sum read the slab from cache instead of memory
+    three times.
     """
-    cols = max(256, _SLAB_BYTES // (4 * max(1, z.shape[0])))
-    if _SLAB_BYTES <= 0 or z.shape[1] <= cols:
+    cols = max(256, slab_bytes() // (z.element_size() * max(1, z.shape[0])))
+    if z.shape[1] <= cols:
         return z.sub_(m[:, None]).exp_().sum(1)
     s = z.new_zeros(z.shape[0])
     for c0 in range(0, z.shape[1], cols):
@@ -230,6 +232,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         rows = 0
         if chunk is None and scalar_g is not None:
             rows = rows_within_budget(n, c, budget, n_buf, _MIN_ROWS)
+            if rows and 2 * n * c * xv.shape[1] >= _PROBE_FLOPS:  # big calls: rows by GEMM rate
+                rows = row_block(rows, xv.shape[1], cdt)
         gx = gw = gb = None
         if rows:
             g = xv.new_full((n,), scalar_g) if any(need) else None

@@ -262,12 +262,15 @@ def distillation_loss(
     target: Tensor | None = None,
     beta: float = 0.5,
     ignore_index: int = -100,
+    student_temperature: float | None = None,
 ) -> Tensor:
     """Knowledge distillation with temperature (Hinton et al. 2015).
 
-    ``L = β·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1 - β)·CE(s, y)``; without ``target`` only the
-    distillation term ``T²·KL`` is returned. The ``T²`` factor keeps the gradient's scale
-    independent of T: ``∂(T²·KL)/∂s = T·(softmax(s/T) - softmax(t/T))``. The teacher gets no
+    ``L = β·T_s²·KL(softmax(t/T_t) ‖ softmax(s/T_s)) + (1 - β)·CE(s, y)``; without ``target``
+    only the distillation term ``T_s²·KL`` is returned. ``T_t`` is ``temperature`` and ``T_s``
+    is ``student_temperature`` (default: the same T, Hinton's loss); LTD (Chen et al.) uses a
+    low teacher temperature. The ``T_s²`` factor keeps the gradient's scale independent of
+    T_s: ``∂(T_s²·KL)/∂s = T_s·(softmax(s/T_s) - softmax(t/T_t))``. The teacher gets no
     gradient.
 
     Parameters
@@ -278,20 +281,23 @@ def distillation_loss(
         Teacher logits t; log-probabilities work too (``softmax(log p / T) ∝ p^{1/T}``), with
         ``-inf`` for classes the teacher gives probability 0.
     temperature : float
-        T > 0 shared by teacher and student.
+        Teacher temperature T_t > 0 (also the student's unless ``student_temperature``).
     target : Tensor, shape (N,) int64, optional
         Hard labels for the (1 - β) cross-entropy term.
     beta : float
         Weight β in [0, 1] of the distillation term when ``target`` is given.
     ignore_index : int
         Target value skipped by the cross-entropy term.
+    student_temperature : float, optional
+        Student temperature T_s > 0.
 
     Returns
     -------
     Tensor, shape ()
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0; got {temperature}.")
+    t_s = temperature if student_temperature is None else student_temperature
+    if temperature <= 0 or t_s <= 0:
+        raise ValueError(f"temperatures must be > 0; got {temperature} and {t_s}.")
     if not 0.0 <= beta <= 1.0:
         raise ValueError(f"beta must be in [0, 1]; got {beta}.")
     if teacher_logits.shape != logits.shape:
@@ -300,13 +306,13 @@ def distillation_loss(
             f"{tuple(logits.shape)}."
         )
     check_class_dim(logits, -1)
-    s = upcast(logits) / temperature
+    s = upcast(logits) / t_s
     t = upcast(teacher_logits).detach() / temperature
     log_q = torch.log_softmax(s, -1).reshape(-1, s.shape[-1])
     p = torch.softmax(t, -1).reshape(-1, s.shape[-1])
     # xlogy: a teacher probability of exactly 0 (teacher logit −inf) contributes 0, not NaN
     kl = (torch.special.xlogy(p, p) - p * log_q).sum(-1).mean()
-    distill = temperature**2 * kl
+    distill = t_s**2 * kl
     if target is None:
         return distill
     hard = cross_entropy(upcast(logits), target, ignore_index=ignore_index)

@@ -190,6 +190,38 @@ def gumbel_softmax(
     return y.to(x.dtype)
 
 
+def gumbel_temperature(
+    progress: float, tau: float = 1.0, rate: float = 0.0, tau_min: float = 0.5
+) -> float:
+    """Annealed Gumbel-softmax temperature ``max(τ_min, τ·exp(−r·t))`` (Jang et al. 2017, §4).
+
+    The paper anneals ``τ = max(0.5, exp(−r·t))`` over the global step t (r ~ 1e-5 to 1e-4,
+    updated every N steps); here t is the fraction of the fit done, in [0, 1], so ``rate`` is
+    the total decay of log τ over one fit and the schedule does not depend on the data size.
+    ``rate = 0`` is the fixed temperature τ (the floor then does not apply).
+
+    Parameters
+    ----------
+    progress : float
+        t, the fraction of training done, in [0, 1].
+    tau : float
+        Starting temperature τ > 0.
+    rate : float
+        Decay r >= 0 of log τ over the fit.
+    tau_min : float
+        Floor τ_min > 0.
+
+    Returns
+    -------
+    float
+    """
+    if tau <= 0 or tau_min <= 0 or rate < 0:
+        raise ValueError(f"Need tau > 0, tau_min > 0 and rate >= 0; got {tau}, {tau_min}, {rate}.")
+    if rate == 0:
+        return float(tau)
+    return max(float(tau_min), float(tau) * math.exp(-rate * min(max(progress, 0.0), 1.0)))
+
+
 def _ssmax_scale(x: Tensor, s: float | Tensor, dim: int, n: int | None) -> Tensor | float:
     size = x.shape[dim] if n is None else n
     if size < 1:

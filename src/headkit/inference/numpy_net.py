@@ -21,11 +21,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from headkit.config import PREDICT_BATCH, NetworkConfig
-from headkit.inference.numpy_ops import ACTIVATION_PARAMETERS, ACTIVATIONS, NORMS, OUTPUTS
-from headkit.registry import Spec
+from headkit.inference.numpy_ops import (
+    ACTIVATION_PARAMETERS,
+    ACTIVATIONS,
+    NORMS,
+    OUTPUTS,
+    kernel_options,
+)
 
-# Dropout kinds that are the identity in eval mode (DropConnect's eval rescales weights: torch).
-EVAL_IDENTITY_DROPOUTS = ("standard", "none", "multisample", "gaussian", "nested")
 PLAIN_RESIDUALS = (False, None, "none")
 # OpenBLAS multiplies matrices of fewer rows with another kernel that rounds differently; padding
 # every batch to MIN_ROWS makes a row's result independent of how many rows come with it (and
@@ -33,38 +36,8 @@ PLAIN_RESIDUALS = (False, None, "none")
 MIN_ROWS = 128
 
 
-def _options(spec: str, defaults: dict[str, Any]) -> dict[str, Any] | None:
-    """Typed options of ``spec`` (defaults filled in); None when an option is not known here."""
-    parsed = Spec.parse(spec)
-    if len(parsed.positional) > len(defaults):
-        return None
-    values = dict(defaults)
-    raw = dict(zip(defaults, parsed.positional, strict=False))
-    for key, value in parsed.options.items():
-        if key not in defaults:
-            return None
-        raw[key] = value
-    try:
-        for key, value in raw.items():
-            if isinstance(defaults[key], bool):
-                values[key] = value.lower() in {"1", "true", "yes", "on"}
-            else:
-                values[key] = float(value)
-    except ValueError:
-        return None
-    return values
-
-
-def _dropout_is_identity(spec: Any) -> bool:
-    try:
-        float(spec)
-        return True
-    except (TypeError, ValueError):
-        return Spec.parse(str(spec)).name in EVAL_IDENTITY_DROPOUTS
-
-
-def expected_weights(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
-    """The state-dict names and shapes of a plain network with this config."""
+def expected_weights(config: NetworkConfig, parts: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The state-dict names and shapes of a plain network with this config and parts."""
     sizes = [config.n_features, *config.hidden_sizes]
     shapes: dict[str, tuple[int, ...]] = {
         "temperature": (),
@@ -72,9 +45,9 @@ def expected_weights(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
         "feature_scale": (config.n_features,),
         "head.weight": (config.n_classes, sizes[-1]),
     }
-    if _options(config.head, {"bias": True}) != {"bias": False}:
+    if parts["head"]["options"].get("bias", True):
         shapes["head.bias"] = (config.n_classes,)
-    activation = Spec.parse(config.activation).name
+    activation = parts["activation"]["name"]
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         block = f"trunk.blocks.{i}"
         shapes[f"{block}.linear.weight"] = (n_out, n_in)
@@ -84,14 +57,16 @@ def expected_weights(config: NetworkConfig) -> dict[str, tuple[int, ...]]:
                 shapes[f"{block}.norm.{leaf}"] = () if leaf == "num_batches_tracked" else (n_out,)
         for leaf in ACTIVATION_PARAMETERS.get(activation, ()):
             shapes[f"{block}.activation.{leaf}"] = ()
-    output = Spec.parse(config.output).name
-    for leaf in OUTPUTS[output][1] if output in OUTPUTS else ():
+    output = parts["output"]["name"]
+    for leaf in OUTPUTS[output][0] if output in OUTPUTS else ():
         shapes[f"output.{leaf}"] = ()
     return shapes
 
 
 def unsupported_reason(
-    config: NetworkConfig, weights: dict[str, tuple[int, ...]] | None = None
+    config: NetworkConfig,
+    parts: dict[str, Any] | None,
+    weights: dict[str, tuple[int, ...]] | None = None,
 ) -> str | None:
     """Why the NumPy forward cannot reproduce this network (None: it can).
 
@@ -99,27 +74,33 @@ def unsupported_reason(
     ----------
     config : NetworkConfig
         The saved network config.
+    parts : dict or None
+        The saved ``resolved`` parts (:meth:`headkit.nn.HeadNet.resolved_parts`): each part's
+        registry name and option values; None for a run saved before headkit recorded them.
     weights : dict of str → shape, optional
         The saved state-dict names and shapes; they must be exactly :func:`expected_weights`.
     """
+    if not parts:
+        return "the run was saved without its resolved options (save it again with this headkit)"
+    head, dropout = parts["head"], parts["dropout"]
+    activation, output = parts["activation"], parts["output"]
     checks = [
-        (Spec.parse(config.head).name == "linear", f"head {config.head!r}"),
-        (_options(config.head, {"bias": True}) is not None, f"head {config.head!r}"),
+        (head["name"] == "linear" and set(head["options"]) <= {"bias"}, f"head {config.head!r}"),
         (config.residual in PLAIN_RESIDUALS, f"residual {config.residual!r}"),
         (config.norm is None or config.norm in NORMS, f"norm {config.norm!r}"),
-        (_dropout_is_identity(config.dropout), f"dropout {config.dropout!r}"),
+        (bool(dropout.get("identity_in_eval")), f"dropout {config.dropout!r}"),
+        (getattr(config, "block", "dense") == "dense", f"block {getattr(config, 'block', '')!r}"),
+        (activation["name"] in ACTIVATIONS, f"activation {config.activation!r}"),
+        (output["name"] in OUTPUTS, f"output {config.output!r}"),
     ]
-    activation, output = Spec.parse(config.activation).name, Spec.parse(config.output).name
-    checks.append((activation in ACTIVATIONS, f"activation {config.activation!r}"))
-    checks.append((output in OUTPUTS, f"output {config.output!r}"))
     for ok, what in checks:
         if not ok:
             return f"{what} has no NumPy forward"
-    if _options(config.activation, ACTIVATIONS[activation][0]) is None:
+    if kernel_options(ACTIVATIONS[activation["name"]]) != set(activation["options"]):
         return f"activation {config.activation!r} has options the NumPy forward does not know"
-    if _options(config.output, OUTPUTS[output][0]) is None:
+    if kernel_options(OUTPUTS[output["name"]][1]) != set(output["options"]):
         return f"output {config.output!r} has options the NumPy forward does not know"
-    if weights is not None and weights != expected_weights(config):
+    if weights is not None and weights != expected_weights(config, parts):
         return "the saved weights are not those of a plain network of its config"
     return None
 
@@ -146,20 +127,20 @@ class NumpyHeadNet:
 
     engine: ClassVar[str] = "numpy"  # SavedModel.engine reads it (a HeadNet has none: torch)
     config: NetworkConfig
+    parts: dict[str, Any]
     weights: dict[str, np.ndarray]
     metadata: dict[str, Any] = field(default_factory=dict)
     min_rows: int = MIN_ROWS
 
     def __post_init__(self) -> None:
-        activation = Spec.parse(self.config.activation).name
-        defaults, self._activation_fn = ACTIVATIONS[activation]
-        self._activation_options = _options(self.config.activation, defaults) or {}
-        output = Spec.parse(self.config.output).name
-        defaults, _, self._output_fn = OUTPUTS[output]
-        self._output_options = _options(self.config.output, defaults) or {}
+        activation, output = self.parts["activation"], self.parts["output"]
+        self._activation_fn = ACTIVATIONS[activation["name"]]
+        self._activation_options = dict(activation["options"])
+        self._output_fn = OUTPUTS[output["name"]][1]
+        self._output_options = dict(output["options"])
 
     @classmethod
-    def load(cls, path: str | Path, config: NetworkConfig) -> NumpyHeadNet:
+    def load(cls, path: str | Path, config: NetworkConfig, parts: dict[str, Any]) -> NumpyHeadNet:
         """Read ``model.safetensors`` of a model directory as NumPy arrays.
 
         Raises
@@ -175,6 +156,7 @@ class NumpyHeadNet:
         # as load_state_dict into the float32 HeadNet: floating weights become float32
         return cls(
             config,
+            parts,
             {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in weights.items()},
         )
 

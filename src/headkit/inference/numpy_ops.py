@@ -13,9 +13,9 @@ checks that the two agree, so a changed default cannot silently diverge.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
@@ -79,20 +79,23 @@ def _mish(x: Array) -> Array:
     return x * np.tanh(softplus(x))
 
 
-# name → (options with their defaults, in spec order; f(x, weights, **options)). ``weights``
-# holds the activation's saved parameters (PReLU's slope) under their state-dict leaf names.
-ACTIVATIONS: dict[str, tuple[dict[str, Any], Callable[..., Array]]] = {
-    "relu": ({}, lambda x, w: _relu(x)),
-    "leaky_relu": ({"slope": 0.01}, lambda x, w, slope: _leaky_relu(x, slope)),
-    "prelu": ({"init": 0.25}, lambda x, w, init: _prelu(x, w["weight"])),
-    "elu": ({"alpha": 1.0}, lambda x, w, alpha: elu(x, alpha)),
-    "selu": ({}, lambda x, w: _selu(x)),
-    "gelu": ({}, lambda x, w: gelu(x)),
-    "silu": ({}, lambda x, w: _silu(x)),
-    "mish": ({}, lambda x, w: _mish(x)),
-    "softplus": ({"beta": 1.0}, lambda x, w, beta: softplus(x, beta)),
-    "tanh": ({}, lambda x, w: np.tanh(x)),
-    "sigmoid": ({}, lambda x, w: sigmoid(x)),
+# name → f(x, weights, **options): the NumPy kernel of a registered activation. Its keyword
+# parameters must be exactly the registry's options (names; the values, defaults filled in, come
+# from the run's ``config.json``, written from the registry declarations by headkit.io.save), so a
+# kernel never holds a default of its own. ``weights`` holds the activation's saved parameters
+# (PReLU's slope) under their state-dict leaf names.
+ACTIVATIONS: dict[str, Callable[..., Array]] = {
+    "relu": lambda x, w: _relu(x),
+    "leaky_relu": lambda x, w, slope: _leaky_relu(x, slope),
+    "prelu": lambda x, w, init: _prelu(x, w["weight"]),
+    "elu": lambda x, w, alpha: elu(x, alpha),
+    "selu": lambda x, w: _selu(x),
+    "gelu": lambda x, w: gelu(x),
+    "silu": lambda x, w: _silu(x),
+    "mish": lambda x, w: _mish(x),
+    "softplus": lambda x, w, beta: softplus(x, beta),
+    "tanh": lambda x, w: np.tanh(x),
+    "sigmoid": lambda x, w: sigmoid(x),
 }
 ACTIVATION_PARAMETERS = {"prelu": ("weight",)}  # saved per activation module
 
@@ -172,16 +175,22 @@ def _power(z: Array, p: float, eps: float) -> Array:
     return np.exp(log_softmax(p * np.log(np.abs(z) + eps)))
 
 
-# name → (options with defaults, saved parameter names, f(z, weights, **options)), z (N, C)
-# float64 logits already divided by the calibration temperature (the output maps run in float64,
-# as in headkit.inference.forward.predict_arrays). Gumbel-softmax is softmax in eval.
-OUTPUTS: dict[str, tuple[dict[str, Any], tuple[str, ...], Callable[..., Array]]] = {
-    "softmax": ({"temperature": 1.0}, (), lambda z, w, temperature: _softmax_t(z, temperature)),
-    "gumbel": ({"tau": 1.0, "hard": False}, (), lambda z, w, tau, hard: softmax(z)),
-    "sigmoid": ({}, (), lambda z, w: sigmoid(z)),
-    "sparsemax": ({}, (), lambda z, w: sparsemax(z)),
-    "entmax15": ({}, (), lambda z, w: entmax15(z)),
-    "stablemax": ({}, (), lambda z, w: stablemax(z)),
-    "ssmax": ({"s": 1.0, "learnable": True}, ("s",), lambda z, w, s, learnable: _ssmax(z, w)),
-    "power": ({"p": 4.0, "eps": 0.1}, (), lambda z, w, p, eps: _power(z, p, eps)),
+# name → (saved parameter names, f(z, weights, **options)), z (N, C) float64 logits already
+# divided by the calibration temperature (the output maps run in float64, as in
+# headkit.inference.forward.predict_arrays); options as for ACTIVATIONS. Gumbel-softmax is
+# softmax in eval.
+OUTPUTS: dict[str, tuple[tuple[str, ...], Callable[..., Array]]] = {
+    "softmax": ((), lambda z, w, temperature: _softmax_t(z, temperature)),
+    "gumbel": ((), lambda z, w, tau, hard: softmax(z)),
+    "sigmoid": ((), lambda z, w: sigmoid(z)),
+    "sparsemax": ((), lambda z, w: sparsemax(z)),
+    "entmax15": ((), lambda z, w: entmax15(z)),
+    "stablemax": ((), lambda z, w: stablemax(z)),
+    "ssmax": (("s",), lambda z, w, s, learnable: _ssmax(z, w)),
+    "power": ((), lambda z, w, p, eps: _power(z, p, eps)),
 }
+
+
+def kernel_options(kernel: Callable[..., Array]) -> set[str]:
+    """The option names a kernel takes (its parameters after the array and the weights)."""
+    return set(list(inspect.signature(kernel).parameters)[2:])

@@ -17,19 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from headkit.exceptions import ConfigError, DataError, ModelFileError
+from headkit.exceptions import ConfigError, ModelFileError
+from headkit.inference.columns import align_rows
 
 if TYPE_CHECKING:
     from headkit.inference.numpy_net import NumpyHeadNet
     from headkit.nn.network import HeadNet
 
-PREPROCESSING_FILE = "preprocessing.json"  # a table run's fitted TablePreprocessor state
 ENGINES = ("auto", "torch", "numpy")
-
-
-def _generic(names: list[str]) -> bool:
-    """True for the placeholder names headkit gives array columns (x0, x1, ...)."""
-    return all(name == f"x{i}" for i, name in enumerate(names))
 
 
 @dataclass
@@ -50,6 +45,9 @@ class SavedModel:
     preprocessing : dict or None
         ``TablePreprocessor.to_dict()`` of a run fitted on a table (categories, gaps); rows are
         then a DataFrame of the raw columns, encoded by it before the network.
+    path : Path or None
+        The directory it was loaded from: MC dropout and OOD scores load the torch network and
+        the Mahalanobis statistics from there when the NumPy engine computes probabilities.
     """
 
     network: HeadNet | NumpyHeadNet
@@ -57,6 +55,8 @@ class SavedModel:
     feature_names: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     preprocessing: dict[str, Any] | None = None
+    path: Path | None = None
+    _torch: HeadNet | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", engine: str = "torch") -> SavedModel:
@@ -97,7 +97,7 @@ class SavedModel:
             )
         classes = np.array(meta["classes"], dtype=np.dtype(meta.get("classes_dtype", "O")))
         names = list(meta.get("feature_names") or [])
-        return cls(network, classes, names, meta, _read_preprocessing(Path(path)))
+        return cls(network, classes, names, meta, _read_preprocessing(Path(path)), Path(path))
 
     @property
     def engine(self) -> str:
@@ -118,21 +118,88 @@ class SavedModel:
         """Return the rows as float32 (N, n_features) in training column order; see :func:`align_rows`."""
         return align_rows(X, names, self.feature_names, self.n_features)
 
+    def rows(self, X: Any, names: list[str] | None = None) -> np.ndarray:
+        """The network's input rows (N, n_features) float32: table encoding, then column matching."""
+        if self.preprocessing is not None:
+            return self.align(self._encode_table(X, names), None)
+        return self.align(X, names)
+
     def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
         """Return probabilities, shape (N, C), columns in ``classes`` order.
 
         float64 like :meth:`headkit.HeadClassifier.predict_proba` (logits in float32, the output
         map in float64).
         """
-        if self.preprocessing is not None:
-            X = self._encode_table(X, names)
-            names = None
-        rows = self.align(X, names)
+        rows = self.rows(X, names)
         if self.engine != "torch":  # NumPy (or onnxruntime, in the server): rows in, float64 out
             return self.network.predict_proba(rows)
         from headkit.inference.forward import predict_arrays
 
         return predict_arrays(self.network, rows).proba.numpy()  # float64
+
+    def predict_uncertainty(
+        self, X: Any, mc_samples: int, names: list[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """MC-dropout prediction on the torch network, seeded by the fit's seed.
+
+        Returns ``proba`` (N, C) and ``entropy``, ``expected_entropy``, ``mutual_information``
+        (N,): the same numbers as :meth:`headkit.HeadClassifier.predict_uncertainty`.
+        """
+        from headkit.inference.forward import mc_predict_arrays
+
+        seed = int(self.metadata.get("seed", 0) or 0)
+        result = mc_predict_arrays(self.torch_network(), self.rows(X, names), mc_samples, seed)
+        return {name: value.numpy() for name, value in result._asdict().items()}
+
+    def ood_score(self, X: Any, method: str, names: list[str] | None = None) -> np.ndarray:
+        """Out-of-distribution score per row (N,), higher = in-distribution (torch network).
+
+        See :func:`headkit.inference.scores.network_ood_score` for the methods.
+        """
+        from headkit.inference.scores import network_ood_score
+
+        return network_ood_score(self.torch_network(), self.rows(X, names), method, self.detector)
+
+    def predict_set(
+        self, X: Any, alpha: float = 0.1, method: str = "aps", names: list[str] | None = None
+    ) -> np.ndarray:
+        """Split-conformal prediction sets (N, C) bool from the run's held-out scores.
+
+        See :meth:`headkit.HeadClassifier.predict_set`.
+
+        Raises
+        ------
+        ConfigError
+            A run saved without conformal scores (no held-out split, or an older headkit).
+        """
+        from headkit.evaluation.conformal import ConformalScores
+        from headkit.io import CONFORMAL
+
+        scores = ConformalScores.load(Path(self.path) / CONFORMAL) if self.path else None
+        if scores is None:
+            raise ConfigError(
+                "This run has no conformal scores (it was fitted without a held-out split, or "
+                "by an older headkit); refit it with validation_fraction > 0."
+            )
+        return scores.sets(self.predict_proba(X, names), alpha, method)  # type: ignore[arg-type]
+
+    def torch_network(self) -> HeadNet:
+        """The network on torch (loaded once, when the NumPy engine runs the probabilities)."""
+        if self.engine == "torch":
+            return self.network  # type: ignore[return-value]
+        if self._torch is None:
+            from headkit import io
+
+            self._torch = io.load(self.path, device="cpu")
+        return self._torch
+
+    @property
+    def detector(self) -> Any:
+        """The Mahalanobis statistics saved with the run (None without them)."""
+        from headkit.evaluation.ood import MahalanobisDetector
+        from headkit.io import OOD_STATISTICS
+
+        return MahalanobisDetector.load(Path(self.path) / OOD_STATISTICS)
 
     def _encode_table(self, X: Any, names: list[str] | None) -> np.ndarray:
         import pandas as pd
@@ -155,10 +222,11 @@ def _numpy_network(path: Path, required: bool) -> NumpyHeadNet | None:
         network_config = NetworkConfig.from_dict(config["network"])
     except (KeyError, TypeError, ValueError):
         return None  # the torch loader names what is wrong
-    why = unsupported_reason(network_config)
+    parts = config.get("resolved")
+    why = unsupported_reason(network_config, parts)
     if why is None:
-        network = NumpyHeadNet.load(path, network_config)
-        why = unsupported_reason(network_config, network.weight_shapes())
+        network = NumpyHeadNet.load(path, network_config, parts)
+        why = unsupported_reason(network_config, parts, network.weight_shapes())
     if why is not None:
         if required:
             raise ConfigError(f"{path}: {why}; load it with engine='torch' (or 'auto').")
@@ -170,78 +238,12 @@ def _numpy_network(path: Path, required: bool) -> NumpyHeadNet | None:
 def _read_preprocessing(path: Path) -> dict[str, Any] | None:
     import json
 
-    file = path / PREPROCESSING_FILE
+    from headkit.io import PREPROCESSING
+
+    file = path / PREPROCESSING
     if not file.is_file():
         return None
     try:
         return json.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{file} is corrupt ({error}); retrain the model.") from None
-
-
-def align_rows(
-    X: Any, names: list[str] | None, feature_names: list[str], n_features: int
-) -> np.ndarray:
-    """Return feature rows as float32 (N, n_features) in training column order, checked.
-
-    Parameters
-    ----------
-    X : array-like, shape (N, k)
-        Feature rows (a pandas DataFrame's columns give ``names``).
-    names : list of str or None
-        Column names of ``X``; matched to ``feature_names`` (any order) when both exist and
-        ``names`` are not headkit's placeholders ``x0, x1, ...``.
-    feature_names : list of str
-        The training columns (empty for a model trained on an unnamed array).
-    n_features : int
-        The network's input width.
-
-    Raises
-    ------
-    DataError
-        Missing or unexpected columns, wrong width, non-numeric or non-finite values.
-    """
-    if hasattr(X, "columns") and names is None:
-        names = [str(c) for c in X.columns]
-    X = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
-    if X.ndim != 2:
-        raise DataError(f"Expected rows × features (2-D) input; got {X.ndim}-D.")
-    if names and feature_names and not _generic(names):
-        X = X[:, _column_order(names, feature_names)]
-    if X.shape[1] != n_features:
-        raise DataError(
-            f"The input has {X.shape[1]} feature columns but the model takes {n_features}; "
-            "give the columns it was trained on."
-        )
-    try:
-        X = np.asarray(X, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise DataError("Some feature values are not numbers; give numeric columns only.") from None
-    bad = ~np.isfinite(X)
-    if bad.any():
-        rows, cols = np.nonzero(bad)
-        column = feature_names[cols[0]] if feature_names else f"x{cols[0]}"
-        raise DataError(
-            f"{len(set(rows.tolist()))} rows hold NaN or infinite values (first: row {rows[0]}, "
-            f"column {column}); fill or drop them before predicting."
-        )
-    return X
-
-
-def _column_order(names: list[str], feature_names: list[str]) -> list[int]:
-    """Positions in ``names`` of each training column; DataError naming what does not match."""
-    position = {name: i for i, name in enumerate(names)}
-    known = set(feature_names)
-    missing = [n for n in feature_names if n not in position]
-    extra = [n for n in names if n not in known]
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing columns {', '.join(missing[:8])}")
-        if extra:
-            parts.append(f"unexpected columns {', '.join(extra[:8])}")
-        raise DataError(
-            f"The input does not have the model's feature columns ({'; '.join(parts)}); "
-            "give exactly the columns it was trained on."
-        )
-    return [position[n] for n in feature_names]

@@ -19,13 +19,14 @@ from headkit.nn.dropout import (
     Dropout,
     DropoutPlan,
     GaussianDropout,
+    GaussianNoise,
     MultiSampleDropout,
     NestedDropout,
     build_dropout,
 )
 from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.losses import LOSSES, CrossEntropyLoss
-from headkit.nn.network import HeadNet
+from headkit.nn.network import HeadNet, truncate_rank
 from headkit.nn.online_softmax import OnlineSoftmax
 from headkit.nn.outputs import OUTPUTS, Softmax
 from headkit.nn.partial_fc import PartialFC, RowSparseSGD
@@ -33,6 +34,7 @@ from headkit.nn.sharded import ShardedLinearHead
 from headkit.nn.uncertainty import MCPrediction, mc_predict
 
 __all__ = [
+    "truncate_rank",
     "ACTIVATIONS",
     "Activation",
     "ActivationInfo",
@@ -50,6 +52,10 @@ __all__ = [
     "Dropout",
     "DropoutPlan",
     "GaussianDropout",
+    "EnsembleHead",
+    "GatedLinear",
+    "GaussianNoise",
+    "LowRankLinear",
     "HeadNet",
     "LinearHead",
     "MCPrediction",
@@ -67,6 +73,8 @@ __all__ = [
 
 # Margin and fixed heads, output maps and loss variants; importing loss_variants registers them.
 from headkit.nn.deep_supervision import DeepSupervisionLoss
+from headkit.nn.ensemble_head import EnsembleHead
+from headkit.nn.gated import BLOCKS, GatedLinear
 from headkit.nn.heads import (
     ArcFaceHead,
     CosFaceHead,
@@ -90,6 +98,7 @@ from headkit.nn.losses import (
     NLLLoss,
     OneVsAllLoss,
 )
+from headkit.nn.low_rank import LowRankLinear
 from headkit.nn.masking import MaskedLoss, masked_probabilities
 from headkit.nn.memory_heads import KNNHead, NearestMeanHead
 from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss
@@ -138,6 +147,7 @@ __all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "S
 # Residual scaling, critical init, random features, StableMax, logit masking, deep supervision;
 # importing these modules registers their names.
 __all__ += [
+    "BLOCKS",
     "INITS",
     "RESIDUALS",
     "DeepSupervisionLoss",

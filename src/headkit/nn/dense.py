@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from headkit.exceptions import ConfigError
-from headkit.nn.activations import make_activation
-from headkit.nn.dropout import DropoutPlan
+from headkit.functional.fused_dense import linear_relu_dropout
+from headkit.nn.activations import ReLU, make_activation
+from headkit.nn.dropout import Dropout, DropoutPlan
 from headkit.nn.init import INITS
 from headkit.nn.residual import RESIDUALS, ResidualScale, residual_spec
 
@@ -54,7 +55,23 @@ class DenseBlock(nn.Module):
         self.skip = residual if isinstance(residual, ResidualScale) else None
         self.residual = self.skip is not None
 
+    def _fusable(self) -> bool:
+        """True when the block is exactly linear → ReLU → (Dropout) with no hooks in between."""
+        parts = (self.linear, self.norm, self.activation, self.dropout)
+        return (
+            self.training
+            and self.skip is None
+            and type(self.linear) is nn.Linear
+            and type(self.norm) is nn.Identity
+            and type(self.activation) is ReLU
+            and type(self.dropout) in (Dropout, nn.Identity)
+            and not any(m._forward_hooks or m._forward_pre_hooks for m in parts)
+        )
+
     def forward(self, x: Tensor) -> Tensor:
+        if self._fusable():  # one autograd node, in-place passes (headkit.functional.fused_dense)
+            p = getattr(self.dropout, "p", 0.0)
+            return linear_relu_dropout(x, self.linear.weight, self.linear.bias, p)
         h = self.activation(self.norm(self.linear(x)))
         if self.skip is not None:
             h = self.skip(x, h)
@@ -82,6 +99,9 @@ class DenseStack(nn.Module):
         A plan, a rate or a spec (see :func:`headkit.nn.dropout.build_dropout`).
     init : str
         Spec of :data:`headkit.nn.init.INITS` for the linear layers (``"critical"``).
+    block : str
+        Spec of :data:`headkit.nn.gated.BLOCKS`: ``"dense"`` (Linear → norm → activation) or a
+        gated unit ``"glu"``, ``"swiglu"``, ``"geglu"`` (replaces Linear and activation).
 
     Shape
     -----
@@ -98,9 +118,18 @@ class DenseStack(nn.Module):
         residual: bool | str = False,
         dropout: DropoutPlan | float | str = 0.2,
         init: str = "default",
+        block: str = "dense",
     ) -> None:
         super().__init__()
         from headkit.nn.dropout import build_dropout
+        from headkit.nn.gated import BLOCKS
+
+        kind = BLOCKS.build(block)
+        if block.startswith("lowrank") and init.split(":")[0] != "default":
+            raise ConfigError(
+                f"init {init!r} sets a dense weight matrix; a lowrank block stores U and V. "
+                "Use init='default' with block='lowrank'."
+            )
 
         plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
         widths = [in_features, *hidden_sizes]
@@ -113,7 +142,7 @@ class DenseStack(nn.Module):
             drop = plan.final(n_out) if last else plan.hidden(n_out)
             blocks.append(
                 DenseBlock(
-                    plan.linear(n_in, n_out),
+                    kind.linear(n_in, n_out, plan.linear(n_in, n_out)),
                     n_out,
                     activation,
                     norm,
@@ -121,6 +150,9 @@ class DenseStack(nn.Module):
                     RESIDUALS.build(skip_spec, n_blocks=n_skips) if n_in == n_out else None,
                 )
             )
+        if kind.gate is not None:  # the gated linear layer is the activation too
+            for b in blocks:
+                b.activation = nn.Identity()
         self.blocks = nn.ModuleList(blocks)
         INITS.build(init, activation=activation)([block.linear for block in blocks])
         self.input_dropout = plan.final(in_features) if not blocks else nn.Identity()

@@ -4,7 +4,8 @@ A dropout spec names a :class:`DropoutPlan`: it decides which module follows eac
 block (``hidden``), which one sits between the trunk and the head (``final``), and which linear
 layer the Dense blocks use (``linear``; DropConnect replaces it). A float spec such as ``0.2`` means
 standard dropout at that rate. Registered kinds: ``standard``, ``none``, ``multisample``,
-``gaussian``, ``dropconnect``, ``nested`` (``"multisample:k=8,p=0.5"``).
+``gaussian`` (multiplicative noise), ``gaussian_noise`` (additive noise), ``dropconnect``,
+``nested`` (``"multisample:k=8,p=0.5"``).
 
 Modules whose class attribute ``mc_dropout`` is true are switched on by MC-dropout prediction
 (:func:`headkit.nn.uncertainty.mc_predict`); nested dropout is not (a random truncation is not a
@@ -13,10 +14,12 @@ posterior sample).
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from headkit import functional as F
-from headkit.functional.dropout import check_inference, check_rate, check_samples
+from headkit.functional.dropout import check_inference, check_rate, check_samples, check_sigma
 from headkit.functional.nested_dropout import check_nested
 from headkit.registry import Registry
 
@@ -37,6 +40,7 @@ class Dropout(nn.Module):
     """
 
     mc_dropout = True
+    identity_in_eval = True  # see DropoutPlan.identity_in_eval
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -89,6 +93,33 @@ class GaussianDropout(Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.gaussian_dropout(x, self.p, self.training)
+
+
+class GaussianNoise(nn.Module):
+    """Additive Gaussian noise ``h + σε``, ε ~ N(0, 1); identity in eval mode.
+
+    Parameters
+    ----------
+    sigma : float
+        Noise standard deviation σ >= 0.
+
+    Shape
+    -----
+    Input (...), output the same shape.
+    """
+
+    mc_dropout = True
+    identity_in_eval = True  # see DropoutPlan.identity_in_eval
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = check_sigma(sigma)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gaussian_noise(x, self.sigma, self.training)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}"
 
 
 class DropConnectLinear(nn.Linear):
@@ -168,6 +199,8 @@ class NestedDropout(nn.Module):
     Input (..., D), output the same shape.
     """
 
+    identity_in_eval = True  # keeps every unit in eval until truncated (then the width shrinks)
+
     mc_dropout = False
 
     def __init__(self, distribution: str, scale: float) -> None:
@@ -219,6 +252,21 @@ class DropoutPlan:
         """Return the linear layer of a Dense block."""
         return nn.Linear(in_features, out_features)
 
+    def identity_in_eval(self) -> bool:
+        """Whether the network in eval mode is the same as without this plan.
+
+        True when the plan keeps plain linear layers and every module it inserts is
+        ``nn.Identity`` or declares ``identity_in_eval = True`` (dropout that only scales in
+        training); read from the modules, never from a list of names.
+        """
+        if type(self).linear is not DropoutPlan.linear:
+            return False
+        modules = (self.hidden(2), self.final(2))
+        return all(
+            isinstance(m, nn.Identity) or getattr(type(m), "identity_in_eval", False)
+            for m in modules
+        )
+
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({options})"
@@ -244,6 +292,22 @@ class GaussianPlan(DropoutPlan):
 
     def hidden(self, width: int) -> nn.Module:
         return GaussianDropout(self.p) if self.p > 0 else nn.Identity()
+
+
+class GaussianNoisePlan(DropoutPlan):
+    """Additive Gaussian noise h + σε after every hidden block and before the head.
+
+    The variance σ² does not depend on h (the ``gaussian`` kind's multiplicative noise has
+    variance ``σ²h²``). Activations are standardised inputs passed through Dense blocks, so σ is
+    in their units; the default σ = 0.1 is mild.
+    """
+
+    def __init__(self, sigma: float = 0.1) -> None:
+        super().__init__(0.0)
+        self.sigma = check_sigma(sigma)
+
+    def hidden(self, width: int) -> nn.Module:
+        return GaussianNoise(self.sigma) if self.sigma > 0 else nn.Identity()
 
 
 class DropConnectPlan(DropoutPlan):
@@ -293,30 +357,40 @@ for _name, _plan in {
     "none": NoDropoutPlan,
     "multisample": MultiSamplePlan,
     "gaussian": GaussianPlan,
+    "gaussian_noise": GaussianNoisePlan,
     "dropconnect": DropConnectPlan,
     "nested": NestedPlan,
 }.items():
     DROPOUTS.register(_name)(_plan)
 
 
+def _rate(spec: str | float) -> float | None:
+    """The rate of a dropout setting given as a number (``0.2`` or ``"0.2"``), else None."""
+    if isinstance(spec, bool):
+        return None
+    try:
+        return float(spec)
+    except (TypeError, ValueError):
+        return None
+
+
+def dropout_options(spec: str | float) -> tuple[str, dict[str, Any]]:
+    """The registry name and typed options of a dropout setting (a rate is ``standard:p=rate``)."""
+    rate = _rate(spec)
+    return ("standard", {"p": rate}) if rate is not None else DROPOUTS.resolve(str(spec))
+
+
 def build_dropout(spec: str | float) -> DropoutPlan:
     """Return the plan for a dropout spec: a rate (``0.2``) or a name (``"multisample:k=8"``)."""
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return DROPOUTS.build(f"standard:p={float(spec)}")
-    try:
-        rate = float(spec)
-    except (TypeError, ValueError):
-        return DROPOUTS.build(spec)
-    return DROPOUTS.build(f"standard:p={rate}")
+    return DROPOUTS.construct(*dropout_options(spec))
 
 
-def is_mc_module(module: nn.Module) -> bool:
-    """Return whether MC-dropout prediction should keep ``module`` stochastic.
-
-    A module declares it with the :class:`headkit.protocols.MCDropout` flag ``mc_dropout``;
-    torch's own dropout modules count too.
-    """
-    explicit = getattr(type(module), "mc_dropout", None)
-    if explicit is not None:
-        return bool(explicit)
-    return isinstance(module, nn.modules.dropout._DropoutNd)
+def resolved_dropout(spec: str | float) -> dict[str, Any]:
+    """Name, options (defaults filled in) and whether the plan is the identity in eval mode."""
+    name, options = dropout_options(spec)
+    plan = DROPOUTS.construct(name, options)
+    return {
+        "name": name,
+        "options": {**DROPOUTS.defaults(name), **options},
+        "identity_in_eval": plan.identity_in_eval(),
+    }

@@ -9,11 +9,12 @@ never apply in eval mode. A target of shape (N,) broadcasts over features (k, N,
 |---|---|---|
 | linear | x Wᵀ + b | — |
 | cosine | s·cos θ | — |
-| cosface | s·cos θ | target: s·(cos θ_y - m) |
-| arcface | s·cos θ | target: s·cos(θ_y + m), fallback past π - m |
+| cosface | s·cos θ | target: s·(cos θ_y - m); s, m per batch if adaptive |
+| arcface | s·cos θ | target: s·cos(θ_y + m), fallback past π - m; adaptive as cosface |
 | sphereface | ‖x‖·cos θ | target: ‖x‖·(λ cos θ_y + ψ(θ_y)) / (1 + λ), λ annealed |
 | sphereface2 | r·g(cos θ) + b | own one-vs-all loss (``training_loss``) |
 | etf, ebv | s·cos θ to fixed class vectors | s learnable |
+| ensemble | mean of M linear heads' logits | mean of the heads' CE (own loss) |
 """
 
 from __future__ import annotations
@@ -100,31 +101,44 @@ class CosineHead(nn.Module):
         return f"in_features={in_features}, n_classes={n_classes}, s={self.s.item():.3g}"
 
 
-class CosFaceHead(CosineHead):
+class _AdaptiveMargin:
+    """CFCD's per-batch adaptive s and m (``adaptive=True``), shared by CosFace and ArcFace.
+
+    Each training batch sets s and m by :func:`headkit.functional.adaptive_scale_margin`; the
+    last ones are kept in the buffers ``adapted_scale`` and ``adapted_margin`` (saved with the
+    weights). Eval logits use the floor ``s``: the adapted scale grows like 1/(1 − cos θ̃) and
+    would make eval probabilities needlessly extreme (the argmax is the same at any scale).
+    """
+
+    kind = "cosface"
+    adaptive: bool
+    rho: float
+
+    def _setup_adaptive(self, adaptive: bool, rho: float, s: float) -> None:
+        self.adaptive, self.rho = bool(adaptive), float(rho)
+        if self.adaptive:
+            if not 0.0 < rho < 1.0:
+                raise ValueError(f"rho must be in (0, 1); got {rho}.")
+            self.register_buffer("adapted_scale", torch.tensor(float(s)))  # type: ignore[attr-defined]
+            self.register_buffer("adapted_margin", torch.tensor(0.0))  # type: ignore[attr-defined]
+
+    def _scale_margin(self, cosine: Tensor, target: Tensor) -> tuple[Tensor | float, float]:
+        if not self.adaptive:
+            return self.s, self.m  # type: ignore[attr-defined]
+        floor = float(self.log_scale.exp())  # type: ignore[attr-defined]
+        s, m = F.adaptive_scale_margin(cosine, target, self.rho, floor, self.kind)
+        self.adapted_scale.fill_(s)  # type: ignore[attr-defined]
+        self.adapted_margin.fill_(m)  # type: ignore[attr-defined]
+        return s, m
+
+
+class CosFaceHead(_AdaptiveMargin, CosineHead):
     """CosFace / AM-Softmax: s·(cos θ_y − m) on the target in training (Wang et al. 2018).
 
     The default m=0.2 suits the tens of classes of tabular or signal data (MNIST-1D: 0.67–0.71
-    test accuracy against 0.65–0.67 with the paper's face-recognition m=0.35).
-    """
-
-    def __init__(self, in_features: int, n_classes: int, s: float = 30.0, m: float = 0.2):
-        super().__init__(in_features, n_classes, s)
-        self.m = m
-
-    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
-        return F.cosface_logits(cosine, target, self.s, self.m)
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, m={self.m}"
-
-
-class ArcFaceHead(CosineHead):
-    """ArcFace: s·cos(θ_y + m) on the target in training, m in radians (Deng et al. 2019).
-
-    The default m=0.2 trains from scratch on small problems (MNIST-1D: 0.69–0.70 test accuracy);
-    the paper's face-recognition margin m=0.5 reaches only 0.39 there (pass ``arcface:m=0.5``
-    for a large-class embedding task). Past θ = π − m the target logit falls back to
-    ``cos θ − m·sin m`` (:func:`headkit.functional.arcface_logits`).
+    test accuracy against 0.65–0.67 with the paper's face-recognition m=0.35). With
+    ``adaptive=True`` s and m are set per batch so that the median row's target probability is
+    ``rho`` (CFCD; they rise as training tightens the classes) and ``s`` is the scale's floor.
     """
 
     def __init__(
@@ -133,17 +147,56 @@ class ArcFaceHead(CosineHead):
         n_classes: int,
         s: float = 30.0,
         m: float = 0.2,
+        adaptive: bool = False,
+        rho: float = 0.1,
+    ) -> None:
+        super().__init__(in_features, n_classes, s)
+        self.m = m
+        self._setup_adaptive(adaptive, rho, s)
+
+    def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
+        s, m = self._scale_margin(cosine, target)
+        return F.cosface_logits(cosine, target, s, m)  # type: ignore[arg-type]
+
+    def extra_repr(self) -> str:
+        extra = f", adaptive=True, rho={self.rho}" if self.adaptive else ""
+        return f"{super().extra_repr()}, m={self.m}{extra}"
+
+
+class ArcFaceHead(_AdaptiveMargin, CosineHead):
+    """ArcFace: s·cos(θ_y + m) on the target in training, m in radians (Deng et al. 2019).
+
+    The default m=0.2 trains from scratch on small problems (MNIST-1D: 0.69–0.70 test accuracy);
+    the paper's face-recognition margin m=0.5 reaches only 0.39 there (pass ``arcface:m=0.5``
+    for a large-class embedding task). Past θ = π − m the target logit falls back to
+    ``cos θ − m·sin m`` (:func:`headkit.functional.arcface_logits`). ``adaptive=True`` sets s
+    and the angular m per batch as for CosFace (CFCD), with ``s`` the scale's floor.
+    """
+
+    kind = "arcface"
+
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        s: float = 30.0,
+        m: float = 0.2,
         easy_margin: bool = False,
+        adaptive: bool = False,
+        rho: float = 0.1,
     ) -> None:
         super().__init__(in_features, n_classes, s)
         self.m = m
         self.easy_margin = easy_margin
+        self._setup_adaptive(adaptive, rho, s)
 
     def margin_logits(self, cosine: Tensor, target: Tensor, features: Tensor) -> Tensor:
-        return F.arcface_logits(cosine, target, self.s, self.m, self.easy_margin)
+        s, m = self._scale_margin(cosine, target)
+        return F.arcface_logits(cosine, target, s, m, self.easy_margin)  # type: ignore[arg-type]
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, m={self.m}, easy_margin={self.easy_margin}"
+        extra = f", adaptive=True, rho={self.rho}" if self.adaptive else ""
+        return f"{super().extra_repr()}, m={self.m}, easy_margin={self.easy_margin}{extra}"
 
 
 class SphereFaceHead(CosineHead):

@@ -153,7 +153,7 @@ class SphericalZLoss(RowLoss):
 
 
 class DistillationLoss(nn.Module):
-    """Knowledge distillation ``β·T²·KL(teacher_T ‖ student_T) + (1 - β)·hard`` (Hinton et al.).
+    """Knowledge distillation ``β·T_s²·KL(teacher_Tt ‖ student_Ts) + (1 - β)·hard`` (Hinton et al.).
 
     ``hard`` is ``base(logits, target)`` (softmax cross-entropy when ``base`` is None).
     Call ``loss(logits, target, teacher_logits=t)``; the teacher's logits may be its
@@ -161,31 +161,63 @@ class DistillationLoss(nn.Module):
     ``teacher_logits`` only the hard loss (the validation loss of a distilled run). Logits may
     carry a leading sample dim (k, N, C); the teacher logits (N, C) are then broadcast.
 
+    ``kind="sampled_logit"`` replaces the KL term by the squared error between the student's and
+    the teacher's log-probability of each row's own label
+    (:func:`headkit.functional.sampled_label_logit_loss`, Zhao & Zhu 2023): the loss for a
+    teacher that gives only the sampled label's probability (temperatures unused).
+
     Parameters
     ----------
     temperature : float
-        T > 0, shared by teacher and student.
+        Teacher temperature T_t > 0 (and the student's unless ``student_temperature``).
     beta : float
         Weight β in [0, 1] of the distillation term.
     base : nn.Module, optional
         The hard-label loss ``base(logits, target, features)``.
+    student_temperature : float, optional
+        Student temperature T_s > 0 (default: T_t).
+    kind : {"kl", "sampled_logit"}
+        The distillation term.
     """
 
     def __init__(
-        self, temperature: float = 4.0, beta: float = 0.5, base: nn.Module | None = None
+        self,
+        temperature: float = 4.0,
+        beta: float = 0.5,
+        base: nn.Module | None = None,
+        student_temperature: float | None = None,
+        kind: str = "kl",
     ) -> None:
         super().__init__()
-        if temperature <= 0 or not 0.0 <= beta <= 1.0:
+        t_s = temperature if student_temperature is None else student_temperature
+        if temperature <= 0 or t_s <= 0 or not 0.0 <= beta <= 1.0:
             raise ValueError(
-                f"Distillation needs temperature > 0 and beta in [0, 1]; got {temperature}, {beta}."
+                "Distillation needs temperatures > 0 and beta in [0, 1]; got "
+                f"{temperature}, {t_s}, {beta}."
             )
+        if kind not in ("kl", "sampled_logit"):
+            raise ValueError(f"kind must be 'kl' or 'sampled_logit'; got {kind!r}.")
         self.temperature, self.beta, self.base = temperature, beta, base
+        self.student_temperature, self.kind = t_s, kind
 
     def _hard(self, logits: Tensor, target: Tensor, features: Tensor | None) -> Tensor:
         if self.base is not None:
             return self.base(logits, target, features=features)
         logits, target = flatten_samples(logits, target)
         return F.cross_entropy(logits, target)
+
+    def _soft(self, logits: Tensor, target: Tensor | None, teacher: Tensor) -> Tensor:
+        """The distillation term; ``logits`` (..., N, C), ``teacher`` flattened to (-1, C)."""
+        flat = logits.reshape(teacher.shape)
+        if self.kind == "kl":
+            return F.distillation_loss(
+                flat, teacher, self.temperature, student_temperature=self.student_temperature
+            )
+        if target is None:
+            raise ValueError("kind='sampled_logit' needs each row's label (target).")
+        rows = target.expand(logits.shape[:-1]).reshape(-1)
+        picked = torch.log_softmax(teacher.float(), -1).gather(-1, rows.unsqueeze(-1))
+        return F.sampled_label_logit_loss(flat, rows, picked.squeeze(-1))
 
     def forward(
         self,
@@ -200,13 +232,14 @@ class DistillationLoss(nn.Module):
                 raise ValueError("DistillationLoss needs teacher_logits, a target, or both.")
             return self._hard(logits, target, features)
         teacher = teacher_logits.expand_as(logits).reshape(-1, logits.shape[-1])
-        soft = F.distillation_loss(logits.reshape(teacher.shape), teacher, self.temperature)
+        soft = self._soft(logits, target, teacher)
         if target is None or self.beta == 1.0:
             return soft
         return self.beta * soft + (1 - self.beta) * self._hard(logits, target, features)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, beta={self.beta}"
+        t = f"temperature={self.temperature}, student_temperature={self.student_temperature}"
+        return f"{t}, beta={self.beta}, kind={self.kind!r}"
 
 
 for _name, _variant in {

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from headkit.config import NetworkConfig
+from headkit.nn.activations import ACTIVATIONS
 from headkit.nn.dense import DenseStack
-from headkit.nn.dropout import build_dropout
+from headkit.nn.dropout import build_dropout, resolved_dropout
 from headkit.nn.heads import HEADS
 from headkit.nn.outputs import OUTPUTS
 from headkit.protocols import OwnsTrainingLoss
@@ -72,6 +74,7 @@ class HeadNet(nn.Module):
             residual=config.residual,
             dropout=plan,
             init=config.init,
+            block=config.block,
         )
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
@@ -141,6 +144,21 @@ class HeadNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_features={self.config.n_features}, n_classes={self.config.n_classes}"
+
+    def resolved_parts(self) -> dict[str, dict[str, Any]]:
+        """Each part's registry name and every option's value, defaults filled in (JSON-ready).
+
+        :func:`headkit.io.save` writes it to ``config.json``; the NumPy engine reads it there, so
+        option defaults are declared once, in the registries, for both engines. The dropout
+        entry also says whether the plan is the identity in eval mode.
+        """
+        c = self.config
+        return {
+            "activation": ACTIVATIONS.resolved(c.activation),
+            "output": OUTPUTS.resolved(c.output, ("n_classes",)),
+            "head": HEADS.resolved(c.head, ("in_features", "n_classes")),
+            "dropout": resolved_dropout(c.dropout),
+        }
 
     def truncate(self, k: int) -> HeadNet:
         """Return a smaller network that uses only the first ``k`` units of the last hidden layer.
@@ -293,3 +311,33 @@ class HeadNet(nn.Module):
         if param is not None:
             new = new.to(device=param.device, dtype=param.dtype)
         return new.train(self.training)
+
+
+def truncate_rank(net: nn.Module, k: int) -> nn.Module:
+    """Return a copy of a ``block="lowrank:…"`` network whose layers keep their first k ranks.
+
+    The copy's config names ``rank=k``, so it saves and loads at that size; its outputs equal the
+    original's with every layer's ``keep = k``.
+    """
+    from headkit.exceptions import ConfigError
+    from headkit.nn.gated import BLOCKS
+    from headkit.registry import Spec
+
+    spec = Spec.parse(net.config.block)
+    if spec.name != "lowrank":
+        raise ConfigError(
+            f"truncate_rank needs a block='lowrank' network; got {net.config.block!r}."
+        )
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"truncate_rank needs an int k >= 1; got {k!r}.")
+    _, options = BLOCKS.resolve(spec)
+    options["rank"] = k
+    block = "lowrank:" + ",".join(f"{key}={value}" for key, value in options.items())
+    small = HeadNet(net.config.replace(block=block))
+    source = net.state_dict()
+    state = {}
+    for name, tensor in small.state_dict().items():
+        state[name] = source[name][tuple(slice(0, n) for n in tensor.shape)].detach().clone()
+    small.load_state_dict(state)
+    small.to(device=net.temperature.device, dtype=net.temperature.dtype)
+    return small.train(net.training)

@@ -9,10 +9,12 @@ the Fenchel–Young loss for sparse maps); the ``cross_entropy`` loss defers to 
 |---|---|---|
 | softmax | exp(z/T) / Σ exp(z/T) | softmax_cross_entropy |
 | sparsemax, entmax15, entmax_bisect | α-entmax (exact zeros) | fenchel_young (same α) |
-| gumbel | Gumbel-softmax sample in training, softmax(z) in eval | nll of the relaxed sample |
+| gumbel | Gumbel-softmax sample in training (τ fixed or annealed), softmax(z) in eval | nll of the relaxed sample |
 | ssmax | softmax(s·log(C)·z), s learnable | nll (trains s too) |
 | power | abs(z)^p / Σ abs(z)^p | nll |
 | sigmoid | σ(z_k) per class | one_vs_all (binary cross-entropy) |
+| softmax1 | e^{z_i}/(1 + Σ e^{z_j}); rows sum to < 1 | nll |
+| adaptive_temperature | softmax(z) in training, softmax(β(H)·z) at prediction | nll |
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ class GumbelSoftmax(nn.Module):
     sample) and ``log_softmax(z)`` in eval, so the natural loss (NLL) trains on noisy relaxed
     samples and is exactly softmax cross-entropy without noise (τ = 1).
 
+    With ``anneal > 0``, τ follows the paper's exponential schedule with a floor,
+    ``τ_t = max(tau_min, tau·exp(−anneal·t))`` over the fraction t of the fit (told by
+    ``set_progress``; :func:`headkit.functional.gumbel_temperature`); ``anneal = 0`` keeps τ fixed.
+
     Shape
     -----
     Input (..., C); output (..., C).
@@ -157,12 +163,18 @@ class GumbelSoftmax(nn.Module):
 
     natural_loss = "nll"
 
-    def __init__(self, tau: float = 1.0, hard: bool = False) -> None:
+    def __init__(
+        self, tau: float = 1.0, hard: bool = False, anneal: float = 0.0, tau_min: float = 0.5
+    ) -> None:
         super().__init__()
-        if tau <= 0:
-            raise ValueError(f"tau must be > 0; got {tau}.")
+        F.gumbel_temperature(0.0, tau, anneal, tau_min)  # validates
+        self.tau0, self.anneal, self.tau_min = tau, anneal, tau_min
         self.tau = tau
         self.hard = hard
+
+    def set_progress(self, fraction: float) -> None:
+        """Set τ for the fraction ``fraction`` of the fit done (fixed when ``anneal = 0``)."""
+        self.tau = F.gumbel_temperature(fraction, self.tau0, self.anneal, self.tau_min)
 
     def forward(self, logits: Tensor) -> Tensor:
         if self.training:
@@ -177,7 +189,8 @@ class GumbelSoftmax(nn.Module):
         return F.log_softmax(logits, dim=-1)
 
     def extra_repr(self) -> str:
-        return f"tau={self.tau}, hard={self.hard}"
+        schedule = f", anneal={self.anneal}, tau_min={self.tau_min}" if self.anneal else ""
+        return f"tau={self.tau:.4g}, hard={self.hard}{schedule}"
 
 
 class ScalableSoftmax(nn.Module):
@@ -258,6 +271,58 @@ class Sigmoid(nn.Module):
         return torch.nn.functional.logsigmoid(logits.float()).to(logits.dtype)
 
 
+class Softmax1(nn.Module):
+    """Softmax₁ e^{z_i}/(1 + Σ e^{z_j}): softmax over [z, 0] without the extra slot.
+
+    Rows sum to less than 1; ``none_mass(logits)`` is the rest, the mass of "none of these"
+    (an abstain or out-of-distribution score). Trained by the NLL of ``log_prob``, which is
+    softmax cross-entropy with one extra, never-target class of logit 0.
+
+    Shape
+    -----
+    Input (..., C); output (..., C) with rows summing to less than 1.
+    """
+
+    natural_loss = "nll"
+
+    def forward(self, logits: Tensor) -> Tensor:
+        return F.softmax1(logits, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return ``log softmax₁(z)``, shape (..., C)."""
+        return F.log_softmax1(logits, dim=-1)
+
+    def none_mass(self, logits: Tensor) -> Tensor:
+        """Return ``1 − Σ_i softmax₁(z)_i = 1/(1 + Σ e^{z_j})``, shape (...)."""
+        return F.none_mass(logits, dim=-1)
+
+
+class AdaptiveTemperatureSoftmax(nn.Module):
+    """Softmax in training; at prediction softmax(β·z) with β = max(poly(H), 1) where H > 0.5.
+
+    Entropy-adaptive temperature (Veličković et al., "softmax is not enough"): confident rows
+    (entropy H ≤ 0.5 nats) are unchanged, flatter rows are sharpened, the argmax is kept
+    (:func:`headkit.functional.adaptive_beta`).
+
+    Shape
+    -----
+    Input (..., C); output (..., C).
+    """
+
+    natural_loss = "nll"
+
+    def forward(self, logits: Tensor) -> Tensor:
+        if self.training:
+            return F.softmax(logits, dim=-1)
+        return F.adaptive_temperature_softmax(logits, dim=-1)
+
+    def log_prob(self, logits: Tensor) -> Tensor:
+        """Return ``log_softmax(z)`` in training, ``log_softmax(β·z)`` in eval; shape (..., C)."""
+        if self.training:
+            return F.log_softmax(logits, dim=-1)
+        return F.adaptive_temperature_log_softmax(logits, dim=-1)
+
+
 for _name, _output in {
     "softmax": Softmax,
     "sparsemax": Sparsemax,
@@ -267,5 +332,7 @@ for _name, _output in {
     "ssmax": ScalableSoftmax,
     "power": PowerSoftmax,
     "sigmoid": Sigmoid,
+    "softmax1": Softmax1,
+    "adaptive_temperature": AdaptiveTemperatureSoftmax,
 }.items():
     OUTPUTS.register(_name)(_output)

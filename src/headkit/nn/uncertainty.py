@@ -15,7 +15,6 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from headkit.nn.dropout import is_mc_module
 from headkit.nn.network import HeadNet
 
 
@@ -93,3 +92,15 @@ def mc_predict(model: nn.Module, x: Tensor, samples: int = 30) -> MCPrediction:
     entropy = _entropy(mean)
     expected = _entropy(passes).mean(0)
     return MCPrediction(mean, entropy, expected, (entropy - expected).clamp_min(0.0))
+
+
+def is_mc_module(module: nn.Module) -> bool:
+    """Return whether MC-dropout prediction should keep ``module`` stochastic.
+
+    A module declares it with the :class:`headkit.protocols.MCDropout` flag ``mc_dropout``;
+    torch's own dropout modules count too.
+    """
+    explicit = getattr(type(module), "mc_dropout", None)
+    if explicit is not None:
+        return bool(explicit)
+    return isinstance(module, nn.modules.dropout._DropoutNd)

@@ -61,6 +61,9 @@ class ReportInputs:
     block_names: list[str] = field(default_factory=list)
     dropped: list[tuple[str, float]] = field(default_factory=list)
     diagnostics: LayerDiagnostics | None = None
+    feature_ranking: Any = None
+    nested_curve: dict[str, Any] | None = None
+    nested_width: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -159,6 +162,8 @@ def collect(
     inputs.class_names = [str(c) for c in classes]
     inputs.temperature = float(estimator.model_.temperature)
     inputs.notes.append(network_note(estimator.model_.config))
+    inputs.nested_curve = getattr(estimator, "nested_curve_", None)
+    inputs.nested_width = getattr(estimator, "nested_width_", None)
     if X is None or y is None:
         inputs.notes.append("No evaluation data was given: only the training curves are shown.")
         return inputs
@@ -189,7 +194,18 @@ def collect(
         inputs.ood = {name: ood_metrics(scores_in[name], scores_out[name]) for name in scores_in}
 
     _layers(inputs, estimator, X, target, max_cka_samples, seed)
+    inputs.feature_ranking = _ranking(estimator, X, y, max_cka_samples, seed)
     return inputs
+
+
+def _ranking(estimator: Any, X: Any, y: np.ndarray, max_rows: int, seed: int) -> Any:
+    """Permutation importance and normalised MI of the raw columns, on at most ``max_rows`` rows."""
+    from headkit.evaluation.importance import feature_ranking
+
+    if len(y) > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(len(y), max_rows, replace=False))
+        X, y = (X.iloc[keep] if hasattr(X, "iloc") else X[keep]), y[keep]
+    return feature_ranking(estimator, X, y, n_repeats=3, seed=seed)
 
 
 def _reliability(

@@ -46,6 +46,32 @@ def _figure(name: str) -> str:
     return f'<figure><img src="{name}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
+def _inflection_table(grads: dict[str, Any], fmt: Any) -> list[str]:
+    """Per-block output entropy, gradient fall and the inflection flag (J3)."""
+    info = grads.get("inflection")
+    if not info or not info["layers"]:
+        return []
+    rows = [[name, entropy, decay, "yes" if flag else "no"]
+            for name, entropy, decay, flag in zip(info["layers"], info["entropy"], info["decay"],
+                                                  info["flags"], strict=True)]  # fmt: skip
+    found = ", ".join(info["inflection"]) or "none"
+    note = (
+        f"<p>Inflection layers: <b>{html.escape(found)}</b> — output entropy (softmax over the "
+        "layer's units, normalised by log width) below 0.5 and a gradient norm below half the "
+        "next layer's; there adaptation stalls (low-rank adapters are inserted there).</p>"
+    )
+    header = ["block", "output entropy / log width", "‖∂ℓ/∂h‖ ÷ next layer's", "inflection"]
+    return [note, _table(header, rows, fmt)]
+
+
+def _inflection_history(column: Any) -> str:
+    """One line: in how many tracked epochs an inflection block was flagged, and which last."""
+    values = [int(float(v)) for v in column if v is not None and float(v) == float(v)]
+    flagged = [v for v in values if v > 0]
+    last = f"; last flagged: block {flagged[-1]}" if flagged else ""
+    return f"<p>Tracked epochs with an inflection block: {len(flagged)} of {len(values)}{last}.</p>"
+
+
 def render_section(
     diag: LayerDiagnostics | None, history: dict[str, Any] | None, out: Path, fmt: Any
 ) -> list[str]:
@@ -88,6 +114,9 @@ def render_section(
         parts.append(_figure("spectrum.png"))
         diagnostic_plots.gradients(g, out / "gradients.png")
         parts.append(_figure("gradients.png"))
+        parts += _inflection_table(g, fmt)
+    if history is not None and "inflection_layer" in history:
+        parts.append(_inflection_history(history["inflection_layer"]))
     if has_history(history):
         diagnostic_plots.diagnostics_history(history, out / "diagnostics_history.png")  # type: ignore[arg-type]
         parts.append(_figure("diagnostics_history.png"))

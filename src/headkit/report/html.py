@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.report import diagnostics_section, plots
+from headkit.report import diagnostics_section, nested_section, plots
 from headkit.report.collect import ReportInputs, collect
 
 CSS = """
@@ -26,6 +26,9 @@ th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 figure { margin: .5em 0 1.5em; } img { max-width: 100%; border: 1px solid #eee; }
 figcaption, .note { color: #555; font-size: .92em; }
+.warn { background: #fff4e5; border-left: 4px solid #e8a33d; padding: .4em .8em; }
+nav { background: #f7f7f7; border: 1px solid #ddd; padding: .3em 1em; display: inline-block; }
+nav ol { margin: .3em 0; padding-left: 1.4em; }
 """
 
 
@@ -52,8 +55,11 @@ CAPTIONS = {
     "training_curves.png": "Loss, validation accuracy and learning rate per epoch.",
     "confusion_matrix.png": "Confusion matrix: colour = share of the true class, numbers = counts.",
     "reliability.png": (
-        "Reliability diagrams before and after temperature scaling; bars on the diagonal are "
-        "perfectly calibrated."
+        "Reliability diagrams before and after temperature scaling, 15 equal-width confidence "
+        "bins. In each bin the filled blue bar is the accuracy of its rows and the orange "
+        "outline beside it their mean confidence: outline above the blue bar = overconfident, "
+        "below = underconfident, both on the dashed diagonal = calibrated. The grey strip "
+        "counts the rows per bin."
     ),
     "confidence.png": "Top-class probability of correct and wrong predictions.",
     "ood_histograms.png": "Score distributions of in-distribution and OOD rows.",
@@ -99,7 +105,7 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
     """Draw every picture ``inputs`` has data for and write ``out_dir/index.html``; return it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    parts = [f"<h1>{html.escape(inputs.title)}</h1>", *(_note(n) for n in inputs.notes)]
+    sections: list[str] = []
     for section in (
         _training,
         _metrics,
@@ -107,18 +113,40 @@ def render_report(inputs: ReportInputs, out_dir: str | Path) -> Path:
         _detection,
         _collapse,
         _layers,
+        _features,
+        _nested,
         _diagnostics,
     ):
-        parts += section(inputs, out)
+        sections += section(inputs, out)
+    contents, sections = table_of_contents(sections)
+    parts = [f"<h1>{html.escape(inputs.title)}</h1>", *(_note(n) for n in inputs.notes)]
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(inputs.title)}</title><style>{CSS}</style></head><body>\n"
-        + "\n".join(parts)
+        + "\n".join([*parts, contents, *sections])
         + "\n</body></html>\n"
     )
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def table_of_contents(parts: list[str]) -> tuple[str, list[str]]:
+    """Give every ``<h2>`` in ``parts`` an id; return a linked contents list and the new parts."""
+    import re
+
+    entries, out = [], []
+    for part in parts:
+        found = re.fullmatch(r"<h2>(.*)</h2>", part, flags=re.S)
+        if found is None:
+            out.append(part)
+            continue
+        anchor = f"section-{len(entries) + 1}"
+        entries.append(f'<li><a href="#{anchor}">{found.group(1)}</a></li>')
+        out.append(f'<h2 id="{anchor}">{found.group(1)}</h2>')
+    if not entries:
+        return "", out
+    return f"<nav><b>Contents</b><ol>{''.join(entries)}</ol></nav>", out
 
 
 def _figure_of(name: str) -> str:
@@ -129,7 +157,38 @@ def _training(inputs: ReportInputs, out: Path) -> list[str]:
     if inputs.history is None:
         return []
     plots.training_curves(inputs.history, out / "training_curves.png")
-    return ["<h2>Training</h2>", _figure_of("training_curves.png")]
+    parts = ["<h2>Training</h2>", _figure_of("training_curves.png")]
+    warning = overconfidence_note(inputs.history)
+    return parts if warning is None else [*parts, f'<p class="warn">{html.escape(warning)}</p>']
+
+
+def overconfidence_note(history: dict[str, np.ndarray], rise: float = 1.5) -> str | None:
+    """A sentence when the validation loss climbs while validation accuracy holds; else None.
+
+    "Climbs" is the last validation loss at ``rise`` × its lowest or above (and 0.05 higher);
+    "holds" is the last validation accuracy within 0.01 of its value at that lowest epoch. The
+    Softmax Collapse detector uses the same rise.
+    """
+    loss = np.asarray(history.get("val_loss", []), float)
+    acc = np.asarray(history.get("val_accuracy", []), float)
+    epoch = np.asarray(history["epoch"], float)
+    seen = np.flatnonzero(np.isfinite(loss) & np.isfinite(acc)) if len(acc) == len(loss) else []
+    if len(seen) < 2:
+        return None
+    best, last = seen[np.argmin(loss[seen])], seen[-1]
+    if loss[last] < rise * loss[best] or loss[last] - loss[best] <= 0.05:
+        return None
+    if acc[last] < acc[best] - 0.01:
+        return None
+    return (
+        f"The validation loss climbed from {loss[best]:.3g} (epoch {epoch[best]:.0f}) to "
+        f"{loss[last]:.3g} (epoch {epoch[last]:.0f}) while validation accuracy held "
+        f"({acc[best]:.3f} → {acc[last]:.3f}): the network grew overconfident, and its wrong "
+        "answers ever more certain. Early stopping on the loss (patience with "
+        f"monitor='val_loss') would keep the epoch-{epoch[best]:.0f} weights; temperature "
+        "scaling (calibrate), more weight decay or label smoothing soften the probabilities "
+        "(see Calibration)."
+    )
 
 
 def _metrics(inputs: ReportInputs, out: Path) -> list[str]:
@@ -214,6 +273,28 @@ def _layers(inputs: ReportInputs, out: Path) -> list[str]:
     return parts
 
 
+def _features(inputs: ReportInputs, out: Path) -> list[str]:
+    ranking = inputs.feature_ranking
+    if ranking is None or not len(ranking):
+        return []
+    rows = [
+        [r.feature, r.permutation_importance, r.permutation_std, r.normalised_mi]
+        for r in ranking.head(25).itertuples(index=False)
+    ]
+    note = (
+        "Permutation importance: the drop in accuracy when one input column is shuffled (mean "
+        "± std over 3 shuffles; 0 for an input the model ignores). Normalised MI: mutual "
+        "information with the label minus its value for shuffled copies of the column (≈ 0 for "
+        "a random many-valued column). Top 25 columns; `headkit explain RUN DATA` lists all."
+    )
+    header = ["column", "permutation importance", "± std", "normalised MI"]
+    return ["<h2>Input columns</h2>", _note(note), _table(header, rows)]
+
+
+def _nested(inputs: ReportInputs, out: Path) -> list[str]:
+    return nested_section.render_section(inputs.nested_curve, inputs.nested_width, out, _fmt)
+
+
 def _diagnostics(inputs: ReportInputs, out: Path) -> list[str]:
     return diagnostics_section.render_section(inputs.diagnostics, inputs.history, out, _fmt)
 
@@ -247,11 +328,27 @@ def write_report(
 
     run = Path(run_dir)
     estimator = HeadClassifier.load(run)
-    history_file = run / "history.csv"
+    from headkit.io import HISTORY
+
+    history_file = run / HISTORY
     history = pd.read_csv(history_file) if history_file.is_file() else None
+    title = f"headkit report · {data_set_name(estimator.model_.metadata.get('data')) or run.name}"
     inputs = collect(estimator, X, y, X_ood, history=history, data_name=data_name,
-                     ood_name=ood_name, title=f"headkit report · {run.name}")  # fmt: skip
+                     ood_name=ood_name, title=title)  # fmt: skip
     return render_report(inputs, out_dir if out_dir is not None else run / "report")
+
+
+def data_set_name(data: Any) -> str:
+    """The name of the data a run was trained on: a file's stem, or the built-in set's spec."""
+    from headkit.data.loading import ARRAY_SUFFIXES
+    from headkit.data.readers import is_table_file
+
+    text = str(data or "")
+    name = Path(text).name
+    if not (is_table_file(name) or Path(name).suffix.lower() in ARRAY_SUFFIXES):
+        return text
+    stem = Path(name).stem
+    return Path(stem).stem if is_table_file(stem) else stem  # data.csv.gz → data
 
 
 def referenced_images(index: str | Path) -> list[str]:

@@ -75,23 +75,48 @@ def confusion_matrix(cm: np.ndarray, class_names: Sequence[str], path: str | Pat
     return _save(fig, path)
 
 
+def reliability_figure(curves: Mapping[str, ReliabilityCurve], eces: Mapping[str, float]) -> Any:
+    """The reliability diagrams as a matplotlib figure (see :func:`reliability_diagrams`).
+
+    Each non-empty bin gets two bars side by side, never on top of each other: the accuracy of
+    its rows (left, filled) and their mean confidence (right, outlined); a perfectly calibrated
+    bin has two bars of one height, on the dashed diagonal. A strip below counts the rows per
+    bin (log scale). One legend for all panels sits under them, so it covers no bar.
+    """
+    n = len(curves)
+    fig, axes = plt.subplots(2, n, figsize=(4.6 * n, 5.0), squeeze=False, sharex="col",
+                             gridspec_kw={"height_ratios": [4, 1]})  # fmt: skip
+    for ax, counts, (label, curve) in zip(axes[0], axes[1], curves.items(), strict=True):
+        finite = np.isfinite(curve.upper - curve.lower) & (curve.upper > curve.lower)
+        width = np.where(finite, curve.upper - curve.lower, 1 / 15)
+        left = np.where(finite, curve.lower, curve.confidence - width / 2)
+        half = 0.45 * width  # two bars in 90 % of the bin: a gap between neighbours
+        ax.bar(left + 0.05 * width, curve.accuracy, width=half, align="edge",
+               color="tab:blue", label="accuracy of the bin's rows")  # fmt: skip
+        ax.bar(left + 0.5 * width, curve.confidence, width=half, align="edge", fill=False,
+               edgecolor="tab:orange", lw=1.2, label="mean confidence in the bin")  # fmt: skip
+        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration (accuracy = confidence)")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), ylabel="accuracy / confidence",
+               title=f"{label}: ECE {eces[label]:.3f}")  # fmt: skip
+        counts.bar(left + 0.05 * width, curve.count, width=0.9 * width, align="edge",
+                   color="tab:gray")  # fmt: skip
+        counts.set_yscale("log")  # a bin of one row stays visible beside one of hundreds
+        counts.set(xlabel="confidence (top-class probability)", ylabel="rows",
+                   ylim=(0.5, max(2.0, float(np.max(curve.count, initial=1)) * 2)))  # fmt: skip
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    return fig
+
+
 def reliability_diagrams(
     curves: Mapping[str, ReliabilityCurve], eces: Mapping[str, float], path: str | Path
 ) -> Path:
     """One reliability diagram per entry (e.g. before/after temperature scaling), side by side."""
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.6 * len(curves), 4.2), squeeze=False)
-    for ax, (label, curve) in zip(axes[0], curves.items(), strict=True):
-        width = np.where(np.isfinite(curve.upper - curve.lower), curve.upper - curve.lower, 0.05)
-        centre = (curve.lower + curve.upper) / 2
-        ax.bar(centre, curve.accuracy, width=width, edgecolor="k", color="tab:blue",
-               alpha=0.8, label="accuracy")  # fmt: skip
-        ax.bar(centre, curve.confidence - curve.accuracy, bottom=curve.accuracy, width=width,
-               color="tab:red", alpha=0.35, hatch="//", label="gap")  # fmt: skip
-        ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-               title=f"{label}: ECE {eces[label]:.3f}")  # fmt: skip
-        ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    fig = reliability_figure(curves, eces)
+    fig.savefig(Path(path), dpi=DPI, format="png")
+    plt.close(fig)
+    return Path(path)
 
 
 def confidence_histogram(

@@ -5,11 +5,11 @@
 """
 
 from headkit.runs.interrupt import RunInterrupted, interrupts
+from headkit.runs.resume import resume_point, resume_run
 from headkit.runs.train import (
     RunResult,
     TrainRequest,
     feature_frame,
-    resume_run,
     split_metrics,
     train_run,
 )
@@ -20,6 +20,7 @@ __all__ = [
     "TrainRequest",
     "feature_frame",
     "interrupts",
+    "resume_point",
     "resume_run",
     "split_metrics",
     "train_run",

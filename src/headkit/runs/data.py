@@ -40,6 +40,8 @@ def load_training_data(
     validation_fraction: float,
     seed: int,
     force_classification: bool = False,
+    na_values: Any = (),
+    decimal: str | None = None,
 ) -> TrainingData:
     """Read a built-in data set or a file, check its labels and cut its test split.
 
@@ -47,6 +49,7 @@ def load_training_data(
     ------
     ConfigError
         ``--data`` with ``--dataset``, ``--target`` without ``--data``, a fraction outside [0, 1).
+        ``na_values`` and ``decimal`` are passed to :func:`headkit.data.load_table`.
     DataError
         Missing label column or labels, a regression-like target, too few rows for the splits.
     """
@@ -71,7 +74,7 @@ def load_training_data(
         return TrainingData(ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.feature_names)
     if target is None:
         raise DataError(f"Say which column of {data} holds the labels with --target COLUMN.")
-    table = load_table(data, target)
+    table = load_table(data, target, na_values=na_values, decimal=decimal)
     y = _checked_labels(table.y, f"Column {target!r} of {data}", force_classification)
     n_classes = len(np.unique(y))
     check_split_sizes(len(y), n_classes, test_fraction, validation_fraction, str(data))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from headkit.exceptions import ConfigError, RunClaimedError
-from headkit.io import follow_umask
+from headkit.io import CONFIG, follow_umask
 
 try:  # advisory locks: POSIX only; elsewhere a claim is never considered abandoned
     import fcntl
@@ -130,7 +130,7 @@ class RunDirectory:
         """Take over the staging directory of an interrupted run to resume it."""
         staging = staging_path(out)
         if not (staging / REQUEST).is_file():
-            hint = " (it is a finished run)" if (out / "config.json").is_file() else ""
+            hint = " (it is a finished run)" if (out / CONFIG).is_file() else ""
             raise ConfigError(
                 f"No interrupted run to resume at {out}{hint}; start one with `headkit train`."
             )

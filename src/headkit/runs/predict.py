@@ -16,13 +16,9 @@ import numpy as np
 
 from headkit.config import MULTILABEL_THRESHOLD
 from headkit.exceptions import ConfigError, DataError
+from headkit.inference.columns import column_order
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
-
-
-def _names(columns: list[str]) -> str:
-    shown = ", ".join(repr(c) for c in columns[:8])
-    return shown + (f" and {len(columns) - 8} more" if len(columns) > 8 else "")
 
 
 def align_columns(
@@ -57,18 +53,13 @@ def align_columns(
     stored = [str(c) for c in stored]
     if names == stored or getattr(model, "preprocessor_", None) is not None:
         return X, names  # a table model matches raw columns itself
-    missing = [c for c in stored if c not in names]
-    unexpected = [c for c in names if c not in stored]
-    if missing or unexpected or len(names) != len(stored):
-        parts = [f"missing {_names(missing)}"] if missing else []
-        parts += [f"unexpected {_names(unexpected)}"] if unexpected else []
-        raise DataError(
-            f"The columns of {source} do not match the model's features ({'; '.join(parts)}); "
-            "give the columns the model was trained on, in any order."
-        )
+    try:
+        order = column_order(names, stored)
+    except DataError as error:
+        raise DataError(f"{source}: {error}") from None
     if hasattr(X, "columns"):
         return X[stored], stored
-    return X[:, [names.index(c) for c in stored]], stored
+    return X[:, order], stored
 
 
 def predictions_table(
@@ -77,6 +68,7 @@ def predictions_table(
     uncertainty: dict[str, np.ndarray] | None = None,
     leading: dict[str, Any] | None = None,
     multilabel: bool = False,
+    empty: np.ndarray | None = None,
 ) -> Any:
     """Return the predictions table: label(s), one probability per class, optional extras.
 
@@ -91,11 +83,16 @@ def predictions_table(
     proba : ndarray, shape (N, C)
         Columns in ``classes`` order.
     uncertainty : dict, optional
-        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns.
+        MC-dropout ``entropy`` and ``mutual_information`` (N,), added as columns with the
+        ``least_confidence`` (1 − max p) and ``margin`` (p₍₁₎ − p₍₂₎) of ``proba`` (active
+        learning's scores; :func:`headkit.functional.select_queries` picks rows by them).
     leading : dict, optional
         Columns (name → N values) put first, such as row identifiers (``--id-column``).
     multilabel : bool
         The model was fitted on a multi-label indicator matrix.
+    empty : ndarray, shape (N,) bool, optional
+        Rows whose every cell was empty or unknown (a table model), added as the 0/1 column
+        ``empty_row``: their probabilities are a guess.
 
     Returns
     -------
@@ -109,19 +106,41 @@ def predictions_table(
             result[f"label_{label}"] = (proba[:, j] > MULTILABEL_THRESHOLD).astype(np.int64)
     else:
         result["label"] = classes[proba.argmax(axis=1)]
+    # The network computes in float32: these columns keep that precision and no more.
     for j, label in enumerate(classes):
-        result[f"proba_{label}"] = proba[:, j]
+        result[f"proba_{label}"] = proba[:, j].astype(np.float32)
     if uncertainty is not None:
-        result["entropy"] = uncertainty["entropy"]
-        result["mutual_information"] = uncertainty["mutual_information"]
+        result["entropy"] = np.asarray(uncertainty["entropy"], np.float32)
+        result["mutual_information"] = np.asarray(uncertainty["mutual_information"], np.float32)
+        ordered = np.sort(proba, axis=1)
+        result["least_confidence"] = (1.0 - ordered[:, -1]).astype(np.float32)
+        margin = ordered[:, -1] - ordered[:, -2] if proba.shape[1] > 1 else np.ones(len(proba))
+        result["margin"] = margin.astype(np.float32)
+    if empty is not None:
+        result["empty_row"] = np.asarray(empty, dtype=np.int64)
     return result
+
+
+def _csv_ready(frame: Any) -> Any:
+    """Write the float32 columns (the model's outputs) with 6 significant digits, as text.
+
+    float32 carries about 7 significant digits, so 6 are all exact; the user's own columns
+    (``--id-column``) are left as pandas writes them.
+    """
+    narrow = [c for c in frame.columns if frame[c].dtype == np.float32]
+    if not narrow:
+        return frame
+    frame = frame.copy()
+    for column in narrow:
+        frame[column] = np.char.mod("%.6g", frame[column].to_numpy())
+    return frame
 
 
 def _write_frame(frame: Any, target: Any, parquet: bool) -> None:
     if parquet:
         frame.to_parquet(target, index=False)
     else:
-        frame.to_csv(target, index=False)
+        _csv_ready(frame).to_csv(target, index=False)
 
 
 def write_predictions(frame: Any, destination: str | Path | None, overwrite: bool = False) -> str:
@@ -136,7 +155,7 @@ def write_predictions(frame: Any, destination: str | Path | None, overwrite: boo
     from headkit.io import atomic_write
 
     if destination is None or str(destination) == "-":
-        frame.to_csv(sys.stdout, index=False)
+        _csv_ready(frame).to_csv(sys.stdout, index=False)
         sys.stdout.flush()
         return "stdout"
     path = Path(destination)

@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from headkit.config import validation_share
 from headkit.exceptions import DivergenceError, RunClaimedError
+from headkit.io import HISTORY, METRICS
 from headkit.runs.data import DEFAULT_DATASET, TrainingData, load_training_data
 from headkit.runs.directory import RunDirectory, staging_path
 from headkit.runs.interrupt import RunInterrupted
@@ -47,6 +49,11 @@ class TrainRequest:
         Also write the HTML report into ``out/report``.
     force_classification : bool
         Train on a numeric target with many distinct values, each value a class.
+    na_values : list of str
+        Text read as a missing value in ``data`` besides the defaults (saved with the run's
+        table preprocessing, so prediction applies them too).
+    decimal : str or None
+        Decimal mark of a text ``data`` file (``.`` or ``,``); sniffed when None.
     """
 
     dataset: str | None = None
@@ -58,6 +65,8 @@ class TrainRequest:
     params: dict[str, Any] = field(default_factory=dict)
     report: bool = False
     force_classification: bool = False
+    na_values: list[str] = field(default_factory=list)
+    decimal: str | None = None
 
     @property
     def data_name(self) -> str:
@@ -93,19 +102,37 @@ class RunResult:
         The content of ``metrics.json`` (plus ``calibration`` when fitted).
     report_index : Path or None
         The HTML report's ``index.html`` when one was written.
+    notices : list of str
+        One line per thing the user should hear about the fit (Softmax Collapse that hurts),
+        naming the ``headkit train`` flags; the CLI prints them unless ``--quiet``.
     """
 
     out: Path | None
     model: Any
     metrics: dict[str, Any]
     report_index: Path | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+def collapse_notice(warning: Any) -> str:
+    """One CLI line for a :class:`headkit.training.SoftmaxCollapseWarning`, naming the flags."""
+    now = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in warning.settings.items())
+    return (
+        f"Softmax Collapse from epoch {warning.epoch}: {warning.fraction:.0%} of training rows "
+        f"give no gradient and {warning.symptom}; with {now}, try a larger --weight-decay, a "
+        "smaller --lr or --output stablemax."
+    )
 
 
 def feature_frame(X: np.ndarray, names: list[str]) -> Any:
     """Wrap X in a DataFrame with the file's column names (generated ``x0…`` names are dropped)."""
     import pandas as pd
 
-    if names and not all(n.startswith("x") for n in names):
+    from headkit._validation import are_generated
+
+    if hasattr(X, "columns"):  # a table as read (keeps its attrs, e.g. the user's na_values)
+        return X
+    if names and not are_generated(names):
         return pd.DataFrame(X, columns=names)
     return X
 
@@ -140,6 +167,8 @@ def _data(request: TrainRequest) -> TrainingData:
         ),
         seed if isinstance(seed, int) else 0,
         request.force_classification,
+        na_values=request.na_values,
+        decimal=request.decimal,
     )
 
 
@@ -192,37 +221,24 @@ def train_run(request: TrainRequest, callbacks: tuple = ()) -> RunResult:
     return _execute(request, run, data, callbacks, started)
 
 
-def resume_run(out: Path, verbose: int | None = None, callbacks: tuple = ()) -> RunResult:
-    """Finish the interrupted run at ``out`` from its last checkpoint (same request, same data)."""
-    started = time.perf_counter()
-    run = RunDirectory.reclaim(out)
-    try:
-        request = TrainRequest.from_dict(run.read_request())
-        if verbose is not None:
-            request = dataclasses.replace(request, params={**request.params, "verbose": verbose})
-        data = _data(request)
-    except BaseException:
-        run.release()
-        raise
-    return _execute(dataclasses.replace(request, out=out), run, data, callbacks, started)
-
-
 def _execute(
     request: TrainRequest,
     run: RunDirectory | None,
     data: TrainingData,
     callbacks: tuple,
     started: float,
+    resumed_at: int | None = None,
 ) -> RunResult:
     from headkit.training import distributed
 
     try:
-        model = _fit(request, run, data, callbacks)
-        metrics = _metrics(model, data, request, started)
+        model, notices = _fit(request, run, data, callbacks)
+        metrics = _metrics(model, data, request, started, resumed_at)
         if run is None:  # a non-main rank of a distributed run
             distributed.shutdown()
             return RunResult(None, model, metrics)
         result = _save(request, run, model, data, metrics)
+        result.notices = notices
     except KeyboardInterrupt:
         raise _interrupted(run, request) from None
     except DivergenceError as error:
@@ -241,9 +257,12 @@ def _execute(
     return result
 
 
-def _fit(request: TrainRequest, run: RunDirectory | None, data: TrainingData, callbacks: tuple):
+def _fit(
+    request: TrainRequest, run: RunDirectory | None, data: TrainingData, callbacks: tuple
+) -> tuple[Any, list[str]]:
+    """Fit the run's estimator; return it and the notices (Softmax Collapse) for the CLI."""
     from headkit.estimator.classifier import HeadClassifier
-    from headkit.training import distributed
+    from headkit.training import SoftmaxCollapseWarning, distributed
 
     params = dict(request.params)
     if run is None:
@@ -252,23 +271,42 @@ def _fit(request: TrainRequest, run: RunDirectory | None, data: TrainingData, ca
         params["checkpoint_dir"] = str(run.checkpoint_dir)
     model = HeadClassifier(**params)
     names = data.feature_names
-    model.fit(feature_frame(data.X_train, names), data.y_train, callbacks=callbacks)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SoftmaxCollapseWarning)
+        model.fit(feature_frame(data.X_train, names), data.y_train, callbacks=callbacks)
+    notices = []
+    for w in caught:  # the collapse becomes one line; every other warning goes on as it came
+        if isinstance(w.message, SoftmaxCollapseWarning):
+            notices.append(collapse_notice(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     distributed.gather_sharded(model.model_)  # class-sharded heads: full weight on every rank
-    return model
+    return model, notices
 
 
-def _metrics(model: Any, data: TrainingData, request: TrainRequest, started: float) -> dict:
+def _metrics(
+    model: Any,
+    data: TrainingData,
+    request: TrainRequest,
+    started: float,
+    resumed_at: int | None = None,
+) -> dict:
+    """The run's ``metrics.json``; a resumed run adds the restored epochs' times to ``seconds``."""
     names = data.feature_names
     splits = {"train": split_metrics(model, data.X_train, data.y_train, names)}
     if len(data.y_test):
         splits["test"] = split_metrics(model, data.X_test, data.y_test, names)
-    return {
+    earlier = sum(float(row["seconds"]) for row in model.history_[: resumed_at or 0])
+    metrics = {
         "splits": splits,
         "epochs_run": model.n_iter_,
         "best_epoch": model.best_epoch_,
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(time.perf_counter() - started + earlier, 3),
         "data": request.data_name,
     }
+    if resumed_at is not None:
+        metrics["resumed_at_epoch"] = resumed_at
+    return metrics
 
 
 def _save(
@@ -278,8 +316,8 @@ def _save(
     model.save(
         run.result_dir,
         extra_files={
-            "metrics.json": json.dumps(metrics, indent=2),
-            "history.csv": history_csv(model.history_),
+            METRICS: json.dumps(metrics, indent=2),
+            HISTORY: history_csv(model.history_),
         },
         extra_metadata={"target": request.target, "data": metrics["data"]},
     )
@@ -292,6 +330,13 @@ def _save(
     if report is not None:
         report = out / report.relative_to(run.result_dir)
     return RunResult(out, model, metrics, report)
+
+
+def planned_epochs(params: dict[str, Any]) -> int:
+    """The epochs a run's parameters ask for (``"auto"``: the preset's, else the default)."""
+    from headkit.estimator.presets import apply_preset
+
+    return int(apply_preset(params.get("preset"), params)["epochs"])
 
 
 def _checkpointed_epoch(run: RunDirectory) -> tuple[int, int | None]:
@@ -310,7 +355,7 @@ def _interrupted(run: RunDirectory | None, request: TrainRequest) -> BaseExcepti
         return KeyboardInterrupt()
     epoch, epochs = _checkpointed_epoch(run)
     run.release(keep=True)
-    return RunInterrupted(run.out, epoch, epochs or int(request.params.get("epochs", 0)))
+    return RunInterrupted(run.out, epoch, epochs or planned_epochs(request.params))
 
 
 def _write_report(out: Path, data: TrainingData, data_name: str) -> Path:

@@ -5,7 +5,9 @@ Routes:
 ``POST /predict``
     JSON rows or a CSV body (see :mod:`headkit.serving.parsing`) →
     ``{"classes": [...], "labels": [...], "probabilities": [[...], ...]}``, probability columns in
-    ``classes`` order, written as float32 (the precision of the network's logits). Concurrent
+    ``classes`` order, written as float32 (the precision of the network's logits); a table model
+    adds ``"empty_rows": [bool, ...]``, true for a row whose every cell is empty or a category
+    never seen in training (its answer is a guess). Concurrent
     requests share one model call (:class:`MicroBatcher`).
 ``GET /health``
     Liveness: ``{"status": "ok"}`` while the process answers.
@@ -171,6 +173,11 @@ class PredictionApp:
         self.table = self.schema.table
         self._classes = model.classes
         self._class_list = model.classes.tolist()
+        self._table = None  # the table preprocessing, for the answer's empty_rows
+        if model.preprocessing is not None:
+            from headkit.data.preprocessing import TablePreprocessor
+
+            self._table = TablePreprocessor.from_dict(model.preprocessing)
         self.routes: dict[str, tuple[str, Handler]] = {
             "/predict": ("POST", self._predict),
             "/health": ("GET", self._health),
@@ -255,15 +262,14 @@ class PredictionApp:
         except (HeadkitError, ValueError) as invalid:  # the model's own input checks
             return error(422, str(invalid).strip().splitlines()[0])
         labels = predicted_labels(proba, self._classes, self.model.multilabel)
-        body = orjson.dumps(
-            {
-                "classes": self._class_list,
-                "labels": labels,
-                "probabilities": proba.astype(np.float32),
-            },
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        )
-        return 200, body, JSON, []
+        answer = {
+            "classes": self._class_list,
+            "labels": labels,
+            "probabilities": proba.astype(np.float32),
+        }
+        if self._table is not None:  # rows with every cell empty or unknown: a guess
+            answer["empty_rows"] = self._table.empty_rows(rows).tolist()
+        return 200, orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), JSON, []
 
     async def _health(self, scope: dict[str, Any], receive: Any) -> Answer:
         counts = {"requests": self.batcher.requests, "calls": self.batcher.calls}

@@ -3,7 +3,7 @@
 ``POST /predict`` takes JSON — ``{"rows": [...]}`` or a bare list, each row a list of values in
 the training column order or an object keyed by column name — or CSV with a header row
 (``Content-Type: text/csv``). Rows come back as a float32 array in training column order,
-checked by :func:`headkit.inference.saved_model.align_rows`, the same check ``headkit predict`` runs.
+checked by :func:`headkit.inference.columns.align_rows`, the same check ``headkit predict`` runs.
 A boolean is not a number here (JSON ``true``, a CSV column of ``True``/``False``): 422.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from headkit.exceptions import DataError
-from headkit.inference.saved_model import align_rows
+from headkit.inference.columns import align_rows
 
 
 class RequestError(Exception):

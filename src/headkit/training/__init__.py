@@ -16,13 +16,16 @@ __all__ = [
 ]
 
 from headkit.training.augment import AUGMENTS, BatchMixing
+from headkit.training.pruning import PRUNING, weight_sparsity
 from headkit.training.softmax_collapse import SoftmaxCollapseDetector, SoftmaxCollapseWarning
 from headkit.training.solvers import SOLVERS
 
 __all__ += [
     "AUGMENTS",
+    "PRUNING",
     "SOLVERS",
     "BatchMixing",
     "SoftmaxCollapseDetector",
     "SoftmaxCollapseWarning",
+    "weight_sparsity",
 ]

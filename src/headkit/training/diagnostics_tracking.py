@@ -11,6 +11,7 @@ run's ``history.csv``), where the report draws them:
 | ``erank_features``, ``erank_head`` | effective rank of the centred features and of W |
 | ``probe_input``, ``probe_block1`` … | linear-probe accuracy of each representation |
 | ``entropy_input``, ``entropy_block1`` … | matrix entropy of each (centred) representation |
+| ``inflection_layer`` | first inflection block, 1-based (0: none); see :mod:`headkit.evaluation.inflection` |
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def diagnostics_row(net: Any, X: Any, y: Any, seed: int = 0) -> dict[str, float]
     quality = layer_quality(net, X, y, seed)
     row = {"output_entropy": grads["output_entropy"],
            "act_grad_logits": float(grads["activation"][-1])}  # fmt: skip
+    flags = grads["inflection"]["flags"]
+    row["inflection_layer"] = float(np.argmax(flags) + 1) if flags.any() else 0.0
     for name, value in zip(grads["weight_layers"], grads["weight"], strict=True):
         row[f"grad_{_key(name)}"] = float(value)
     row["erank_features"] = spec["feature_effective_rank"]

@@ -3,7 +3,9 @@
 A run names a teacher (``TrainingConfig.teacher``, a saved run directory); the estimator turns
 the teacher's probabilities on the training rows into log-probabilities and hands them to
 :meth:`headkit.training.Trainer.fit`, which gives each batch its rows' teacher targets. The loss
-is Hinton et al.'s ``β·T²·KL(p_T^teacher ‖ p_T^student) + (1 − β)·hard``.
+is Hinton et al.'s ``β·T_s²·KL(p_Tt^teacher ‖ p_Ts^student) + (1 − β)·hard`` (separate teacher and
+student temperatures when ``student_temperature`` is set), or with ``teacher_loss="sampled_logit"``
+the squared error on the label's log-probability (:class:`headkit.nn.loss_variants.DistillationLoss`).
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ def distillation_criterion(
             "teacher_temperature must be > 0 and teacher_weight in [0, 1]; got "
             f"{config.teacher_temperature} and {config.teacher_weight}."
         )
-    return DistillationLoss(config.teacher_temperature, config.teacher_weight, base)
+    return DistillationLoss(
+        config.teacher_temperature,
+        config.teacher_weight,
+        base,
+        student_temperature=config.student_temperature,
+        kind=config.teacher_loss,
+    )
 
 
 def check_teacher_targets(

@@ -25,6 +25,7 @@ from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.optim import SCHEDULES, FusedAdamW, build_schedulers
+from headkit.training.orthogonal import gradient_callbacks
 from headkit.training.solvers import SOLVERS, readout_of
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
 from headkit.training.weights import check_class_weights, weighted_criterion, weighted_rows_loss
@@ -106,11 +107,8 @@ class Trainer:
                 "use augment='none' with a teacher."
             )
         self.criterion.to(self.device)
-        self.callbacks: list[Callback] = [
-            DivergenceGuard(),
-            EarlyStopping(config.monitor, config.patience, config.restore_best),
-            *callbacks,
-        ]
+        early = EarlyStopping(config.monitor, config.patience, config.restore_best)
+        self.callbacks = [DivergenceGuard(), early, *gradient_callbacks(config), *callbacks]
         self.history: list[EpochRecord] = []
         self.best_epoch: int | None = None
         self.restored_epoch: int | None = None

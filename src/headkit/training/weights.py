@@ -16,6 +16,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from headkit import protocols
+from headkit._validation import shown_names
 from headkit.exceptions import ConfigError
 from headkit.functional.losses import reduce_rows
 from headkit.nn.losses import CrossEntropyLoss, RowLoss, flatten_samples
@@ -61,8 +62,8 @@ def class_weight_vector(
     unknown = [k for k in class_weight if k not in set(classes.tolist())]
     if unknown:
         raise ConfigError(
-            f"class_weight names labels {unknown[:5]} that are not classes of y; use labels from "
-            f"{classes.tolist()[:10]}."
+            f"class_weight names labels {shown_names(map(repr, unknown))} that are not classes "
+            f"of y; use labels from {shown_names(map(repr, classes.tolist()), 10)}."
         )
     return np.array([float(class_weight.get(c, 1.0)) for c in classes.tolist()])
 

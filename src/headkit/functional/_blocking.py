@@ -1,0 +1,103 @@
+"""Block sizes of the chunked kernels from this host's caches and GEMM rate, measured once.
+
+A block size tuned as a constant on one host is wrong on the next: a 1 MiB slab fits the L2 of
+a host with 1–2 MiB of L2 per core and spills on one with 512 KiB. Here
+
+* :func:`cache_bytes` reads the per-core data cache sizes from
+  ``/sys/devices/system/cpu/cpu0/cache/index*/`` (Linux), else ``os.sysconf``, else assumes
+  256 KiB of L2 (a conservative size that every x86 and ARM server core of the last decade meets);
+* :func:`row_block` times a row block's logit product ``(R×D)·(D×K)`` at a few candidate R once
+  per process (and per D) and takes the smallest R within 10 % of the best rate: fewer rows mean
+  less memory and more of the block in cache, as long as the product keeps its speed.
+
+Results depend on the block sizes (sums run in a different order), so, like the thread count, a
+fixed ``chunk_size`` / ``memory_budget`` is what makes a seeded run bit-for-bit repeatable across
+hosts.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+
+import torch
+
+_DEFAULT_L2 = 256 * 1024
+_SYS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
+_ROW_CANDIDATES = (128, 256, 512)
+_PROBE_COLS = 2048
+_TOLERANCE = 0.9  # a smaller block is taken while it keeps this share of the best GEMM rate
+
+
+def _parse_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+    return int(text.rstrip("KMG")) * scale
+
+
+@functools.lru_cache(maxsize=1)
+def cache_bytes() -> dict[int, int]:
+    """Return ``{level: bytes}`` of cpu0's data/unified caches (L1d, L2, L3 when known).
+
+    Sizes are per instance as the kernel reports them (L3 is shared by the cores of a die).
+    """
+    sizes: dict[int, int] = {}
+    for index in sorted(_SYS_CACHE.glob("index*")) if _SYS_CACHE.is_dir() else []:
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            size = _parse_size((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified") and size > 0:
+            sizes[level] = size
+    for level, name in ((1, "SC_LEVEL1_DCACHE_SIZE"), (2, "SC_LEVEL2_CACHE_SIZE")):
+        if level not in sizes and name in os.sysconf_names:
+            value = os.sysconf(name)
+            if value and value > 0:
+                sizes[level] = int(value)
+    sizes.setdefault(2, _DEFAULT_L2)
+    return sizes
+
+
+def slab_bytes() -> int:
+    """Bytes of a logit slab for the fused subtract/exp/sum pass: half the L2 of one core.
+
+    The other half holds the row maxima, the sums and the next slab's prefetched lines.
+    """
+    return max(64 * 1024, cache_bytes()[2] // 2)
+
+
+@functools.lru_cache(maxsize=16)
+def _probe_rates(d: int, dtype: torch.dtype, threads: int) -> tuple[float, ...]:
+    """GFLOP/s of ``(R×d)·(d×_PROBE_COLS)`` for each candidate R (best of 3 after a warm-up)."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(_PROBE_COLS, d, generator=g, dtype=dtype)
+    rates = []
+    for rows in _ROW_CANDIDATES:
+        x = torch.randn(rows, d, generator=g, dtype=dtype)
+        out = torch.empty(rows, _PROBE_COLS, dtype=dtype)
+        torch.mm(x, w.t(), out=out)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            torch.mm(x, w.t(), out=out)
+            best = min(best, time.perf_counter() - start)
+        rates.append(2.0 * rows * d * _PROBE_COLS / max(best, 1e-9) / 1e9)
+    return tuple(rates)
+
+
+def row_block(max_rows: int, d: int, dtype: torch.dtype = torch.float32) -> int:
+    """Rows per block: the smallest candidate within 10 % of the best measured GEMM rate.
+
+    Never more than ``max_rows`` (what the memory budget allows); when ``max_rows`` is below
+    every candidate it is returned as it is.
+    """
+    fitting = [r for r in _ROW_CANDIDATES if r <= max_rows]
+    if not fitting:
+        return max_rows
+    rates = dict(zip(_ROW_CANDIDATES, _probe_rates(d, dtype, torch.get_num_threads()), strict=True))
+    best = max(rates[r] for r in fitting)
+    return min(r for r in fitting if rates[r] >= _TOLERANCE * best)
