@@ -4,7 +4,9 @@ import asyncio
 import json
 
 
-async def call(app, method, path, body=b"", content_type="application/json", chunks=None):
+async def call(
+    app, method, path, body=b"", content_type="application/json", chunks=None, query=b""
+):
     """Send one HTTP request through the ASGI app; return (status, headers dict, body bytes).
 
     ``chunks`` (a list of bytes) sends the body in several ``http.request`` messages.
@@ -34,6 +36,7 @@ async def call(app, method, path, body=b"", content_type="application/json", chu
         "type": "http",
         "method": method,
         "path": path,
+        "query_string": query,
         "headers": headers,
         "client": ("127.0.0.1", 5000),
     }

@@ -219,3 +219,40 @@ def test_values_that_overflow_the_forward_get_422_not_nan(app):
     status, _, answer = run(call(app, "POST", "/predict", body))
     assert status == 422
     assert json.loads(answer)["error"].startswith("Row 1 gives no finite probabilities")
+
+
+def test_alpha_adds_the_runs_conformal_prediction_sets(tmp_path):
+    import pandas as pd
+
+    from headkit import HeadClassifier
+    from headkit.inference.saved_model import SavedModel
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = np.array(["no", "yes"])[(X[:, 0] + X[:, 1] > 0).astype(int)]
+    frame = pd.DataFrame(X, columns=list("abcd"))
+    clf = HeadClassifier(hidden_sizes=(8,), epochs=5, validation_fraction=0.3, random_state=0)
+    clf.fit(frame, y).save(tmp_path / "run")
+    app = create_app(load_model(tmp_path / "run", engine="numpy"))
+    rows = [ROW, ROW[::-1]]
+    status, _, body = run(call(app, "POST", "/predict", {"rows": rows}, query=b"alpha=0.2"))
+    assert status == 200
+    answer = json.loads(body)
+    validator(app, "Prediction").validate(answer)
+    sets = SavedModel.load(tmp_path / "run").predict_set(np.array(rows), 0.2)
+    assert answer["sets"] == [np.array(["no", "yes"])[row].tolist() for row in sets]
+    status, _, body = run(call(app, "POST", "/predict", {"rows": rows}, query=b"alpha=1.5"))
+    assert status == 422 and "alpha" in json.loads(body)["error"]
+    status, _, body = run(call(app, "POST", "/predict", {"rows": rows}))
+    assert "sets" not in json.loads(body)
+
+
+def test_alpha_on_a_run_without_conformal_scores_is_refused(tmp_path):
+    from headkit import HeadClassifier
+
+    X = np.random.default_rng(2).normal(size=(100, 4)).astype(np.float32)
+    clf = HeadClassifier(hidden_sizes=(4,), epochs=2, validation_fraction=0.0, calibrate=False)
+    clf.fit(X, (X[:, 0] > 0).astype(int)).save(tmp_path / "run")
+    app = create_app(load_model(tmp_path / "run", engine="numpy"))
+    status, _, body = run(call(app, "POST", "/predict", {"rows": [ROW]}, query=b"alpha=0.1"))
+    assert status == 422 and "conformal" in json.loads(body)["error"]

@@ -174,6 +174,7 @@ class PredictionApp:
         self.table = self.schema.table
         self._classes = model.classes
         self._class_list = model.classes.tolist()
+        self._conformal = _conformal_scores(model)  # for ?alpha=: prediction sets
         self._table = None  # the table preprocessing, for the answer's empty_rows
         if model.preprocessing is not None:
             from headkit.data.preprocessing import TablePreprocessor
@@ -250,6 +251,7 @@ class PredictionApp:
                 body = await _read_body(scope, receive, self.options.max_body_bytes)
                 reading = False
                 rows = parse_rows(body, _content_type(scope), self.schema)
+                alpha = _alpha(scope, self._conformal)
                 proba = await self.batcher.submit(rows)
         except RequestError as refused:
             return error(refused.status, refused.message)
@@ -278,6 +280,9 @@ class PredictionApp:
         }
         if self._table is not None:  # rows with every cell empty or unknown: a guess
             answer["empty_rows"] = self._table.empty_rows(rows).tolist()
+        if alpha is not None:
+            sets = self._conformal.sets(proba, alpha)  # type: ignore[union-attr]
+            answer["sets"] = [self._classes[row].tolist() for row in sets]
         return 200, orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), JSON, []
 
     async def _health(self, scope: dict[str, Any], receive: Any) -> Answer:
@@ -325,6 +330,39 @@ class PredictionApp:
                 self.batcher.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _conformal_scores(model: ServedModel) -> Any:
+    """The run's held-out conformal scores (None without them or outside a run directory)."""
+    from pathlib import Path
+
+    from headkit.evaluation.conformal import ConformalScores
+    from headkit.io import CONFORMAL
+
+    path = getattr(model, "path", None)
+    return ConformalScores.load(Path(path) / CONFORMAL) if path is not None else None
+
+
+def _alpha(scope: dict[str, Any], conformal: Any) -> float | None:
+    """The ``alpha`` query parameter of ``/predict`` (None without one); 422 when unusable."""
+    from urllib.parse import parse_qs
+
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("alpha")
+    if not values:
+        return None
+    try:
+        alpha = float(values[-1])
+    except ValueError:
+        alpha = float("nan")
+    if not 0.0 < alpha < 1.0:
+        raise RequestError(
+            422, f"alpha must be a number strictly between 0 and 1; got {values[-1]!r}."
+        )
+    if conformal is None:
+        raise RequestError(
+            422, "This run has no conformal scores (fitted without a held-out split); drop ?alpha."
+        )
+    return alpha
 
 
 def _content_type(scope: dict[str, Any]) -> str:

@@ -117,6 +117,7 @@ class SplitModel:
         self.preprocessing = small.preprocessing
         self.multilabel = small.multilabel
         self.n_features = small.n_features
+        self.path = small.path
         row = warm_up_rows(small)  # one valid row (raw columns for a table model)
         many = [0] * (SPLIT_ROWS + 1)
         large.predict_proba(row.iloc[many] if hasattr(row, "iloc") else row[many])  # warm torch

@@ -71,6 +71,16 @@ def _answer_schema(classes: list[Any], multilabel: bool) -> dict[str, Any]:
                     "maxItems": len(classes),
                 },
             },
+            "empty_rows": {
+                "type": "array",
+                "items": {"type": "boolean"},
+                "description": "Table models: true where every cell was empty or unknown.",
+            },
+            "sets": {
+                "type": "array",
+                "items": {"type": "array", "items": label},
+                "description": "With ?alpha=: each row's conformal prediction set.",
+            },
         },
     }
 
@@ -118,6 +128,16 @@ def openapi_document(
     errors["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     predict = {
         "summary": "Class probabilities and labels of each row.",
+        "parameters": [
+            {
+                "name": "alpha",
+                "in": "query",
+                "required": False,
+                "description": "Add split-conformal prediction sets holding the label with "
+                "probability 1 - alpha (APS; the run's held-out scores).",
+                "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
