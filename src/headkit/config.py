@@ -213,9 +213,11 @@ class TrainingConfig:
     )
     monitor: str = setting(
         "val_accuracy",
-        "What early stopping and the restore watch: val_accuracy (ties: lower val_loss) or "
-        "val_loss.",
-        Choice(("val_accuracy", "val_loss")),
+        "What early stopping and the restore watch: val_accuracy (ties: lower val_loss), "
+        "val_loss, or val_calibrated_loss (the softmax loss at the temperature best for that "
+        "epoch: an overconfident but well-ranked epoch is not penalised for what calibration "
+        "repairs).",
+        Choice(("val_accuracy", "val_loss", "val_calibrated_loss")),
     )
     gradient_noise: float = setting(
         0.0,

@@ -154,3 +154,20 @@ def test_one_cycle_with_very_few_steps_trains():
     for epochs in (1, 2, 3):
         model = HeadClassifier(hidden_sizes=(8,), epochs=epochs).fit(d.X_train, d.y_train)
         assert len(model.history_) == epochs
+
+
+def test_calibrated_loss_monitor_records_the_best_temperature_loss_and_restores_its_epoch():
+    from headkit.functional import best_temperature
+
+    model, cfg = make(epochs=15, patience=15, monitor="val_calibrated_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    scores = [r.extra["val_calibrated_loss"] for r in trainer.history]
+    assert all(s <= r.val_loss + 1e-6 for s, r in zip(scores, trainer.history, strict=True))
+    assert trainer.best_epoch == 1 + int(torch.tensor(scores).argmin())
+    model.eval()
+    with torch.no_grad():
+        expected = best_temperature(model(Xv), yv)[1]
+    assert min(scores) == pytest.approx(expected, rel=1e-6)

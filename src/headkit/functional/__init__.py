@@ -96,11 +96,13 @@ from headkit.functional.stablemax import (
     stablemax,
     stablemax_s,
 )
+from headkit.functional.temperature import best_temperature, temperature_nll
 
 __all__ = [
     "angular_distance",
     "arcface_logits",
     "aspect_ratio",
+    "best_temperature",
     "bias_loss_weights",
     "cosface_logits",
     "cosine_importance",
@@ -180,6 +182,7 @@ __all__ = [
     "spherical_z_loss",
     "stablemax",
     "stablemax_s",
+    "temperature_nll",
     "tsallis_entropy",
     "update_class_means",
     "void_mask",
