@@ -47,7 +47,7 @@ WATCHED = (
     "typer",
     "typer._adapters",
     "headkit.estimator",
-    "headkit.numpy_net",
+    "headkit.inference.numpy_net",
 )
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 from headkit.exceptions import HeadkitError
 
 QUICK = ["--epochs", "2", "--hidden-sizes", "8", "--quiet"]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 from headkit.nn import HEADS, OUTPUTS
 from headkit.nn.losses import LOSSES
 

@@ -36,7 +36,7 @@ def test_importing_the_cli_imports_nothing_heavy():
 
 def test_help_imports_nothing_heavy():
     code = (
-        "from headkit.cli import app\n"
+        "from headkit.cli.app import app\n"
         "try:\n    app(['--help'], prog_name='headkit')\nexcept SystemExit:\n    pass"
     )
     assert not loaded_after(code) & set(HEAVY)
@@ -44,7 +44,7 @@ def test_help_imports_nothing_heavy():
 
 def predict_in_a_fresh_process(run, rows, out) -> set[str]:
     code = (
-        "from headkit.cli import app\n"
+        "from headkit.cli.app import app\n"
         f"try:\n    app(['predict', {str(run)!r}, {str(rows)!r}, '-o', {str(out)!r}], "
         "prog_name='headkit')\n"
         "except SystemExit as e:\n    assert not e.code, e.code"

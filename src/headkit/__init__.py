@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from headkit.estimator import HeadClassifier
+    from headkit.estimator.classifier import HeadClassifier
     from headkit.io import load, save
 
 __all__ = ["HeadClassifier", "__version__", "load", "save"]
@@ -19,7 +19,7 @@ __all__ = ["HeadClassifier", "__version__", "load", "save"]
 
 def __getattr__(name: str) -> Any:
     if name == "HeadClassifier":
-        from headkit.estimator import HeadClassifier
+        from headkit.estimator.classifier import HeadClassifier
 
         return HeadClassifier
     if name in ("load", "save"):

@@ -1,5 +1,5 @@
 """``python -m headkit`` (and ``torchrun -m headkit``) runs the CLI."""
 
-from headkit.cli import main
+from headkit.cli.app import main
 
 main()

@@ -310,7 +310,7 @@ class TrainingConfig:
     )
     preset: str | None = setting(
         None,
-        "A named recipe (headkit.presets: accurate) whose values replace every setting left at "
+        "A named recipe (headkit.estimator.presets: accurate) whose values replace every setting left at "
         "its default; options after a colon (accurate:epochs=60).",
         str,
         None,

@@ -46,7 +46,7 @@ def test_fit_on_csr_matches_dense_and_densifies_only_batches(sparse_problem, mon
         return out
 
     monkeypatch.setattr(SparseRows, "__getitem__", spy)
-    monkeypatch.setattr("headkit.inference.PREDICT_BATCH", 128)
+    monkeypatch.setattr("headkit.inference.forward.PREDICT_BATCH", 128)
     params = dict(hidden_sizes=(16,), epochs=4, batch_size=64, random_state=0)
     sparse_model = HeadClassifier(**params).fit(X, y)
     proba_sparse = sparse_model.predict_proba(X)

@@ -8,7 +8,7 @@ from headkit.evaluation import (
     expected_calibration_error,
     msp_score,
 )
-from headkit.inference import penultimate_features
+from headkit.inference.forward import penultimate_features
 from headkit.nn import OUTPUTS
 
 FAST = dict(hidden_sizes=(16,), epochs=8, random_state=0, batch_size=64)

@@ -109,7 +109,7 @@ def test_mahalanobis_identity_cov_is_nearest_mean_and_reg_changes_result():
 def test_network_msp_keeps_confident_rows_apart():
     """MSP is the top probability in float64: confident rows do not all tie at exactly 1."""
     from headkit.evaluation.ood import network_ood_score
-    from headkit.inference import predict_arrays
+    from headkit.inference.forward import predict_arrays
     from headkit.nn import HeadNet
 
     torch.manual_seed(0)

@@ -157,7 +157,7 @@ def test_training_reduces_loss():
 def test_cli_train_with_partial_fc_head_and_evaluate(tmp_path):
     from typer.testing import CliRunner
 
-    from headkit.cli import app
+    from headkit.cli.app import app
 
     out = tmp_path / "run"
     args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "8"]

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
-from headkit.cli import app
+from headkit.cli.app import app
 
 FEATURES = [f"px{i}" for i in range(64)]
 ALL_PICTURES = {

@@ -9,7 +9,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 
 
 def invoke(*args: object):

@@ -27,10 +27,10 @@ def with_pause(verbose):
     return [*default_callbacks(verbose), Pause()]
 
 
-headkit.estimator.default_callbacks = with_pause
+headkit.estimator.classifier.default_callbacks = with_pause
 
 if __name__ == "__main__":
-    from headkit.cli import main
+    from headkit.cli.app import main
 
     sys.argv = ["headkit", *sys.argv[2:]]
     main()

@@ -91,7 +91,7 @@ def test_a_multi_label_table_has_one_indicator_column_per_class():
 def test_predict_writes_the_multi_label_indicator_of_the_estimator(tmp_path, extra):
     from typer.testing import CliRunner
 
-    from headkit.cli import app
+    from headkit.cli.app import app
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 4)).astype(np.float32)

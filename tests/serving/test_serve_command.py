@@ -4,7 +4,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
-from headkit.cli import app
+from headkit.cli.app import app
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("starlette")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from headkit.cli import app
+from headkit.cli.app import app
 
 from .test_server import request
 

@@ -22,7 +22,7 @@ import torch
 from headkit.evaluation._arrays import check_label_range, check_labels, check_scores
 from headkit.evaluation.metrics import negative_log_likelihood
 from headkit.exceptions import DataError
-from headkit.inference import device_of, predict_arrays
+from headkit.inference.forward import device_of, predict_arrays
 
 if TYPE_CHECKING:
     from headkit.nn.network import HeadNet

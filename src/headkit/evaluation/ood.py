@@ -69,13 +69,13 @@ def network_ood_score(
     """Return a network's OOD score of rows X (N, F), shape (N,); higher = in-distribution.
 
     ``msp`` is the largest of the network's own probabilities (:meth:`HeadNet.probabilities`:
-    its output map and calibration temperature apply), which :func:`headkit.inference.predict_arrays`
+    its output map and calibration temperature apply), which :func:`headkit.inference.forward.predict_arrays`
     evaluates in float64: in float32 the top probability of every confident row rounds to
     exactly 1, and those ties lower its AUROC (0.915 on digits 0–4 vs 5–9 in float64,
     ``benchmarks/results/ood.md``). ``max_logit`` and ``energy`` read the logits;
     ``mahalanobis`` scores the penultimate features with ``detector``.
     """
-    from headkit.inference import penultimate_features, predict_arrays
+    from headkit.inference.forward import penultimate_features, predict_arrays
 
     if method == "mahalanobis":
         if detector is None:

@@ -26,7 +26,7 @@ from headkit.evaluation import (
 )
 from headkit.evaluation.calibration import ReliabilityCurve, fit_network_temperature
 from headkit.evaluation.layer_diagnostics import LayerDiagnostics, layer_diagnostics
-from headkit.inference import device_of
+from headkit.inference.forward import device_of
 from headkit.nn.network import HeadNet
 
 SCORES = ("msp", "max_logit", "energy", "mahalanobis")

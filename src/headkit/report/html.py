@@ -243,7 +243,7 @@ def write_report(
     """
     import pandas as pd
 
-    from headkit.estimator import HeadClassifier
+    from headkit.estimator.classifier import HeadClassifier
 
     run = Path(run_dir)
     estimator = HeadClassifier.load(run)

@@ -242,7 +242,7 @@ def _execute(
 
 
 def _fit(request: TrainRequest, run: RunDirectory | None, data: TrainingData, callbacks: tuple):
-    from headkit.estimator import HeadClassifier
+    from headkit.estimator.classifier import HeadClassifier
     from headkit.training import distributed
 
     params = dict(request.params)

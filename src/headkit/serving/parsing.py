@@ -3,7 +3,7 @@
 ``POST /predict`` takes JSON — ``{"rows": [...]}`` or a bare list, each row a list of values in
 the training column order or an object keyed by column name — or CSV with a header row
 (``Content-Type: text/csv``). Rows come back as a float32 array in training column order,
-checked by :func:`headkit.inference.align_rows`, the same check ``headkit predict`` runs.
+checked by :func:`headkit.inference.saved_model.align_rows`, the same check ``headkit predict`` runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from headkit.exceptions import DataError
-from headkit.inference import align_rows
+from headkit.inference.saved_model import align_rows
 
 
 class RequestError(Exception):

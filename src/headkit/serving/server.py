@@ -41,7 +41,7 @@ def run_server(
         ) from None
     import torch
 
-    from headkit.estimator import HeadClassifier
+    from headkit.estimator.classifier import HeadClassifier
     from headkit.serving.app import create_app
 
     if threads < 1 or max_batch_rows < 1 or max_body_bytes < 1:

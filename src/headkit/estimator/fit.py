@@ -1,0 +1,309 @@
+"""The steps of :meth:`headkit.HeadClassifier.fit` and friends behind the scikit-learn surface.
+
+Input validation (arrays, sparse matrices, tables, sample and class weights, multi-label
+targets), the validation split, label encoding, the observers and checkpoint of a fit, the
+teacher's targets, the statistics fitted after training, and class-masked prediction. Each
+function takes the estimator and reads its parameters.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from headkit.config import validation_share
+from headkit.data.sparse import SparseRows, is_sparse
+from headkit.estimator.inputs import (
+    as_frame,
+    check_targets,
+    drop_zero_weight,
+    row_weights,
+    wants_table_preprocessing,
+)
+from headkit.evaluation.calibration import calibrate_network
+from headkit.evaluation.ood import MahalanobisDetector
+from headkit.exceptions import ConfigError, DataError
+from headkit.inference.forward import as_tensor, penultimate_features
+from headkit.nn.network import HeadNet
+from headkit.training import Callback, Checkpointer, resolve_device
+from headkit.training.checkpoint import fit_fingerprint
+from headkit.training.memory import check_training_memory, explain_allocation_failure
+
+
+def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+    """Validate (X, y, sample_weight) for ``estimator.fit``; return the network's (X, y, weights).
+
+    Sets ``classes_``, ``multilabel_``, ``preprocessor_`` (fitted on the rows when the table
+    preprocessing applies), ``feature_names_in_`` and ``n_features_in_`` on the estimator. Rows of
+    weight 0 are dropped.
+    """
+    from sklearn.utils.validation import _check_sample_weight, check_consistent_length
+
+    from headkit._validation import validate_features
+
+    tabular = wants_table_preprocessing(estimator.tabular, X)
+    estimator.preprocessor_ = None
+    if tabular:
+        check_consistent_length(X, y)
+        estimator.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        estimator.n_features_in_ = X.shape[1]
+    else:
+        X, y = validate_features(estimator, X, y, accept_sparse="csr", multi_output=True)
+        if not is_sparse(X):  # a frame's values are column-major; rows are what training slices
+            X = np.ascontiguousarray(X)
+    y, estimator.multilabel_ = check_targets(y, estimator.output)
+    estimator.classes_ = np.arange(y.shape[1]) if estimator.multilabel_ else np.unique(y)
+    if estimator.multilabel_ and (
+        estimator.calibrate or estimator.track_collapse or estimator.track_diagnostics
+    ):
+        raise ConfigError(
+            "calibrate, track_collapse and track_diagnostics need single-label targets; "
+            "turn them off for multi-label y."
+        )
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    y_index = None if estimator.multilabel_ else np.searchsorted(estimator.classes_, y)
+    weights = row_weights(sample_weight, estimator.class_weight, estimator.classes_, y_index)
+    X, y, weights = drop_zero_weight(X, y, weights)
+    if tabular:
+        from headkit.data.preprocessing import TablePreprocessor
+
+        estimator.preprocessor_ = TablePreprocessor().fit(X, weights)
+        X = estimator.preprocessor_.transform(X)
+    return X, y, weights
+
+
+def validate_partial_fit(
+    est: Any, X: Any, y: Any, classes: Any, first: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a ``partial_fit`` call; on the first, set ``classes_`` and the fitted flags."""
+    from sklearn.utils.multiclass import check_classification_targets
+
+    from headkit._validation import validate_features
+
+    if first:
+        est._validate_params()
+    elif getattr(est, "preprocessor_", None) is not None:
+        raise ConfigError(
+            "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
+            "refit it with fit() on all the rows."
+        )
+    X, y = validate_features(est, X, y, reset=first, continuous=False)
+    check_classification_targets(y)
+    if first:
+        if classes is None:
+            raise DataError(
+                "The first call to partial_fit needs `classes`, the list of every label."
+            )
+        est.classes_ = np.unique(np.asarray(classes))
+        if len(est.classes_) < 2:
+            raise DataError("`classes` has fewer than two labels; a classifier needs at least two.")
+        est.multilabel_, est.preprocessor_ = False, None
+    return X, y
+
+
+def network_input(estimator: Any, X: Any) -> Any:
+    """Rows a fitted estimator's network takes: the table preprocessing's output, or validated X."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from headkit._validation import validate_features
+
+    check_is_fitted(estimator)
+    preprocessor = getattr(estimator, "preprocessor_", None)
+    if preprocessor is not None:
+        return preprocessor.transform(as_frame(X, estimator.feature_names_in_))
+    return validate_features(estimator, X, reset=False, accept_sparse="csr")
+
+
+def validation_rows(est: Any, n_rows: int) -> int:
+    """Rows to hold out for validation (see :func:`validation_share`), or 0 when too few.
+
+    With too few rows for a validation split (under one row, or too few left to train on every
+    class) nothing is held out; a warning says so when ``patience`` needed the split.
+    """
+    share = validation_share(est.validation_fraction, est.patience, est.calibrate)
+    n_val = round(share * n_rows)
+    if n_val >= 1 and n_rows - n_val >= len(est.classes_):
+        return n_val
+    if est.patience is not None and share > 0:
+        warnings.warn(
+            f"patience={est.patience} needs a validation split, but {n_rows} rows with "
+            f"a validation share of {share} leave none; early stopping is off "
+            "(give more rows or a larger validation_fraction).",
+            stacklevel=4,
+        )
+    return 0
+
+
+def split_rows(
+    X: Any, y: np.ndarray, weights: np.ndarray | None, n_val: int, seed: int
+) -> tuple[Any, ...]:
+    """Hold out ``n_val`` rows: X, y (train), X, y (validation), then the two weight arrays."""
+    from headkit.data.split import holdout_split
+
+    if weights is None and y.ndim == 1:
+        return (*holdout_split(X, y, n_val, seed), None, None)
+    # Split row numbers exactly as the unweighted split would, then cut every array alike.
+    labels = y if y.ndim == 1 else np.zeros(len(y))
+    train, _, val, _ = holdout_split(np.arange(len(y)), labels, n_val, seed)
+    w_train, w_val = (None, None) if weights is None else (weights[train], weights[val])
+    return X[train], y[train], X[val], y[val], w_train, w_val
+
+
+def derive_seed(est: Any, saved: dict[str, Any] | None = None) -> int:
+    """Set and return ``seed_``, derived from ``random_state`` (a resumed fit reuses its own)."""
+    from sklearn.utils.validation import check_random_state
+
+    if saved is not None:
+        est.seed_ = int(saved["seed"])
+    else:
+        est.seed_ = int(check_random_state(est.random_state).randint(0, 2**31 - 1))
+    return est.seed_
+
+
+def build_network(est: Any, X: Any, weights: np.ndarray | None) -> HeadNet:
+    """Build the estimator's network for rows X, after a memory check; set its standardisation."""
+    config = est.network_config(X.shape[1], len(est.classes_))
+    check_training_memory(config, resolve_device(est.device))
+    try:
+        net = HeadNet(config)
+    except (RuntimeError, MemoryError) as error:
+        if "alloc" not in str(error).lower() and not isinstance(error, MemoryError):
+            raise
+        raise explain_allocation_failure(config, error) from None
+    if est.standardize and getattr(est, "preprocessor_", None) is None:
+        mean, scale = standardization(X, weights)
+        net.set_standardization(torch.as_tensor(mean), torch.as_tensor(scale))
+    return net
+
+
+def standardization(X: Any, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column mean and scale (std, 1 where constant) of rows X (weighted, dense or sparse)."""
+    from headkit.data.sparse import column_moments, is_sparse
+
+    if weights is None and not is_sparse(X):
+        mean, scale = X.mean(axis=0), X.std(axis=0)
+    else:
+        mean, scale = (m.astype(np.float32) for m in column_moments(X, weights))
+    scale[scale < 1e-12] = 1.0
+    return mean, scale
+
+
+def training_rows(X: Any) -> torch.Tensor | SparseRows:
+    """Training rows as a tensor, or sparse rows densified one batch at a time."""
+    return SparseRows(X) if is_sparse(X) else as_tensor(X)
+
+
+def encode_targets(est: Any, y: np.ndarray) -> torch.Tensor:
+    """Class indices (N,) int64 of labels y, or the float indicator matrix of multi-label y."""
+    if getattr(est, "multilabel_", False):
+        return torch.as_tensor(np.asarray(y, dtype=np.float32))
+    index = np.clip(np.searchsorted(est.classes_, y), 0, len(est.classes_) - 1)
+    unseen = est.classes_[index] != y
+    if unseen.any():
+        raise DataError(
+            f"Labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} were not among the classes "
+            "seen in the first call; pass every class to partial_fit's `classes` argument."
+        )
+    return torch.as_tensor(index, dtype=torch.int64)
+
+
+def teacher_targets(est: Any, X: np.ndarray) -> torch.Tensor | None:
+    """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
+    if est.teacher is None:
+        return None
+    if getattr(est, "preprocessor_", None) is not None or getattr(est, "multilabel_", False):
+        raise ConfigError(
+            "A teacher needs numeric features and single-label targets; it cannot follow "
+            "the table preprocessing or multi-label y. Pass tabular=False with numeric X."
+        )
+    from headkit.estimator.teacher import teacher_log_probs
+
+    return teacher_log_probs(est.teacher, X, est.classes_)
+
+
+def checkpointer(est: Any, X: Any, y: np.ndarray, weights: Any) -> Checkpointer | None:
+    """The checkpoint writer for ``checkpoint_dir`` (None without one)."""
+    if est.checkpoint_dir is None:
+        return None
+    params = est.get_params()
+    for name in ("verbose", "checkpoint_dir"):
+        params.pop(name)
+    arrays = (X.data, X.indices, X.indptr) if is_sparse(X) else (X,)
+    extra = () if weights is None else (weights,)
+    return Checkpointer(est.checkpoint_dir, fit_fingerprint(params, *arrays, y, *extra))
+
+
+def observers(est: Any, X_train: Any, y_train: np.ndarray) -> list[Callback]:
+    """Collapse and layer-diagnostics tracking (when asked) and the Softmax Collapse detector (softmax, dense)."""
+    found: list[Callback] = []
+    if est.track_collapse:
+        from headkit.evaluation.tracking import CollapseTracker
+
+        found.append(CollapseTracker(X_train, encode_targets(est, y_train)))
+    if est.track_diagnostics:
+        from headkit.evaluation.diagnostics_tracking import DiagnosticsTracker
+
+        found.append(DiagnosticsTracker(X_train, encode_targets(est, y_train)))
+    if est.output.split(":")[0].strip().lower() == "softmax" and not is_sparse(X_train):
+        from headkit.training.softmax_collapse import SoftmaxCollapseDetector
+
+        found.append(SoftmaxCollapseDetector(as_tensor(X_train), encode_targets(est, y_train)))
+    return found
+
+
+def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> None:
+    """Mahalanobis statistics of the training split; the temperature, if asked.
+
+    Both run at the fit's thread count, NumPy's BLAS included: OpenBLAS's own two threads on a
+    busy two-core machine took 0.3–2.3 s for the 256 × 256 pseudo-inverse that one thread
+    does in 0.03–0.08 s.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from headkit.threads import intra_op_threads
+
+    threads = est.threads_ or 1
+    with threadpool_limits(limits=threads, user_api="blas"), intra_op_threads(threads):
+        _fit_extras(est, X_train, y_train, X_val, y_val, threads)
+
+
+def _fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, threads: int) -> None:
+    est.ood_detector_ = None
+    if not est.multilabel_:
+        est.ood_detector_ = MahalanobisDetector().fit(
+            penultimate_features(est.model_, X_train, threads),
+            encode_targets(est, y_train).numpy(),
+        )
+    est.calibration_: dict[str, float] = {}
+    if est.calibrate and len(y_val) == 0:
+        warnings.warn(
+            "calibrate=True needs a validation split; set validation_fraction > 0 "
+            "(the temperature stays 1).",
+            stacklevel=3,
+        )
+    elif est.calibrate:
+        est.calibration_ = calibrate_network(est.model_, X_val, encode_targets(est, y_val).numpy())
+    est.temperature_ = est.calibration_.get("temperature", float(est.model_.temperature))
+
+
+def masked_proba(est: Any, X: Any, class_mask: Any) -> np.ndarray:
+    """Probabilities with the classes outside ``class_mask`` at exactly 0 (logit masking)."""
+    from headkit.nn.masking import masked_probabilities
+
+    logits = est.logits(X)
+    mask = torch.as_tensor(np.asarray(class_mask, dtype=bool))
+    if mask.shape not in ((len(est.classes_),), tuple(logits.shape)):
+        raise DataError(
+            f"class_mask must have shape ({len(logits)}, {len(est.classes_)}) or "
+            f"({len(est.classes_)},), one column per class in classes_; got "
+            f"{tuple(mask.shape)}."
+        )
+    device = est.model_.temperature.device
+    with torch.no_grad():
+        scaled = torch.as_tensor(logits).to(device) / est.model_.temperature
+        proba = masked_probabilities(est.model_.output, scaled, mask.to(device))
+    return proba.double().cpu().numpy()

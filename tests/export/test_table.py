@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from headkit import io
+from headkit.exceptions import ExportError
+from headkit.export.onnx import export_onnx
+from headkit.inference.saved_model import PREPROCESSING_FILE
+from headkit.nn import HeadNet
+
+ort = pytest.importorskip("onnxruntime")
+STATE = {
+    "format_version": 1,
+    "max_onehot": 16,
+    "hash_buckets": 32,
+    "columns": [
+        {
+            "name": "bill",
+            "role": "numeric",
+            "median": 41.0,
+            "mean": 42.5,
+            "scale": 5.0,
+            "indicator": True,
+        },
+        {"name": "island", "role": "onehot", "categories": ["Biscoe", "Dream", "Torgersen"]},
+        {
+            "name": "mass",
+            "role": "numeric",
+            "median": 4000.0,
+            "mean": 4100.0,
+            "scale": 700.0,
+            "indicator": False,
+        },
+    ],
+}
+
+
+def naive_encoding(bill, island, mass):
+    """The encoding written out by hand: impute, scale, flag; one-hot with an unknown slot."""
+    rows = []
+    for b, i, m in zip(bill, island, mass, strict=True):
+        filled = 41.0 if np.isnan(b) else b
+        onehot = [float(i == c) for c in ("Biscoe", "Dream", "Torgersen")]
+        onehot.append(1.0 - sum(onehot))
+        rows.append([(filled - 42.5) / 5.0, float(np.isnan(b)), *onehot, (m - 4100.0) / 700.0])
+    return np.array(rows, dtype=np.float32)
+
+
+def table_run(path, state):
+    torch.manual_seed(0)
+    net = HeadNet(n_features=7, n_classes=3, hidden_sizes=(8,), output="sparsemax").eval()
+    meta = {
+        "classes": [10, 20, 30],
+        "classes_dtype": "<i8",
+        "feature_names": ["bill", "island", "mass"],
+    }
+    io.save(
+        net, path, metadata=meta, extra_files={PREPROCESSING_FILE: __import__("json").dumps(state)}
+    )
+    return path, net
+
+
+def test_table_columns_become_graph_inputs_with_the_encoding_in_the_graph(tmp_path):
+    run, net = table_run(tmp_path / "run", STATE)
+    session = ort.InferenceSession(str(export_onnx(run, tmp_path / "m.onnx")))
+    assert [(i.name, i.type) for i in session.get_inputs()] == [
+        ("bill", "tensor(float)"),
+        ("island", "tensor(string)"),
+        ("mass", "tensor(float)"),
+    ]
+    bill = np.array([40.0, np.nan, 55.0, 38.0], dtype=np.float32)
+    island = np.array(["Dream", "Biscoe", "", "Mars"], dtype=object)  # "" missing, Mars unseen
+    mass = np.array([3500.0, 4200.0, 5000.0, 3900.0], dtype=np.float32)
+    feeds = {"bill": bill[:, None], "island": island[:, None], "mass": mass[:, None]}
+    proba, label = session.run(None, feeds)
+    with torch.no_grad():
+        expected = net.predict_proba(torch.from_numpy(naive_encoding(bill, island, mass))).numpy()
+    assert np.abs(proba - expected).max() <= 1e-5
+    assert label.tolist() == np.array([10, 20, 30])[expected.argmax(axis=1)].tolist()
+
+
+def test_hashed_columns_refuse_to_export(tmp_path):
+    state = {
+        **STATE,
+        "columns": [
+            *STATE["columns"][:2],
+            {"name": "mass", "role": "hash", "buckets": 3, "n_seen": 40},
+        ],
+    }
+    run, _ = table_run(tmp_path / "run", state)
+    with pytest.raises(ExportError, match="Column 'mass' is hashed"):
+        export_onnx(run, tmp_path / "m.onnx")
