@@ -99,7 +99,16 @@ def _numeric_values(series: Any) -> np.ndarray:
         ) from None
 
 
-def _fit_numeric(name: str, values: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
+def _fit_numeric(
+    name: str, values: np.ndarray, weights: np.ndarray, numeric: str = "standard"
+) -> dict[str, Any]:
+    if numeric == "robust_clip":  # headkit.data.numeric: median/IQR, then smooth clipping
+        from headkit.data.numeric import robust_scale
+
+        centre, factor = robust_scale(values, weights)
+        return {"name": name, "role": "numeric", "median": centre, "mean": centre,
+                "scale": 1.0 / factor if factor else 1.0, "clip": True,
+                "indicator": bool(np.isnan(values).any())}  # fmt: skip
     missing = np.isnan(values)
     seen, seen_weights = values[~missing], weights[~missing]
     median = weighted_median(seen, seen_weights) if len(seen) else 0.0
@@ -137,6 +146,10 @@ class TablePreprocessor:
         wider ones are hashed.
     hash_buckets : int, default=32
         Number of hash columns of a high-cardinality column.
+    numeric : {"standard", "robust_clip"}, default="standard"
+        Scaling of numeric columns: mean and standard deviation, or median and inter-quartile
+        range followed by smooth clipping to ±3 (:mod:`headkit.data.numeric`); gaps take the
+        median either way.
 
     Attributes
     ----------
@@ -144,9 +157,12 @@ class TablePreprocessor:
         One JSON-ready entry per input column, in input order (its role and fitted statistics).
     """
 
-    def __init__(self, max_onehot: int = 16, hash_buckets: int = 32) -> None:
+    def __init__(
+        self, max_onehot: int = 16, hash_buckets: int = 32, numeric: str = "standard"
+    ) -> None:
         self.max_onehot = max_onehot
         self.hash_buckets = hash_buckets
+        self.numeric = numeric
 
     def fit(self, frame: Any, sample_weight: np.ndarray | None = None) -> TablePreprocessor:
         """Learn each column's role and statistics.
@@ -168,7 +184,7 @@ class TablePreprocessor:
                 keys = _text_keys(series)[1]
                 entry = _fit_categorical(str(name), keys, self.max_onehot, self.hash_buckets)
             else:
-                entry = _fit_numeric(str(name), _numeric_values(series), weights)
+                entry = _fit_numeric(str(name), _numeric_values(series), weights, self.numeric)
             self.columns_.append(entry)
         return self
 
@@ -234,6 +250,10 @@ class TablePreprocessor:
             values = _numeric_values(series)
             missing = np.isnan(values)
             scaled = (np.where(missing, entry["median"], values) - entry["mean"]) / entry["scale"]
+            if entry.get("clip"):
+                from headkit.data.numeric import smooth_clip
+
+                scaled = smooth_clip(scaled)
             columns = [scaled, missing.astype(np.float64)] if entry["indicator"] else [scaled]
             return np.stack(columns, axis=1)
         missing, keys = _text_keys(series)
@@ -258,6 +278,7 @@ class TablePreprocessor:
             "format_version": FORMAT_VERSION,
             "max_onehot": self.max_onehot,
             "hash_buckets": self.hash_buckets,
+            "numeric": self.numeric,
             "columns": self.columns_,
         }
 
@@ -268,7 +289,9 @@ class TablePreprocessor:
             raise DataError(
                 "The saved table preprocessing is from a newer headkit; upgrade headkit to use it."
             )
-        new = cls(int(data["max_onehot"]), int(data["hash_buckets"]))
+        new = cls(
+            int(data["max_onehot"]), int(data["hash_buckets"]), data.get("numeric", "standard")
+        )
         new.columns_ = [dict(entry) for entry in data["columns"]]
         return new
 
