@@ -65,8 +65,10 @@ def test_early_stopping_and_best_weights_restore():
     assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
 
 
-def test_without_patience_the_whole_schedule_runs_and_last_weights_are_kept():
-    model, cfg = make(epochs=12, patience=None, monitor="val_loss", schedule="constant")
+def test_without_patience_or_restore_the_whole_schedule_runs_and_last_weights_are_kept():
+    model, cfg = make(
+        epochs=12, patience=None, restore_best=False, monitor="val_loss", schedule="constant"
+    )
     X, y = data()
     Xv, yv = data(100, seed=1)
     yv = yv[torch.randperm(100)]  # validation loss is best early, then worsens
@@ -156,10 +158,22 @@ def test_one_cycle_with_very_few_steps_trains():
         assert len(model.history_) == epochs
 
 
+def test_without_patience_the_whole_schedule_runs_and_the_best_weights_are_restored():
+    model, cfg = make(epochs=12, patience=None, monitor="val_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # validation loss is best early, then worsens
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.epoch == 12 and trainer.restored_epoch == trainer.best_epoch < 12
+    best_val = min(r.val_loss for r in trainer.history)
+    assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
+
+
 def test_calibrated_loss_monitor_records_the_best_temperature_loss_and_restores_its_epoch():
     from headkit.functional import best_temperature
 
-    model, cfg = make(epochs=15, patience=15, monitor="val_calibrated_loss", schedule="constant")
+    model, cfg = make(epochs=15, monitor="val_calibrated_loss", schedule="constant")
     X, y = data()
     Xv, yv = data(100, seed=1)
     trainer = Trainer(model, cfg, 3)

@@ -74,8 +74,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     best_epoch_ : int or None
-        Epoch with the best validation score; its weights are the model's only when early
-        stopping (``patience``) restored them.
+        Epoch with the best validation score; its weights are the model's when
+        ``restore_best`` restored them.
     temperature_ : float
         Calibration temperature in use (1.0 unless ``calibrate`` fitted one).
     calibration_ : dict

@@ -71,7 +71,7 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[An
     if tabular:
         from headkit.data.preprocessing import TablePreprocessor
 
-        estimator.preprocessor_ = TablePreprocessor().fit(X, weights)
+        estimator.preprocessor_ = TablePreprocessor(numeric=estimator.numeric).fit(X, weights)
         X = estimator.preprocessor_.transform(X)
     return X, y, weights
 
@@ -124,7 +124,7 @@ def validation_rows(est: Any, n_rows: int) -> int:
     With too few rows for a validation split (under one row, or too few left to train on every
     class) nothing is held out; a warning says so when ``patience`` needed the split.
     """
-    share = validation_share(est.validation_fraction, est.patience, est.calibrate)
+    share = validation_share(est.validation_fraction, est.patience, est.calibrate, n_rows)
     n_val = round(share * n_rows)
     if n_val >= 1 and n_rows - n_val >= len(est.classes_):
         return n_val

@@ -48,8 +48,9 @@ class EarlyStopping(Callback):
     """Track the best validation epoch; stop after ``patience`` epochs without improvement.
 
     Sets ``trainer.best_epoch`` after every validated epoch and ``trainer.stop`` when patience
-    runs out. With ``restore_best`` (and a patience) the best epoch's weights are kept and put
-    back at the end of the fit, setting ``trainer.restored_epoch``.
+    runs out. With ``restore_best`` the best epoch's weights are kept and put back at the end of
+    the fit (whether it stopped early or ran its whole schedule), setting
+    ``trainer.restored_epoch``.
 
     Parameters
     ----------
@@ -60,13 +61,13 @@ class EarlyStopping(Callback):
     patience : int or None
         Epochs without improvement before stopping; ``None`` never stops early.
     restore_best : bool
-        Restore the best epoch's weights at the end (only with a patience).
+        Restore the best epoch's weights at the end.
     """
 
     def __init__(self, monitor: str, patience: int | None, restore_best: bool) -> None:
         self.monitor = monitor
         self.patience = patience
-        self.restore_best = restore_best and patience is not None
+        self.restore_best = restore_best
         self.best_score: tuple[float, float] = (math.inf, math.inf)
         self.since_best = 0
         self.best_state: dict[str, Tensor] | None = None
