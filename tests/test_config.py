@@ -26,7 +26,7 @@ def test_validation_share_holds_out_only_what_is_used(fraction, patience, calibr
     assert validation_share(fraction, patience, calibrate) == share
 
 
-@pytest.mark.parametrize(("n_rows", "rows"), [(249, 50), (1000, 200), (1500, 200), (4000, 400)])
+@pytest.mark.parametrize(("n_rows", "rows"), [(249, 50), (1000, 200), (4000, 200), (10_000, 500)])
 def test_automatic_validation_share_holds_out_about_200_rows_on_small_data(n_rows, rows):
     assert round(validation_share(None, None, True, n_rows) * n_rows) == rows
     assert validation_share(None, None, False, n_rows) == 0.0

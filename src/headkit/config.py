@@ -21,8 +21,8 @@ AUTO_BATCH_MAX = 512  # rows per step of batch_size=None on large data
 AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
 AUTO_BATCH_MIN = 32  # ... but no batch of batch_size=None is smaller than this (or all rows)
 AUTO_VALIDATION_FRACTION = 0.1  # held out by validation_fraction=None when a hold-out is needed
-AUTO_VALIDATION_ROWS = 200  # ... raised towards this many rows on small data (at most 20 %)
-AUTO_VALIDATION_MAX = 0.2
+AUTO_VALIDATION_ROWS = 200  # ... or, knowing the rows, about this many, between these shares:
+AUTO_VALIDATION_MIN, AUTO_VALIDATION_MAX = 0.05, 0.2
 MULTILABEL_THRESHOLD = 0.5  # a multi-label model predicts each class whose probability is above it
 PREDICT_BATCH = 8192  # rows per forward pass when predicting (torch and NumPy engines)
 
@@ -75,10 +75,10 @@ def validation_share(
     """Return the share of training rows to hold out for validation.
 
     ``validation_fraction`` when given; for ``None``, when ``patience`` or ``calibrate`` needs a
-    split, :data:`AUTO_VALIDATION_FRACTION` (10 %), raised on small data (``n_rows`` known) so
-    that about :data:`AUTO_VALIDATION_ROWS` rows choose the epoch and the temperature, but never
-    above :data:`AUTO_VALIDATION_MAX` (20 %): 50 of 249 rows, 200 of 1,000, 400 of 4,000. Else 0
-    (every row trains the network).
+    split: with ``n_rows`` known, :data:`AUTO_VALIDATION_ROWS` rows (they choose the epoch and
+    the temperature) within 5–20 % of the rows: 50 of 249, 200 of 1,000 or 4,000, 500 of
+    10,000; without, :data:`AUTO_VALIDATION_FRACTION` (10 %). Else 0 (every row trains the
+    network).
     """
     if validation_fraction is not None:
         return float(validation_fraction)
@@ -87,7 +87,7 @@ def validation_share(
     if not n_rows:
         return AUTO_VALIDATION_FRACTION
     share = min(AUTO_VALIDATION_MAX, AUTO_VALIDATION_ROWS / n_rows)
-    return max(AUTO_VALIDATION_FRACTION, share)
+    return max(AUTO_VALIDATION_MIN, share)
 
 
 def batch_rows(batch_size: int | None, n_rows: int) -> int:
@@ -208,8 +208,8 @@ class TrainingConfig:
     validation_fraction: float | None = setting(
         None,
         "Share of the training rows held out for early stopping, best-weight restore and "
-        "calibration; 0 trains on every row; none holds out 10 % (up to 20 % on small data, about "
-        "200 rows) only when patience or calibrate needs it.",
+        "calibration; 0 trains on every row; none holds out about 200 rows (within 5–20 %) only "
+        "when patience or calibrate needs it.",
         Range(float, 0, 1),
         None,
     )
@@ -266,7 +266,7 @@ class TrainingConfig:
     calibrate: bool = setting(
         True,
         "After training, fit a temperature on the validation split (needs "
-        "validation_fraction > 0); with validation_fraction none it holds out 10–20 %.",
+        "validation_fraction > 0); with validation_fraction none it holds out 5–20 %.",
         bool,
     )
     numeric: str = setting(
