@@ -8,6 +8,7 @@ from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DivergenceError
 from headkit.nn import HeadNet
 from headkit.training import Callback, Trainer
+from headkit.training.stopping import RESTORE_MARGIN
 
 
 def data(n=200, seed=0):
@@ -183,5 +184,22 @@ def test_calibrated_loss_monitor_records_the_best_temperature_loss_and_restores_
     assert trainer.best_epoch == 1 + int(torch.tensor(scores).argmin())
     model.eval()
     with torch.no_grad():
-        expected = best_temperature(model(Xv), yv)[1]
-    assert min(scores) == pytest.approx(expected, rel=1e-6)
+        now = best_temperature(model(Xv), yv)[1]
+    restored = scores[-1] > min(scores) * (1 + RESTORE_MARGIN)
+    assert trainer.restored_epoch == (trainer.best_epoch if restored else None)
+    assert now == pytest.approx(min(scores) if restored else scores[-1], rel=1e-6)
+
+
+@pytest.mark.parametrize(("margin", "restored"), [(0.0, True), (10.0, False)])
+def test_calibrated_loss_monitor_keeps_the_last_weights_within_the_margin(
+    monkeypatch, margin, restored
+):
+    monkeypatch.setattr("headkit.training.stopping.RESTORE_MARGIN", margin)
+    model, cfg = make(epochs=12, monitor="val_calibrated_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # unrelated labels: the calibrated loss is best early
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.best_epoch < 12
+    assert trainer.restored_epoch == (trainer.best_epoch if restored else None)

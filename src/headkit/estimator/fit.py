@@ -280,11 +280,12 @@ def _fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, th
         )
     est.calibration_: dict[str, float] = {}
     if est.calibrate and len(y_val) == 0:
-        warnings.warn(
-            "calibrate=True needs a validation split; set validation_fraction > 0 "
-            "(the temperature stays 1).",
-            stacklevel=3,
-        )
+        if est.validation_fraction is not None:  # automatic: too few rows to hold any out
+            warnings.warn(
+                "calibrate=True needs a validation split; set validation_fraction > 0, or "
+                "calibrate=False (the temperature stays 1).",
+                stacklevel=3,
+            )
     elif est.calibrate:
         est.calibration_ = calibrate_network(est.model_, X_val, encode_targets(est, y_val).numpy())
     est.temperature_ = est.calibration_.get("temperature", float(est.model_.temperature))
