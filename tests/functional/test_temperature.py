@@ -40,3 +40,13 @@ def test_best_temperature_stays_within_bounds():
     logits, target = _overconfident()
     t, _ = best_temperature(logits, target, bounds=(0.5, 1.2))
     assert t == pytest.approx(1.2, rel=1e-4)
+
+
+def test_a_nearly_separable_split_cannot_sharpen_past_the_floor():
+    from headkit.functional.temperature import MIN_TEMPERATURE
+
+    logits, target = _overconfident()
+    logits = logits / 60.0  # under-confident
+    logits[torch.arange(len(target)), target] += 0.5  # and separable: the NLL falls as T → 0
+    assert best_temperature(logits, target, bounds=(1e-3, 20))[0] < 0.01
+    assert best_temperature(logits, target)[0] == pytest.approx(MIN_TEMPERATURE, rel=1e-4)

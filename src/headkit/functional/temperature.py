@@ -17,6 +17,11 @@ import torch
 from torch import Tensor
 
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+# The smallest temperature a fit on held-out rows may choose: sharpening more than 2× is not
+# trusted from a few hundred rows. On a nearly separable validation split the NLL keeps falling
+# as T → 0 (scikit-learn's digits, 200 held-out rows, one error: T = 0.01, and a test log-loss
+# of 0.64 where T = 1 gives 0.08).
+MIN_TEMPERATURE = 0.5
 
 
 def temperature_nll(
@@ -43,7 +48,7 @@ def best_temperature(
     logits: Tensor,
     target: Tensor,
     weight: Tensor | None = None,
-    bounds: tuple[float, float] = (0.05, 20.0),
+    bounds: tuple[float, float] = (MIN_TEMPERATURE, 20.0),
     iterations: int = 30,
 ) -> tuple[float, float]:
     """Return (T, NLL at T): the temperature in ``bounds`` with the lowest mean softmax NLL.
