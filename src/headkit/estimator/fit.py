@@ -56,11 +56,9 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> tuple[An
             X = np.ascontiguousarray(X)
     y, estimator.multilabel_ = check_targets(y, estimator.output)
     estimator.classes_ = np.arange(y.shape[1]) if estimator.multilabel_ else np.unique(y)
-    if estimator.multilabel_ and (
-        estimator.calibrate or estimator.track_collapse or estimator.track_diagnostics
-    ):
+    if estimator.multilabel_ and (estimator.track_collapse or estimator.track_diagnostics):
         raise ConfigError(
-            "calibrate, track_collapse and track_diagnostics need single-label targets; "
+            "track_collapse and track_diagnostics need single-label targets; "
             "turn them off for multi-label y."
         )
     if sample_weight is not None:
@@ -286,7 +284,7 @@ def _fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any, th
                 "calibrate=False (the temperature stays 1).",
                 stacklevel=3,
             )
-    elif est.calibrate:
+    elif est.calibrate and not est.multilabel_:  # one temperature fits softmax-like outputs
         est.calibration_ = calibrate_network(est.model_, X_val, encode_targets(est, y_val).numpy())
     est.temperature_ = est.calibration_.get("temperature", float(est.model_.temperature))
 
