@@ -200,7 +200,7 @@ def test_validation_split_is_held_out_only_when_something_uses_it(blobs_data):
     assert all(row["val_loss"] is None for row in plain.history_)  # every row trains
     stopping = HeadClassifier(**FAST, calibrate=False, patience=50).fit(X, y)
     assert all(row["val_loss"] is not None for row in stopping.history_)
-    calibrated = HeadClassifier(**FAST).fit(X, y)  # calibrate=True: the default
+    calibrated = HeadClassifier(**FAST, calibrate=True).fit(X, y)
     share = min(0.2, max(0.05, 200 / len(y)))  # about 200 rows, within 5–20 %
     assert calibrated.calibration_["n_samples"] == round(share * len(y))
     explicit = HeadClassifier(**FAST, validation_fraction=0.2).fit(X, y)

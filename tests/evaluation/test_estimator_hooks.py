@@ -24,8 +24,9 @@ def noisy_data():
 
 def test_calibrate_stores_temperature_used_by_predict_proba(noisy_data):
     X, y, X_test, _ = noisy_data
-    plain = HeadClassifier(**FAST, validation_fraction=0.3, calibrate=False).fit(X, y)
-    cal = HeadClassifier(**FAST, validation_fraction=0.3, calibrate=True).fit(X, y)
+    same = dict(validation_fraction=0.3, preset="none")  # same network with or without calibrate
+    plain = HeadClassifier(**FAST, **same, calibrate=False).fit(X, y)
+    cal = HeadClassifier(**FAST, **same, calibrate=True).fit(X, y)
     t = cal.temperature_
     assert t != 1.0 and float(cal.model_.temperature) == pytest.approx(t)
     assert plain.temperature_ == 1.0 and plain.calibration_ == {}

@@ -94,8 +94,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
         and MC-dropout prediction); saved with the model.
     preset_ : str or None
-        The preset the fit used: ``preset``, or with ``preset=None`` ``"small"`` on fewer than
-        2,000 rows (:func:`headkit.estimator.presets.automatic_preset`); saved with the model.
+        The preset the fit used: ``preset``, or with ``preset=None`` and ``calibrate`` ``"small"``
+        on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -176,7 +176,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         X, y, weights = steps.validate_fit(self, X, y, sample_weight)
-        self.preset_ = automatic_preset(self.preset, len(y))
+        self.preset_ = automatic_preset(self.preset, len(y), self.calibrate)
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
         X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
