@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from headkit.config import batch_rows, validation_share
+from headkit.config import batch_rows
+from headkit.estimator.inputs import validation_share
 
 
 def test_automatic_batch_size_keeps_eight_steps_per_epoch_within_bounds():
@@ -24,3 +25,10 @@ def test_automatic_batch_size_keeps_eight_steps_per_epoch_within_bounds():
 )  # fmt: skip
 def test_validation_share_holds_out_only_what_is_used(fraction, patience, calibrate, share):
     assert validation_share(fraction, patience, calibrate) == share
+
+
+@pytest.mark.parametrize(("n_rows", "rows"), [(249, 50), (1000, 200), (4000, 200), (10_000, 500)])
+def test_automatic_validation_share_holds_out_about_200_rows_on_small_data(n_rows, rows):
+    assert round(validation_share(None, None, True, n_rows) * n_rows) == rows
+    assert validation_share(None, None, False, n_rows) == 0.0
+    assert validation_share(0.3, None, True, n_rows) == 0.3

@@ -26,8 +26,16 @@ SAMPLE_WEIGHT_XFAIL = {
 # The whole scikit-learn suite, on the default network with a shorter budget (the checks test the
 # API contract, not accuracy at scale) and on the linear model with the default 150 epochs (40
 # one-step epochs do not move it far enough for check_class_weight_classifiers).
+# The deep network's check runs without the fitted temperature: a temperature below 1 scales the
+# float32 rounding differences between batch sizes (~1e-7 in the logits) past
+# check_methods_subset_invariance's atol=1e-7, a BLAS matter rather than the API contract; the
+# linear model keeps every default but the small-data preset (its weight decay 0.1 and lr 3e-3
+# leave class_weight too little effect in 40 one-step epochs), calibration included.
 @parametrize_with_checks(
-    [HeadClassifier(epochs=40), HeadClassifier(hidden_sizes=(), dropout=0.0)],
+    [
+        HeadClassifier(epochs=40, calibrate=False),
+        HeadClassifier(hidden_sizes=(), dropout=0.0, preset="none"),
+    ],
     expected_failed_checks=lambda estimator: SAMPLE_WEIGHT_XFAIL,
 )
 def test_sklearn_check_estimator(estimator, check):
@@ -188,12 +196,13 @@ def test_standardize_makes_raw_scaled_features_work(blobs_data):
 
 def test_validation_split_is_held_out_only_when_something_uses_it(blobs_data):
     X, y, _, _ = blobs_data
-    plain = HeadClassifier(**FAST).fit(X, y)
+    plain = HeadClassifier(**FAST, calibrate=False).fit(X, y)
     assert all(row["val_loss"] is None for row in plain.history_)  # every row trains
-    stopping = HeadClassifier(**FAST, patience=50).fit(X, y)
+    stopping = HeadClassifier(**FAST, calibrate=False, patience=50).fit(X, y)
     assert all(row["val_loss"] is not None for row in stopping.history_)
     calibrated = HeadClassifier(**FAST, calibrate=True).fit(X, y)
-    assert calibrated.calibration_["n_samples"] == round(0.1 * len(y))
+    share = min(0.2, max(0.05, 200 / len(y)))  # about 200 rows, within 5–20 %
+    assert calibrated.calibration_["n_samples"] == round(share * len(y))
     explicit = HeadClassifier(**FAST, validation_fraction=0.2).fit(X, y)
     assert all(row["val_loss"] is not None for row in explicit.history_)
 

@@ -122,3 +122,29 @@ def test_preset_survives_save_and_load(tmp_path, blobs_data):
 def test_every_registered_preset_sets_only_config_fields():
     for name in PRESETS.names():
         assert set(preset_values(name)) <= set(library_defaults())
+
+
+def test_small_data_gets_the_small_preset_unless_a_preset_is_named(tmp_path, blobs_data):
+    X, y, X_test, _ = blobs_data  # 240 rows: under SMALL_DATA_ROWS
+    small = HeadClassifier(epochs=3, calibrate=True).fit(X, y)
+    assert small.preset_ == "small"
+    assert small.model_.config.hidden_sizes == preset_values("small")["hidden_sizes"]
+    assert small.training_config().weight_decay == preset_values("small")["weight_decay"]
+    plain = HeadClassifier(epochs=3, calibrate=True, preset="none").fit(X, y)
+    assert plain.preset_ == "none" and plain.model_.config.hidden_sizes == (256, 256, 256)
+    explicit = HeadClassifier(epochs=3, calibrate=True, hidden_sizes=(16,)).fit(X, y)
+    assert HeadClassifier(epochs=3).fit(X, y).preset_ is None  # calibrate=False: no recipe
+    assert explicit.model_.config.hidden_sizes == (16,)  # a value set by the caller wins
+    small.save(tmp_path / "run")
+    back = HeadClassifier.load(tmp_path / "run")
+    assert back.preset_ == "small" and back.get_params() == small.get_params()
+    assert (back.predict_proba(X_test) == small.predict_proba(X_test)).all()
+
+
+def test_automatic_preset_by_rows():
+    from headkit.estimator.presets import SMALL_DATA_ROWS, automatic_preset
+
+    assert automatic_preset(None, SMALL_DATA_ROWS - 1) == "small"
+    assert automatic_preset(None, SMALL_DATA_ROWS) is None
+    assert automatic_preset("accurate", 10) == "accurate"
+    assert automatic_preset(None, 10, calibrate=False) is None

@@ -160,20 +160,36 @@ def test_bad_inputs():
         conformal_quantile([], 0.1)
 
 
-def test_stored_scores_give_the_same_sets_as_calibrating_afresh(tmp_path):
-    from headkit.evaluation.conformal import ConformalScores
+def test_stored_scores_give_sets_by_the_naive_rule_and_cover_one_minus_alpha(tmp_path):
+    from headkit.evaluation.conformal import ConformalScores, row_uniforms
 
     rng = np.random.default_rng(5)
-    logits = rng.normal(size=(700, 6)) * 2
+    logits = rng.normal(size=(2000, 6)) * 2
     proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     y = np.array([rng.choice(6, p=row) for row in proba])
-    stored = ConformalScores.fit(proba[:300], y[:300])
+    features = rng.normal(size=(2000, 3))  # the rows the probabilities came from
+    stored = ConformalScores.fit(proba[:500], y[:500], features[:500])
     (tmp_path / "c.safetensors").write_bytes(stored.to_bytes())
     back = ConformalScores.load(tmp_path / "c.safetensors")
+    u_cal, u_new = row_uniforms(features[:500]), row_uniforms(features[500:])
     for method in ("aps", "raps"):
+        true_scores = class_scores(proba[:500], method, u=u_cal)[np.arange(500), y[:500]]
         for alpha in (0.05, 0.1, 0.3):
-            fresh = prediction_sets(proba[300:], calibrate(proba[:300], y[:300], alpha, method))
-            np.testing.assert_array_equal(back.sets(proba[300:], alpha, method), fresh)
-    sets = back.sets(proba[300:], 0.1)
-    assert abs(set_coverage(sets, y[300:]) - 0.9) < 0.05  # exchangeable rows: about 1 − α
+            threshold = _naive_quantile(true_scores.tolist(), alpha)
+            naive = class_scores(proba[500:], method, u=u_new) <= threshold
+            sets = back.sets(proba[500:], features[500:], alpha, method)
+            np.testing.assert_array_equal(sets, naive)
+    for alpha in (0.1, 0.2):  # randomised scores: coverage close to exactly 1 − α
+        sets = back.sets(proba[500:], features[500:], alpha)
+        assert abs(set_coverage(sets, y[500:]) - (1 - alpha)) < 0.03
     assert ConformalScores.load(tmp_path / "missing.safetensors") is None
+
+
+def test_a_rows_u_does_not_depend_on_its_batch():
+    from headkit.evaluation.conformal import row_uniforms
+
+    proba = _softmax(np.random.default_rng(0).normal(size=(50, 4)))
+    u = row_uniforms(proba)
+    assert ((u >= 0) & (u < 1)).all() and len(set(u.tolist())) == 50
+    np.testing.assert_array_equal(row_uniforms(proba[[7, 3]]), u[[7, 3]])
+    assert abs(u.mean() - 0.5) < 0.15

@@ -24,8 +24,9 @@ def noisy_data():
 
 def test_calibrate_stores_temperature_used_by_predict_proba(noisy_data):
     X, y, X_test, _ = noisy_data
-    plain = HeadClassifier(**FAST, validation_fraction=0.3).fit(X, y)
-    cal = HeadClassifier(**FAST, validation_fraction=0.3, calibrate=True).fit(X, y)
+    same = dict(validation_fraction=0.3, preset="none")  # same network with or without calibrate
+    plain = HeadClassifier(**FAST, **same, calibrate=False).fit(X, y)
+    cal = HeadClassifier(**FAST, **same, calibrate=True).fit(X, y)
     t = cal.temperature_
     assert t != 1.0 and float(cal.model_.temperature) == pytest.approx(t)
     assert plain.temperature_ == 1.0 and plain.calibration_ == {}
@@ -86,8 +87,9 @@ def test_ood_score_methods_match_evaluation_functions(noisy_data):
 
 def test_track_collapse_adds_history_columns_without_changing_training(noisy_data):
     X, y, _, _ = noisy_data
-    plain = HeadClassifier(**FAST).fit(X, y)
-    tracked = HeadClassifier(**FAST, track_collapse=True).fit(X, y)
+    old = dict(preset="none", calibrate=False)  # every row trains the library-default network
+    plain = HeadClassifier(**FAST, **old).fit(X, y)
+    tracked = HeadClassifier(**FAST, **old, track_collapse=True).fit(X, y)
     assert [h["train_loss"] for h in tracked.history_] == [h["train_loss"] for h in plain.history_]
     rows = tracked.history_
     assert all({"nc1", "nc2_equinorm", "nc2_equiangular", "nc3", "nc4"} <= set(r) for r in rows)
@@ -124,7 +126,7 @@ def test_calibration_composes_with_a_tempered_softmax():
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float32)
     X_fit, y_fit, X_test, y_test = X[:1200], y[:1200], X[1200:], y[1200:]
-    fit = dict(calibrate=True, epochs=30, random_state=0)
+    fit = dict(calibrate=True, epochs=30, random_state=0, validation_fraction=0.1)
     tempered = HeadClassifier(output="softmax:temperature=2", **fit).fit(X_fit, y_fit)
     plain = HeadClassifier(output="softmax", **fit).fit(X_fit, y_fit)
     assert 2 * tempered.temperature_ == pytest.approx(plain.temperature_, rel=1e-3)
@@ -140,7 +142,11 @@ def test_calibration_composes_with_a_tempered_softmax():
     assert info["ece_after"] < 0.05  # 0.097 with the bug
     # The same weights without the temperature: the same 10 % hold-out (calibrate takes one).
     uncalibrated = HeadClassifier(
-        output="softmax:temperature=2", epochs=30, random_state=0, validation_fraction=0.1
+        output="softmax:temperature=2",
+        epochs=30,
+        random_state=0,
+        validation_fraction=0.1,
+        calibrate=False,
     )
     uncalibrated.fit(X_fit, y_fit)
     assert expected_calibration_error(y_test, tempered.predict_proba(X_test)) < (

@@ -150,3 +150,20 @@ def test_a_hashed_column_is_named_in_the_export_error(tmp_path):
             extra_files={PREPROCESSING_FILE: __import__("json").dumps(state)})  # fmt: skip
     with pytest.raises(ExportError, match="Column 'city' is hashed"):
         export_onnx(tmp_path / "run", tmp_path / "m.onnx")
+
+
+def test_smoothly_clipped_numeric_columns_export_with_the_clip_in_the_graph(tmp_path):
+    columns = [dict(c) for c in STATE["columns"]]
+    columns[2]["clip"] = True  # mass: robust_clip scaling
+    run, net = table_run(tmp_path / "run", {**STATE, "columns": columns})
+    session = ort.InferenceSession(str(export_onnx(run, tmp_path / "m.onnx")))
+    bill = np.array([40.0, np.nan, 55.0], dtype=np.float32)
+    island = np.array(["Dream", "Biscoe", ""], dtype=object)
+    mass = np.array([3500.0, 4200.0, 50000.0], dtype=np.float32)  # the last far out
+    proba, _ = session.run(None, {"bill": bill[:, None], "island": island[:, None],
+                                  "mass": mass[:, None]})  # fmt: skip
+    encoded = naive_encoding(bill, island, mass)
+    encoded[:, -1] = encoded[:, -1] / np.sqrt(1 + (encoded[:, -1] / 3) ** 2)  # by hand
+    with torch.no_grad():
+        expected = net.predict_proba(torch.from_numpy(encoded)).numpy()
+    assert np.abs(proba - expected).max() <= 1e-5

@@ -8,6 +8,7 @@ from headkit.config import TrainingConfig
 from headkit.exceptions import ConfigError, DivergenceError
 from headkit.nn import HeadNet
 from headkit.training import Callback, Trainer
+from headkit.training.stopping import RESTORE_MARGIN
 
 
 def data(n=200, seed=0):
@@ -65,8 +66,10 @@ def test_early_stopping_and_best_weights_restore():
     assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
 
 
-def test_without_patience_the_whole_schedule_runs_and_last_weights_are_kept():
-    model, cfg = make(epochs=12, patience=None, monitor="val_loss", schedule="constant")
+def test_without_patience_or_restore_the_whole_schedule_runs_and_last_weights_are_kept():
+    model, cfg = make(
+        epochs=12, patience=None, restore_best=False, monitor="val_loss", schedule="constant"
+    )
     X, y = data()
     Xv, yv = data(100, seed=1)
     yv = yv[torch.randperm(100)]  # validation loss is best early, then worsens
@@ -154,3 +157,49 @@ def test_one_cycle_with_very_few_steps_trains():
     for epochs in (1, 2, 3):
         model = HeadClassifier(hidden_sizes=(8,), epochs=epochs).fit(d.X_train, d.y_train)
         assert len(model.history_) == epochs
+
+
+def test_without_patience_the_whole_schedule_runs_and_the_best_weights_are_restored():
+    model, cfg = make(epochs=12, patience=None, monitor="val_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # validation loss is best early, then worsens
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.epoch == 12 and trainer.restored_epoch == trainer.best_epoch < 12
+    best_val = min(r.val_loss for r in trainer.history)
+    assert trainer.evaluate(Xv, yv)[0] == pytest.approx(best_val, rel=1e-5)
+
+
+def test_calibrated_loss_monitor_records_the_best_temperature_loss_and_restores_its_epoch():
+    from headkit.functional import best_temperature
+
+    model, cfg = make(epochs=15, monitor="val_calibrated_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    scores = [r.extra["val_calibrated_loss"] for r in trainer.history]
+    assert all(s <= r.val_loss + 1e-6 for s, r in zip(scores, trainer.history, strict=True))
+    assert trainer.best_epoch == 1 + int(torch.tensor(scores).argmin())
+    model.eval()
+    with torch.no_grad():
+        now = best_temperature(model(Xv), yv)[1]
+    restored = scores[-1] > min(scores) * (1 + RESTORE_MARGIN)
+    assert trainer.restored_epoch == (trainer.best_epoch if restored else None)
+    assert now == pytest.approx(min(scores) if restored else scores[-1], rel=1e-6)
+
+
+@pytest.mark.parametrize(("margin", "restored"), [(0.0, True), (10.0, False)])
+def test_calibrated_loss_monitor_keeps_the_last_weights_within_the_margin(
+    monkeypatch, margin, restored
+):
+    monkeypatch.setattr("headkit.training.stopping.RESTORE_MARGIN", margin)
+    model, cfg = make(epochs=12, monitor="val_calibrated_loss", schedule="constant")
+    X, y = data()
+    Xv, yv = data(100, seed=1)
+    yv = yv[torch.randperm(100)]  # unrelated labels: the calibrated loss is best early
+    trainer = Trainer(model, cfg, 3)
+    trainer.fit(X, y, Xv, yv)
+    assert trainer.best_epoch < 12
+    assert trainer.restored_epoch == (trainer.best_epoch if restored else None)

@@ -92,9 +92,13 @@ def _numbers(entry: dict[str, Any], series: Any, na: frozenset[str]) -> tuple[np
 
 def fit_column(
     entry: dict[str, Any], series: Any, weights: np.ndarray, na: frozenset[str],
-    max_onehot: int, buckets: int,
+    max_onehot: int, buckets: int, numeric: str = "standard",
 ) -> dict[str, Any]:  # fmt: skip
-    """Add the fitted statistics to a column's role entry (a new dict)."""
+    """Add the fitted statistics to a column's role entry (a new dict).
+
+    ``numeric="robust_clip"`` scales numeric columns by their median and inter-quartile range
+    and marks them for smooth clipping (:mod:`headkit.data.numeric`).
+    """
     entry = dict(entry)
     role = entry["role"]
     if role in ("numeric", "boolean", "datetime"):
@@ -108,7 +112,13 @@ def fit_column(
         entry["indicator"] = bool(missing.any())
         entry["n_missing"] = int(missing.sum())
         stats = [scaling(values[:, j], weights) for j in range(values.shape[1])]
-        if parts is None:
+        if parts is None and role == "numeric" and numeric == "robust_clip":
+            from headkit.data.numeric import robust_scale
+
+            centre, factor = robust_scale(values[:, 0], weights)
+            scale = 1.0 / factor if factor else 1.0
+            entry.update(median=centre, mean=centre, scale=scale, clip=True)
+        elif parts is None:
             entry.update(stats[0])
         else:
             entry["with_hour"] = "hour" in parts
@@ -177,6 +187,10 @@ def encode_column(
         for j, s in enumerate(stats):
             column = values[:, j]
             out[:, j] = (np.where(np.isnan(column), s["median"], column) - s["mean"]) / s["scale"]
+        if entry.get("clip"):
+            from headkit.data.numeric import smooth_clip
+
+            out[:, 0] = smooth_clip(out[:, 0])
         if entry.get("indicator"):
             out[:, len(stats)] = missing
         return ~np.isnan(values).all(axis=1)

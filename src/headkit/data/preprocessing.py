@@ -53,6 +53,10 @@ class TablePreprocessor:
         Text read as a missing value besides :data:`headkit.data.column_roles.NA_TOKENS`
         (``?``, ``NA``, ``N/A``, ``NaN``, ``null``, ``None``, ``-``, empty, ...). When ``None``,
         the frame's ``attrs["na_values"]`` (set by :func:`headkit.data.load_table`) is used.
+    numeric : {"standard", "robust_clip"}, default="standard"
+        Scaling of numeric columns: mean and standard deviation, or median and inter-quartile
+        range followed by smooth clipping to ±3 (:mod:`headkit.data.numeric`); gaps take the
+        median either way.
 
     Attributes
     ----------
@@ -63,10 +67,17 @@ class TablePreprocessor:
         Every missing-value token applied (lower-case).
     """
 
-    def __init__(self, max_onehot: int = 16, hash_buckets: int = 32, na_values: Any = None) -> None:
+    def __init__(
+        self,
+        max_onehot: int = 16,
+        hash_buckets: int = 32,
+        na_values: Any = None,
+        numeric: str = "standard",
+    ) -> None:
         self.max_onehot = max_onehot
         self.hash_buckets = hash_buckets
         self.na_values = na_values
+        self.numeric = numeric
 
     def fit(self, frame: Any, sample_weight: np.ndarray | None = None) -> TablePreprocessor:
         """Infer each column's role and learn its statistics.
@@ -92,7 +103,9 @@ class TablePreprocessor:
         for name in frame.columns:
             series = frame[name]
             entry = infer_role(str(name), series, na)
-            entry = fit_column(entry, series, weights, na, self.max_onehot, self.hash_buckets)
+            entry = fit_column(
+                entry, series, weights, na, self.max_onehot, self.hash_buckets, self.numeric
+            )
             self.columns_.append(entry)
         if not any(e["role"] in LEARNED for e in self.columns_):
             raise DataError(
@@ -188,6 +201,7 @@ class TablePreprocessor:
             "max_onehot": self.max_onehot,
             "hash_buckets": self.hash_buckets,
             "na_values": self.na_values_,
+            "numeric": self.numeric,
             "columns": self.columns_,
         }
 
@@ -198,7 +212,11 @@ class TablePreprocessor:
             raise DataError(
                 "The saved table preprocessing is from a newer headkit; upgrade headkit to use it."
             )
-        new = cls(int(data["max_onehot"]), int(data["hash_buckets"]))
+        new = cls(
+            int(data["max_onehot"]),
+            int(data["hash_buckets"]),
+            numeric=data.get("numeric", "standard"),
+        )
         new.columns_ = [dict(entry) for entry in data["columns"]]
         new.na_values_ = list(data.get("na_values", []))  # format 1 had no missing-value tokens
         return new

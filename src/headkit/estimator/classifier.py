@@ -33,12 +33,12 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
+from headkit.estimator.presets import automatic_preset
 from headkit.estimator.state import (
     estimator_metadata,
     fitted_files,
     load_estimator,
 )
-from headkit.exceptions import NotFittedError
 from headkit.inference.forward import (
     mc_predict_arrays,
     predict_arrays,
@@ -72,8 +72,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     best_epoch_ : int or None
-        Epoch with the best validation score; its weights are the model's only when early
-        stopping (``patience``) restored them.
+        Epoch with the best validation score; its weights are the model's when
+        ``restore_best`` restored them.
     temperature_ : float
         Calibration temperature in use (1.0 unless ``calibrate`` fitted one): read from the
         network's ``temperature`` buffer, its one home (saved in ``model.safetensors``).
@@ -93,6 +93,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     seed_ : int
         Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
         and MC-dropout prediction); saved with the model.
+    preset_ : str or None
+        The preset the fit used: ``preset``, or with ``preset=None`` and ``calibrate`` ``"small"``
+        on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -111,7 +114,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """Return the parameters a fit uses: ``get_params()`` with the preset's values filled in."""
         from headkit.estimator.presets import apply_preset
 
-        return apply_preset(self.preset, self.get_params(deep=False))
+        spec = self.preset if self.preset is not None else getattr(self, "preset_", None)
+        return apply_preset(spec, self.get_params(deep=False))
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` a fit builds (preset applied)."""
@@ -171,7 +175,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         X, y, weights, fitted = steps.validate_fit(self, X, y, sample_weight)
-        self._set_fitted(**fitted)
+        self._set_fitted(**fitted, preset_=automatic_preset(self.preset, len(y), self.calibrate))
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
         self._set_fitted(seed_=seed)
@@ -277,15 +281,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     def predict_set(self, X: Any, alpha: float = 0.1, method: str = "aps") -> np.ndarray:
         """Split-conformal prediction sets (n_samples, n_classes) bool, columns as ``classes_``.
 
-        Each row's set holds its label with probability about ``1 − alpha`` (APS or RAPS scores
-        of the held-out split, ``conformal_``; see :mod:`headkit.evaluation.conformal`).
+        Each set holds its row's label with probability about ``1 − alpha`` (``conformal_``, the
+        held-out split's APS or RAPS scores; :mod:`headkit.evaluation.conformal`); may be empty.
         """
-        if getattr(self, "conformal_", None) is None:
-            raise NotFittedError(
-                "predict_set needs the conformal scores of a held-out split; fit with "
-                "validation_fraction > 0 (not partial_fit) and single-label y."
-            )
-        return self.conformal_.sets(self.predict_proba(X), alpha, method)  # type: ignore[arg-type]
+        return steps.prediction_sets(self, X, alpha, method)
 
     def ood_score(self, X: Any, method: str = "energy") -> np.ndarray:
         """Return an out-of-distribution score per row, higher = more in-distribution, (N,).

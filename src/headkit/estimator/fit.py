@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from headkit._validation import shown_names
-from headkit.config import validation_share
 from headkit.data.sparse import SparseRows, is_sparse
 from headkit.estimator.inputs import (
     as_frame,
     check_targets,
     drop_zero_weight,
     row_weights,
+    validation_share,
     wants_table_preprocessing,
 )
 from headkit.evaluation.conformal import ConformalScores
@@ -69,11 +69,9 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> FitInput
     y, multilabel = check_targets(y, estimator.output)
     classes = np.arange(y.shape[1]) if multilabel else np.unique(y)
     fitted.update(classes_=classes, multilabel_=multilabel)
-    if multilabel and (
-        estimator.calibrate or estimator.track_collapse or estimator.track_diagnostics
-    ):
+    if multilabel and (estimator.track_collapse or estimator.track_diagnostics):
         raise ConfigError(
-            "calibrate, track_collapse and track_diagnostics need single-label targets; "
+            "track_collapse and track_diagnostics need single-label targets; "
             "turn them off for multi-label y."
         )
     if sample_weight is not None:
@@ -84,7 +82,7 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> FitInput
     if tabular:
         from headkit.data.preprocessing import TablePreprocessor
 
-        fitted["preprocessor_"] = TablePreprocessor().fit(X, weights)
+        fitted["preprocessor_"] = TablePreprocessor(numeric=estimator.numeric).fit(X, weights)
         X = fitted["preprocessor_"].transform(X)
     return FitInput(X, y, weights, fitted)
 
@@ -141,7 +139,7 @@ def validation_rows(est: Any, n_rows: int) -> int:
     class) nothing is held out; a warning says so when ``patience`` needed the split.
     """
     needs_split = est.calibrate or getattr(est, "nested_budget", None) is not None
-    share = validation_share(est.validation_fraction, est.patience, needs_split)
+    share = validation_share(est.validation_fraction, est.patience, needs_split, n_rows)
     n_val = round(share * n_rows)
     if n_val >= 1 and n_rows - n_val >= len(est.classes_):
         return n_val
@@ -300,12 +298,13 @@ def _fit_extras(
         )
     calibration: dict[str, float] = {}
     if est.calibrate and len(y_val) == 0:
-        warnings.warn(
-            "calibrate=True needs a validation split; set validation_fraction > 0 "
-            "(the temperature stays 1).",
-            stacklevel=3,
-        )
-    elif est.calibrate:
+        if est.validation_fraction is not None:  # automatic: too few rows to hold any out
+            warnings.warn(
+                "calibrate=True needs a validation split; set validation_fraction > 0, or "
+                "calibrate=False (the temperature stays 1).",
+                stacklevel=3,
+            )
+    elif est.calibrate and not est.multilabel_:  # one temperature fits softmax-like outputs
         calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
     return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
             "conformal_": conformal_scores(est, model, X_val, y_val), **nested}  # fmt: skip
@@ -320,8 +319,23 @@ def conformal_scores(est: Any, model: HeadNet, X_val: Any, y_val: Any) -> Confor
     """
     if est.multilabel_ or len(y_val) == 0:
         return None
-    proba = predict_arrays(model, X_val).proba.numpy()
-    return ConformalScores.fit(proba, encode_targets(est, y_val).numpy())
+    rows = X_val.toarray() if is_sparse(X_val) else X_val
+    proba = predict_arrays(model, rows).proba.numpy()
+    return ConformalScores.fit(proba, encode_targets(est, y_val).numpy(), rows)
+
+
+def prediction_sets(est: Any, X: Any, alpha: float, method: str) -> np.ndarray:
+    """The conformal sets of :meth:`HeadClassifier.predict_set` (u hashed from the input rows)."""
+    from headkit.exceptions import NotFittedError
+
+    if getattr(est, "conformal_", None) is None:
+        raise NotFittedError(
+            "predict_set needs the conformal scores of a held-out split; fit with "
+            "validation_fraction > 0 (not partial_fit) and single-label y."
+        )
+    rows = est.network_input(X)
+    proba = predict_arrays(est.model_, rows, threads=est.threads).proba.numpy()
+    return est.conformal_.sets(proba, rows, alpha, method)
 
 
 def nested_truncation(est: Any, X_val: Any, y_val: Any) -> tuple[HeadNet, dict[str, Any]]:

@@ -16,6 +16,31 @@ import numpy as np
 from headkit._validation import check_labels, shown_names
 from headkit.exceptions import ConfigError, DataError
 
+AUTO_VALIDATION_FRACTION = 0.1  # held out by validation_fraction=None when a hold-out is needed
+AUTO_VALIDATION_ROWS = 200  # ... or, knowing the rows, about this many, between these shares:
+AUTO_VALIDATION_MIN, AUTO_VALIDATION_MAX = 0.05, 0.2
+
+
+def validation_share(
+    validation_fraction: float | None, patience: Any, calibrate: bool, n_rows: int | None = None
+) -> float:
+    """Return the share of training rows to hold out for validation.
+
+    ``validation_fraction`` when given; for ``None``, when ``patience`` or ``calibrate`` needs a
+    split: with ``n_rows`` known, :data:`AUTO_VALIDATION_ROWS` rows (they choose the epoch and
+    the temperature) within 5–20 % of the rows: 50 of 249, 200 of 1,000 or 4,000, 500 of
+    10,000; without, :data:`AUTO_VALIDATION_FRACTION` (10 %). Else 0 (every row trains the
+    network).
+    """
+    if validation_fraction is not None:
+        return float(validation_fraction)
+    if patience is None and not calibrate:
+        return 0.0
+    if not n_rows:
+        return AUTO_VALIDATION_FRACTION
+    share = min(AUTO_VALIDATION_MAX, AUTO_VALIDATION_ROWS / n_rows)
+    return max(AUTO_VALIDATION_MIN, share)
+
 
 def is_frame(X: Any) -> bool:
     """True for a pandas DataFrame."""

@@ -42,6 +42,7 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
         "best_epoch": estimator.best_epoch_,
+        "preset": getattr(estimator, "preset_", None),
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
         "nested": {
@@ -105,6 +106,7 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "conformal_": ConformalScores.load(path / io.CONFORMAL),
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
+        "preset_": meta.get("preset"),
         "preprocessor_": preprocessor,
         "nested_width_": (meta.get("nested") or {}).get("width"),
         "nested_curve_": (meta.get("nested") or {}).get("curve"),
@@ -161,6 +163,8 @@ def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> 
     estimator = cls.from_configs(model.config, training, verbose=verbose, **given)
     estimator.class_weight = saved_class_weight(estimator.class_weight, meta)
     estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
+    if estimator.preset_ is None:  # runs saved before preset_ existed
+        estimator._set_fitted(preset_=estimator.preset)
     resolved = estimator.training_config().replace(device=device)
     estimator._trainer = Trainer(model, resolved, model.config.n_classes)
     return estimator

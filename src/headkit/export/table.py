@@ -5,7 +5,8 @@ graph input per table column, each of shape (N, 1):
 
 * numeric columns: float32, NaN where a value is missing →
   ``(where(isnan(x), median, x) - mean) / scale`` and, where the column had gaps in training,
-  the 0/1 missing flag ``cast(isnan(x))``;
+  the 0/1 missing flag ``cast(isnan(x))``; with ``numeric="robust_clip"`` the scaled value is
+  then smoothly clipped, ``x / sqrt(1 + (x/3)²)``;
 * one-hot columns: string (the value's text, ``""`` where missing) →
   ``ai.onnx.ml.LabelEncoder`` (training categories → 0..k-1, anything else → k, the unknown slot)
   → ``OneHot(depth=k+1)``;
@@ -57,6 +58,16 @@ def _numeric(entry: dict[str, Any], column: str, index: int) -> tuple[list, list
         helper.make_node("Div", [p + "centred", p + "scale"], [p + "scaled"]),
     ]
     outputs = [p + "scaled"]
+    if entry.get("clip"):  # smooth clipping: x / sqrt(1 + (x / 3)²)
+        consts += [_const(p + "bound", [3.0]), _const(p + "one", [1.0])]
+        nodes += [
+            helper.make_node("Div", [p + "scaled", p + "bound"], [p + "ratio"]),
+            helper.make_node("Mul", [p + "ratio", p + "ratio"], [p + "square"]),
+            helper.make_node("Add", [p + "square", p + "one"], [p + "radicand"]),
+            helper.make_node("Sqrt", [p + "radicand"], [p + "root"]),
+            helper.make_node("Div", [p + "scaled", p + "root"], [p + "clipped"]),
+        ]
+        outputs = [p + "clipped"]
     if entry["indicator"]:
         nodes.append(helper.make_node("Cast", [p + "isnan"], [p + "flag"], to=TensorProto.FLOAT))
         outputs.append(p + "flag")

@@ -119,6 +119,7 @@ from headkit.functional.stablemax import (
     stablemax,
     stablemax_s,
 )
+from headkit.functional.temperature import best_temperature, temperature_nll
 
 __all__ = [
     "ambiguity",
@@ -147,6 +148,7 @@ __all__ = [
     "angular_distance",
     "arcface_logits",
     "aspect_ratio",
+    "best_temperature",
     "bias_loss_weights",
     "cosface_logits",
     "cosine_importance",
@@ -231,6 +233,7 @@ __all__ = [
     "spherical_z_loss",
     "stablemax",
     "stablemax_s",
+    "temperature_nll",
     "tsallis_entropy",
     "update_class_means",
     "void_mask",

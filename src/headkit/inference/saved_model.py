@@ -130,7 +130,9 @@ class SavedModel:
         float64 like :meth:`headkit.HeadClassifier.predict_proba` (logits in float32, the output
         map in float64).
         """
-        rows = self.rows(X, names)
+        return self._proba(self.rows(X, names))
+
+    def _proba(self, rows: np.ndarray) -> np.ndarray:
         if self.engine != "torch":  # NumPy (or onnxruntime, in the server): rows in, float64 out
             return self.network.predict_proba(rows)
         from headkit.inference.forward import predict_arrays
@@ -181,7 +183,8 @@ class SavedModel:
                 "This run has no conformal scores (it was fitted without a held-out split, or "
                 "by an older headkit); refit it with validation_fraction > 0."
             )
-        return scores.sets(self.predict_proba(X, names), alpha, method)  # type: ignore[arg-type]
+        rows = self.rows(X, names)
+        return scores.sets(self._proba(rows), rows, alpha, method)  # type: ignore[arg-type]
 
     def torch_network(self) -> HeadNet:
         """The network on torch (loaded once, when the NumPy engine runs the probabilities)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit.config import validation_share
+from headkit.estimator.inputs import validation_share
 from headkit.exceptions import DivergenceError, RunClaimedError
 from headkit.io import HISTORY, METRICS
 from headkit.runs.data import DEFAULT_DATASET, TrainingData, load_training_data

@@ -281,7 +281,8 @@ class PredictionApp:
         if self._table is not None:  # rows with every cell empty or unknown: a guess
             answer["empty_rows"] = self._table.empty_rows(rows).tolist()
         if alpha is not None:
-            sets = self._conformal.sets(proba, alpha)  # type: ignore[union-attr]
+            encoded = self._table.transform(rows) if self._table is not None else rows
+            sets = self._conformal.sets(proba, encoded, alpha)  # type: ignore[union-attr]
             answer["sets"] = [self._classes[row].tolist() for row in sets]
         return 200, orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), JSON, []
 

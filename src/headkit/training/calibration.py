@@ -18,6 +18,7 @@ import torch
 from headkit.evaluation.calibration import fit_temperature
 from headkit.evaluation.metrics import negative_log_likelihood
 from headkit.evaluation.reliability import expected_calibration_error
+from headkit.functional.temperature import MIN_TEMPERATURE
 from headkit.inference.forward import device_of, predict_arrays
 
 if TYPE_CHECKING:
@@ -30,10 +31,13 @@ def fit_network_temperature(net: HeadNet, logits: Any, y: Any) -> float:
     """Fit T for ``net`` on logits (N, C) and labels (N,) through its own output map.
 
     Minimises the NLL of ``net.output.log_prob(logits / T)``, floored at log 1e-12 so that the
-    exact zeros of sparse maps stay finite; see :func:`fit_temperature`.
+    exact zeros of sparse maps stay finite; see :func:`fit_temperature`. T is at least
+    :data:`headkit.functional.temperature.MIN_TEMPERATURE` (0.5): a few hundred nearly
+    separable held-out rows would otherwise drive it towards 0.
     """
     output = copy.deepcopy(net.output).cpu().double().eval()
-    return fit_temperature(logits, y, log_prob=lambda z: output.log_prob(z).clamp_min(LOG_EPS))
+    log_prob = lambda z: output.log_prob(z).clamp_min(LOG_EPS)  # noqa: E731
+    return fit_temperature(logits, y, log_prob=log_prob, bounds=(MIN_TEMPERATURE, 1e2))
 
 
 def calibrate_network(net: HeadNet, X: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -28,10 +28,10 @@ from headkit.training.gradient_noise import GradientNoise
 from headkit.training.optim import SCHEDULES, FusedAdamW, build_schedulers
 from headkit.training.orthogonal import gradient_callbacks
 from headkit.training.solvers import SOLVERS, readout_of
-from headkit.training.stopping import DivergenceGuard, EarlyStopping
+from headkit.training.stopping import DivergenceGuard, EarlyStopping, calibrated_loss
 from headkit.training.weights import check_class_weights, weighted_criterion, weighted_rows_loss
 
-MONITORS = ("val_accuracy", "val_loss")
+MONITORS = ("val_accuracy", "val_loss", "val_calibrated_loss")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -61,8 +61,7 @@ class Trainer:
     n_classes : int
         Number of classes (for building the loss).
     callbacks : sequence of Callback
-        Observers of the loop (progress, logging, collapse tracking, checkpoints); they run
-        after the built-in :class:`DivergenceGuard` and :class:`EarlyStopping`.
+        Observers (progress, logging, checkpoints); run after DivergenceGuard and EarlyStopping.
 
     Attributes
     ----------
@@ -351,14 +350,15 @@ class Trainer:
             loss = self._step(X[index], y[index], teacher, weight)
             loss_sum += loss * len(index)
         train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
-        val_loss = val_acc = None
+        val_loss, val_acc, extra = None, None, {}
         if val is not None:
             val_loss, val_acc = self.evaluate(*val, weight=self._val_weight)
+            if self.config.monitor == "val_calibrated_loss":
+                extra = calibrated_loss(self.model, *val, weight=self._val_weight)
         self.epoch += 1
         lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
-        return EpochRecord(
-            self.epoch, train_loss, val_loss, val_acc, lr, time.perf_counter() - started
-        )
+        seconds = time.perf_counter() - started
+        return EpochRecord(self.epoch, train_loss, val_loss, val_acc, lr, seconds, extra)
 
     def _step(
         self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None, weight: Tensor | None = None
