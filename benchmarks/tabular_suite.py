@@ -258,11 +258,12 @@ def skip_reason(
         done = cache.get(key(table, earlier, contestant), {})
         if done.get("fit_s", 0.0) > args.budget:
             return f"split {earlier} took {done['fit_s']:.0f} s > budget {args.budget:.0f} s"
+    base = contestant.split(":")[-1]  # a conformal refit costs what the contestant's fit does
     rates = [
-        cache[key(t, s, contestant)]["fit_s"] / rows[t]
+        cache[key(t, s, base)]["fit_s"] / rows[t]
         for t in rows
         for s in range(args.splits)
-        if t != table and rows[t] >= 1000 and "fit_s" in cache.get(key(t, s, contestant), {})
+        if t != table and rows[t] >= 1000 and "fit_s" in cache.get(key(t, s, base), {})
     ]
     if rates:
         estimate = float(np.median(rates)) * rows[table]
