@@ -28,8 +28,9 @@ for every contestant; ECE is ``headkit.evaluation.expected_calibration_error`` (
 
 Time budget (``--budget``, default 300 s per fit): a contestant is not fitted (and the table says
 so) on a split of a table when its earlier split of that table took longer than the budget, or on
-a table with at least 5× the rows of the largest table it has been fitted on when its time there,
-scaled linearly by rows, exceeds the budget. Tables of ``--subprocess-rows`` rows or more (the
+a table with at least 5× the rows of every other table when its median seconds per row over the
+tables of ≥ 1,000 rows it has been fitted on, times the rows, exceeds the budget. Skips and
+failures are not cached (they are decided again on each run). Tables of ``--subprocess-rows`` rows or more (the
 254,654-row AER Fertility) are fitted in a subprocess that reports its peak RSS, killed at
 2 × budget.
 """
@@ -257,16 +258,17 @@ def skip_reason(
         done = cache.get(key(table, earlier, contestant), {})
         if done.get("fit_s", 0.0) > args.budget:
             return f"split {earlier} took {done['fit_s']:.0f} s > budget {args.budget:.0f} s"
-    fitted = [
-        (rows[t], cache[key(t, s, contestant)]["fit_s"])
+    base = contestant.split(":")[-1]  # a conformal refit costs what the contestant's fit does
+    rates = [
+        cache[key(t, s, base)]["fit_s"] / rows[t]
         for t in rows
         for s in range(args.splits)
-        if t != table and "fit_s" in cache.get(key(t, s, contestant), {})
+        if t != table and rows[t] >= 1000 and "fit_s" in cache.get(key(t, s, base), {})
     ]
-    if fitted:
-        n_big, t_big = max(fitted)
-        estimate = t_big * rows[table] / n_big
-        if rows[table] >= 5 * n_big and estimate > args.budget:
+    if rates:
+        estimate = float(np.median(rates)) * rows[table]
+        largest = max(rows[t] for t in rows if t != table)
+        if rows[table] >= 5 * largest and estimate > args.budget:
             return f"estimated {estimate:.0f} s > budget {args.budget:.0f} s"
     return None
 
@@ -297,7 +299,7 @@ def loop(args, tables, contestants, cache, rows, lock) -> None:
                     lock.before_fit()
                     entry = fit_entry(table, split, contestant, rows[table], args)
                 cache[key] = entry
-                if "error" not in entry:  # a failure is shown, not cached: fix it and rerun
+                if "acc" in entry or "aps" in entry:  # failures and skips are not cached
                     save_cache(args.cache, key, entry)
                 print(f"{table:18s} split {split} {contestant:24s} {short(entry)}", flush=True)
 
