@@ -57,7 +57,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     and the seed a fit derives from it is ``seed_`` (a NumPy ``RandomState`` is used but saved as
     ``None``). With ``output="softmax"`` a Softmax Collapse detector scores training rows after
     each epoch (``history_`` column ``softmax_collapse``) and warns with
-    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of 0.
+    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of 0
+    and it hurts (training stalled or validation loss climbing). Every setting a preset may change
+    defaults to ``"auto"``: the preset's value, else the library default; ``checkpoint_dir`` and
+    ``verbose`` are run-time plumbing and are not saved.
 
     Attributes
     ----------
