@@ -62,7 +62,9 @@ def test_known_defaults_are_written_as_declared(rendered):
     assert "| `multisample` | `k=4`, `p=0.3`" in dropouts
     assert "default `0.3`" in dropouts
     heads = _section(rendered, "Heads")
-    assert "| `arcface` | `s=30`, `m=0.2`, `easy_margin=false`" in heads
+    assert (
+        "| `arcface` | `s=30`, `m=0.2`, `easy_margin=false`, `adaptive=false`, `rho=0.1` |" in heads
+    )
     assert "in_features" not in heads and "n_classes" not in heads  # filled by the caller
     losses = _section(rendered, "Losses")
     assert "| `label_smoothing` | `epsilon=0.1`" in losses

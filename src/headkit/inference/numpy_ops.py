@@ -181,7 +181,7 @@ def _power(z: Array, p: float, eps: float) -> Array:
 # softmax in eval.
 OUTPUTS: dict[str, tuple[tuple[str, ...], Callable[..., Array]]] = {
     "softmax": ((), lambda z, w, temperature: _softmax_t(z, temperature)),
-    "gumbel": ((), lambda z, w, tau, hard: softmax(z)),
+    "gumbel": ((), lambda z, w, tau, hard, anneal, tau_min: softmax(z)),
     "sigmoid": ((), lambda z, w: sigmoid(z)),
     "sparsemax": ((), lambda z, w: sparsemax(z)),
     "entmax15": ((), lambda z, w: entmax15(z)),

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from headkit import functional as F
 from headkit.functional.dropout import check_inference, check_rate, check_samples, check_sigma
 from headkit.functional.nested_dropout import check_nested
+from headkit.nn.noise import GaussianNoise
 from headkit.registry import Registry
 
 DROPOUTS = Registry("dropout kind")
@@ -93,33 +94,6 @@ class GaussianDropout(Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.gaussian_dropout(x, self.p, self.training)
-
-
-class GaussianNoise(nn.Module):
-    """Additive Gaussian noise ``h + σε``, ε ~ N(0, 1); identity in eval mode.
-
-    Parameters
-    ----------
-    sigma : float
-        Noise standard deviation σ >= 0.
-
-    Shape
-    -----
-    Input (...), output the same shape.
-    """
-
-    mc_dropout = True
-    identity_in_eval = True  # see DropoutPlan.identity_in_eval
-
-    def __init__(self, sigma: float) -> None:
-        super().__init__()
-        self.sigma = check_sigma(sigma)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gaussian_noise(x, self.sigma, self.training)
-
-    def extra_repr(self) -> str:
-        return f"sigma={self.sigma}"
 
 
 class DropConnectLinear(nn.Linear):
