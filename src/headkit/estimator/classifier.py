@@ -55,12 +55,11 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     One parameter per setting of :class:`~headkit.config.NetworkConfig` and
     :class:`~headkit.config.TrainingConfig`, plus ``verbose``; ``random_state`` is kept as given
     and the seed a fit derives from it is ``seed_`` (a NumPy ``RandomState`` is used but saved as
-    ``None``). With ``output="softmax"`` a Softmax Collapse detector scores training rows after
-    each epoch (``history_`` column ``softmax_collapse``) and warns with
-    :class:`headkit.training.SoftmaxCollapseWarning` when 90 % of them have a float32 loss of 0
-    and it hurts (training stalled or validation loss climbing). Every setting a preset may change
-    defaults to ``"auto"``: the preset's value, else the library default; ``checkpoint_dir`` and
-    ``verbose`` are run-time plumbing and are not saved.
+    ``None``). With ``output="softmax"`` a Softmax Collapse detector scores training rows each
+    epoch (``history_`` column ``softmax_collapse``) and warns (``SoftmaxCollapseWarning``) when
+    90 % have a float32 loss of 0 and it hurts (training stalled or validation loss climbing).
+    A setting a preset may change defaults to ``"auto"`` (the preset's value, else the library
+    default); ``checkpoint_dir`` and ``verbose`` are run-time plumbing, not saved.
 
     Attributes
     ----------
