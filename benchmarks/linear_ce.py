@@ -155,9 +155,11 @@ def main() -> None:
         return
     import torch
 
+    from speed_probes import cpu_model
+
     rate = gemm_rate()
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"float32 GEMM rate {rate:.0f} GFLOP/s (best of 5, 4096x256 @ 256x8192)\n"
     )
     print(
