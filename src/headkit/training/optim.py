@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
-from torch.optim import optimizer as _optimizer_module
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
@@ -77,27 +76,9 @@ class FusedAdamW(torch.optim.AdamW):
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
         )
 
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        """Update every parameter that has a gradient; return the closure's loss (if given).
-
-        torch wraps an optimiser's ``step`` in a profiler range that also runs the step hooks;
-        here that wrapper runs only when a hook is registered (``hooked`` tells torch not to wrap
-        this method), which saves its cost on every training step.
-        """
-        if (
-            self._optimizer_step_pre_hooks
-            or self._optimizer_step_post_hooks
-            or _optimizer_module._global_optimizer_pre_hooks
-            or _optimizer_module._global_optimizer_post_hooks
-        ):
-            return _hooked_step(self, closure)
-        return self._step(closure)
-
-    step.hooked = True  # type: ignore[attr-defined]
-
     @torch.no_grad()
-    def _step(self, closure: Callable[[], float] | None = None) -> float | None:
-        """The update itself (:meth:`step` without torch's hook wrapper)."""
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """Update every parameter that has a gradient; return the closure's loss (if given)."""
         if closure is not None or not self._kernel_applies():
             return _unwrapped(torch.optim.AdamW.step)(self, closure)
         for group in self.param_groups:
@@ -172,6 +153,3 @@ def build_schedulers(schedule: str, optimizers: list[Optimizer], steps: int) -> 
             for opt in optimizers
         ]
     return [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) for opt in optimizers]
-
-
-_hooked_step = Optimizer.profile_hook_step(FusedAdamW._step)
