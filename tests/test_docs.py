@@ -45,3 +45,13 @@ def test_the_index_links_every_docs_page():
         if p.name != "index.md" and f"]({p.name})" not in index
     ]
     assert not missing, f"docs/index.md does not link {missing}"
+
+
+def test_sections_are_named_by_concept_not_by_row_code():
+    # A catalogue row code ("A2", "C19") may follow a concept name in parentheses, never lead it.
+    leading = []
+    for page in PAGES:
+        for title in re.findall(r"^#+ (.+)$", page.read_text(encoding="utf-8"), flags=re.M):
+            if re.match(r"[A-K][0-9]{1,2}\b", title):
+                leading.append(f"{page.relative_to(ROOT)}: {title}")
+    assert not leading, leading

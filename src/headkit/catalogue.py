@@ -49,7 +49,8 @@ class Meta:
 
 
 # Presentation only (order, titles, where a name is used); names, summaries, options and defaults
-# come from the registries. A family missing here is still listed, after these, by its own name.
+# come from the registries. A family missing here is still listed, after these, by its own name
+# (and with its setting when a config field has the family's name).
 _META: dict[str, Meta] = {
     "ACTIVATIONS": Meta("Activations", "activation", ()),
     "DROPOUTS": Meta("Dropout kinds", "dropout"),
@@ -60,6 +61,8 @@ _META: dict[str, Meta] = {
     "INITS": Meta("Initialisations", "init", ("activation",)),
     "SOLVERS": Meta("Solvers", "solver"),
     "AUGMENTS": Meta("Augmentations", "augment"),
+    "BLOCKS": Meta("Dense block kinds", "block"),
+    "PRUNING": Meta("Pruning (sparse Dense layers)", "prune"),
     "PRESETS": Meta("Presets", "preset"),
     "DATASETS": Meta(
         "Data sets",
@@ -143,7 +146,9 @@ def families() -> list[Family]:
         registry = getattr(importlib.import_module(defined[name]), name)
         if not isinstance(registry, Registry):
             continue
-        meta = _META.get(name) or Meta(registry.family[:1].upper() + registry.family[1:])
+        meta = _META.get(name) or Meta(
+            registry.family[:1].upper() + registry.family[1:], registry.family.replace(" ", "_")
+        )
         found.append(Family(name.lower(), registry, f"{defined[name]}.{name}", meta))
     return found
 
@@ -263,7 +268,7 @@ def usage(fam: Family) -> str:
     setting = fam.meta.setting
     field = _setting_field(setting) if setting else None
     if field is None:
-        return f"Registry `{fam.where}`."
+        return ""
     flag = "--" + setting.replace("_", "-")
     default = "none" if field.default is None else _value(field.default)
     return (
@@ -293,7 +298,7 @@ def render_family(fam: Family) -> str:
     lines = [
         f"## {fam.title}",
         "",
-        _wrap(f"{usage(fam)} Registry: `{fam.where}`; `headkit list {fam.key}`."),
+        _wrap(f"{usage(fam)} Registry: `{fam.where}`; `headkit list {fam.key}`.".lstrip()),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

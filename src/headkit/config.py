@@ -129,8 +129,9 @@ class NetworkConfig:
     )
     block: str = setting(
         "dense",
-        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation) or a gated unit that "
-        "replaces both, glu ((W_a x + b_a) ⊙ σ(W_g x + b_g)), swiglu (SiLU gate) or geglu (GELU).",
+        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation), a gated unit that "
+        "replaces both, glu ((W_a x + b_a) ⊙ σ(W_g x + b_g)), swiglu (SiLU gate) or geglu (GELU), "
+        "or lowrank:rank=16 (W = U Vᵀ with ordered dropout over the rank).",
         str,
     )
     norm: str | None = setting(

@@ -30,6 +30,7 @@ WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 PREPROCESSING = "preprocessing.json"  # a table run's fitted TablePreprocessor (JSON)
 OOD_STATISTICS = "mahalanobis.safetensors"  # the Mahalanobis detector's class means and precision
+CONFORMAL = "conformal.safetensors"  # the held-out rows' conformal scores (prediction sets)
 METRICS = "metrics.json"  # a CLI run's metrics per split
 HISTORY = "history.csv"  # a CLI run's per-epoch history
 

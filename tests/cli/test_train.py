@@ -86,3 +86,35 @@ def test_three_classes_get_no_top_k_column(tmp_path):
                     "--hidden-sizes", "8", "--out", tmp_path / "r")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "accuracy" in result.output and "top3_accuracy" not in result.output
+
+
+def test_resume_refuses_flags_it_cannot_honour_and_says_where_it_goes_on(tmp_path):
+    """`train --resume RUN --epochs 50` went on with the saved epochs, silently (issue 25)."""
+    from headkit.runs import RunInterrupted, TrainRequest, train_run
+    from tests.interrupts import InterruptAt
+
+    out = tmp_path / "run"
+    params = {"epochs": 4, "hidden_sizes": (8,), "random_state": 0, "verbose": 0}
+    with pytest.raises(RunInterrupted):
+        train_run(TrainRequest(dataset="blobs:n_samples=200", out=out, params=params),
+                  callbacks=(InterruptAt(3),))  # fmt: skip
+    refused = invoke("train", "--resume", out, "--epochs", "50", "--dropout", "0.1")
+    assert refused.exit_code == 2
+    assert "--epochs 50 (the run has 4)" in refused.output
+    assert "--dropout 0.1 (the run has 0.3)" in refused.output
+    resumed = invoke("train", "--resume", out, "--epochs", "4")  # the saved value: harmless
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming {out} from epoch 2 of 4" in resumed.output
+
+
+def test_predict_names_an_empty_file(tmp_path):
+    """A 0-byte CSV gave pandas' "No columns to parse from file" without its name (issue 25)."""
+    rows = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0] * 10, "y": ["p", "q", "p", "q"] * 10})
+    rows.to_csv(tmp_path / "d.csv", index=False)
+    trained = invoke("train", "--data", tmp_path / "d.csv", "--target", "y", "--epochs", "1",
+                     "--hidden-sizes", "4", "--out", tmp_path / "r", "-q")  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    (tmp_path / "empty.csv").write_bytes(b"")
+    result = invoke("predict", tmp_path / "r", tmp_path / "empty.csv")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and str(tmp_path / "empty.csv") in result.output

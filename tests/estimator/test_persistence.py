@@ -75,3 +75,35 @@ def test_a_newer_format_version_fails_naming_the_version(tmp_path):
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match="format version 99"):
         HeadClassifier.load(run)
+
+
+def test_run_time_plumbing_is_not_saved_and_a_loaded_model_refits(tmp_path, blobs):
+    """A run's checkpoint path and verbose=1 came back with the model: a refit "finished" from
+    the old checkpoint and cross_val_score(clone(loaded)) failed (issue 25)."""
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+
+    X, y = blobs
+    params = dict(epochs=3, hidden_sizes=(8,), random_state=0)
+    model = HeadClassifier(**params, checkpoint_dir=tmp_path / "ck", verbose=1).fit(X, y)
+    model.save(tmp_path / "m")
+    saved = (tmp_path / "m" / "config.json").read_text()
+    assert str(tmp_path / "ck") not in saved
+    loaded = HeadClassifier.load(tmp_path / "m")
+    assert loaded.checkpoint_dir is None and loaded.verbose == 0
+    assert loaded.get_params() == {**model.get_params(), "checkpoint_dir": None, "verbose": 0}
+    loaded.fit(X, y)
+    assert loaded.n_iter_ == 3 and len(loaded.history_) == 3  # trained, not "resumed"
+    assert cross_val_score(clone(loaded), X, y, cv=2).min() > 0.5
+
+
+def test_a_run_saved_with_plumbing_loads_without_it(tmp_path, blobs):
+    X, y = blobs
+    HeadClassifier(epochs=1, hidden_sizes=(8,)).fit(X, y).save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    config["metadata"]["training"]["checkpoint_dir"] = "runs/.old.partial/checkpoint"
+    config["metadata"]["params"] = {"verbose": 1}
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    loaded = HeadClassifier.load(tmp_path / "m")
+    assert loaded.checkpoint_dir is None and loaded.verbose == 0
+    assert loaded.model_.metadata["training"]["checkpoint_dir"] is None  # /metadata shows it

@@ -5,7 +5,13 @@ from sklearn.base import clone
 
 from headkit import HeadClassifier
 from headkit.config import NetworkConfig, TrainingConfig
-from headkit.estimator.presets import PRESETS, apply_preset, library_defaults, preset_values
+from headkit.estimator.presets import (
+    PRESETS,
+    PRESETTABLE,
+    apply_preset,
+    library_defaults,
+    preset_values,
+)
 from headkit.exceptions import ConfigError
 
 ACCURATE = preset_values("accurate")
@@ -20,27 +26,56 @@ def test_library_defaults_are_the_config_field_defaults():
     assert "n_features" not in defaults  # required fields have no default
 
 
-def test_preset_fills_only_parameters_left_at_their_default():
-    params = {**library_defaults(), "epochs": 7, "activation": "tanh"}
+def test_preset_fills_only_parameters_left_at_auto():
+    params = {**{name: "auto" for name in PRESETTABLE}, "epochs": 7, "activation": "tanh"}
     resolved = apply_preset("accurate", params)
     assert resolved["epochs"] == 7  # the caller's value wins
     assert resolved["activation"] == "tanh"
     assert resolved["hidden_sizes"] == ACCURATE["hidden_sizes"]
     assert resolved["dropout"] == ACCURATE["dropout"]
-    assert params["hidden_sizes"] == library_defaults()["hidden_sizes"]  # input untouched
+    assert params["hidden_sizes"] == "auto"  # input untouched
 
 
-def test_preset_none_changes_nothing_and_options_override_the_recipe():
+def test_preset_none_resolves_auto_to_the_defaults_and_options_override_the_recipe():
     params = library_defaults()
     assert apply_preset(None, params) == params
+    assert apply_preset(None, {name: "auto" for name in PRESETTABLE}) == {
+        name: params[name] for name in PRESETTABLE
+    }
     assert preset_values("accurate:epochs=40")["epochs"] == 40
     assert preset_values("accurate")["epochs"] != 40
 
 
-def test_list_and_tuple_sizes_compare_equal():
+def test_an_explicit_value_equal_to_the_default_wins_over_the_preset():
+    """HeadClassifier(preset="accurate", activation="relu") kept GELU (issue 25)."""
     defaults = library_defaults()
-    params = {**defaults, "hidden_sizes": list(defaults["hidden_sizes"])}
-    assert apply_preset("accurate", params)["hidden_sizes"] == ACCURATE["hidden_sizes"]
+    params = {name: "auto" for name in PRESETTABLE}
+    params.update(activation="relu", hidden_sizes=list(defaults["hidden_sizes"]))
+    resolved = apply_preset("accurate", params)
+    assert resolved["activation"] == "relu" and resolved["hidden_sizes"] == [256, 256, 256]
+    assert resolved["dropout"] == ACCURATE["dropout"]  # still "auto": the preset's
+
+
+def test_relu_with_the_accurate_preset_fits_relu_and_says_so(blobs_data):
+    from sklearn.base import clone
+
+    X, y, _, _ = blobs_data
+    model = HeadClassifier(preset="accurate", activation="relu", epochs=1, random_state=0)
+    assert model.get_params()["activation"] == "relu"
+    assert model.get_params()["hidden_sizes"] == "auto"  # not set: the truth
+    again = clone(model).fit(X, y)
+    assert again.model_.config.activation == "relu"
+    assert again.model_.config.hidden_sizes == ACCURATE["hidden_sizes"]
+
+
+def test_defaults_are_unchanged_by_auto(blobs_data):
+    X, y, _, _ = blobs_data
+    model = HeadClassifier(epochs=1, random_state=0).fit(X, y)
+    resolved = model.resolved_params()
+    for name, value in library_defaults().items():
+        if name in PRESETTABLE and name != "epochs":  # epochs=1 is set above
+            assert resolved[name] == value, name
+    assert model.model_.config.hidden_sizes == library_defaults()["hidden_sizes"]
 
 
 @pytest.mark.parametrize(
@@ -57,7 +92,7 @@ def test_estimator_get_params_shows_the_preset_and_the_explicit_values():
     params = model.get_params()
     assert params["preset"] == "accurate"
     assert params["epochs"] == 12
-    assert params["hidden_sizes"] == library_defaults()["hidden_sizes"]  # as given, not resolved
+    assert params["hidden_sizes"] == "auto"  # as given, not resolved
     resolved = model.resolved_params()
     assert resolved["hidden_sizes"] == ACCURATE["hidden_sizes"]
     assert resolved["epochs"] == 12

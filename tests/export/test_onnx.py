@@ -136,6 +136,19 @@ def test_cli_refusals_are_one_line_with_exit_status_2(tmp_path, network, args, m
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_cli_export_refuses_to_overwrite_without_overwrite(tmp_path):
+    """`export -o` replaced an existing file while `predict -o` refused (issue 25)."""
+    run = saved_run(tmp_path / "run")
+    target = tmp_path / "m.onnx"
+    target.write_bytes(b"precious")
+    refused = runner.invoke(app, ["export", str(run), "-o", str(target)])
+    assert refused.exit_code == 2 and "already exists; pass --overwrite" in refused.output
+    assert target.read_bytes() == b"precious"
+    replaced = runner.invoke(app, ["export", str(run), "-o", str(target), "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert target.read_bytes() != b"precious"
+
+
 def test_a_multi_label_model_exports_an_indicator_label(tmp_path):
     torch.manual_seed(0)
     net = HeadNet(n_features=6, n_classes=4, hidden_sizes=(12,), output="sigmoid").eval()

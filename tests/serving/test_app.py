@@ -212,3 +212,10 @@ def test_metadata_names_the_engine_and_limits(app):
     assert meta["engine"] == "numpy"
     assert meta["features"] == ["a", "b", "c", "d"] and meta["target"] == "answer"
     assert meta["limits"]["max_queue_rows"] == ServeOptions().max_queue_rows
+
+
+def test_values_that_overflow_the_forward_get_422_not_nan(app):
+    body = [ROW, [3.4e38] * 4]  # finite in float32; the forward overflows to NaN
+    status, _, answer = run(call(app, "POST", "/predict", body))
+    assert status == 422
+    assert json.loads(answer)["error"].startswith("Row 1 gives no finite probabilities")

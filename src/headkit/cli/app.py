@@ -141,12 +141,14 @@ def evaluate(
     if known.any():
         report = summary_metrics(y[known], saved.predict_proba(X[known], names), classes)
     if not known.all():
+        from headkit._validation import shown_names
+
         unseen = sorted({str(v) for v in y[~known]})
         report["unseen_label_rows"] = int((~known).sum())
         report["unseen_labels"] = unseen[:20]
         report["accuracy_all_rows"] = float(report.get("accuracy", 0.0) * known.mean())
         typer.echo(
-            f"warning: {int((~known).sum())} rows have labels the model never saw ({', '.join(unseen[:5])}); "
+            f"warning: {int((~known).sum())} rows have labels the model never saw ({shown_names(unseen)}); "
             "they are left out of the metrics and count as errors in accuracy_all_rows.",
             err=True,
         )
@@ -192,6 +194,13 @@ def predict(
         str | None,
         typer.Option(help="Add an ood_<name> column: msp, max_logit, energy or mahalanobis."),
     ] = None,
+    conformal: Annotated[
+        float | None,
+        typer.Option(
+            help="Add a prediction set holding the label with probability 1 - ALPHA (split "
+            "conformal, APS on the run's held-out rows): columns set and set_size."
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
@@ -211,7 +220,9 @@ def predict(
 
         check_mc_samples(mc_samples)
     read = read_options(na_values, decimal)
-    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score, read)
+    found = saved_prediction(
+        run, data, target, id_column, mc_samples, ood_score, read, conformal=conformal
+    )
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
     result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
                                multilabel=found.multilabel, empty=found.empty)  # fmt: skip
@@ -281,12 +292,14 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         from headkit.config import depth_width_ratio
 
         table.add_row("depth/width ratio Σ 1/n", f"{depth_width_ratio(sizes):.4f}")
+    from headkit.estimator.presets import apply_preset
+
     training = meta.get("training", {})
     if training.get("preset"):
-        from headkit.estimator.presets import apply_preset
-
         table.add_row("preset", str(training["preset"]))
-        training = apply_preset(training["preset"], training)
+    training = {
+        k: v for k, v in apply_preset(training.get("preset"), training).items() if k in training
+    }
     training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
     for key in (*training_keys, "solver", "augment", "random_state"):
         if key in training:

@@ -211,6 +211,7 @@ def saved_prediction(
     mc_samples: int | None = None,
     ood_score: str | None = None,
     read: Any = None,
+    conformal: float | None = None,
 ) -> Predicted:
     """Predict with :class:`headkit.inference.saved_model.SavedModel`, the one road from a run.
 
@@ -237,4 +238,11 @@ def saved_prediction(
                       empty=_empty_rows(table, X, names))  # fmt: skip
     if ood_score is not None:
         found.extra[f"ood_{ood_score}"] = saved.ood_score(X, ood_score, names)
+    if conformal is not None:
+        import numpy as np
+
+        sets = saved.predict_set(X, conformal, names=names)
+        labels = np.asarray([str(c) for c in saved.classes])
+        found.extra["set"] = ["|".join(labels[row]) for row in sets]
+        found.extra["set_size"] = sets.sum(axis=1)
     return found

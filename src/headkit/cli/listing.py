@@ -47,7 +47,7 @@ def list_command(
     table = Table(
         title=fam.title,
         title_justify="left",
-        caption=_plain(catalogue.usage(fam)),
+        caption=_plain(catalogue.usage(fam)) or None,
         caption_justify="left",
     )
     for column in ("name", "options (defaults)", *catalogue.extra_columns(fam), "what it is"):

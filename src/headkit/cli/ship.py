@@ -21,10 +21,18 @@ def export(
     opset: Annotated[
         int | None, typer.Option(help="ONNX opset version (default: the exporter's).")
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing -o file.")
+    ] = False,
 ) -> None:
     """Export a run as an ONNX model: features in, probabilities and label out (needs the onnx extra)."""
+    from headkit.exceptions import ConfigError
     from headkit.export import export_run
 
+    if output.exists() and not overwrite:  # the rule of `predict -o`
+        raise ConfigError(
+            f"{output} already exists; pass --overwrite to replace it or choose another -o."
+        )
     path = export_run(run, output, format=format, opset=opset)
     typer.echo(f"wrote {path} (outputs: probabilities, label)", err=True)
 

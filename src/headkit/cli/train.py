@@ -17,6 +17,7 @@ DATA, OUTPUT = "Data", "Output"  # help panels; the fit settings add Network and
 
 
 def train(
+    ctx: typer.Context,
     dataset: Annotated[
         str | None,
         typer.Option(
@@ -97,9 +98,12 @@ def train(
     Every fit setting of HeadClassifier is a flag with the same name and default. The run is checkpointed every epoch; Ctrl-C stops with status 130 and --resume RUN finishes it with the weights an uninterrupted run would have (docs/failures.md). Under torchrun the processes train one model data-parallel.
     """  # noqa: E501 (one line per paragraph: the help is wrapped to the terminal)
     from headkit.cli.settings import estimator_params
+    from headkit.estimator.presets import AUTO, PRESETTABLE
     from headkit.runs import TrainRequest
 
+    given = _given_flags(ctx)
     params = estimator_params(setting_values)
+    params.update({name: AUTO for name in PRESETTABLE if name not in given})  # preset or default
     params["verbose"] = 0 if quiet else 1
     request = TrainRequest(
         dataset=dataset,
@@ -115,23 +119,24 @@ def train(
     )
     changes = None
     if resume is not None:
-        given = _given_flags() - {"resume", "quiet"}
+        given -= {"resume", "quiet"}
         changes = {k: v for k, v in {**request.to_dict(), **params}.items() if k in given}
         if "data" in changes and data is not None:
             changes["data"] = str(data.resolve())
     _run_and_show(request, resume, quiet, changes)
 
 
-def _given_flags() -> set[str]:
-    """Names of the current command's parameters given on the command line (not defaults)."""
-    import click
-    from click.core import ParameterSource
+def _given_flags(context: typer.Context) -> set[str]:
+    """Names of the command's parameters given on the command line (not defaults).
 
-    context = click.get_current_context()
+    Compared by name: typer carries its own copy of click, whose ParameterSource enum is not
+    ``click.core.ParameterSource``.
+    """
+    sources = {name: context.get_parameter_source(name) for name in context.params}
     return {
         name
-        for name in context.params
-        if context.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+        for name, source in sources.items()
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
     }
 
 

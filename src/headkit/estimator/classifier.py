@@ -36,12 +36,9 @@ from headkit.estimator.params import (
 from headkit.estimator.state import (
     estimator_metadata,
     fitted_files,
-    given_network_params,
-    restored_attributes,
-    saved_class_weight,
-    saved_training,
+    load_estimator,
 )
-from headkit.exceptions import ModelFileError
+from headkit.exceptions import NotFittedError
 from headkit.inference.forward import (
     mc_predict_arrays,
     predict_arrays,
@@ -78,13 +75,16 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Epoch with the best validation score; its weights are the model's only when early
         stopping (``patience``) restored them.
     temperature_ : float
-        Calibration temperature in use (1.0 unless ``calibrate`` fitted one).
+        Calibration temperature in use (1.0 unless ``calibrate`` fitted one): read from the
+        network's ``temperature`` buffer, its one home (saved in ``model.safetensors``).
     calibration_ : dict
         With ``calibrate``: validation ``ece_before``, ``ece_after``, ``nll_before``,
         ``nll_after`` and ``temperature``; empty otherwise.
     ood_detector_ : MahalanobisDetector or None
         Class means and shared covariance of the training split's penultimate features, used by
         ``ood_score(X, method="mahalanobis")`` (None for multi-label targets).
+    conformal_ : ConformalScores or None
+        The held-out split's APS/RAPS scores behind :meth:`predict_set` (None without one).
     preprocessor_ : TablePreprocessor or None
         The fitted table preprocessing (see ``tabular``); its ``transform`` gives the network's
         input.
@@ -217,7 +217,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
             self._set_fitted(**fitted, seed_=steps.derive_seed(self))
             with seeded(self.seed_, resolve_device(self.device)):
                 self._prepare(X, ())
-            self._set_fitted(temperature_=1.0, calibration_={})
+            self._set_fitted(calibration_={})
         self._trainer.config = dataclasses.replace(self._trainer.config, schedule="constant")
         self._trainer.fit(
             steps.training_rows(X),
@@ -251,8 +251,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         calibration = calibrate_network(
             self.model_, X, steps.encode_targets(self, np.asarray(y)).numpy()
         )
-        self._set_fitted(calibration_=calibration, temperature_=calibration["temperature"])
+        self._set_fitted(calibration_=calibration)
         return self.temperature_
+
+    @property
+    def temperature_(self) -> float:
+        return float(self.model_.temperature)
 
     # --------------------------------------------------------------------------- inference
     def _rows(self, X: Any) -> Any:
@@ -269,6 +273,19 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         """
         X = self._rows(X)
         return X.toarray() if is_sparse(X) else X
+
+    def predict_set(self, X: Any, alpha: float = 0.1, method: str = "aps") -> np.ndarray:
+        """Split-conformal prediction sets (n_samples, n_classes) bool, columns as ``classes_``.
+
+        Each row's set holds its label with probability about ``1 − alpha`` (APS or RAPS scores
+        of the held-out split, ``conformal_``; see :mod:`headkit.evaluation.conformal`).
+        """
+        if getattr(self, "conformal_", None) is None:
+            raise NotFittedError(
+                "predict_set needs the conformal scores of a held-out split; fit with "
+                "validation_fraction > 0 (not partial_fit) and single-label y."
+            )
+        return self.conformal_.sets(self.predict_proba(X), alpha, method)  # type: ignore[arg-type]
 
     def ood_score(self, X: Any, method: str = "energy") -> np.ndarray:
         """Return an out-of-distribution score per row, higher = more in-distribution, (N,).
@@ -368,22 +385,7 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         The parameters are those the model was fitted with (``get_params()`` round-trips);
         ``device`` only says where the weights go.
         """
-        from headkit import io
-
-        model = io.load(path, device=device)
-        meta = model.metadata
-        if meta.get("estimator") != "HeadClassifier":
-            raise ModelFileError(
-                f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
-            )
-        training, verbose, seed = saved_training(meta)
-        given = given_network_params(meta)
-        estimator = cls.from_configs(model.config, training, verbose=verbose, **given)
-        estimator.class_weight = saved_class_weight(estimator.class_weight, meta)
-        estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
-        resolved = estimator.training_config().replace(device=device)
-        estimator._trainer = Trainer(model, resolved, model.config.n_classes)
-        return estimator
+        return load_estimator(cls, path, device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from headkit._validation import shown_names
 from headkit.config import validation_share
 from headkit.data.sparse import SparseRows, is_sparse
 from headkit.estimator.inputs import (
@@ -24,9 +25,10 @@ from headkit.estimator.inputs import (
     row_weights,
     wants_table_preprocessing,
 )
+from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ConfigError, DataError
-from headkit.inference.forward import as_tensor, penultimate_features
+from headkit.inference.forward import as_tensor, penultimate_features, predict_arrays
 from headkit.nn.network import HeadNet
 from headkit.training import Callback, Checkpointer, resolve_device
 from headkit.training.calibration import calibrate_network
@@ -218,7 +220,7 @@ def encode_targets(est: Any, y: np.ndarray) -> torch.Tensor:
     unseen = est.classes_[index] != y
     if unseen.any():
         raise DataError(
-            f"Labels {sorted(set(np.asarray(y)[unseen].tolist()))[:5]} were not among the classes "
+            f"Labels {shown_names(sorted(set(np.asarray(y)[unseen].tolist())))} were not among the classes "
             "seen in the first call; pass every class to partial_fit's `classes` argument."
         )
     return torch.as_tensor(index, dtype=torch.int64)
@@ -272,7 +274,7 @@ def fit_extras(est: Any, X_train: Any, y_train: Any, X_val: Any, y_val: Any) -> 
     """Mahalanobis statistics of the training split; the temperature, if asked.
 
     Returns the fitted ``model_`` (cut to ``nested_width_`` when ``nested_budget`` is set, see
-    :func:`nested_truncation`), ``ood_detector_``, ``calibration_`` and ``temperature_``. All run at the
+    :func:`nested_truncation`), ``ood_detector_``, ``calibration_`` and ``conformal_``. All run at the
     fit's thread count, NumPy's BLAS included: OpenBLAS's own two threads on a busy two-core
     machine took 0.3–2.3 s for the 256 × 256 pseudo-inverse that one thread does in
     0.03–0.08 s.
@@ -305,9 +307,21 @@ def _fit_extras(
         )
     elif est.calibrate:
         calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
-    temperature = calibration.get("temperature", float(model.temperature))
     return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
-            "temperature_": temperature, **nested}  # fmt: skip
+            "conformal_": conformal_scores(est, model, X_val, y_val), **nested}  # fmt: skip
+
+
+def conformal_scores(est: Any, model: HeadNet, X_val: Any, y_val: Any) -> ConformalScores | None:
+    """The held-out rows' conformal scores with the final (calibrated) probabilities, or None.
+
+    The same rows chose the epoch and the temperature, so the sets' coverage guarantee holds only
+    approximately (one scalar and one epoch fitted on them); ``benchmarks/tabular_suite.py``
+    measures it on test rows.
+    """
+    if est.multilabel_ or len(y_val) == 0:
+        return None
+    proba = predict_arrays(model, X_val).proba.numpy()
+    return ConformalScores.fit(proba, encode_targets(est, y_val).numpy())
 
 
 def nested_truncation(est: Any, X_val: Any, y_val: Any) -> tuple[HeadNet, dict[str, Any]]:

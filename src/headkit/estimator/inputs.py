@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from headkit._validation import check_labels
+from headkit._validation import check_labels, shown_names
 from headkit.exceptions import ConfigError, DataError
 
 
@@ -48,7 +48,7 @@ def as_frame(X: Any, columns: Any) -> Any:
     if array.ndim != 2 or array.shape[1] != len(columns):
         raise DataError(
             f"Expected a table with the {len(columns)} training columns "
-            f"({', '.join(map(str, list(columns)[:5]))}, …); pass a DataFrame with those columns."
+            f"({shown_names(columns)}); pass a DataFrame with those columns."
         )
     return pd.DataFrame(array, columns=list(columns)).infer_objects()
 

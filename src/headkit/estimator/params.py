@@ -16,6 +16,7 @@ from typing import Any
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from headkit.config import Choice, NetworkConfig, Range, TrainingConfig, setting_fields, settings
+from headkit.estimator.presets import AUTO, PRESETTABLE
 from headkit.exceptions import ConfigError
 
 NETWORK_SETTINGS = tuple(f.name for f in settings(NetworkConfig))
@@ -37,8 +38,9 @@ def signature() -> inspect.Signature:
     """Return ``__init__``'s signature: ``self``, then one parameter per setting, then verbose."""
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     for f in setting_fields():
+        default = AUTO if f.name in PRESETTABLE else f.default  # "not set": preset or default
         params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                        default=f.default))  # fmt: skip
+                                        default=default))  # fmt: skip
     params.append(inspect.Parameter("verbose", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=0))
     return inspect.Signature(params)
 
@@ -47,7 +49,11 @@ def parameters_section() -> str:
     """Return the numpydoc "Parameters" section of the estimator's docstring."""
     lines = ["    Parameters", "    ----------"]
     for f in setting_fields():
-        lines += [f"    {f.name} : default={f.default!r}", f"        {f.metadata['help']}"]
+        if f.name in PRESETTABLE:
+            lines += [f"    {f.name} : default='auto'",
+                      f"        {f.metadata['help']} 'auto': the preset's value, else {f.default!r}."]  # fmt: skip
+        else:
+            lines += [f"    {f.name} : default={f.default!r}", f"        {f.metadata['help']}"]
     lines += ["    verbose : default=0", f"        {VERBOSE_HELP}"]
     return "\n".join(lines) + "\n\n"
 
@@ -55,6 +61,8 @@ def parameters_section() -> str:
 def parameter_constraints() -> dict[str, list[Any]]:
     """Return scikit-learn's ``_parameter_constraints`` for every setting and ``verbose``."""
     rules = {f.name: [constraint(a) for a in f.metadata["allowed"]] for f in setting_fields()}
+    for name in PRESETTABLE:
+        rules[name] = [*rules[name], StrOptions({AUTO})]
     return {**rules, "verbose": ["verbose"]}
 
 

@@ -1,14 +1,14 @@
 """Named recipes: sets of estimator parameters chosen together and measured together.
 
 ``HeadClassifier(preset="accurate")`` and ``headkit train --preset accurate`` start from a
-preset's values instead of the library defaults; a parameter the caller set to anything other
-than its library default keeps the caller's value. The library defaults themselves live in one
-place, the field defaults of :class:`headkit.config.NetworkConfig` and
+preset's values instead of the library defaults. Every setting a preset may change
+(:data:`PRESETTABLE`) defaults to ``"auto"`` in the estimator (scikit-learn's convention for "not
+set"): ``"auto"`` takes the preset's value, else the library default, and any other value wins,
+even one equal to the library default (``HeadClassifier(preset="accurate", activation="relu")``
+is a ReLU network). ``get_params()`` therefore shows what the caller set, ``resolved_params()``
+what a fit uses. On the command line a flag that is given counts as set. The library defaults
+live in one place, the field defaults of :class:`headkit.config.NetworkConfig` and
 :class:`headkit.config.TrainingConfig`.
-
-A value equal to the library default cannot be told apart from "not given" (scikit-learn's
-``clone`` passes every parameter explicitly), so such a value does not override the preset; set
-it through the preset's own options instead: ``preset="accurate:epochs=150"``.
 
 Figures quoted in the docstrings come from ``benchmarks/train_speed.py --section preset``.
 """
@@ -31,6 +31,7 @@ def library_defaults() -> dict[str, Any]:
 
 # What a recipe may set: the network and the training loop, not the data handling, the seed or
 # the outputs a caller reads (a preset changing `output` or `validation_fraction` would surprise).
+AUTO = "auto"  # a presettable parameter not set: the preset's value, else the library default
 PRESETTABLE = frozenset(
     {
         "hidden_sizes", "activation", "norm", "residual", "dropout", "init", "loss", "epochs",
@@ -83,29 +84,31 @@ def _same(a: Any, b: Any) -> bool:
         return tuple(a) == tuple(b)
     if isinstance(a, bool) is not isinstance(b, bool):
         return False  # True == 1 in Python, but not as a parameter value
+    if isinstance(a, str) is not isinstance(b, str):
+        return False  # no array or number compares with "auto"
     return bool(a == b)
 
 
 def apply_preset(spec: str | None, params: dict[str, Any]) -> dict[str, Any]:
-    """Return ``params`` with the preset's values filled in where a value is the library default.
+    """Return ``params`` with every ``"auto"`` setting resolved: the preset's value, else the default.
 
     Parameters
     ----------
     spec : str or None
-        Preset spec; ``None`` returns ``params`` unchanged.
+        Preset spec; ``None``: every ``"auto"`` becomes the library default.
     params : dict
         Parameter name → value as the caller set them (estimator ``get_params`` or CLI flags).
+        A value other than ``"auto"`` always wins, even one equal to the library default.
 
     Returns
     -------
     dict
-        A new dict; names the preset sets but ``params`` lacks are added.
+        A new dict; presettable names ``params`` lacks are added.
     """
     resolved = dict(params)
-    if spec is None:
-        return resolved
+    recipe = preset_values(spec) if spec is not None else {}
     defaults = library_defaults()
-    for name, value in preset_values(spec).items():
-        if name not in resolved or _same(resolved[name], defaults[name]):
-            resolved[name] = value
+    for name in PRESETTABLE:
+        if _same(resolved.get(name, AUTO), AUTO):
+            resolved[name] = recipe.get(name, defaults[name])
     return resolved

@@ -17,12 +17,15 @@ import numpy as np
 
 from headkit import io
 from headkit.config import TrainingConfig
+from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
 
 if TYPE_CHECKING:
     from headkit.estimator.classifier import HeadClassifier
     from headkit.nn.network import HeadNet
+
+PLUMBING = {"checkpoint_dir": None}  # where a fit checkpoints: valid for that fit only
 
 
 def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
@@ -32,9 +35,9 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "classes": estimator.classes_.tolist(),
         "classes_dtype": estimator.classes_.dtype.str,
         "feature_names": getattr(estimator, "feature_names_in_", np.array([])).tolist(),
-        "training": estimator.training_config(resolved=False).to_dict(),
+        # run-time plumbing is not a setting of the model: no checkpoint path, no verbose
+        "training": {**estimator.training_config(resolved=False).to_dict(), **PLUMBING},
         "network_params": _network_params(estimator),
-        "params": {"verbose": estimator.verbose},
         "seed": estimator.seed_,
         "calibration": getattr(estimator, "calibration_", {}),
         "n_iter": estimator.n_iter_,
@@ -48,30 +51,30 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
     }
 
 
-def _network_params(estimator: HeadClassifier) -> dict[str, Any] | None:
-    """The network settings as given, when a preset or a nested cut changed the saved network."""
-    if estimator.preset is None and getattr(estimator, "nested_width_", None) is None:
-        return None
+def _network_params(estimator: HeadClassifier) -> dict[str, Any]:
+    """The network settings as given (``"auto"`` included): the saved network holds them resolved."""
     from headkit.estimator.params import NETWORK_SETTINGS
 
     return {name: getattr(estimator, name) for name in NETWORK_SETTINGS}
 
 
 def given_network_params(meta: dict[str, Any]) -> dict[str, Any]:
-    """The network settings as the user gave them, where a preset run saved them (else {})."""
+    """The network settings as the user gave them, where the run saved them (else {})."""
     given = dict(meta.get("network_params") or {})
-    if "hidden_sizes" in given:
+    if isinstance(given.get("hidden_sizes"), list):  # JSON gives a list; "auto" stays
         given["hidden_sizes"] = tuple(given["hidden_sizes"])
     return given
 
 
 def fitted_files(estimator: HeadClassifier) -> dict[str, bytes | str]:
-    """Return the extra files of a fitted estimator: Mahalanobis statistics, table preprocessing."""
+    """Return the extra files of a fitted estimator: OOD statistics, table preprocessing, conformal scores."""
     files: dict[str, bytes | str] = {}
     if getattr(estimator, "ood_detector_", None) is not None:
         files[io.OOD_STATISTICS] = estimator.ood_detector_.to_bytes()
     if getattr(estimator, "preprocessor_", None) is not None:
         files[io.PREPROCESSING] = json.dumps(estimator.preprocessor_.to_dict(), indent=1)
+    if getattr(estimator, "conformal_", None) is not None:
+        files[io.CONFORMAL] = estimator.conformal_.to_bytes()
     return files
 
 
@@ -97,9 +100,9 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "history_": [],
         "n_iter_": meta.get("n_iter", 0),
         "best_epoch_": meta.get("best_epoch"),
-        "temperature_": float(model.temperature),
         "calibration_": meta.get("calibration", {}),
         "ood_detector_": MahalanobisDetector.load(path / io.OOD_STATISTICS),
+        "conformal_": ConformalScores.load(path / io.CONFORMAL),
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preprocessor_": preprocessor,
@@ -123,10 +126,15 @@ def saved_class_weight(class_weight: Any, meta: dict[str, Any]) -> Any:
 def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     """Return the training config, ``verbose`` and the fit's seed from saved metadata.
 
+    Run-time plumbing does not come back: ``checkpoint_dir`` is None (also in ``meta``, which
+    ``headkit serve``'s ``/metadata`` shows) and ``verbose`` 0, whatever an older run saved.
+
     Runs saved before these settings moved into the training config kept ``standardize``,
     ``calibrate`` and ``track_collapse`` under ``params``, and the derived seed as
     ``random_state``; both layouts load.
     """
+    if isinstance(meta.get("training"), dict):  # runs saved with their plumbing (issue 25)
+        meta["training"].update(PLUMBING)
     saved = dict(meta.get("training", {}))
     params = meta.get("params", {})
     legacy = ("standardize", "calibrate", "track_collapse", "track_diagnostics", "class_weight")
@@ -135,4 +143,24 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
             saved[name] = params[name]
     training = TrainingConfig.from_dict(saved)
     seed = meta.get("seed", training.random_state)
-    return training, int(params.get("verbose", 0)), int(seed or 0)
+    return training, 0, int(seed or 0)  # verbose: a loaded model is quiet until asked
+
+
+def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> HeadClassifier:
+    """Rebuild a fitted estimator from a saved directory (:meth:`HeadClassifier.load`)."""
+    from headkit.training import Trainer
+
+    model = io.load(path, device=device)
+    meta = model.metadata
+    if meta.get("estimator") != "HeadClassifier":
+        raise ModelFileError(
+            f"{path} holds a bare network, not a HeadClassifier; use headkit.load."
+        )
+    training, verbose, seed = saved_training(meta)
+    given = given_network_params(meta)
+    estimator = cls.from_configs(model.config, training, verbose=verbose, **given)
+    estimator.class_weight = saved_class_weight(estimator.class_weight, meta)
+    estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
+    resolved = estimator.training_config().replace(device=device)
+    estimator._trainer = Trainer(model, resolved, model.config.n_classes)
+    return estimator

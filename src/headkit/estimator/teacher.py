@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from headkit._validation import shown_names
 from headkit.exceptions import ConfigError, DataError
 
 
@@ -51,7 +52,8 @@ def _one_teacher(teacher: str | Path, X: np.ndarray, classes: np.ndarray) -> tor
     missing = [c for c in classes.tolist() if c not in teacher_classes]
     if missing:
         raise DataError(
-            f"Labels {missing[:5]} are not among the teacher's classes {teacher_classes[:10]}; "
+            f"Labels {shown_names(missing)} are not among the teacher's classes "
+            f"{shown_names(teacher_classes, 10)}; "
             "distil from a run trained on the same labels."
         )
     names = model.feature_names if model.preprocessing is not None else None

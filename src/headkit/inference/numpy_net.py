@@ -89,9 +89,9 @@ def unsupported_reason(
         (config.residual in PLAIN_RESIDUALS, f"residual {config.residual!r}"),
         (config.norm is None or config.norm in NORMS, f"norm {config.norm!r}"),
         (bool(dropout.get("identity_in_eval")), f"dropout {config.dropout!r}"),
+        (getattr(config, "block", "dense") == "dense", f"block {getattr(config, 'block', '')!r}"),
         (activation["name"] in ACTIVATIONS, f"activation {config.activation!r}"),
         (output["name"] in OUTPUTS, f"output {config.output!r}"),
-        (getattr(config, "block", "dense") == "dense", f"block {getattr(config, 'block', '')!r}"),
     ]
     for ok, what in checks:
         if not ok:

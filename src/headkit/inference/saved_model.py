@@ -160,6 +160,29 @@ class SavedModel:
 
         return network_ood_score(self.torch_network(), self.rows(X, names), method, self.detector)
 
+    def predict_set(
+        self, X: Any, alpha: float = 0.1, method: str = "aps", names: list[str] | None = None
+    ) -> np.ndarray:
+        """Split-conformal prediction sets (N, C) bool from the run's held-out scores.
+
+        See :meth:`headkit.HeadClassifier.predict_set`.
+
+        Raises
+        ------
+        ConfigError
+            A run saved without conformal scores (no held-out split, or an older headkit).
+        """
+        from headkit.evaluation.conformal import ConformalScores
+        from headkit.io import CONFORMAL
+
+        scores = ConformalScores.load(Path(self.path) / CONFORMAL) if self.path else None
+        if scores is None:
+            raise ConfigError(
+                "This run has no conformal scores (it was fitted without a held-out split, or "
+                "by an older headkit); refit it with validation_fraction > 0."
+            )
+        return scores.sets(self.predict_proba(X, names), alpha, method)  # type: ignore[arg-type]
+
     def torch_network(self) -> HeadNet:
         """The network on torch (loaded once, when the NumPy engine runs the probabilities)."""
         if self.engine == "torch":

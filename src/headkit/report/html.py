@@ -340,10 +340,15 @@ def write_report(
 
 def data_set_name(data: Any) -> str:
     """The name of the data a run was trained on: a file's stem, or the built-in set's spec."""
+    from headkit.data.loading import ARRAY_SUFFIXES
+    from headkit.data.readers import is_table_file
+
     text = str(data or "")
-    if Path(text).suffix.lower() in (".csv", ".tsv", ".parquet", ".npy", ".npz"):
-        return Path(text).stem
-    return text
+    name = Path(text).name
+    if not (is_table_file(name) or Path(name).suffix.lower() in ARRAY_SUFFIXES):
+        return text
+    stem = Path(name).stem
+    return Path(stem).stem if is_table_file(stem) else stem  # data.csv.gz → data
 
 
 def referenced_images(index: str | Path) -> list[str]:

@@ -20,6 +20,7 @@ from headkit.runs.train import (
     _checkpointed_epoch,
     _data,
     _execute,
+    planned_epochs,
 )
 
 RESUMABLE = frozenset({"report", "verbose"})  # what a resume may change: output, not the fit
@@ -40,16 +41,25 @@ def resume_point(out: Path) -> tuple[int, int] | None:
         info = read_checkpoint_info(path)
         return int(info["epoch"]), int(info["epochs"])
     saved = json.loads((staging / REQUEST).read_text(encoding="utf-8"))
-    return 0, int(saved.get("params", {}).get("epochs", 0))
+    return 0, planned_epochs(saved.get("params", {}))
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON gives it back: tuples as lists (the saved request went through JSON)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _resumed_request(saved: TrainRequest, changes: dict[str, Any]) -> TrainRequest:
     """Apply what a resume may change (``RESUMABLE``); refuse the rest, naming each flag."""
+    from headkit.estimator.presets import apply_preset, library_defaults
+
     fields = {f.name for f in dataclasses.fields(TrainRequest)}
+    # what the fit used: "auto" resolved, the default for a parameter the request left out
+    used = {**library_defaults(), **apply_preset(saved.params.get("preset"), saved.params)}
     refused = []
     for key, value in changes.items():
-        before = getattr(saved, key) if key in fields else saved.params.get(key)
-        if key not in RESUMABLE and value != before:
+        before = getattr(saved, key) if key in fields else used.get(key)
+        if key not in RESUMABLE and _plain(value) != _plain(before):
             refused.append(f"--{key.replace('_', '-')} {value} (the run has {before})")
     if refused:
         raise ConfigError(

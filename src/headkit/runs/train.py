@@ -332,6 +332,13 @@ def _save(
     return RunResult(out, model, metrics, report)
 
 
+def planned_epochs(params: dict[str, Any]) -> int:
+    """The epochs a run's parameters ask for (``"auto"``: the preset's, else the default)."""
+    from headkit.estimator.presets import apply_preset
+
+    return int(apply_preset(params.get("preset"), params)["epochs"])
+
+
 def _checkpointed_epoch(run: RunDirectory) -> tuple[int, int | None]:
     """(epoch, epochs) of the run's last checkpoint; (0, None) when it has none."""
     from headkit.training.checkpoint import CHECKPOINT, read_checkpoint_info
@@ -348,7 +355,7 @@ def _interrupted(run: RunDirectory | None, request: TrainRequest) -> BaseExcepti
         return KeyboardInterrupt()
     epoch, epochs = _checkpointed_epoch(run)
     run.release(keep=True)
-    return RunInterrupted(run.out, epoch, epochs or int(request.params.get("epochs", 0)))
+    return RunInterrupted(run.out, epoch, epochs or planned_epochs(request.params))
 
 
 def _write_report(out: Path, data: TrainingData, data_name: str) -> Path:

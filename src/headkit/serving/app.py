@@ -76,11 +76,12 @@ def _model_call(model: ServedModel, table: bool) -> Callable[[list[Any]], np.nda
     """``predict(parts) -> proba`` over the model, parts being requests' rows."""
 
     def predict(parts: list[Any]) -> np.ndarray:
-        if table:  # DataFrames of raw columns; the model's preprocessing encodes them
-            import pandas as pd
+        with np.errstate(over="ignore", invalid="ignore"):  # overflowing rows get a 422
+            if table:  # DataFrames of raw columns; the model's preprocessing encodes them
+                import pandas as pd
 
-            return model.predict_proba(parts[0] if len(parts) == 1 else pd.concat(parts))
-        return model.predict_proba(parts[0] if len(parts) == 1 else np.concatenate(parts))
+                return model.predict_proba(parts[0] if len(parts) == 1 else pd.concat(parts))
+            return model.predict_proba(parts[0] if len(parts) == 1 else np.concatenate(parts))
 
     return predict
 
@@ -261,6 +262,14 @@ class PredictionApp:
             return error(504, f"No answer within this server's time limit of {limit:g} s.")
         except (HeadkitError, ValueError) as invalid:  # the model's own input checks
             return error(422, str(invalid).strip().splitlines()[0])
+        finite = np.isfinite(proba).all(axis=1)
+        if not finite.all():  # values so large that the float32 forward overflows
+            row = int(np.argmin(finite))
+            return error(
+                422,
+                f"Row {row} gives no finite probabilities: its values are too large for the "
+                "network's float32 arithmetic; send values on the training data's scale.",
+            )
         labels = predicted_labels(proba, self._classes, self.model.multilabel)
         answer = {
             "classes": self._class_list,

@@ -117,7 +117,9 @@ class SplitModel:
         self.preprocessing = small.preprocessing
         self.multilabel = small.multilabel
         self.n_features = small.n_features
-        large.predict_proba(np.zeros((SPLIT_ROWS + 1, large.n_features), dtype=np.float32))
+        row = warm_up_rows(small)  # one valid row (raw columns for a table model)
+        many = [0] * (SPLIT_ROWS + 1)
+        large.predict_proba(row.iloc[many] if hasattr(row, "iloc") else row[many])  # warm torch
 
     def predict_proba(self, X: Any, names: list[str] | None = None) -> np.ndarray:
         """Probabilities of rows ``X`` on NumPy (≤ SPLIT_ROWS rows) or torch, (N, C) float64."""

@@ -19,6 +19,7 @@ from headkit import protocols
 from headkit.config import TrainingConfig, batch_rows
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
+from headkit.threads import with_thread_policy
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
@@ -208,6 +209,7 @@ class Trainer:
         total = len(X) if weight is None else float(weight.sum())
         return total_loss / total, correct / total
 
+    @with_thread_policy
     def fit(
         self,
         X: Tensor,
