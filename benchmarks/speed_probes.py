@@ -20,12 +20,26 @@ import torch
 BUSY_LOOP = "import time\nwhile True:\n    sum(i * i for i in range(10000))\n"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``), for every table."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
 def machine_line() -> str:
-    """One line: cores allowed, load averages, torch version and threads."""
+    """One line: CPU model, cores allowed, load averages, torch version and threads."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
-        f"{cores} cores allowed, load average {load} (1/5/15 min), torch {torch.__version__}, "
+        f"{cpu_model()}, {cores} cores allowed, load average {load} (1/5/15 min), torch {torch.__version__}, "
         f"{os.cpu_count()} CPUs"
     )
 
