@@ -3,9 +3,8 @@
 Its parameters are the settings of :class:`headkit.config.NetworkConfig` and
 :class:`headkit.config.TrainingConfig` (plus ``verbose``): the signature, the defaults, the
 parameter validation and the "Parameters" section below are all derived from those fields.
-``fit`` validates, builds a :class:`headkit.nn.HeadNet` and hands it to
-:class:`headkit.training.Trainer`; inference runs through :mod:`headkit.inference.forward`, calibration
-through :func:`headkit.training.calibration.calibrate_network`.
+``fit`` validates, builds a :class:`headkit.nn.HeadNet` and hands it to the trainer; the fit
+steps are in :mod:`headkit.estimator.fit`, inference in :mod:`headkit.inference.forward`.
 """
 
 from __future__ import annotations
