@@ -183,6 +183,7 @@ def test_every_fit_setting_is_a_flag_with_the_estimators_default():
 
     from headkit import HeadClassifier
     from headkit.cli.settings import dropout_value, estimator_params, parse_sizes
+    from headkit.estimator.presets import apply_preset
 
     train = next(c.callback for c in app.registered_commands if c.name == "train")
     flags = inspect.signature(train).parameters
@@ -190,8 +191,10 @@ def test_every_fit_setting_is_a_flag_with_the_estimators_default():
     settings = [name for name in estimator if name != "verbose"]
     assert set(settings) <= set(flags)
     parsed = estimator_params({name: flags[name].default for name in settings})
+    # a setting a preset may change defaults to "auto" in both; resolved, they are the library's
+    resolved = apply_preset(None, {name: estimator[name].default for name in settings})
     for name in settings:
-        assert parsed[name] == estimator[name].default, name
+        assert apply_preset(None, parsed)[name] == resolved[name], name
     import typer
 
     options = typer.main.get_command(app).commands["train"].params

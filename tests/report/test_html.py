@@ -187,7 +187,8 @@ def test_accuracy_with_blocks_dropped_matches_drop_blocks(report_run):
     smaller = model.model_.drop_blocks([1]).eval()
     assert len(smaller.trunk.blocks) == 1
     with torch.no_grad():
-        pred = smaller(torch.as_tensor(test[features].to_numpy(np.float32))).argmax(1).numpy()
+        rows = torch.as_tensor(model.network_input(test[features]))  # constant pixels dropped
+        pred = smaller(rows).argmax(1).numpy()
     assert rows["block 2"] == f"{np.mean(pred == y):.4f}"
 
 
@@ -248,7 +249,7 @@ def test_reliability_bars_never_overlap_and_the_legend_covers_none():
     """Accuracy and confidence side by side, one legend outside the axes (issue 25)."""
     from matplotlib.patches import Rectangle
 
-    from headkit.evaluation.calibration import ReliabilityCurve
+    from headkit.evaluation.reliability import ReliabilityCurve
     from headkit.report.plots import reliability_figure
 
     edges = np.linspace(0, 1, 16)
