@@ -187,8 +187,8 @@ def test_accuracy_with_blocks_dropped_matches_drop_blocks(report_run):
     smaller = model.model_.drop_blocks([1]).eval()
     assert len(smaller.trunk.blocks) == 1
     with torch.no_grad():
-        rows = torch.as_tensor(model.network_input(test[features]))  # constant pixels dropped
-        pred = smaller(rows).argmax(1).numpy()
+        inputs = torch.as_tensor(model.network_input(test[features]))  # constant pixels dropped
+        pred = smaller(inputs).argmax(1).numpy()
     assert rows["block 2"] == f"{np.mean(pred == y):.4f}"
 
 
