@@ -1,5 +1,6 @@
 """Prediction sets from a fitted estimator and a saved run (split conformal on the held-out split)."""
 
+import io
 import subprocess
 import sys
 
@@ -50,7 +51,7 @@ def test_saved_run_gives_the_same_sets_in_python_and_from_the_shell(fitted, tmp_
     command = [sys.executable, "-m", "headkit", "predict", str(tmp_path / "run"),
                str(tmp_path / "rows.csv"), "--conformal", "0.1"]  # fmt: skip
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    table = pd.read_csv(pd.io.common.StringIO(out))
+    table = pd.read_csv(io.StringIO(out), dtype={"set": str}, keep_default_na=False)
     aps = clf.predict_set(X_test[:20], alpha=0.1)
     assert np.abs(table["set_size"].to_numpy() - aps.sum(axis=1)).sum() <= 1
     assert table["set"].iloc[0] == "|".join(str(c) for c in clf.classes_[aps[0]])

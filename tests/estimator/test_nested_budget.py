@@ -32,7 +32,10 @@ def test_fit_cuts_to_the_smallest_width_within_the_budget(digits, tmp_path):
     assert model.hidden_sizes == (48,)  # the parameter stays as given
     assert model.score(digits.X_test, digits.y_test) > 0.85
     # the deployed network is the full one truncated (same seed and split, no cut)
-    full = HeadClassifier(validation_fraction=0.1, **settings).fit(digits.X_train, digits.y_train)
+    from headkit.estimator.inputs import validation_share
+
+    share = validation_share(None, None, True, len(digits.y_train))  # the automatic hold-out
+    full = HeadClassifier(validation_fraction=share, **settings).fit(digits.X_train, digits.y_train)
     x = torch.as_tensor(digits.X_test)
     with torch.no_grad():
         deployed = model.model_.eval().predict_proba(x).numpy()

@@ -24,8 +24,8 @@ def test_dataframe_with_text_and_gaps_trains_and_predicts(fitted):
     assert list(model.feature_names_in_) == list(X.columns)
     assert model.score(X.iloc[240:], y[240:]) > 0.9
     roles = model.preprocessor_.column_roles()
-    assert roles["island"] == "one-hot (3 + unknown)"
-    assert roles["bill_length_mm"] == "numeric + missing flag"
+    assert roles["island"].startswith("one-hot (3 + unknown)")  # then why: "— text (3 values)"
+    assert roles["bill_length_mm"].startswith("numeric + missing flag")
 
 
 def test_rows_with_gaps_and_unseen_categories_get_predictions(fitted):
