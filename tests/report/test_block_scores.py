@@ -25,7 +25,7 @@ def test_report_table_holds_every_criterion_recomputed_by_hand(report_run):
     net = model.model_.eval()
     with torch.no_grad():
         acts = net.layer_outputs(
-            torch.as_tensor(test[list(report_run.features)].to_numpy(np.float32)),
+            torch.as_tensor(model.network_input(test[list(report_run.features)])),
             include_input=True,
         )
     h_in, h_out = acts[1].double().numpy(), acts[2].double().numpy()  # block 2: 32 → 32
