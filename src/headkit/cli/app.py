@@ -18,7 +18,10 @@ import typer
 
 from headkit.cli.inputs import (
     Decimal,
+    LabelledData,
     NaValues,
+    RunArg,
+    Target,
     column_roles,
     data_notes,
     load_data,
@@ -107,14 +110,9 @@ def _load_run(run: Path, device: str = "cpu"):
 @app.command()
 @_user_errors
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
-    data: Annotated[
-        str,
-        typer.Argument(help="Labelled data file, or a built-in data set name (its test split)."),
-    ],
-    target: Annotated[
-        str | None, typer.Option(help="Label column (default: the one used in training).")
-    ] = None,
+    run: RunArg,
+    data: LabelledData,
+    target: Target = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     ood: Annotated[
         str | None,
@@ -166,7 +164,7 @@ def evaluate(
 @app.command()
 @_user_errors
 def predict(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    run: RunArg,
     data: Annotated[
         str, typer.Argument(help="Feature file (a label column, if present, is ignored).")
     ],
@@ -235,14 +233,12 @@ def predict(
 @app.command("report")
 @_user_errors
 def report_command(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    run: RunArg,
     data: Annotated[
         str | None,
         typer.Option(help="Labelled data (default: the run's built-in data set, test split)."),
     ] = None,
-    target: Annotated[
-        str | None, typer.Option(help="Label column (default: the one used in training).")
-    ] = None,
+    target: Target = None,
     ood: Annotated[
         str | None, typer.Option(help="Out-of-distribution data: adds OOD histograms and ROC.")
     ] = None,

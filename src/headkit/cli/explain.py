@@ -6,21 +6,17 @@ Registered on the ``headkit`` app by :mod:`headkit.cli.app`; imports its heavy p
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from headkit.cli.inputs import LabelledData, RunArg, Target
+
 
 def explain(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
-    data: Annotated[
-        str,
-        typer.Argument(help="Labelled data file, or a built-in data set name (its test split)."),
-    ],
-    target: Annotated[
-        str | None, typer.Option(help="Label column (default: the one used in training).")
-    ] = None,
+    run: RunArg,
+    data: LabelledData,
+    target: Target = None,
     repeats: Annotated[int, typer.Option(help="Shuffles per column.", min=1)] = 5,
     scoring: Annotated[
         str | None,

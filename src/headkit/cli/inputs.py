@@ -18,6 +18,13 @@ FILE_KINDS = (
     ".csv/.tsv/.txt (delimiter, decimal mark and encoding sniffed), .parquet, .feather, .arrow, "
     ".jsonl, .xlsx, .npy or .npz; .gz/.bz2/.xz/.zst or a .zip holding one table"
 )
+RunArg = Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")]
+LabelledData = Annotated[
+    str, typer.Argument(help="Labelled data file, or a built-in data set name (its test split).")
+]
+Target = Annotated[
+    str | None, typer.Option(help="Label column (default: the one used in training).")
+]
 NaValues = Annotated[
     str | None,
     typer.Option(

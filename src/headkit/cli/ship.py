@@ -11,9 +11,11 @@ from typing import Annotated
 
 import typer
 
+from headkit.cli.inputs import RunArg
+
 
 def export(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    run: RunArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write (model.onnx).")],
     format: Annotated[
         str, typer.Option("--format", help="Export format (see `headkit.export.FORMATS`): onnx.")
@@ -38,7 +40,7 @@ def export(
 
 
 def serve(
-    run: Annotated[Path, typer.Argument(help="Run directory written by `headkit train`.")],
+    run: RunArg,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8000,
     engine: Annotated[
