@@ -12,6 +12,7 @@ place that maps logits to probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,9 +197,9 @@ class SavedModel:
             self._torch = io.load(self.path, device="cpu")
         return self._torch
 
-    @property
+    @cached_property
     def detector(self) -> Any:
-        """The Mahalanobis statistics saved with the run (None without them)."""
+        """The Mahalanobis statistics saved with the run (None without them), read once."""
         from headkit.evaluation.ood import MahalanobisDetector
         from headkit.io import OOD_STATISTICS
 
