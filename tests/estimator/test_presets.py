@@ -69,8 +69,8 @@ def test_relu_with_the_accurate_preset_fits_relu_and_says_so(blobs_data):
 
 
 def test_defaults_are_unchanged_by_auto(blobs_data):
-    X, y, _, _ = blobs_data
-    model = HeadClassifier(epochs=1, random_state=0).fit(X, y)
+    X, y, _, _ = blobs_data  # 240 rows: preset="none", or the "small" preset would apply
+    model = HeadClassifier(epochs=1, random_state=0, preset="none").fit(X, y)
     resolved = model.resolved_params()
     for name, value in library_defaults().items():
         if name in PRESETTABLE and name != "epochs":  # epochs=1 is set above
@@ -133,7 +133,8 @@ def test_small_data_gets_the_small_preset_unless_a_preset_is_named(tmp_path, blo
     plain = HeadClassifier(epochs=3, calibrate=True, preset="none").fit(X, y)
     assert plain.preset_ == "none" and plain.model_.config.hidden_sizes == (256, 256, 256)
     explicit = HeadClassifier(epochs=3, calibrate=True, hidden_sizes=(16,)).fit(X, y)
-    assert HeadClassifier(epochs=3).fit(X, y).preset_ is None  # calibrate=False: no recipe
+    assert HeadClassifier(epochs=3, calibrate=False).fit(X, y).preset_ is None  # no recipe
+    assert HeadClassifier(epochs=3).fit(X, y).preset_ == "small"  # calibrate="auto": on
     assert explicit.model_.config.hidden_sizes == (16,)  # a value set by the caller wins
     small.save(tmp_path / "run")
     back = HeadClassifier.load(tmp_path / "run")
@@ -148,3 +149,66 @@ def test_automatic_preset_by_rows():
     assert automatic_preset(None, SMALL_DATA_ROWS) is None
     assert automatic_preset("accurate", 10) == "accurate"
     assert automatic_preset(None, 10, calibrate=False) is None
+
+
+def _rows(n, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    return X, (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
+
+
+def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from headkit.estimator.presets import SMALL_DATA_ROWS
+
+    X, y = _rows(SMALL_DATA_ROWS)
+    fast = {"epochs": 2, "hidden_sizes": (8,)}
+    array = HeadClassifier(**fast).fit(X, y)  # a large numeric array: every row trains
+    assert (array.calibrate_, array.monitor_, array.preset_) == (False, "val_accuracy", None)
+    assert array.temperature_ == 1.0 and array.history_[0]["val_loss"] is None
+    frame = pd.DataFrame(X, columns=list("abcd"))  # the same rows as a table: the honest recipe
+    table = HeadClassifier(**fast).fit(frame, y)
+    assert (table.calibrate_, table.monitor_, table.preset_) == (True, "val_calibrated_loss", None)
+    assert table.temperature_ != 1.0 and table.calibration_["n_samples"] == 200
+    small = HeadClassifier(**fast).fit(X[:300], y[:300])  # small data: honest too, at any type
+    assert (small.calibrate_, small.monitor_, small.preset_) == (True, "val_calibrated_loss", "small")
+    assert table.get_params()["calibrate"] == "auto" and table.get_params()["monitor"] == "auto"
+    assert table.training_config().calibrate is True
+    assert table.training_config(resolved=False).monitor == "auto"
+    table.save(tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
+    assert saved["resolved"] == {"calibrate": True, "monitor": "val_calibrated_loss"}
+    back = HeadClassifier.load(tmp_path / "run")
+    assert (back.calibrate_, back.monitor_) == (True, "val_calibrated_loss")
+    assert back.get_params() == table.get_params()
+
+
+HONEST, PLAIN = (True, "val_calibrated_loss"), (False, "val_accuracy")
+
+
+@pytest.mark.parametrize(
+    ("params", "small", "large"),
+    [
+        ({}, HONEST, PLAIN),
+        ({"validation_fraction": 0.0}, PLAIN, PLAIN),  # every row asked for training
+        ({"calibrate": False}, PLAIN, PLAIN),
+        ({"monitor": "val_loss"}, (True, "val_loss"), (False, "val_loss")),  # a value set wins
+        ({"calibrate": True}, HONEST, (True, "val_accuracy")),
+        ({"validation_fraction": 0.1}, HONEST, (True, "val_accuracy")),  # held out anyway
+        ({"patience": 5}, HONEST, (True, "val_accuracy")),
+    ],
+)
+def test_auto_follows_what_the_caller_set(params, small, large):
+    from headkit.estimator.presets import automatic_settings
+
+    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": None,
+             "validation_fraction": None, **params}  # fmt: skip
+    for n_rows, expected in ((300, small), (5000, large)):
+        found = automatic_settings(given, table=False, n_rows=n_rows)
+        assert (found["calibrate_"], found["monitor_"]) == expected, n_rows
+    assert automatic_settings(given, table=True, n_rows=5000)["monitor_"] == small[1]

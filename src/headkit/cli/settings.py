@@ -22,7 +22,10 @@ import typer
 from headkit.config import NetworkConfig, TrainingConfig, setting_fields, settings
 from headkit.exceptions import ConfigError
 
-_EXTRA_NAMES = {"random_state": ("--random-state", "--seed")}  # --seed: the former flag
+_EXTRA_NAMES = {
+    "random_state": ("--random-state", "--seed"),  # --seed: the former flag
+    "calibrate": ("--calibrate/--no-calibrate",),  # neither given: "auto"
+}
 
 
 def _cli_type(field: Field) -> Any:
@@ -43,7 +46,7 @@ def setting_parameters() -> list[inspect.Parameter]:
         if field.name in _TEXT:
             default = _TEXT[field.name][1](default)
         names = _EXTRA_NAMES.get(field.name, ())
-        if kind is bool:  # one flag that turns a setting away from its default: --calibrate
+        if kind is bool:  # one flag that turns a setting away from its default: --track-collapse
             flag = field.name.replace("_", "-")
             names = (f"--{flag}/--no-{flag}" if default else f"--{flag}",)
         panel = "Network" if field.name in network else "Training"
@@ -113,6 +116,7 @@ _TEXT: dict[str, tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]] = {
     "teacher": (list[Path] | None, lambda v: None, teacher_value),
     "class_weight": (str | None, lambda v: v, lambda text: _switch(text or "none", {"none": None})),
     "tabular": (str, lambda v: str(v).lower(), lambda text: _switch(text, _BOOLS)),
+    "calibrate": (bool | None, lambda v: None, lambda flag: "auto" if flag is None else flag),
     "checkpoint_dir": (str | None, lambda v: v, lambda text: text),
 }
 

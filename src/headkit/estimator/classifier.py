@@ -32,7 +32,8 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
-from headkit.estimator.presets import automatic_preset
+from headkit.estimator.inputs import is_frame
+from headkit.estimator.presets import DATA_AUTO, automatic_settings, resolve_data_auto
 from headkit.estimator.state import (
     estimator_metadata,
     fitted_files,
@@ -95,8 +96,12 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
         and MC-dropout prediction); saved with the model.
     preset_ : str or None
-        The preset the fit used: ``preset``, or with ``preset=None`` and ``calibrate`` ``"small"``
-        on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`); saved.
+        The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
+        ``"small"`` on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`);
+        saved.
+    calibrate_, monitor_ : bool, str
+        The ``calibrate`` and ``monitor`` the fit used (``"auto"`` resolved by the data:
+        :func:`headkit.estimator.presets.automatic_settings`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -116,7 +121,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         from headkit.estimator.presets import apply_preset
 
         spec = self.preset if self.preset is not None else getattr(self, "preset_", None)
-        return apply_preset(spec, self.get_params(deep=False))
+        fitted = {name: getattr(self, f"{name}_", None) for name in DATA_AUTO}
+        return resolve_data_auto(apply_preset(spec, self.get_params(deep=False)), fitted)
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` a fit builds (preset applied)."""
@@ -175,8 +181,10 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        table = is_frame(X)
         X, y, weights, fitted = steps.validate_fit(self, X, y, sample_weight)
-        self._set_fitted(**fitted, preset_=automatic_preset(self.preset, len(y), self.calibrate))
+        auto = automatic_settings(self.get_params(deep=False), table, len(y))
+        self._set_fitted(**fitted, **auto)
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
         self._set_fitted(seed_=seed)

@@ -116,7 +116,10 @@ def validate_partial_fit(
     labels = np.unique(np.asarray(classes))
     if len(labels) < 2:
         raise DataError("`classes` has fewer than two labels; a classifier needs at least two.")
-    return X, y, {"classes_": labels, "multilabel_": False, "preprocessor_": None}
+    fitted = {"classes_": labels, "multilabel_": False, "preprocessor_": None}
+    # partial_fit holds nothing out: no temperature, no epoch selection
+    monitor = "val_accuracy" if est.monitor == "auto" else est.monitor
+    return X, y, {**fitted, "calibrate_": False, "monitor_": monitor}
 
 
 def network_input(estimator: Any, X: Any) -> Any:
@@ -138,7 +141,7 @@ def validation_rows(est: Any, n_rows: int) -> int:
     With too few rows for a validation split (under one row, or too few left to train on every
     class) nothing is held out; a warning says so when ``patience`` needed the split.
     """
-    needs_split = est.calibrate or getattr(est, "nested_budget", None) is not None
+    needs_split = est.calibrate_ or getattr(est, "nested_budget", None) is not None
     share = validation_share(est.validation_fraction, est.patience, needs_split, n_rows)
     n_val = round(share * n_rows)
     if n_val >= 1 and n_rows - n_val >= len(est.classes_):
@@ -297,14 +300,14 @@ def _fit_extras(
             encode_targets(est, y_train).numpy(),
         )
     calibration: dict[str, float] = {}
-    if est.calibrate and len(y_val) == 0:
+    if est.calibrate_ and len(y_val) == 0:
         if est.validation_fraction is not None:  # automatic: too few rows to hold any out
             warnings.warn(
                 "calibrate=True needs a validation split; set validation_fraction > 0, or "
                 "calibrate=False (the temperature stays 1).",
                 stacklevel=3,
             )
-    elif est.calibrate and not est.multilabel_:  # one temperature fits softmax-like outputs
+    elif est.calibrate_ and not est.multilabel_:  # one temperature fits softmax-like outputs
         calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
     return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
             "conformal_": conformal_scores(est, model, X_val, y_val), **nested}  # fmt: skip

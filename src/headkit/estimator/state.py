@@ -17,6 +17,7 @@ import numpy as np
 
 from headkit import io
 from headkit.config import TrainingConfig
+from headkit.estimator.presets import DATA_AUTO
 from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
@@ -43,6 +44,8 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "n_iter": estimator.n_iter_,
         "best_epoch": estimator.best_epoch_,
         "preset": getattr(estimator, "preset_", None),
+        # the values the fit used for the settings whose "auto" follows the data
+        "resolved": {name: getattr(estimator, f"{name}_", None) for name in DATA_AUTO},
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
         "nested": {
@@ -107,6 +110,7 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preset_": meta.get("preset"),
+        **{f"{name}_": (meta.get("resolved") or {}).get(name) for name in DATA_AUTO},
         "preprocessor_": preprocessor,
         "nested_width_": (meta.get("nested") or {}).get("width"),
         "nested_curve_": (meta.get("nested") or {}).get("curve"),
@@ -165,6 +169,9 @@ def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> 
     estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
     if estimator.preset_ is None:  # runs saved before preset_ existed
         estimator._set_fitted(preset_=estimator.preset)
+    for name in DATA_AUTO:  # runs saved before "auto" saved these as set
+        if getattr(estimator, f"{name}_") is None:
+            estimator._set_fitted(**{f"{name}_": getattr(estimator, name)})
     resolved = estimator.training_config().replace(device=device)
     estimator._trainer = Trainer(model, resolved, model.config.n_classes)
     return estimator

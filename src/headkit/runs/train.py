@@ -163,7 +163,7 @@ def _data(request: TrainRequest) -> TrainingData:
         validation_share(
             request.params.get("validation_fraction"),
             request.params.get("patience"),
-            bool(request.params.get("calibrate")),
+            request.params.get("calibrate") is True,  # "auto" holds out rows only where it can
         ),
         seed if isinstance(seed, int) else 0,
         request.force_classification,
