@@ -176,7 +176,11 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
     assert (table.calibrate_, table.monitor_, table.preset_) == (True, "val_calibrated_loss", None)
     assert table.temperature_ != 1.0 and table.calibration_["n_samples"] == 200
     small = HeadClassifier(**fast).fit(X[:300], y[:300])  # small data: honest too, at any type
-    assert (small.calibrate_, small.monitor_, small.preset_) == (True, "val_calibrated_loss", "small")
+    assert (small.calibrate_, small.monitor_, small.preset_) == (
+        True,
+        "val_calibrated_loss",
+        "small",
+    )
     assert table.get_params()["calibrate"] == "auto" and table.get_params()["monitor"] == "auto"
     assert table.training_config().calibrate is True
     assert table.training_config(resolved=False).monitor == "auto"

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from headkit.config import MULTILABEL_THRESHOLD, NetworkConfig, TrainingConfig
 from headkit.data.sparse import is_sparse
 from headkit.estimator import fit as steps
+from headkit.estimator.inputs import is_frame
 from headkit.estimator.params import (
     NETWORK_SETTINGS,
     SIGNATURE,
@@ -32,7 +33,6 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
-from headkit.estimator.inputs import is_frame
 from headkit.estimator.presets import DATA_AUTO, automatic_settings, resolve_data_auto
 from headkit.estimator.state import (
     estimator_metadata,
