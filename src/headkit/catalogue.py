@@ -62,6 +62,7 @@ _META: dict[str, Meta] = {
     "SOLVERS": Meta("Solvers", "solver"),
     "AUGMENTS": Meta("Augmentations", "augment"),
     "BLOCKS": Meta("Dense block kinds", "block"),
+    "INPUT_GATES": Meta("Input-feature gates", "input_gates", ("n_features",)),
     "PRUNING": Meta("Pruning (sparse Dense layers)", "prune"),
     "PRESETS": Meta("Presets", "preset"),
     "DATASETS": Meta(

@@ -117,9 +117,15 @@ class NetworkConfig:
     )
     block: str = setting(
         "dense",
-        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation), a gated unit that "
-        "replaces both, glu ((W_a x + b_a) ⊙ σ(W_g x + b_g)), swiglu (SiLU gate) or geglu (GELU), "
-        "or lowrank:rank=16 (W = U Vᵀ with ordered dropout over the rank).",
+        "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation), glu, swiglu or geglu "
+        "(a gated unit replaces both) or lowrank:rank=16 (W = U Vᵀ, ordered dropout over the "
+        "rank).",
+        str,
+    )
+    input_gates: str = setting(
+        "none",
+        "Learnable input-feature gates with a sparsity penalty (headkit.nn.INPUT_GATES): none, "
+        "optfs:lam=0.1 (σ(β·s), β rising; 1[s > 0] at prediction) or stg:lam=0.5 (stochastic).",
         str,
     )
     norm: str | None = setting(

@@ -83,6 +83,30 @@ class ProgressAware(Protocol):
 
 
 @runtime_checkable
+class AuxiliaryLoss(Protocol):
+    """A module that adds a term to the training loss (input-gate sparsity, MoE load balance).
+
+    The trainer adds :func:`auxiliary_loss` of the network's modules to every step's loss,
+    whichever path computed it (plain, weighted rows, mixup, distillation). A module computes its
+    term during a training-mode forward and hands it over once (None when it has none).
+    """
+
+    def auxiliary_loss(self) -> Tensor | None:
+        """Return the term of the last training forward (then forget it), or None."""
+        ...
+
+
+def auxiliary_loss(modules: Iterable[Any]) -> Tensor | float:
+    """Sum of the ``auxiliary_loss()`` terms of ``modules`` (0.0 when none has one)."""
+    total: Tensor | float = 0.0
+    for module in modules:
+        term = module.auxiliary_loss()
+        if term is not None:
+            total = total + term
+    return total
+
+
+@runtime_checkable
 class OutputMap(Protocol):
     """Logits → probabilities along the last dimension (the ``output=`` registry's contract).
 

@@ -164,6 +164,10 @@ def _run_and_show(
     if not quiet:
         title = f"headkit · {metrics['data']} · {metrics['epochs_run']} epochs"
         metrics_table(title, metrics["splits"])
+        if "input_gates" in metrics:
+            from headkit.estimator.structure import kept_summary
+
+            typer.echo(kept_summary(metrics["input_gates"]))
         typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
         for line in result.notices:
             typer.echo(f"warning: {line}", err=True)

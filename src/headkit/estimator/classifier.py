@@ -39,17 +39,14 @@ from headkit.estimator.state import (
     fitted_files,
     load_estimator,
 )
-from headkit.inference.forward import (
-    mc_predict_arrays,
-    predict_arrays,
-    seeded,
-)
+from headkit.estimator.structure import StructureMixin
+from headkit.inference.forward import mc_predict_arrays, predict_arrays, seeded
 from headkit.inference.scores import network_ood_score
 from headkit.training import Callback, Trainer, default_callbacks, resolve_device
 from headkit.training.calibration import calibrate_network
 
 
-class HeadClassifier(ClassifierMixin, BaseEstimator):
+class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
     """Dense → Dropout → Softmax classifier with the scikit-learn API.
 
     One parameter per setting of :class:`~headkit.config.NetworkConfig` and
@@ -95,6 +92,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
     seed_ : int
         Seed this fit derived from ``random_state`` (initialisation, split, shuffling, dropout,
         and MC-dropout prediction); saved with the model.
+    input_gates_ : dict of str → float or None
+        With ``input_gates``: each input column's prediction-time gate (0 = unused; tables per
+        original column); None without gates. See :mod:`headkit.estimator.structure`.
     preset_ : str or None
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
         ``"small"`` on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`);

@@ -41,6 +41,13 @@ from headkit.functional.gradient_identity import (
     recover_softmax_target,
     softmax_ce_head_gradients,
 )
+from headkit.functional.input_gates import (
+    gate_penalty,
+    optfs_beta,
+    optfs_gates,
+    stochastic_gate_open_probability,
+    stochastic_gates,
+)
 from headkit.functional.knowledge_transfer import naive_sampled_label_ce, sampled_label_logit_loss
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.loss_variants import (
@@ -122,6 +129,11 @@ from headkit.functional.stablemax import (
 from headkit.functional.temperature import best_temperature, temperature_nll
 
 __all__ = [
+    "gate_penalty",
+    "optfs_beta",
+    "optfs_gates",
+    "stochastic_gate_open_probability",
+    "stochastic_gates",
     "ambiguity",
     "discrepancy",
     "probability_range",

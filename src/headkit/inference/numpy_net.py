@@ -90,6 +90,7 @@ def unsupported_reason(
         (config.norm is None or config.norm in NORMS, f"norm {config.norm!r}"),
         (bool(dropout.get("identity_in_eval")), f"dropout {config.dropout!r}"),
         (getattr(config, "block", "dense") == "dense", f"block {getattr(config, 'block', '')!r}"),
+        (getattr(config, "input_gates", "none") == "none", f"input_gates {config.input_gates!r}"),
         (activation["name"] in ACTIVATIONS, f"activation {config.activation!r}"),
         (output["name"] in OUTPUTS, f"output {config.output!r}"),
     ]

@@ -84,6 +84,7 @@ from headkit.nn.heads import (
     SphereFaceHead,
 )
 from headkit.nn.init import INITS
+from headkit.nn.input_gates import INPUT_GATES, InputGates, OptFSGates, StochasticGates
 from headkit.nn.loss_variants import (
     BiasLoss,
     DistillationLoss,
@@ -149,6 +150,10 @@ __all__ += ["DecoupledSoftmaxLoss", "KNNHead", "NearestMeanHead", "NormLoss", "S
 __all__ += [
     "BLOCKS",
     "INITS",
+    "INPUT_GATES",
+    "InputGates",
+    "OptFSGates",
+    "StochasticGates",
     "RESIDUALS",
     "DeepSupervisionLoss",
     "MaskedLoss",

@@ -13,6 +13,7 @@ from headkit.nn.activations import ACTIVATIONS
 from headkit.nn.dense import DenseStack
 from headkit.nn.dropout import build_dropout, resolved_dropout
 from headkit.nn.heads import HEADS
+from headkit.nn.input_gates import INPUT_GATES, build_input_gates
 from headkit.nn.outputs import OUTPUTS
 from headkit.protocols import OwnsTrainingLoss
 
@@ -76,6 +77,7 @@ class HeadNet(nn.Module):
             init=config.init,
             block=config.block,
         )
+        self.input_gates = build_input_gates(config.input_gates, config.n_features)
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
         )
@@ -92,9 +94,13 @@ class HeadNet(nn.Module):
         self.feature_mean.copy_(mean)
         self.feature_scale.copy_(scale)
 
+    def trunk_input(self, x: Tensor) -> Tensor:
+        """Return the trunk's input: standardised, then gated (``input_gates``), shape (N, F)."""
+        return self.input_gates((x - self.feature_mean) / self.feature_scale)
+
     def features(self, x: Tensor) -> Tensor:
         """Return the trunk's output (the penultimate features), shape (N, D)."""
-        return self.trunk((x - self.feature_mean) / self.feature_scale)
+        return self.trunk(self.trunk_input(x))
 
     def forward(self, x: Tensor, target: Tensor | None = None) -> Tensor:
         """Return logits, shape (N, C) (or (k, N, C) with multi-sample dropout in training)."""
@@ -158,6 +164,7 @@ class HeadNet(nn.Module):
             "output": OUTPUTS.resolved(c.output, ("n_classes",)),
             "head": HEADS.resolved(c.head, ("in_features", "n_classes")),
             "dropout": resolved_dropout(c.dropout),
+            "input_gates": INPUT_GATES.resolved(c.input_gates, ("n_features",)),
         }
 
     def truncate(self, k: int) -> HeadNet:
@@ -227,7 +234,7 @@ class HeadNet(nn.Module):
         Runs in the module's current mode; call ``eval()`` first for deterministic activations
         (in training mode a multi-sample final dropout adds a leading sample dimension).
         """
-        h = self.trunk.input_dropout((x - self.feature_mean) / self.feature_scale)
+        h = self.trunk.input_dropout(self.trunk_input(x))
         outs = [h] if include_input else []
         for block in self.trunk.blocks:
             h = block(h)
@@ -305,6 +312,7 @@ class HeadNet(nn.Module):
                 new_block.skip.load_state_dict(old.skip.state_dict())
         new.head.load_state_dict(self.head.state_dict())
         new.output.load_state_dict(self.output.state_dict())
+        new.input_gates.load_state_dict(self.input_gates.state_dict())
         new.temperature.copy_(self.temperature)
         new.set_standardization(self.feature_mean, self.feature_scale)
         param = next(self.parameters(), None)

@@ -306,6 +306,8 @@ def _metrics(
     }
     if resumed_at is not None:
         metrics["resumed_at_epoch"] = resumed_at
+    if model.input_gates_ is not None:  # input_gates: each input column's gate (0 = unused)
+        metrics["input_gates"] = model.input_gates_
     return metrics
 
 

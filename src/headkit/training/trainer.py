@@ -130,6 +130,7 @@ class Trainer:
                 f"got {config.gradient_noise} and {config.gradient_noise_gamma}."
             )
         self.gradient_noise = GradientNoise(config.gradient_noise, config.gradient_noise_gamma)
+        self._auxiliary = protocols.modules_with([model], protocols.AuxiliaryLoss)
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
         ]
@@ -377,6 +378,7 @@ class Trainer:
                 loss = self.augment.loss(self.model, xb, yb, criterion)
             else:
                 loss = self.model.training_loss(xb, yb, criterion)
+        loss = loss + protocols.auxiliary_loss(self._auxiliary)  # gate penalty, MoE balance
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         if loss.requires_grad:  # memory heads on fixed features have nothing to train
