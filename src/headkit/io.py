@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from headkit.nn.network import HeadNet
 
 FORMAT = "headkit"
-FORMAT_VERSION = 1
+# The newest format this headkit reads. Version 2 stores pruned weight matrices compactly
+# (headkit.sparse_storage); a save without such a matrix still writes version 1, which any
+# headkit reads.
+FORMAT_VERSION = 2
 # The files of a model or run directory, named here once.
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -182,16 +185,19 @@ def save(
     """
     from safetensors.torch import save as to_bytes
 
+    from headkit.sparse_storage import pack
+
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors, header = pack(state)  # pruned matrices as bitmask + values (dense ones unchanged)
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if header else 1,
         "network": model.config.to_dict(),
         "resolved": model.resolved_parts(),
         "metadata": metadata or {},
     }
     files: dict[str, bytes | str] = {
-        WEIGHTS: to_bytes(state),
+        WEIGHTS: to_bytes(tensors, metadata=header or None),
         CONFIG: json.dumps(config, indent=2, default=_json_default),
         **(extra_files or {}),
     }
@@ -251,9 +257,12 @@ def read_config(path: str | Path) -> dict[str, Any]:
 def read_weights(path: Path, load: Callable[[bytes], dict[str, Any]]) -> dict[str, Any]:
     """Read a model directory's ``model.safetensors`` with ``load`` (torch or NumPy loader).
 
-    A missing, unreadable or corrupt file is a :class:`ModelFileError` naming the fix.
+    Pruned matrices stored compactly (:mod:`headkit.sparse_storage`) come back dense, bit for
+    bit. A missing, unreadable or corrupt file is a :class:`ModelFileError` naming the fix.
     """
     from safetensors import SafetensorError
+
+    from headkit.sparse_storage import header_metadata, unpack
 
     weights = Path(path) / WEIGHTS
     if not weights.is_file():
@@ -261,13 +270,14 @@ def read_weights(path: Path, load: Callable[[bytes], dict[str, Any]]) -> dict[st
             f"{path} has no {WEIGHTS}; the save was incomplete, retrain the model."
         )
     try:
-        return load(weights.read_bytes())
+        data = weights.read_bytes()
+        return unpack(load(data), header_metadata(data))
     except PermissionError:
         raise ModelFileError(
             f"Cannot read {weights} (permission denied); make it readable (chmod u+r) or run "
             "as its owner."
         ) from None
-    except (SafetensorError, OSError, ValueError) as error:
+    except (SafetensorError, OSError, ValueError, KeyError, RuntimeError, IndexError) as error:
         raise ModelFileError(
             f"{weights} is corrupt or truncated ({error}); retrain or restore it."
         ) from None

@@ -227,6 +227,7 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
 
         prepend_table_preprocessing(model, saved.preprocessing, INPUT)
     _add_label_output(model, saved.classes, saved.multilabel)
+    sparse_initializers(model)
     model.doc_string = (
         "headkit classifier: features (N, F) float32 → probabilities (N, C), label (N,)."
     )
@@ -235,6 +236,47 @@ def export_onnx(source: str | Path | SavedModel, out: str | Path, opset: int | N
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
     return _write_bytes(Path(out), model.SerializeToString())
+
+
+def sparse_initializers(model: Any, max_density: float = 0.5) -> list[str]:
+    """Move the mostly-zero weight matrices of ``model`` into ``graph.sparse_initializer``.
+
+    A pruned run's matrices (``prune="gmp:…"``/``"erk:…"``) become ONNX ``SparseTensorProto``
+    initializers: the non-zero values and their row-major positions (int64, the linear-index
+    form of the ONNX spec), ``nnz·(8 + 4)`` bytes instead of ``4·n`` for float32, so a matrix is
+    moved only when that is smaller and its density is at most ``max_density``. onnxruntime
+    expands them to dense tensors when it loads the model, so predictions are unchanged.
+
+    Returns
+    -------
+    list of str
+        The names of the initializers moved.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph, keep, moved = model.graph, [], []
+    for tensor in graph.initializer:
+        array = numpy_helper.to_array(tensor)
+        flat = array.reshape(-1)
+        fits = array.ndim >= 2 and array.dtype.kind == "f"
+        nonzero = np.flatnonzero(flat) if fits else flat
+        dense_bytes = flat.size * array.itemsize
+        if not fits or len(nonzero) > max_density * flat.size:
+            keep.append(tensor)
+        elif len(nonzero) * (8 + array.itemsize) >= dense_bytes:
+            keep.append(tensor)  # int64 positions: at a third non-zero or more, no saving
+        else:
+            values = numpy_helper.from_array(flat[nonzero], tensor.name)
+            indices = numpy_helper.from_array(nonzero.astype(np.int64), f"{tensor.name}.indices")
+            graph.sparse_initializer.append(
+                helper.make_sparse_tensor(values, indices, list(array.shape))
+            )
+            moved.append(tensor.name)
+    if moved:
+        del graph.initializer[:]
+        graph.initializer.extend(keep)
+    return moved
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:

@@ -65,6 +65,8 @@ class _Masks(Callback):
         for layer in self._layers:
             if prune.is_pruned(layer):
                 prune.remove(layer, "weight")
+                with torch.no_grad():  # w·0 is -0.0 for a negative w: store every zero as +0.0
+                    layer.weight.masked_fill_(layer.weight == 0, 0.0)
 
 
 class GradualMagnitudePruning(_Masks):
