@@ -14,6 +14,7 @@ Every fit uses ``HeadClassifier`` with the settings printed in each table, seeds
 min over seeds), one torch thread. Results: ``benchmarks/results/claims_small.md``.
 
     flock /tmp/headkit-bench.lock python benchmarks/claims_small.py            # 2 seeds
+    flock /tmp/headkit-bench.lock python benchmarks/claims_small.py --sections a5 --seeds 3
     python benchmarks/claims_small.py --quick                                 # 1 seed, fewer epochs
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -36,14 +38,26 @@ from headkit.evaluation.reliability import expected_calibration_error
 RESULTS = Path(__file__).parent / "results" / "claims_small.md"
 
 
+def machine() -> str:
+    """The CPU model (``lscpu``) and the 1/5/15-minute load averages, for a results header."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        cpu = next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                   if line.startswith("Model name"))  # fmt: skip
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        cpu = platform.processor() or platform.machine()
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return f"CPU {cpu} ({os.cpu_count()} cores); load average {load} (a shared machine)"
+
+
 def _nll(y, proba):
     return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))))
 
 
-def _fit(X, y, seed, **params):
+def _fit(X, y, seed, callbacks=(), **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return HeadClassifier(random_state=seed, **params).fit(X, y)
+        return HeadClassifier(random_state=seed, **params).fit(X, y, callbacks=callbacks)
 
 
 def _stat(values):
@@ -171,9 +185,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sections", default="e2,a5,b8,j1,h1")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds 0..S-1 (default 2)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    seeds = [0] if args.quick else [0, 1]
+    seeds = [0] if args.quick else list(range(args.seeds))
     epochs = 10 if args.quick else 30
     mnist = load_dataset("mnist1d")
     out = []
@@ -208,13 +223,12 @@ def main() -> None:
         block = [f"## {title}", "", note, "", *rows, "", f"({time.perf_counter() - t0:.0f} s)", ""]
         print("\n".join(block), flush=True)
         out += block
-    cpu = platform.processor() or platform.machine()
     header = [
         "# Catalogue claims at small scale",
         "",
         f"Command: `python benchmarks/claims_small.py{' --quick' if args.quick else ''} "
-        f"--sections {args.sections}`; seeds {seeds}; one torch thread; CPU {cpu}; load average "
-        f"{os.getloadavg()[0]:.1f} (a shared machine); {time.perf_counter() - started:.0f} s.",
+        f"--sections {args.sections} --seeds {args.seeds}`; seeds {seeds}; one torch thread; "
+        f"{machine()}; {time.perf_counter() - started:.0f} s.",
         "",
     ]
     if not args.quick:
