@@ -164,16 +164,18 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
 
     import pandas as pd
 
-    from headkit.estimator.presets import SMALL_DATA_ROWS
+    from headkit.estimator.presets import HONEST_PATIENCE, SMALL_DATA_ROWS
 
     X, y = _rows(SMALL_DATA_ROWS)
     fast = {"epochs": 2, "hidden_sizes": (8,)}
     array = HeadClassifier(**fast).fit(X, y)  # a large numeric array: every row trains
     assert (array.calibrate_, array.monitor_, array.preset_) == (False, "val_accuracy", None)
+    assert array.patience_ is None and array.n_iter_ == 2
     assert array.temperature_ == 1.0 and array.history_[0]["val_loss"] is None
     frame = pd.DataFrame(X, columns=list("abcd"))  # the same rows as a table: the honest recipe
     table = HeadClassifier(**fast).fit(frame, y)
     assert (table.calibrate_, table.monitor_, table.preset_) == (True, "val_calibrated_loss", None)
+    assert table.patience_ == HONEST_PATIENCE
     assert table.temperature_ != 1.0 and table.calibration_["n_samples"] == 200
     small = HeadClassifier(**fast).fit(X[:300], y[:300])  # small data: honest too, at any type
     assert (small.calibrate_, small.monitor_, small.preset_) == (
@@ -186,13 +188,16 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
     assert table.training_config(resolved=False).monitor == "auto"
     table.save(tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
-    assert saved["resolved"] == {"calibrate": True, "monitor": "val_calibrated_loss"}
+    assert saved["resolved"] == {
+        "calibrate": True, "monitor": "val_calibrated_loss", "patience": HONEST_PATIENCE
+    }  # fmt: skip
     back = HeadClassifier.load(tmp_path / "run")
-    assert (back.calibrate_, back.monitor_) == (True, "val_calibrated_loss")
+    assert (back.calibrate_, back.monitor_, back.patience_) == tuple(saved["resolved"].values())
+    assert back.training_config().patience == HONEST_PATIENCE
     assert back.get_params() == table.get_params()
 
 
-HONEST, PLAIN = (True, "val_calibrated_loss"), (False, "val_accuracy")
+HONEST, PLAIN = (True, "val_calibrated_loss", 16), (False, "val_accuracy", None)
 
 
 @pytest.mark.parametrize(
@@ -201,18 +206,19 @@ HONEST, PLAIN = (True, "val_calibrated_loss"), (False, "val_accuracy")
         ({}, HONEST, PLAIN),
         ({"validation_fraction": 0.0}, PLAIN, PLAIN),  # every row asked for training
         ({"calibrate": False}, PLAIN, PLAIN),
-        ({"monitor": "val_loss"}, (True, "val_loss"), (False, "val_loss")),  # a value set wins
-        ({"calibrate": True}, HONEST, (True, "val_accuracy")),
-        ({"validation_fraction": 0.1}, HONEST, (True, "val_accuracy")),  # held out anyway
-        ({"patience": 5}, HONEST, (True, "val_accuracy")),
+        ({"monitor": "val_loss"}, (True, "val_loss", None), (False, "val_loss", None)),  # set wins
+        ({"calibrate": True}, HONEST, (True, "val_accuracy", None)),
+        ({"validation_fraction": 0.1}, HONEST, (True, "val_accuracy", None)),  # held out anyway
+        ({"patience": 5}, (*HONEST[:2], 5), (True, "val_accuracy", 5)),
+        ({"patience": None}, (*HONEST[:2], None), PLAIN),  # the whole schedule, as asked
     ],
 )
 def test_auto_follows_what_the_caller_set(params, small, large):
     from headkit.estimator.presets import automatic_settings
 
-    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": None,
+    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": "auto",
              "validation_fraction": None, **params}  # fmt: skip
     for n_rows, expected in ((300, small), (5000, large)):
         found = automatic_settings(given, table=False, n_rows=n_rows)
-        assert (found["calibrate_"], found["monitor_"]) == expected, n_rows
+        assert (found["calibrate_"], found["monitor_"], found["patience_"]) == expected, n_rows
     assert automatic_settings(given, table=True, n_rows=5000)["monitor_"] == small[1]

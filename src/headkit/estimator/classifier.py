@@ -99,9 +99,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
         ``"small"`` on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`);
         saved.
-    calibrate_, monitor_ : bool, str
-        The ``calibrate`` and ``monitor`` the fit used (``"auto"`` resolved by the data:
-        :func:`headkit.estimator.presets.automatic_settings`); saved.
+    calibrate_, monitor_, patience_ : bool, str, int or None
+        The ``calibrate``, ``monitor`` and ``patience`` the fit used (``"auto"`` resolved by the
+        data: :func:`headkit.estimator.presets.automatic_settings`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -121,7 +121,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         from headkit.estimator.presets import apply_preset
 
         spec = self.preset if self.preset is not None else getattr(self, "preset_", None)
-        fitted = {name: getattr(self, f"{name}_", None) for name in DATA_AUTO}
+        fitted = {
+            name: getattr(self, f"{name}_") for name in DATA_AUTO if hasattr(self, f"{name}_")
+        }
         return resolve_data_auto(apply_preset(spec, self.get_params(deep=False)), fitted)
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:

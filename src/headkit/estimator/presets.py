@@ -99,8 +99,10 @@ def automatic_preset(preset: str | None, n_rows: int, calibrate: bool = True) ->
 
 # Settings whose "auto" depends on the data a fit sees (not on a preset): the fitted estimator
 # keeps the value used as ``<name>_`` and saves it under config.json's metadata "resolved".
-DATA_AUTO = ("calibrate", "monitor")
+DATA_AUTO = ("calibrate", "monitor", "patience")
 HONEST_MONITOR = "val_calibrated_loss"  # epoch chosen by its loss after its best temperature
+HONEST_PATIENCE = 16  # epochs without a better calibrated validation loss before stopping
+BEFORE_AUTO = {"calibrate": False, "monitor": "val_accuracy", "patience": None}  # old defaults
 
 
 def honest_data(table: bool, n_rows: int) -> bool:
@@ -133,20 +135,29 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
         held-out rows) on :func:`honest_data` or when rows are held out anyway (a positive
         ``validation_fraction``, or ``patience``), never with ``validation_fraction=0``.
         ``monitor_``: ``monitor``, or for ``"auto"`` :data:`HONEST_MONITOR` when the fit
-        calibrates :func:`honest_data`, else ``"val_accuracy"``. ``preset_``: see
-        :func:`automatic_preset`.
+        calibrates :func:`honest_data`, else ``"val_accuracy"``. ``patience_``: ``patience``, or
+        for ``"auto"`` :data:`HONEST_PATIENCE` with that monitor on that data, else None (the
+        whole schedule). ``preset_``: see :func:`automatic_preset`.
     """
     honest = honest_data(table, n_rows)
     calibrate, fraction = params["calibrate"], params.get("validation_fraction")
     if _same(calibrate, AUTO):
-        held_out = (fraction or 0) > 0 or params.get("patience") is not None
+        held_out = (
+            (fraction or 0) > 0
+            or (not _same(params.get("patience"), AUTO)
+            and (params.get("patience") is not None))
+        )
         calibrate = fraction != 0 and (honest or held_out)
     monitor = params["monitor"]
     if _same(monitor, AUTO):
         monitor = HONEST_MONITOR if calibrate and honest else "val_accuracy"
+    patience = params.get("patience")
+    if _same(patience, AUTO):
+        patience = HONEST_PATIENCE if monitor == HONEST_MONITOR and honest else None
     return {
         "calibrate_": bool(calibrate),
         "monitor_": str(monitor),
+        "patience_": patience,
         "preset_": automatic_preset(params["preset"], n_rows, bool(calibrate)),
     }
 
@@ -154,11 +165,11 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
 def resolve_data_auto(params: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
     """Return ``params`` with each ``"auto"`` of :data:`DATA_AUTO` replaced by its fitted value.
 
-    ``fitted`` maps a name to the value a fit used (missing before a fit: ``"auto"`` stays).
+    ``fitted`` maps a name to the value a fit used (absent before a fit: ``"auto"`` stays).
     """
     resolved = dict(params)
     for name in DATA_AUTO:
-        if _same(resolved.get(name, AUTO), AUTO) and fitted.get(name) is not None:
+        if _same(resolved.get(name, AUTO), AUTO) and name in fitted:
             resolved[name] = fitted[name]
     return resolved
 
