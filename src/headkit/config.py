@@ -22,6 +22,9 @@ AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
 AUTO_BATCH_MIN = 32  # ... but no batch of batch_size=None is smaller than this (or all rows)
 MULTILABEL_THRESHOLD = 0.5  # a multi-label model predicts each class whose probability is above it
 PREDICT_BATCH = 8192  # rows per forward pass when predicting (torch and NumPy engines)
+# What "auto" means for the settings that follow the data where the data is not known (a Trainer
+# built from a bare TrainingConfig, runs saved before "auto"): the plain path, every row trained.
+PLAIN_AUTO = {"calibrate": False, "monitor": "val_accuracy", "patience": None}
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headkit.config import NetworkConfig, TrainingConfig, settings
+from headkit.config import PLAIN_AUTO, NetworkConfig, TrainingConfig, settings
 from headkit.exceptions import ConfigError
 from headkit.registry import Registry
 
@@ -102,7 +102,6 @@ def automatic_preset(preset: str | None, n_rows: int, calibrate: bool = True) ->
 DATA_AUTO = ("calibrate", "monitor", "patience")
 HONEST_MONITOR = "val_calibrated_loss"  # epoch chosen by its loss after its best temperature
 HONEST_PATIENCE = 16  # epochs without a better calibrated validation loss before stopping
-BEFORE_AUTO = {"calibrate": False, "monitor": "val_accuracy", "patience": None}  # old defaults
 
 
 def honest_data(table: bool, n_rows: int) -> bool:
@@ -142,15 +141,13 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
     honest = honest_data(table, n_rows)
     calibrate, fraction = params["calibrate"], params.get("validation_fraction")
     if _same(calibrate, AUTO):
-        held_out = (
-            (fraction or 0) > 0
-            or (not _same(params.get("patience"), AUTO)
-            and (params.get("patience") is not None))
+        held_out = (fraction or 0) > 0 or (
+            not _same(params.get("patience"), AUTO) and (params.get("patience") is not None)
         )
         calibrate = fraction != 0 and (honest or held_out)
     monitor = params["monitor"]
     if _same(monitor, AUTO):
-        monitor = HONEST_MONITOR if calibrate and honest else "val_accuracy"
+        monitor = HONEST_MONITOR if calibrate and honest else PLAIN_AUTO["monitor"]
     patience = params.get("patience")
     if _same(patience, AUTO):
         patience = HONEST_PATIENCE if monitor == HONEST_MONITOR and honest else None

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from headkit import io
-from headkit.config import TrainingConfig
-from headkit.estimator.presets import BEFORE_AUTO, DATA_AUTO
+from headkit.config import PLAIN_AUTO, TrainingConfig
+from headkit.estimator.presets import DATA_AUTO
 from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
@@ -159,7 +159,7 @@ def _data_auto(estimator: HeadClassifier, meta: dict[str, Any]) -> dict[str, Any
     """
     resolved = meta.get("resolved") or {}
     values = {name: resolved.get(name, getattr(estimator, name)) for name in DATA_AUTO}
-    return {name: BEFORE_AUTO[name] if value == "auto" else value for name, value in values.items()}
+    return {name: PLAIN_AUTO[name] if value == "auto" else value for name, value in values.items()}
 
 
 def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> HeadClassifier:
