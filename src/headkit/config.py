@@ -367,8 +367,8 @@ class TrainingConfig:
         None,
         "A named recipe (headkit.estimator.presets: accurate, small, none) whose values replace "
         "every setting left at its default; options after a colon (accurate:epochs=60); none "
-        "uses small (2×128, dropout 0.5, weight decay 0.1) on fewer than 2,000 rows when "
-        "calibrate is on.",
+        "uses small (2×128, dropout 0.5, weight decay 0.1) where calibrate is on for a table "
+        "(a DataFrame) or fewer than 2,000 rows.",
         str,
         None,
     )

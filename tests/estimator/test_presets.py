@@ -149,6 +149,7 @@ def test_automatic_preset_by_rows():
     assert automatic_preset(None, SMALL_DATA_ROWS) is None
     assert automatic_preset("accurate", 10) == "accurate"
     assert automatic_preset(None, 10, calibrate=False) is None
+    assert automatic_preset(None, 10 * SMALL_DATA_ROWS, table=True) == "small"  # any table
 
 
 def _rows(n, seed=0):
@@ -174,7 +175,11 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
     assert array.temperature_ == 1.0 and array.history_[0]["val_loss"] is None
     frame = pd.DataFrame(X, columns=list("abcd"))  # the same rows as a table: the honest recipe
     table = HeadClassifier(**fast).fit(frame, y)
-    assert (table.calibrate_, table.monitor_, table.preset_) == (True, "val_calibrated_loss", None)
+    assert (table.calibrate_, table.monitor_, table.preset_) == (
+        True,
+        "val_calibrated_loss",
+        "small",
+    )
     assert table.patience_ == HONEST_PATIENCE
     assert table.temperature_ != 1.0 and table.calibration_["n_samples"] == 200
     small = HeadClassifier(**fast).fit(X[:300], y[:300])  # small data: honest too, at any type

@@ -97,8 +97,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         and MC-dropout prediction); saved with the model.
     preset_ : str or None
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
-        ``"small"`` on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`);
-        saved.
+        ``"small"`` for a table or fewer than 2,000 rows
+        (:func:`headkit.estimator.presets.automatic_preset`); saved.
     calibrate_, monitor_, patience_ : bool, str, int or None
         The ``calibrate``, ``monitor`` and ``patience`` the fit used (``"auto"`` resolved by the
         data: :func:`headkit.estimator.presets.automatic_settings`); saved.
