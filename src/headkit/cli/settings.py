@@ -52,6 +52,8 @@ def setting_parameters() -> list[inspect.Parameter]:
         panel = "Network" if field.name in network else "Training"
         if kind is bool and default:  # --x/--no-x: a panel of their own keeps the others wide
             panel = f"{panel}: on by default"
+        elif names and "/" in names[0]:  # --calibrate/--no-calibrate, neither given: auto
+            panel = f"{panel}: auto by default"
         option = typer.Option(
             *names, help=field.metadata["help"], show_default=True, rich_help_panel=panel
         )
