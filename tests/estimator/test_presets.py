@@ -9,6 +9,7 @@ from headkit.estimator.presets import (
     PRESETS,
     PRESETTABLE,
     apply_preset,
+    automatic_settings,
     library_defaults,
     preset_values,
 )
@@ -194,10 +195,12 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
     table.save(tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
     assert saved["resolved"] == {
-        "calibrate": True, "monitor": "val_calibrated_loss", "patience": HONEST_PATIENCE
+        "calibrate": True, "monitor": "val_calibrated_loss", "patience": HONEST_PATIENCE,
+        "epochs": 2,
     }  # fmt: skip
     back = HeadClassifier.load(tmp_path / "run")
-    assert (back.calibrate_, back.monitor_, back.patience_) == tuple(saved["resolved"].values())
+    found = (back.calibrate_, back.monitor_, back.patience_, back.epochs_)
+    assert found == tuple(saved["resolved"].values())
     assert back.training_config().patience == HONEST_PATIENCE
     assert back.get_params() == table.get_params()
 
@@ -227,3 +230,19 @@ def test_auto_follows_what_the_caller_set(params, small, large):
         found = automatic_settings(given, table=False, n_rows=n_rows)
         assert (found["calibrate_"], found["monitor_"], found["patience_"]) == expected, n_rows
     assert automatic_settings(given, table=True, n_rows=5000)["monitor_"] == small[1]
+
+
+def test_large_tables_get_fewer_epochs_under_the_honest_recipe():
+    from headkit.estimator.presets import HONEST_MIN_EPOCHS, HONEST_STEPS, honest_epochs
+
+    auto = {name: "auto" for name in PRESETTABLE}
+    assert honest_epochs(auto, "small", 5000) == 80  # 10 steps of 512 rows per epoch: all 80
+    # the 190,990 training rows of AER Fertility: 374 steps of 512 per epoch
+    assert honest_epochs(auto, "small", 190_990) == -(-HONEST_STEPS // 374) == 11
+    assert honest_epochs(auto, None, 10**8) == HONEST_MIN_EPOCHS
+    assert honest_epochs({**auto, "epochs": 30}, "small", 190_990) == 30  # set: it stands
+    assert honest_epochs(auto, "accurate", 190_990) == ACCURATE["epochs"]  # the preset's
+    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": "auto",
+             "validation_fraction": None, **auto}  # fmt: skip
+    assert automatic_settings(given, table=True, n_rows=190_990)["epochs_"] == 11
+    assert automatic_settings(given, table=False, n_rows=190_990)["epochs_"] == 80  # plain

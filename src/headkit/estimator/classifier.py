@@ -99,9 +99,9 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
         ``"small"`` for a table or fewer than 2,000 rows
         (:func:`headkit.estimator.presets.automatic_preset`); saved.
-    calibrate_, monitor_, patience_ : bool, str, int or None
-        The ``calibrate``, ``monitor`` and ``patience`` the fit used (``"auto"`` resolved by the
-        data: :func:`headkit.estimator.presets.automatic_settings`); saved.
+    calibrate_, monitor_, patience_, epochs_ : bool, str, int or None, int
+        The ``calibrate``, ``monitor``, ``patience`` and ``epochs`` the fit used (``"auto"``
+        resolved by the data: :func:`headkit.estimator.presets.automatic_settings`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -124,7 +124,8 @@ class HeadClassifier(ClassifierMixin, BaseEstimator):
         fitted = {
             name: getattr(self, f"{name}_") for name in DATA_AUTO if hasattr(self, f"{name}_")
         }
-        return resolve_data_auto(apply_preset(spec, self.get_params(deep=False)), fitted)
+        given = self.get_params(deep=False)
+        return resolve_data_auto(given, apply_preset(spec, given), fitted)
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` a fit builds (preset applied)."""

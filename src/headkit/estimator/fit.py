@@ -120,7 +120,8 @@ def validate_partial_fit(
     # partial_fit holds nothing out: no temperature, no epoch selection
     monitor = "val_accuracy" if est.monitor == "auto" else est.monitor
     patience = None if est.patience == "auto" else est.patience
-    return X, y, {**fitted, "calibrate_": False, "monitor_": monitor, "patience_": patience}
+    fitted.update(calibrate_=False, monitor_=monitor, patience_=patience)
+    return X, y, {**fitted, "epochs_": est.resolved_params()["epochs"]}
 
 
 def network_input(estimator: Any, X: Any) -> Any:

@@ -15,9 +15,10 @@ Figures quoted in the docstrings come from ``benchmarks/train_speed.py --section
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from headkit.config import PLAIN_AUTO, NetworkConfig, TrainingConfig, settings
+from headkit.config import PLAIN_AUTO, NetworkConfig, TrainingConfig, batch_rows, settings
 from headkit.exceptions import ConfigError
 from headkit.registry import Registry
 
@@ -116,13 +117,31 @@ def automatic_preset(
 
 # Settings whose "auto" depends on the data a fit sees (not on a preset): the fitted estimator
 # keeps the value used as ``<name>_`` and saves it under config.json's metadata "resolved".
-DATA_AUTO = ("calibrate", "monitor", "patience")
+DATA_AUTO = ("calibrate", "monitor", "patience", "epochs")
 HONEST_MONITOR = "val_calibrated_loss"  # epoch chosen by its loss after its best temperature
 HONEST_PATIENCE = 16  # epochs without a better calibrated validation loss before stopping
+# The honest recipe's schedule holds at most this many steps (fewer epochs on a large table: the
+# 254,654-row AER Fertility gets 11 instead of 80) and at least this many epochs.
+HONEST_STEPS, HONEST_MIN_EPOCHS = 4000, 5
+
+
+def honest_epochs(params: dict[str, Any], preset: str | None, n_rows: int) -> int:
+    """Return the epochs of a fit with the honest recipe on ``n_rows`` rows.
+
+    The preset's or the library default, cut so that the schedule holds at most
+    :data:`HONEST_STEPS` optimisation steps (never under :data:`HONEST_MIN_EPOCHS`); epochs set
+    by the caller or by the preset stand as they are.
+    """
+    resolved = apply_preset(preset, params)
+    epochs = int(resolved["epochs"])
+    if not _same(params.get("epochs", AUTO), AUTO) or "epochs" in preset_values(preset or "none"):
+        return epochs
+    steps = math.ceil(n_rows / batch_rows(resolved["batch_size"], n_rows))
+    return min(epochs, max(HONEST_MIN_EPOCHS, math.ceil(HONEST_STEPS / steps)))
 
 
 def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict[str, Any]:
-    """Return the fitted ``calibrate_``, ``monitor_`` and ``preset_`` of a fit on this data.
+    """Return the fitted ``calibrate_``, ``monitor_``, ``patience_``, ``epochs_``, ``preset_``.
 
     Parameters
     ----------
@@ -142,7 +161,8 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
         ``monitor_``: ``monitor``, or for ``"auto"`` :data:`HONEST_MONITOR` when the fit
         calibrates :func:`honest_data`, else ``"val_accuracy"``. ``patience_``: ``patience``, or
         for ``"auto"`` :data:`HONEST_PATIENCE` with that monitor on that data, else None (the
-        whole schedule). ``preset_``: see :func:`automatic_preset`.
+        whole schedule). ``epochs_``: the preset's or default epochs, cut on large tables by
+        :func:`honest_epochs` under that recipe. ``preset_``: see :func:`automatic_preset`.
     """
     honest = honest_data(table, n_rows)
     calibrate, fraction = params["calibrate"], params.get("validation_fraction")
@@ -154,25 +174,32 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
     monitor = params["monitor"]
     if _same(monitor, AUTO):
         monitor = HONEST_MONITOR if calibrate and honest else PLAIN_AUTO["monitor"]
+    recipe = monitor == HONEST_MONITOR and honest
     patience = params.get("patience")
     if _same(patience, AUTO):
-        patience = HONEST_PATIENCE if monitor == HONEST_MONITOR and honest else None
+        patience = HONEST_PATIENCE if recipe else None
+    preset = automatic_preset(params["preset"], n_rows, bool(calibrate), table)
+    epochs = apply_preset(preset, params)["epochs"]
     return {
         "calibrate_": bool(calibrate),
         "monitor_": str(monitor),
         "patience_": patience,
-        "preset_": automatic_preset(params["preset"], n_rows, bool(calibrate), table),
+        "epochs_": honest_epochs(params, preset, n_rows) if recipe else epochs,
+        "preset_": preset,
     }
 
 
-def resolve_data_auto(params: dict[str, Any], fitted: dict[str, Any]) -> dict[str, Any]:
-    """Return ``params`` with each ``"auto"`` of :data:`DATA_AUTO` replaced by its fitted value.
+def resolve_data_auto(
+    given: dict[str, Any], resolved: dict[str, Any], fitted: dict[str, Any]
+) -> dict[str, Any]:
+    """Return ``resolved`` with the fit's value of each :data:`DATA_AUTO` setting left "auto".
 
-    ``fitted`` maps a name to the value a fit used (absent before a fit: ``"auto"`` stays).
+    ``given`` holds the parameters as set; ``fitted`` maps a name to the value the fit used
+    (absent before a fit: the preset's value or ``"auto"`` stays).
     """
-    resolved = dict(params)
+    resolved = dict(resolved)
     for name in DATA_AUTO:
-        if _same(resolved.get(name, AUTO), AUTO) and name in fitted:
+        if _same(given.get(name, AUTO), AUTO) and name in fitted:
             resolved[name] = fitted[name]
     return resolved
 

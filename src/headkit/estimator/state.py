@@ -45,7 +45,9 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "best_epoch": estimator.best_epoch_,
         "preset": getattr(estimator, "preset_", None),
         # the values the fit used for the settings whose "auto" follows the data
-        "resolved": {name: getattr(estimator, f"{name}_", None) for name in DATA_AUTO},
+        "resolved": {
+            n: getattr(estimator, f"{n}_") for n in DATA_AUTO if hasattr(estimator, f"{n}_")
+        },
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
         "nested": {
@@ -157,8 +159,9 @@ def _data_auto(estimator: HeadClassifier, meta: dict[str, Any]) -> dict[str, Any
     Runs saved before those settings had ``"auto"`` hold them as set; one missing from their
     config (read back as ``"auto"``) gets the default it had then.
     """
-    resolved = meta.get("resolved") or {}
-    values = {name: resolved.get(name, getattr(estimator, name)) for name in DATA_AUTO}
+    if "resolved" in meta:
+        return {name: meta["resolved"][name] for name in DATA_AUTO if name in meta["resolved"]}
+    values = {name: getattr(estimator, name) for name in PLAIN_AUTO}
     return {name: PLAIN_AUTO[name] if value == "auto" else value for name, value in values.items()}
 
 
