@@ -22,6 +22,9 @@ AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
 AUTO_BATCH_MIN = 32  # ... but no batch of batch_size=None is smaller than this (or all rows)
 MULTILABEL_THRESHOLD = 0.5  # a multi-label model predicts each class whose probability is above it
 PREDICT_BATCH = 8192  # rows per forward pass when predicting (torch and NumPy engines)
+# What "auto" means for the settings that follow the data where the data is not known (a Trainer
+# built from a bare TrainingConfig, runs saved before "auto"): the plain path, every row trained.
+PLAIN_AUTO = {"calibrate": False, "monitor": "val_accuracy", "patience": None}
 
 
 @dataclass(frozen=True)
@@ -207,11 +210,14 @@ class TrainingConfig:
         Range(float, 0, 1),
         None,
     )
-    patience: int | None = setting(
-        None,
+    patience: int | str | None = setting(
+        "auto",
         "Epochs without validation improvement before stopping; none runs the whole schedule "
-        "(on MNIST-1D 0.7 points better on average over 8 seeds than patience=40).",
+        "(on MNIST-1D 0.7 points better on average over 8 seeds than patience=40); auto: 16 "
+        "where monitor resolves to val_calibrated_loss (tables and small data, whose best epoch "
+        "comes early), else none.",
         Range(int, 1, None),
+        Choice(("auto",)),
         None,
     )
     restore_best: bool = setting(
@@ -367,8 +373,8 @@ class TrainingConfig:
         None,
         "A named recipe (headkit.estimator.presets: accurate, small, none) whose values replace "
         "every setting left at its default; options after a colon (accurate:epochs=60); none "
-        "uses small (2×128, dropout 0.5, weight decay 0.1) on fewer than 2,000 rows when "
-        "calibrate is on.",
+        "uses small (2×128, dropout 0.5, weight decay 0.1) where calibrate is on for a table "
+        "(a DataFrame) or fewer than 2,000 rows.",
         str,
         None,
     )

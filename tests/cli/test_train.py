@@ -118,3 +118,35 @@ def test_predict_names_an_empty_file(tmp_path):
     result = invoke("predict", tmp_path / "r", tmp_path / "empty.csv")
     assert result.exit_code == 2
     assert result.output.startswith("error: ") and str(tmp_path / "empty.csv") in result.output
+
+
+@pytest.mark.parametrize(
+    ("flags", "resolved"),
+    [
+        ((), {"calibrate": True, "monitor": "val_calibrated_loss", "patience": 16}),  # a table
+        (
+            ("--no-calibrate", "--patience", "none"),
+            {"calibrate": False, "monitor": "val_accuracy", "patience": None},
+        ),
+        (
+            ("--calibrate", "--patience", "3"),
+            {"calibrate": True, "monitor": "val_calibrated_loss", "patience": 3},
+        ),
+    ],
+)
+def test_calibrate_and_patience_flags_and_their_auto(tmp_path, flags, resolved):
+    import json
+
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    rows["y"] = (rows["a"] > 0).astype(int)
+    rows.to_csv(tmp_path / "d.csv", index=False)
+    result = invoke("train", "--data", tmp_path / "d.csv", "--target", "y", "--epochs", "2",
+                    "--hidden-sizes", "4", "--out", tmp_path / "r", "-q", *flags)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "r" / "config.json").read_text())["metadata"]
+    assert meta["resolved"] == resolved
+    given = {"--no-calibrate": False, "--calibrate": True}
+    assert meta["training"]["calibrate"] == next((given[f] for f in flags if f in given), "auto")
+    assert invoke("train", "--data", tmp_path / "d.csv", "--target", "y", "--patience",
+                  "soon").exit_code == 2  # fmt: skip

@@ -21,7 +21,7 @@ def digits():
 
 
 def test_fit_cuts_to_the_smallest_width_within_the_budget(digits, tmp_path):
-    # calibrate=False: a temperature fitted at width K is not the full network's, cut
+    # calibrate=False: a temperature fitted after the cut would differ from the full network's
     settings = {"hidden_sizes": (48,), "dropout": "nested", "epochs": 12, "random_state": 0,
                 "calibrate": False}  # fmt: skip
     model = HeadClassifier(nested_budget=0.02, **settings).fit(digits.X_train, digits.y_train)

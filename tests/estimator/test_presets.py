@@ -9,6 +9,7 @@ from headkit.estimator.presets import (
     PRESETS,
     PRESETTABLE,
     apply_preset,
+    automatic_settings,
     library_defaults,
     preset_values,
 )
@@ -149,6 +150,7 @@ def test_automatic_preset_by_rows():
     assert automatic_preset(None, SMALL_DATA_ROWS) is None
     assert automatic_preset("accurate", 10) == "accurate"
     assert automatic_preset(None, 10, calibrate=False) is None
+    assert automatic_preset(None, 10 * SMALL_DATA_ROWS, table=True) == "small"  # any table
 
 
 def _rows(n, seed=0):
@@ -164,16 +166,22 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
 
     import pandas as pd
 
-    from headkit.estimator.presets import SMALL_DATA_ROWS
+    from headkit.estimator.presets import HONEST_PATIENCE, SMALL_DATA_ROWS
 
     X, y = _rows(SMALL_DATA_ROWS)
     fast = {"epochs": 2, "hidden_sizes": (8,)}
     array = HeadClassifier(**fast).fit(X, y)  # a large numeric array: every row trains
     assert (array.calibrate_, array.monitor_, array.preset_) == (False, "val_accuracy", None)
+    assert array.patience_ is None and array.n_iter_ == 2
     assert array.temperature_ == 1.0 and array.history_[0]["val_loss"] is None
     frame = pd.DataFrame(X, columns=list("abcd"))  # the same rows as a table: the honest recipe
     table = HeadClassifier(**fast).fit(frame, y)
-    assert (table.calibrate_, table.monitor_, table.preset_) == (True, "val_calibrated_loss", None)
+    assert (table.calibrate_, table.monitor_, table.preset_) == (
+        True,
+        "val_calibrated_loss",
+        "small",
+    )
+    assert table.patience_ == HONEST_PATIENCE
     assert table.temperature_ != 1.0 and table.calibration_["n_samples"] == 200
     small = HeadClassifier(**fast).fit(X[:300], y[:300])  # small data: honest too, at any type
     assert (small.calibrate_, small.monitor_, small.preset_) == (
@@ -186,13 +194,18 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
     assert table.training_config(resolved=False).monitor == "auto"
     table.save(tmp_path / "run")
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
-    assert saved["resolved"] == {"calibrate": True, "monitor": "val_calibrated_loss"}
+    assert saved["resolved"] == {
+        "calibrate": True, "monitor": "val_calibrated_loss", "patience": HONEST_PATIENCE,
+        "epochs": 2,
+    }  # fmt: skip
     back = HeadClassifier.load(tmp_path / "run")
-    assert (back.calibrate_, back.monitor_) == (True, "val_calibrated_loss")
+    found = (back.calibrate_, back.monitor_, back.patience_, back.epochs_)
+    assert found == tuple(saved["resolved"].values())
+    assert back.training_config().patience == HONEST_PATIENCE
     assert back.get_params() == table.get_params()
 
 
-HONEST, PLAIN = (True, "val_calibrated_loss"), (False, "val_accuracy")
+HONEST, PLAIN = (True, "val_calibrated_loss", 16), (False, "val_accuracy", None)
 
 
 @pytest.mark.parametrize(
@@ -201,18 +214,35 @@ HONEST, PLAIN = (True, "val_calibrated_loss"), (False, "val_accuracy")
         ({}, HONEST, PLAIN),
         ({"validation_fraction": 0.0}, PLAIN, PLAIN),  # every row asked for training
         ({"calibrate": False}, PLAIN, PLAIN),
-        ({"monitor": "val_loss"}, (True, "val_loss"), (False, "val_loss")),  # a value set wins
-        ({"calibrate": True}, HONEST, (True, "val_accuracy")),
-        ({"validation_fraction": 0.1}, HONEST, (True, "val_accuracy")),  # held out anyway
-        ({"patience": 5}, HONEST, (True, "val_accuracy")),
+        ({"monitor": "val_loss"}, (True, "val_loss", None), (False, "val_loss", None)),  # set wins
+        ({"calibrate": True}, HONEST, (True, "val_accuracy", None)),
+        ({"validation_fraction": 0.1}, HONEST, (True, "val_accuracy", None)),  # held out anyway
+        ({"patience": 5}, (*HONEST[:2], 5), (True, "val_accuracy", 5)),
+        ({"patience": None}, (*HONEST[:2], None), PLAIN),  # the whole schedule, as asked
     ],
 )
 def test_auto_follows_what_the_caller_set(params, small, large):
     from headkit.estimator.presets import automatic_settings
 
-    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": None,
+    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": "auto",
              "validation_fraction": None, **params}  # fmt: skip
     for n_rows, expected in ((300, small), (5000, large)):
         found = automatic_settings(given, table=False, n_rows=n_rows)
-        assert (found["calibrate_"], found["monitor_"]) == expected, n_rows
+        assert (found["calibrate_"], found["monitor_"], found["patience_"]) == expected, n_rows
     assert automatic_settings(given, table=True, n_rows=5000)["monitor_"] == small[1]
+
+
+def test_large_tables_get_fewer_epochs_under_the_honest_recipe():
+    from headkit.estimator.presets import HONEST_MIN_EPOCHS, HONEST_STEPS, honest_epochs
+
+    auto = {name: "auto" for name in PRESETTABLE}
+    assert honest_epochs(auto, "small", 5000) == 80  # 10 steps of 512 rows per epoch: all 80
+    # the 190,990 training rows of AER Fertility: 374 steps of 512 per epoch
+    assert honest_epochs(auto, "small", 190_990) == -(-HONEST_STEPS // 374) == 11
+    assert honest_epochs(auto, None, 10**8) == HONEST_MIN_EPOCHS
+    assert honest_epochs({**auto, "epochs": 30}, "small", 190_990) == 30  # set: it stands
+    assert honest_epochs(auto, "accurate", 190_990) == ACCURATE["epochs"]  # the preset's
+    given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": "auto",
+             "validation_fraction": None, **auto}  # fmt: skip
+    assert automatic_settings(given, table=True, n_rows=190_990)["epochs_"] == 11
+    assert automatic_settings(given, table=False, n_rows=190_990)["epochs_"] == 80  # plain

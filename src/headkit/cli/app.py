@@ -291,13 +291,21 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
     from headkit.estimator.presets import apply_preset
 
     training = meta.get("training", {})
-    if training.get("preset"):
-        table.add_row("preset", str(training["preset"]))
-    training = {
-        k: v for k, v in apply_preset(training.get("preset"), training).items() if k in training
-    }
+    preset = meta.get("preset") or training.get("preset")  # the fit's, automatic ones included
+    if preset:
+        table.add_row("preset", str(preset))
+    training = {k: v for k, v in apply_preset(preset, training).items() if k in training}
+    training.update(meta.get("resolved") or {})  # what "auto" calibrate/monitor/patience became
     training_keys = ("loss", "epochs", "batch_size", "lr", "weight_decay", "schedule")
-    for key in (*training_keys, "solver", "augment", "random_state"):
+    for key in (
+        *training_keys,
+        "calibrate",
+        "monitor",
+        "patience",
+        "solver",
+        "augment",
+        "random_state",
+    ):
         if key in training:
             table.add_row(key, str(training[key]))
     if "seed" in meta:

@@ -52,6 +52,8 @@ def setting_parameters() -> list[inspect.Parameter]:
         panel = "Network" if field.name in network else "Training"
         if kind is bool and default:  # --x/--no-x: a panel of their own keeps the others wide
             panel = f"{panel}: on by default"
+        elif names and "/" in names[0]:  # --calibrate/--no-calibrate, neither given: auto
+            panel = f"{panel}: auto by default"
         option = typer.Option(
             *names, help=field.metadata["help"], show_default=True, rich_help_panel=panel
         )
@@ -96,6 +98,19 @@ def teacher_value(paths: list[Path] | None) -> str | tuple[str, ...] | None:
     return str(paths[0]) if len(paths) == 1 else tuple(str(p) for p in paths)
 
 
+def patience_value(text: str) -> int | str | None:
+    """Parse ``--patience``: epochs (``10``), ``none`` (the whole schedule) or ``auto``."""
+    word = text.strip().lower()
+    if word in ("auto", "none"):
+        return None if word == "none" else "auto"
+    try:
+        return int(word)
+    except ValueError:
+        raise ConfigError(
+            f"--patience must be a number of epochs, none or auto; got {text!r}."
+        ) from None
+
+
 def _switch(text: str, words: dict[str, Any]) -> Any:
     """``words[text]`` for a known word (true, false, none, ...), else the text (a spec)."""
     return words.get(text.strip().lower(), text)
@@ -117,6 +132,7 @@ _TEXT: dict[str, tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]] = {
     "class_weight": (str | None, lambda v: v, lambda text: _switch(text or "none", {"none": None})),
     "tabular": (str, lambda v: str(v).lower(), lambda text: _switch(text, _BOOLS)),
     "calibrate": (bool | None, lambda v: None, lambda flag: "auto" if flag is None else flag),
+    "patience": (str, lambda v: str(v).lower(), patience_value),
     "checkpoint_dir": (str | None, lambda v: v, lambda text: text),
 }
 

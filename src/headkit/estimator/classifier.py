@@ -97,11 +97,11 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         original column); None without gates. See :mod:`headkit.estimator.structure`.
     preset_ : str or None
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
-        ``"small"`` on fewer than 2,000 rows (:func:`headkit.estimator.presets.automatic_preset`);
-        saved.
-    calibrate_, monitor_ : bool, str
-        The ``calibrate`` and ``monitor`` the fit used (``"auto"`` resolved by the data:
-        :func:`headkit.estimator.presets.automatic_settings`); saved.
+        ``"small"`` for a table or fewer than 2,000 rows
+        (:func:`headkit.estimator.presets.automatic_preset`); saved.
+    calibrate_, monitor_, patience_, epochs_ : bool, str, int or None, int
+        The ``calibrate``, ``monitor``, ``patience`` and ``epochs`` the fit used (``"auto"``
+        resolved by the data: :func:`headkit.estimator.presets.automatic_settings`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -121,8 +121,11 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         from headkit.estimator.presets import apply_preset
 
         spec = self.preset if self.preset is not None else getattr(self, "preset_", None)
-        fitted = {name: getattr(self, f"{name}_", None) for name in DATA_AUTO}
-        return resolve_data_auto(apply_preset(spec, self.get_params(deep=False)), fitted)
+        fitted = {
+            name: getattr(self, f"{name}_") for name in DATA_AUTO if hasattr(self, f"{name}_")
+        }
+        given = self.get_params(deep=False)
+        return resolve_data_auto(given, apply_preset(spec, given), fitted)
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` a fit builds (preset applied)."""

@@ -119,7 +119,9 @@ def validate_partial_fit(
     fitted = {"classes_": labels, "multilabel_": False, "preprocessor_": None}
     # partial_fit holds nothing out: no temperature, no epoch selection
     monitor = "val_accuracy" if est.monitor == "auto" else est.monitor
-    return X, y, {**fitted, "calibrate_": False, "monitor_": monitor}
+    patience = None if est.patience == "auto" else est.patience
+    fitted.update(calibrate_=False, monitor_=monitor, patience_=patience)
+    return X, y, {**fitted, "epochs_": est.resolved_params()["epochs"]}
 
 
 def network_input(estimator: Any, X: Any) -> Any:
@@ -142,11 +144,11 @@ def validation_rows(est: Any, n_rows: int) -> int:
     class) nothing is held out; a warning says so when ``patience`` needed the split.
     """
     needs_split = est.calibrate_ or getattr(est, "nested_budget", None) is not None
-    share = validation_share(est.validation_fraction, est.patience, needs_split, n_rows)
+    share = validation_share(est.validation_fraction, est.patience_, needs_split, n_rows)
     n_val = round(share * n_rows)
     if n_val >= 1 and n_rows - n_val >= len(est.classes_):
         return n_val
-    if est.patience is not None and share > 0:
+    if est.patience_ is not None and est.patience != "auto" and share > 0:
         warnings.warn(
             f"patience={est.patience} needs a validation split, but {n_rows} rows with "
             f"a validation share of {share} leave none; early stopping is off "

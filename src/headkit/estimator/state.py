@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from headkit import io
-from headkit.config import TrainingConfig
+from headkit.config import PLAIN_AUTO, TrainingConfig
 from headkit.estimator.presets import DATA_AUTO
 from headkit.evaluation.conformal import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
@@ -45,7 +45,9 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         "best_epoch": estimator.best_epoch_,
         "preset": getattr(estimator, "preset_", None),
         # the values the fit used for the settings whose "auto" follows the data
-        "resolved": {name: getattr(estimator, f"{name}_", None) for name in DATA_AUTO},
+        "resolved": {
+            n: getattr(estimator, f"{n}_") for n in DATA_AUTO if hasattr(estimator, f"{n}_")
+        },
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
         "nested": {
@@ -110,7 +112,6 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
         "preset_": meta.get("preset"),
-        **{f"{name}_": (meta.get("resolved") or {}).get(name) for name in DATA_AUTO},
         "preprocessor_": preprocessor,
         "nested_width_": (meta.get("nested") or {}).get("width"),
         "nested_curve_": (meta.get("nested") or {}).get("curve"),
@@ -152,6 +153,18 @@ def saved_training(meta: dict[str, Any]) -> tuple[TrainingConfig, int, int]:
     return training, 0, int(seed or 0)  # verbose: a loaded model is quiet until asked
 
 
+def _data_auto(estimator: HeadClassifier, meta: dict[str, Any]) -> dict[str, Any]:
+    """The values a saved fit used for the settings whose ``"auto"`` follows the data.
+
+    Runs saved before those settings had ``"auto"`` hold them as set; one missing from their
+    config (read back as ``"auto"``) gets the default it had then.
+    """
+    if "resolved" in meta:
+        return {name: meta["resolved"][name] for name in DATA_AUTO if name in meta["resolved"]}
+    values = {name: getattr(estimator, name) for name in PLAIN_AUTO}
+    return {name: PLAIN_AUTO[name] if value == "auto" else value for name, value in values.items()}
+
+
 def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> HeadClassifier:
     """Rebuild a fitted estimator from a saved directory (:meth:`HeadClassifier.load`)."""
     from headkit.training import Trainer
@@ -169,9 +182,9 @@ def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> 
     estimator._set_fitted(**restored_attributes(model, meta, Path(path)), seed_=seed)
     if estimator.preset_ is None:  # runs saved before preset_ existed
         estimator._set_fitted(preset_=estimator.preset)
-    for name in DATA_AUTO:  # runs saved before "auto" saved these as set
-        if getattr(estimator, f"{name}_") is None:
-            estimator._set_fitted(**{f"{name}_": getattr(estimator, name)})
-    resolved = estimator.training_config().replace(device=device)
-    estimator._trainer = Trainer(model, resolved, model.config.n_classes)
+    estimator._set_fitted(
+        **{f"{name}_": value for name, value in _data_auto(estimator, meta).items()}
+    )
+    training = estimator.training_config().replace(device=device)
+    estimator._trainer = Trainer(model, training, model.config.n_classes)
     return estimator

@@ -162,7 +162,7 @@ def _data(request: TrainRequest) -> TrainingData:
         request.test_fraction,
         validation_share(
             request.params.get("validation_fraction"),
-            request.params.get("patience"),
+            None if request.params.get("patience") == "auto" else request.params.get("patience"),
             request.params.get("calibrate") is True,  # "auto" holds out rows only where it can
         ),
         seed if isinstance(seed, int) else 0,

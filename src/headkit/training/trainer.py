@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from headkit import protocols
-from headkit.config import TrainingConfig, batch_rows
+from headkit.config import PLAIN_AUTO, TrainingConfig, batch_rows
 from headkit.exceptions import ConfigError, DataError
 from headkit.nn.losses import LOSSES
 from headkit.threads import with_thread_policy
@@ -85,6 +85,8 @@ class Trainer:
         n_classes: int,
         callbacks: Sequence[Callback] = (),
     ) -> None:
+        auto = {k: v for k, v in PLAIN_AUTO.items() if getattr(config, k) == "auto"}
+        config = config.replace(**auto)  # no data to follow here: "auto" is the plain path
         for name, allowed in (("schedule", SCHEDULES), ("monitor", MONITORS)):
             if getattr(config, name) not in allowed:
                 value = getattr(config, name)
