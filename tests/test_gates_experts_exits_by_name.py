@@ -1,4 +1,4 @@
-"""Input-feature gates (A17) by name on real data (digits, MNIST-1D): each trains, saves, loads
+"""Input-feature gates (A17) and mixture-of-experts blocks (A14) by name on real data (digits, MNIST-1D): each trains, saves, loads
 and predicts from the estimator, and from the CLI (``train`` then ``predict``, on the torch
 engine, which the NumPy engine leaves these networks to)."""
 
@@ -16,6 +16,8 @@ from headkit.data import load_dataset
 SPECS = [
     {"input_gates": "optfs"},
     {"input_gates": "stg:lam=0.5,sigma=0.5"},
+    {"block": "moe:experts=4,k=1"},
+    {"block": "moe:experts=4,k=2,gumbel=true,tau=0.5"},
 ]
 # Above chance (0.1) after 8 epochs of a (64,) network, as in test_noise_margin_gate_by_name.
 FLOOR = {"digits": 0.85, "mnist1d": 0.25}

@@ -118,8 +118,8 @@ class NetworkConfig:
     block: str = setting(
         "dense",
         "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation), glu, swiglu or geglu "
-        "(a gated unit replaces both) or lowrank:rank=16 (W = U Vᵀ, ordered dropout over the "
-        "rank).",
+        "(a gated unit replaces both), lowrank:rank=16 (W = U Vᵀ, ordered dropout over the rank) "
+        "or moe:experts=4,k=1 (top-k gated mixture of experts, load-balancing loss).",
         str,
     )
     input_gates: str = setting(

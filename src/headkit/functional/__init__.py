@@ -84,6 +84,12 @@ from headkit.functional.mixing import (
     mixup,
     sample_mixing,
 )
+from headkit.functional.mixture import (
+    load_balancing_loss,
+    moe_linear,
+    sample_gumbel,
+    top_k_gates,
+)
 from headkit.functional.multilabel import decoupled_softmax_loss, soft_top_k, soft_top_k_loss
 from headkit.functional.neighbors import knn_votes, nearest_mean_logits, update_class_means
 from headkit.functional.nested_dropout import nested_dropout, nested_dropout_mask, sample_nested_cut
@@ -129,6 +135,10 @@ from headkit.functional.stablemax import (
 from headkit.functional.temperature import best_temperature, temperature_nll
 
 __all__ = [
+    "load_balancing_loss",
+    "moe_linear",
+    "sample_gumbel",
+    "top_k_gates",
     "gate_penalty",
     "optfs_beta",
     "optfs_gates",

@@ -102,6 +102,7 @@ from headkit.nn.losses import (
 from headkit.nn.low_rank import LowRankLinear
 from headkit.nn.masking import MaskedLoss, masked_probabilities
 from headkit.nn.memory_heads import KNNHead, NearestMeanHead
+from headkit.nn.mixture import MoELinear
 from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss
 from headkit.nn.outputs import (
     Entmax15,
@@ -152,6 +153,7 @@ __all__ += [
     "INITS",
     "INPUT_GATES",
     "InputGates",
+    "MoELinear",
     "OptFSGates",
     "StochasticGates",
     "RESIDUALS",

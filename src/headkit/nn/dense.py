@@ -125,10 +125,11 @@ class DenseStack(nn.Module):
         from headkit.nn.gated import BLOCKS
 
         kind = BLOCKS.build(block)
-        if block.startswith("lowrank") and init.split(":")[0] != "default":
+        kind_name = block.split(":")[0].strip().lower()
+        if kind_name in ("lowrank", "moe") and init.split(":")[0] != "default":
             raise ConfigError(
-                f"init {init!r} sets a dense weight matrix; a lowrank block stores U and V. "
-                "Use init='default' with block='lowrank'."
+                f"init {init!r} sets a dense weight matrix; a {kind_name} block stores others. "
+                f"Use init='default' with block='{kind_name}'."
             )
 
         plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
