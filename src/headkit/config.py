@@ -26,10 +26,7 @@ PREDICT_BATCH = 8192  # rows per forward pass when predicting (torch and NumPy e
 
 @dataclass(frozen=True)
 class Range:
-    """Allowed values: numbers of ``kind`` between ``low`` and ``high`` (``None`` = unbounded).
-
-    ``closed`` is ``"left"``, ``"right"``, ``"both"`` or ``"neither"`` (scikit-learn's words).
-    """
+    """Numbers of ``kind`` from ``low`` to ``high`` (None: unbounded); ``closed`` as sklearn's."""
 
     kind: type
     low: float | None
@@ -124,8 +121,12 @@ class NetworkConfig:
     )
     input_gates: str = setting(
         "none",
-        "Learnable input-feature gates with a sparsity penalty (headkit.nn.INPUT_GATES): none, "
-        "optfs:lam=0.1 (σ(β·s), β rising; 1[s > 0] at prediction) or stg:lam=0.5 (stochastic).",
+        "Learnable input-feature gates, sparsity-penalised: none, optfs:lam=0.1 or stg:lam=0.5.",
+        str,
+    )
+    layer_drop: str = setting(
+        "none",
+        "Drop residual blocks in training, shared early-exit head: none or layerskip:p_max=0.2.",
         str,
     )
     norm: str | None = setting(

@@ -49,6 +49,11 @@ from headkit.functional.input_gates import (
     stochastic_gates,
 )
 from headkit.functional.knowledge_transfer import naive_sampled_label_ce, sampled_label_logit_loss
+from headkit.functional.layer_drop import (
+    early_exit_weights,
+    first_confident_exit,
+    layer_drop_rates,
+)
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.loss_variants import (
     bias_loss_weights,
@@ -135,6 +140,9 @@ from headkit.functional.stablemax import (
 from headkit.functional.temperature import best_temperature, temperature_nll
 
 __all__ = [
+    "early_exit_weights",
+    "first_confident_exit",
+    "layer_drop_rates",
     "load_balancing_loss",
     "moe_linear",
     "sample_gumbel",

@@ -85,6 +85,7 @@ from headkit.nn.heads import (
 )
 from headkit.nn.init import INITS
 from headkit.nn.input_gates import INPUT_GATES, InputGates, OptFSGates, StochasticGates
+from headkit.nn.layer_drop import LAYER_DROPS, LayerSkip, early_exit_predict
 from headkit.nn.loss_variants import (
     BiasLoss,
     DistillationLoss,
@@ -153,6 +154,9 @@ __all__ += [
     "INITS",
     "INPUT_GATES",
     "InputGates",
+    "LAYER_DROPS",
+    "LayerSkip",
+    "early_exit_predict",
     "MoELinear",
     "OptFSGates",
     "StochasticGates",
