@@ -79,6 +79,7 @@ def test_moe_linear_equals_the_dense_mixture():
     gates, _ = top_k_gates(torch.randn(9, 4, dtype=torch.float64), 2)
     dense = torch.einsum("ne,neo->no", gates, torch.einsum("ni,eoi->neo", x, w) + b)
     torch.testing.assert_close(moe_linear(x, w, b, gates), dense)
+    torch.testing.assert_close(moe_linear(x, w, b, gates, dense=True), dense)
 
 
 def test_unselected_experts_get_exactly_zero_gradient():

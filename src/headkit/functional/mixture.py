@@ -80,7 +80,9 @@ def load_balancing_loss(gates: Tensor, probs: Tensor) -> Tensor:
     return probs.shape[-1] * (f * p).sum()
 
 
-def moe_linear(x: Tensor, weight: Tensor, bias: Tensor | None, gates: Tensor) -> Tensor:
+def moe_linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None, gates: Tensor, dense: bool = False
+) -> Tensor:
     """``Σ_e gates[:, e] · (x W_eᵀ + b_e)``, computing each expert only on its routed rows.
 
     Parameters
@@ -91,6 +93,9 @@ def moe_linear(x: Tensor, weight: Tensor, bias: Tensor | None, gates: Tensor) ->
     gates : Tensor, shape (N, E)
         Sparse gates (:func:`top_k_gates`); an expert whose gate is 0 for a row is not run on
         it, so it gets exactly zero gradient from that row.
+    dense : bool
+        Run every expert on every row and weight by the gates instead (the same values up to
+        float rounding, E/k times the work; traceable, for ONNX export).
 
     Returns
     -------
@@ -99,6 +104,11 @@ def moe_linear(x: Tensor, weight: Tensor, bias: Tensor | None, gates: Tensor) ->
     Equivalent to ``torch.einsum("ne,neo->no", gates, torch.einsum("ni,eoi->neo", x, weight) +
     bias)`` (the dense form).
     """
+    if dense:
+        experts = torch.einsum("ni,eoi->neo", x, weight)
+        if bias is not None:
+            experts = experts + bias
+        return torch.einsum("ne,neo->no", gates, experts)
     out = x.new_zeros(x.shape[0], weight.shape[1])
     for e in range(weight.shape[0]):
         rows = gates[:, e].nonzero().squeeze(-1)

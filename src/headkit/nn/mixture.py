@@ -84,7 +84,8 @@ class MoELinear(nn.Module):
         gates, probs = self.gates(rows)
         if self.training and torch.is_grad_enabled() and self.balance > 0:
             self._aux = self.balance * load_balancing_loss(gates, probs)
-        out = moe_linear(rows, self.experts_weight, self.experts_bias, gates)
+        exporting = torch.compiler.is_exporting() or torch.jit.is_tracing()  # ONNX: no gathers
+        out = moe_linear(rows, self.experts_weight, self.experts_bias, gates, dense=exporting)
         return out.reshape(*x.shape[:-1], self.out_features)
 
     def auxiliary_loss(self) -> Tensor | None:
