@@ -63,6 +63,7 @@ _META: dict[str, Meta] = {
     "AUGMENTS": Meta("Augmentations", "augment"),
     "BLOCKS": Meta("Dense block kinds", "block"),
     "INPUT_GATES": Meta("Input-feature gates", "input_gates", ("n_features",)),
+    "LAYER_DROPS": Meta("Layer dropout and early exit", "layer_drop"),
     "PRUNING": Meta("Pruning (sparse Dense layers)", "prune"),
     "PRESETS": Meta("Presets", "preset"),
     "DATASETS": Meta(

@@ -29,10 +29,7 @@ PLAIN_AUTO = {"calibrate": False, "monitor": "val_accuracy", "patience": None}
 
 @dataclass(frozen=True)
 class Range:
-    """Allowed values: numbers of ``kind`` between ``low`` and ``high`` (``None`` = unbounded).
-
-    ``closed`` is ``"left"``, ``"right"``, ``"both"`` or ``"neither"`` (scikit-learn's words).
-    """
+    """Numbers of ``kind`` from ``low`` to ``high`` (None: unbounded); ``closed`` as sklearn's."""
 
     kind: type
     low: float | None
@@ -121,14 +118,18 @@ class NetworkConfig:
     block: str = setting(
         "dense",
         "Dense block kind (headkit.nn.BLOCKS): dense (Linear → activation), glu, swiglu or geglu "
-        "(a gated unit replaces both) or lowrank:rank=16 (W = U Vᵀ, ordered dropout over the "
-        "rank).",
+        "(a gated unit replaces both), lowrank:rank=16 (W = U Vᵀ, ordered dropout over the rank) "
+        "or moe:experts=4,k=1 (top-k gated mixture of experts, load-balancing loss).",
         str,
     )
     input_gates: str = setting(
         "none",
-        "Learnable input-feature gates with a sparsity penalty (headkit.nn.INPUT_GATES): none, "
-        "optfs:lam=0.1 (σ(β·s), β rising; 1[s > 0] at prediction) or stg:lam=0.5 (stochastic).",
+        "Learnable input-feature gates, sparsity-penalised: none, optfs:lam=0.1 or stg:lam=0.5.",
+        str,
+    )
+    layer_drop: str = setting(
+        "none",
+        "Drop residual blocks in training, shared early-exit head: none or layerskip:p_max=0.2.",
         str,
     )
     norm: str | None = setting(

@@ -164,3 +164,12 @@ def test_a_multi_label_model_exports_an_indicator_label(tmp_path):
     expected = SavedModel.load(tmp_path / "run").predict_proba(X)
     assert np.abs(proba - expected).max() <= 1e-5
     np.testing.assert_array_equal(label, (expected > 0.5).astype(np.int64))
+
+
+@pytest.mark.parametrize(
+    "network",
+    [{"block": "moe:experts=3,k=2"}, {"block": "moe:gumbel=true"}, {"input_gates": "stg"}],
+    ids=["moe", "moe-gumbel", "stg-gates"],
+)
+def test_experts_and_input_gates_export(tmp_path, network):
+    check_export_matches(tmp_path, **network)  # MoE: the dense form under export (no gathers)

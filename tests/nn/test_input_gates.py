@@ -80,3 +80,12 @@ def test_table_gates_are_reported_per_original_column():
     assert list(clf.input_gates_) == ["a", "b", "c", "d", "colour"]
     assert clf.model_.config.n_features > 5  # the one-hot columns are grouped back
     assert clf.input_gates_["a"] == 1.0 and clf.input_gates_["colour"] == 0.0
+
+
+def test_the_report_names_the_kept_columns():
+    from headkit.report.collect import collect
+
+    X, y, _ = _signal_data(n=300, d=6)
+    clf = HeadClassifier(hidden_sizes=(8,), epochs=3, input_gates="optfs").fit(X, y)
+    kept = sum(g > 0 for g in clf.input_gates_.values())
+    assert any(f"input gates keep {kept} of 6 columns" in note for note in collect(clf).notes)

@@ -1,16 +1,25 @@
-"""What a fitted network's structure tells about the input: the kept input columns (A17).
+"""Uses of a fitted network's structure: kept input columns (A17), early exit (B7).
 
 :class:`StructureMixin` gives :class:`headkit.HeadClassifier` the ``input_gates_`` attribute:
 the prediction-time gate of every input column (``input_gates="optfs"`` or ``"stg"``), per
 *original* column for a table (a one-hot or hashed column is kept when any of its encoded
-columns is). It is read from the network's weights, so a loaded model reports it too.
+columns is). It is read from the network's weights, so a loaded model reports it too. And
+``predict_early_exit`` for networks trained with ``layer_drop="layerskip"``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+
+class EarlyExit(NamedTuple):
+    """What :meth:`StructureMixin.predict_early_exit` returns, one entry per row."""
+
+    labels: np.ndarray  # (n_samples,) predicted classes
+    proba: np.ndarray  # (n_samples, n_classes) float64, at each row's exit
+    depth: np.ndarray  # (n_samples,) int: Dense blocks run (n_blocks = the full network)
 
 
 def network_input_names(est: Any) -> list[str]:
@@ -75,6 +84,38 @@ class StructureMixin:
         if not isinstance(gates, InputGates):
             return None
         return column_gates(self, gates.kept().cpu().numpy().astype(np.float64))
+
+    def predict_early_exit(self, X: Any, threshold: float = 0.9) -> EarlyExit:
+        """Predict, letting each row leave at the first exit at least ``threshold`` confident.
+
+        For a network trained with ``layer_drop="layerskip"``: after each Dense block whose
+        output the shared head reads, rows whose largest probability is at least ``threshold``
+        stop there; the others go on (the last exit is the full network). ``threshold > 1``
+        gives exactly :meth:`predict_proba`. See :func:`headkit.nn.layer_drop.early_exit_predict`.
+
+        Returns
+        -------
+        EarlyExit
+            ``labels`` (n_samples,), ``proba`` (n_samples, n_classes), ``depth`` (n_samples,):
+            the Dense blocks each row ran.
+        """
+        from headkit.exceptions import ConfigError
+        from headkit.inference.forward import map_batches
+        from headkit.nn.layer_drop import early_exit_predict
+
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
+            raise ConfigError(f"threshold must be a number > 0; got {threshold!r}.")
+        rows = self._rows(X)  # type: ignore[attr-defined]
+        net = self.model_.eval()  # type: ignore[attr-defined]
+
+        def step(x: Any) -> dict[str, Any]:
+            proba, depth = early_exit_predict(net, x, float(threshold))
+            return {"proba": proba, "depth": depth}
+
+        out = map_batches(net, rows, step, threads=self.threads)  # type: ignore[attr-defined]
+        proba = out["proba"].numpy()
+        labels = self.classes_[proba.argmax(axis=1)]  # type: ignore[attr-defined]
+        return EarlyExit(labels, proba, out["depth"].numpy())
 
 
 def kept_summary(gates: dict[str, float], shown: int = 12) -> str:

@@ -49,6 +49,11 @@ from headkit.functional.input_gates import (
     stochastic_gates,
 )
 from headkit.functional.knowledge_transfer import naive_sampled_label_ce, sampled_label_logit_loss
+from headkit.functional.layer_drop import (
+    early_exit_weights,
+    first_confident_exit,
+    layer_drop_rates,
+)
 from headkit.functional.linear_ce import linear_cross_entropy
 from headkit.functional.loss_variants import (
     bias_loss_weights,
@@ -83,6 +88,12 @@ from headkit.functional.mixing import (
     mixed_loss,
     mixup,
     sample_mixing,
+)
+from headkit.functional.mixture import (
+    load_balancing_loss,
+    moe_linear,
+    sample_gumbel,
+    top_k_gates,
 )
 from headkit.functional.multilabel import decoupled_softmax_loss, soft_top_k, soft_top_k_loss
 from headkit.functional.neighbors import knn_votes, nearest_mean_logits, update_class_means
@@ -129,6 +140,13 @@ from headkit.functional.stablemax import (
 from headkit.functional.temperature import best_temperature, temperature_nll
 
 __all__ = [
+    "early_exit_weights",
+    "first_confident_exit",
+    "layer_drop_rates",
+    "load_balancing_loss",
+    "moe_linear",
+    "sample_gumbel",
+    "top_k_gates",
     "gate_penalty",
     "optfs_beta",
     "optfs_gates",

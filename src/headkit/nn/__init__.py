@@ -85,6 +85,7 @@ from headkit.nn.heads import (
 )
 from headkit.nn.init import INITS
 from headkit.nn.input_gates import INPUT_GATES, InputGates, OptFSGates, StochasticGates
+from headkit.nn.layer_drop import LAYER_DROPS, LayerSkip, early_exit_predict
 from headkit.nn.loss_variants import (
     BiasLoss,
     DistillationLoss,
@@ -102,6 +103,7 @@ from headkit.nn.losses import (
 from headkit.nn.low_rank import LowRankLinear
 from headkit.nn.masking import MaskedLoss, masked_probabilities
 from headkit.nn.memory_heads import KNNHead, NearestMeanHead
+from headkit.nn.mixture import MoELinear
 from headkit.nn.multilabel_losses import DecoupledSoftmaxLoss, SoftTopKLoss
 from headkit.nn.outputs import (
     Entmax15,
@@ -152,6 +154,10 @@ __all__ += [
     "INITS",
     "INPUT_GATES",
     "InputGates",
+    "LAYER_DROPS",
+    "LayerSkip",
+    "early_exit_predict",
+    "MoELinear",
     "OptFSGates",
     "StochasticGates",
     "RESIDUALS",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from headkit.exceptions import ConfigError
@@ -125,10 +126,11 @@ class DenseStack(nn.Module):
         from headkit.nn.gated import BLOCKS
 
         kind = BLOCKS.build(block)
-        if block.startswith("lowrank") and init.split(":")[0] != "default":
+        kind_name = block.split(":")[0].strip().lower()
+        if kind_name in ("lowrank", "moe") and init.split(":")[0] != "default":
             raise ConfigError(
-                f"init {init!r} sets a dense weight matrix; a lowrank block stores U and V. "
-                "Use init='default' with block='lowrank'."
+                f"init {init!r} sets a dense weight matrix; a {kind_name} block stores others. "
+                f"Use init='default' with block='{kind_name}'."
             )
 
         plan = dropout if isinstance(dropout, DropoutPlan) else build_dropout(dropout)
@@ -158,9 +160,23 @@ class DenseStack(nn.Module):
         self.input_dropout = plan.final(in_features) if not blocks else nn.Identity()
         self.in_features = in_features
         self.out_features = widths[-1]
+        for b, width in zip(blocks, hidden_sizes, strict=True):
+            b.out_features = width
+        # skip probability of each block in training (layer_drop; headkit.nn.layer_drop)
+        self.drop_rates = [0.0] * len(blocks)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, exits: dict[int, Tensor] | None = None) -> Tensor:
+        """Run the blocks; in training skip block l with probability ``drop_rates[l]``.
+
+        ``exits``, when given, receives each block's output by block index (blocks skipped in
+        this pass record nothing).
+        """
         x = self.input_dropout(x)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            rate = self.drop_rates[i]
+            if self.training and rate > 0 and float(torch.rand(())) < rate:
+                continue  # a skipped block is exactly the identity (LayerDrop)
             x = block(x)
+            if exits is not None:
+                exits[i] = x
         return x

@@ -1,9 +1,10 @@
-"""Dense block kinds; the ``block=`` registry (``dense``, ``glu``, ``swiglu``, ``geglu``, ``lowrank``).
+"""Dense block kinds; the ``block=`` registry (``dense``, ``glu``, ``swiglu``, ``geglu``, ``lowrank``, ``moe``).
 
 A gated block's linear layer is a :class:`GatedLinear`, which computes value and gate with one
 matrix of 2·width rows and multiplies them; it replaces the Dense layer *and* its activation
 (the ``activation`` setting is then unused). A ``lowrank`` block factorises each Dense layer as
-U Vᵀ with ordered dropout over the rank (:class:`headkit.nn.low_rank.LowRankLinear`).
+U Vᵀ with ordered dropout over the rank (:class:`headkit.nn.low_rank.LowRankLinear`); a ``moe``
+block makes it a mixture of experts with top-k gating (:class:`headkit.nn.mixture.MoELinear`).
 """
 
 from __future__ import annotations
@@ -107,11 +108,40 @@ class LowRankBlock(Block):
         return LowRankLinear(in_features, out_features, self.rank, self.distribution, self.scale)
 
 
+class MoEBlock(Block):
+    """Mixture-of-experts Dense layers: top-k gating over E experts, load-balancing loss."""
+
+    def __init__(
+        self,
+        experts: int = 4,
+        k: int = 1,
+        gumbel: bool = False,
+        tau: float = 1.0,
+        balance: float = 0.01,
+    ) -> None:
+        from headkit.nn.mixture import check_moe
+
+        check_moe(experts, k, tau, balance)
+        self.options = {"experts": experts, "k": k, "gumbel": gumbel, "tau": tau,
+                        "balance": balance}  # fmt: skip
+
+    def linear(self, in_features: int, out_features: int, plain: nn.Module) -> nn.Module:
+        from headkit.nn.mixture import MoELinear
+
+        if type(plain) is not nn.Linear:
+            raise ValueError(
+                f"A mixture-of-experts block replaces the Dense layer, so it cannot use "
+                f"{type(plain).__name__} (DropConnect); choose another dropout kind."
+            )
+        return MoELinear(in_features, out_features, **self.options)
+
+
 for _name, _block in {
     "dense": Block,
     "glu": GLU,
     "swiglu": SwiGLU,
     "geglu": GeGLU,
     "lowrank": LowRankBlock,
+    "moe": MoEBlock,
 }.items():
     BLOCKS.register(_name)(_block)

@@ -14,6 +14,7 @@ from headkit.nn.dense import DenseStack
 from headkit.nn.dropout import build_dropout, resolved_dropout
 from headkit.nn.heads import HEADS
 from headkit.nn.input_gates import INPUT_GATES, build_input_gates
+from headkit.nn.layer_drop import LAYER_DROPS
 from headkit.nn.outputs import OUTPUTS
 from headkit.protocols import OwnsTrainingLoss
 
@@ -78,6 +79,9 @@ class HeadNet(nn.Module):
             block=config.block,
         )
         self.input_gates = build_input_gates(config.input_gates, config.n_features)
+        self.layer_drop = LAYER_DROPS.build(config.layer_drop)  # None or a LayerSkip plan
+        if self.layer_drop is not None:
+            self.layer_drop.configure(self.trunk)
         self.head = HEADS.build(
             config.head, in_features=self.trunk.out_features, n_classes=config.n_classes
         )
@@ -110,12 +114,18 @@ class HeadNet(nn.Module):
         """Return the training loss of a batch, shape ().
 
         Uses the head's own ``training_loss`` when it has one (heads that never materialise the
-        full logits), else ``criterion(head(features, target), target, features)``.
+        full logits), else ``criterion(head(features, target), target, features)``; with
+        ``layer_drop`` the same head's loss at every exit is added (:mod:`headkit.nn.layer_drop`).
         """
-        feats = self.features(x)
+        exits: dict[int, Tensor] | None = {} if self.layer_drop is not None else None
+        feats = self.trunk(self.trunk_input(x), exits)
         if isinstance(self.head, OwnsTrainingLoss):
-            return self.head.training_loss(feats, target)
-        return criterion(self.head(feats, target), target, features=feats)
+            loss = self.head.training_loss(feats, target)
+        else:
+            loss = criterion(self.head(feats, target), target, features=feats)
+        if exits:  # layer_drop: the shared head's loss at every exit (LayerSkip)
+            loss = self.layer_drop.loss(self, loss, exits, target, criterion)
+        return loss
 
     def probabilities(self, logits: Tensor, temperature: float | Tensor | None = None) -> Tensor:
         """Return ``output(logits / T)``, shape (..., C): the one path from logits to probabilities.
@@ -165,6 +175,7 @@ class HeadNet(nn.Module):
             "head": HEADS.resolved(c.head, ("in_features", "n_classes")),
             "dropout": resolved_dropout(c.dropout),
             "input_gates": INPUT_GATES.resolved(c.input_gates, ("n_features",)),
+            "layer_drop": LAYER_DROPS.resolved(c.layer_drop),
         }
 
     def truncate(self, k: int) -> HeadNet:

@@ -162,6 +162,10 @@ def collect(
     inputs.class_names = [str(c) for c in classes]
     inputs.temperature = float(estimator.model_.temperature)
     inputs.notes.append(network_note(estimator.model_.config))
+    if getattr(estimator, "input_gates_", None) is not None:  # input_gates: the kept columns
+        from headkit.estimator.structure import kept_summary
+
+        inputs.notes.append(kept_summary(estimator.input_gates_, shown=40) + ".")
     inputs.nested_curve = getattr(estimator, "nested_curve_", None)
     inputs.nested_width = getattr(estimator, "nested_width_", None)
     if X is None or y is None:

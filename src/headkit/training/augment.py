@@ -55,7 +55,8 @@ class BatchMixing:
             return model.training_loss(x, y, criterion)
         mixed, lam, perm = self.mix(x)
         head = getattr(model, "head", None)
-        if head is None or not hasattr(model, "features"):
+        # layer_drop's exit losses live in training_loss: mix its losses (two forwards)
+        if head is None or not hasattr(model, "features") or getattr(model, "layer_drop", None):
             return F.mixed_loss(lambda t: model.training_loss(mixed, t, criterion), y, perm, lam)
         feats = model.features(mixed)
         fused = getattr(head, "training_loss", None)
