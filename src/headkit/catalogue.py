@@ -63,6 +63,7 @@ _META: dict[str, Meta] = {
     "AUGMENTS": Meta("Augmentations", "augment"),
     "BLOCKS": Meta("Dense block kinds", "block"),
     "PRUNING": Meta("Pruning (sparse Dense layers)", "prune"),
+    "PRIVACY": Meta("Privacy (differentially private training)", "privacy"),
     "PRESETS": Meta("Presets", "preset"),
     "DATASETS": Meta(
         "Data sets",

@@ -267,7 +267,8 @@ def _fit(
     params = dict(request.params)
     if run is None:
         params["verbose"] = 0
-    elif not distributed.active():  # checkpoints are single-process
+    elif not distributed.active() and params.get("privacy", "none") == "none":
+        # checkpoints are single-process, and DP-SGD's accountant is not in them
         params["checkpoint_dir"] = str(run.checkpoint_dir)
     model = HeadClassifier(**params)
     names = data.feature_names
@@ -306,6 +307,8 @@ def _metrics(
     }
     if resumed_at is not None:
         metrics["resumed_at_epoch"] = resumed_at
+    if getattr(model, "privacy_", None):  # DP-SGD: ε, δ, σ, C, q, steps
+        metrics["privacy"] = model.privacy_
     return metrics
 
 
