@@ -46,6 +46,9 @@ def test_epsilon_is_opacus_rdp_accountant_for_the_same_steps(blobs_data):
         r["epsilon"] for r in model.history_
     )
     assert model.history_[-1]["epsilon"] == model.epsilon_
+    again = _fit(blobs_data, epochs=3, noise=1.3)  # seeded: the same batches and the same noise
+    X_test = blobs_data[2]
+    np.testing.assert_array_equal(again.predict_proba(X_test), model.predict_proba(X_test))
 
 
 def test_digits_train_to_good_accuracy_with_moderate_noise_and_round_trip(tmp_path):
