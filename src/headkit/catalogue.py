@@ -65,6 +65,7 @@ _META: dict[str, Meta] = {
     "INPUT_GATES": Meta("Input-feature gates", "input_gates", ("n_features",)),
     "LAYER_DROPS": Meta("Layer dropout and early exit", "layer_drop"),
     "PRUNING": Meta("Pruning (sparse Dense layers)", "prune"),
+    "PRIVACY": Meta("Privacy (differentially private training)", "privacy"),
     "PRESETS": Meta("Presets", "preset"),
     "DATASETS": Meta(
         "Data sets",

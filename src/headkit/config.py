@@ -260,6 +260,14 @@ class TrainingConfig:
         "weights hold exact zeros.",
         str,
     )
+    privacy: str = setting(
+        "none",
+        "Differentially private training: none, or dp:noise=1.0,clip=1.0,delta=1e-5 (DP-SGD "
+        "through Opacus: Poisson batches, per-row gradients clipped to clip, Gaussian noise "
+        "noise·clip; ε is reported as epsilon_). Needs pip install 'headkit[dp]' and "
+        "standardize=False (the training mean and scale are not private).",
+        str,
+    )
     orthogonal_gradients: bool = setting(
         False,
         "⊥Grad: remove from each parameter's gradient its component along the parameter before "

@@ -107,6 +107,19 @@ def auxiliary_loss(modules: Iterable[Any]) -> Tensor | float:
 
 
 @runtime_checkable
+class OwnsTrainPass(Protocol):
+    """A callback that runs the training steps of each epoch itself (DP-SGD's Poisson batches).
+
+    :class:`headkit.training.Trainer` calls ``train_pass(trainer, X, y)`` instead of its own
+    shuffled batches; it returns the epoch's mean training loss.
+    """
+
+    def train_pass(self, trainer: Any, X: Tensor, y: Tensor) -> float:
+        """Run one epoch's steps through ``trainer._step``; return the mean training loss."""
+        ...
+
+
+@runtime_checkable
 class OutputMap(Protocol):
     """Logits → probabilities along the last dimension (the ``output=`` registry's contract).
 

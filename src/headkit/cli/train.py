@@ -168,6 +168,12 @@ def _run_and_show(
             from headkit.estimator.structure import kept_summary
 
             typer.echo(kept_summary(metrics["input_gates"]))
+        if metrics.get("privacy"):
+            dp = metrics["privacy"]
+            typer.echo(
+                f"privacy: ε = {dp['epsilon']:.3g} at δ = {dp['delta']:g} ({dp['steps']} DP-SGD "
+                f"steps, noise σ = {dp['noise']:g}, clip C = {dp['clip']:g})"
+            )
         typer.echo(f"run written to {result.out}  ({metrics['seconds']:.1f}s)")
         for line in result.notices:
             typer.echo(f"warning: {line}", err=True)

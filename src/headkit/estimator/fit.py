@@ -34,6 +34,7 @@ from headkit.training import Callback, Checkpointer, resolve_device
 from headkit.training.calibration import calibrate_network
 from headkit.training.checkpoint import fit_fingerprint
 from headkit.training.memory import check_training_memory, explain_allocation_failure
+from headkit.training.privacy import check_private_fit, privacy_attributes
 
 
 class FitInput(NamedTuple):
@@ -82,6 +83,7 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> FitInput
     if tabular:
         from headkit.data.preprocessing import TablePreprocessor
 
+        check_private_fit(estimator, tabular)
         fitted["preprocessor_"] = TablePreprocessor(numeric=estimator.numeric).fit(X, weights)
         X = fitted["preprocessor_"].transform(X)
     return FitInput(X, y, weights, fitted)
@@ -97,6 +99,7 @@ def validate_partial_fit(
 
     if first:
         est._validate_params()
+        check_private_fit(est, tabular=False, partial=True)
     elif getattr(est, "nested_width_", None) is not None:
         raise ConfigError(
             "partial_fit cannot continue a network that nested_budget cut to width "
@@ -296,7 +299,7 @@ def _fit_extras(
 ) -> dict[str, Any]:
     model, nested = nested_truncation(est, X_val, y_val)
     detector = None
-    if not est.multilabel_:
+    if not est.multilabel_ and est.privacy == "none":  # class means would leak the rows past ε
         detector = MahalanobisDetector().fit(
             penultimate_features(model, X_train, threads),
             encode_targets(est, y_train).numpy(),
@@ -312,7 +315,8 @@ def _fit_extras(
     elif est.calibrate_ and not est.multilabel_:  # one temperature fits softmax-like outputs
         calibration = calibrate_network(model, X_val, encode_targets(est, y_val).numpy())
     return {"model_": model, "ood_detector_": detector, "calibration_": calibration,
-            "conformal_": conformal_scores(est, model, X_val, y_val), **nested}  # fmt: skip
+            "conformal_": conformal_scores(est, model, X_val, y_val), **nested,
+            **privacy_attributes(est._trainer)}  # fmt: skip
 
 
 def conformal_scores(est: Any, model: HeadNet, X_val: Any, y_val: Any) -> ConformalScores | None:

@@ -50,6 +50,7 @@ def estimator_metadata(estimator: HeadClassifier) -> dict[str, Any]:
         },
         "multilabel": bool(getattr(estimator, "multilabel_", False)),
         "threads": getattr(estimator, "threads_", None),
+        "privacy": getattr(estimator, "privacy_", None),  # ε, δ, σ, C, q, steps of DP-SGD
         "nested": {
             "width": getattr(estimator, "nested_width_", None),
             "curve": getattr(estimator, "nested_curve_", None),
@@ -111,6 +112,8 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "conformal_": ConformalScores.load(path / io.CONFORMAL),
         "multilabel_": bool(meta.get("multilabel", False)),
         "threads_": meta.get("threads"),
+        "privacy_": meta.get("privacy"),
+        "epsilon_": (meta.get("privacy") or {}).get("epsilon"),
         "preset_": meta.get("preset"),
         "preprocessor_": preprocessor,
         "nested_width_": (meta.get("nested") or {}).get("width"),

@@ -34,6 +34,7 @@ from headkit.evaluation.metrics import (
     precision_recall,
     top_k_accuracy,
 )
+from headkit.evaluation.multiplicity import ensemble_t_similarity, predictive_multiplicity
 from headkit.evaluation.ood import (
     MahalanobisDetector,
     energy_score,
@@ -110,6 +111,7 @@ __all__ += [
     "anisotropy",
     "deepfool_robustness",
     "effective_rank",
+    "ensemble_t_similarity",
     "gradient_norms",
     "knn_accuracy",
     "last_layer_leakage",
@@ -119,6 +121,7 @@ __all__ += [
     "mean_cosine",
     "numerical_rank",
     "output_entropy",
+    "predictive_multiplicity",
     "probe_accuracy",
     "singular_values",
     "softmax_bottleneck",

@@ -267,7 +267,8 @@ def _fit(
     params = dict(request.params)
     if run is None:
         params["verbose"] = 0
-    elif not distributed.active():  # checkpoints are single-process
+    elif not distributed.active() and params.get("privacy", "none") == "none":
+        # checkpoints are single-process, and DP-SGD's accountant is not in them
         params["checkpoint_dir"] = str(run.checkpoint_dir)
     model = HeadClassifier(**params)
     names = data.feature_names
@@ -308,6 +309,8 @@ def _metrics(
         metrics["resumed_at_epoch"] = resumed_at
     if model.input_gates_ is not None:  # input_gates: each input column's gate (0 = unused)
         metrics["input_gates"] = model.input_gates_
+    if getattr(model, "privacy_", None):  # DP-SGD: ε, δ, σ, C, q, steps
+        metrics["privacy"] = model.privacy_
     return metrics
 
 

@@ -16,15 +16,18 @@ __all__ = [
 ]
 
 from headkit.training.augment import AUGMENTS, BatchMixing
+from headkit.training.privacy import PRIVACY, DifferentialPrivacy
 from headkit.training.pruning import PRUNING, weight_sparsity
 from headkit.training.softmax_collapse import SoftmaxCollapseDetector, SoftmaxCollapseWarning
 from headkit.training.solvers import SOLVERS
 
 __all__ += [
     "AUGMENTS",
+    "PRIVACY",
     "PRUNING",
     "SOLVERS",
     "BatchMixing",
+    "DifferentialPrivacy",
     "SoftmaxCollapseDetector",
     "SoftmaxCollapseWarning",
     "weight_sparsity",

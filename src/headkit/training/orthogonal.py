@@ -25,11 +25,15 @@ class OrthogonalGradients(Callback):
 
 
 def gradient_callbacks(config: TrainingConfig) -> list[Callback]:
-    """The callbacks a training config asks for that change gradients or weights (⊥Grad, pruning)."""
+    """The callbacks a training config asks for that change gradients or weights (⊥Grad, pruning, DP)."""
+    from headkit.training.privacy import PRIVACY
     from headkit.training.pruning import PRUNING
 
     found: list[Callback] = []
     if getattr(config, "orthogonal_gradients", False):
         found.append(OrthogonalGradients())
     pruning = PRUNING.build(getattr(config, "prune", "none"))
-    return found if pruning is None else [*found, pruning]
+    privacy = PRIVACY.build(
+        getattr(config, "privacy", "none")
+    )  # DP-SGD: last, it swaps the optimiser
+    return [c for c in (*found, pruning, privacy) if c is not None]

@@ -111,6 +111,8 @@ class Trainer:
         self.criterion.to(self.device)
         early = EarlyStopping(config.monitor, config.patience, config.restore_best)
         self.callbacks = [DivergenceGuard(), early, *gradient_callbacks(config), *callbacks]
+        owners = [c for c in self.callbacks if isinstance(c, protocols.OwnsTrainPass)]
+        self.privacy = owners[0] if owners else None  # DP-SGD: Poisson batches, clipped, noised
         self.history: list[EpochRecord] = []
         self.best_epoch: int | None = None
         self.restored_epoch: int | None = None
@@ -341,6 +343,20 @@ class Trainer:
         for module in protocols.modules_with([self.model, self.criterion], protocols.ProgressAware):
             fit_epochs = max(self.fit_end_epoch - self.fit_start_epoch, 1)
             module.set_progress((self.epoch - self.fit_start_epoch) / fit_epochs)
+        own = self.privacy
+        train_loss = own.train_pass(self, X, y) if own else self._train_pass(X, y, batch_size)
+        val_loss, val_acc, extra = None, None, {}
+        if val is not None:
+            val_loss, val_acc = self.evaluate(*val, weight=self._val_weight)
+            if self.config.monitor == "val_calibrated_loss":
+                extra = calibrated_loss(self.model, *val, weight=self._val_weight)
+        self.epoch += 1
+        lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
+        seconds = time.perf_counter() - started
+        return EpochRecord(self.epoch, train_loss, val_loss, val_acc, lr, seconds, extra)
+
+    def _train_pass(self, X: Tensor, y: Tensor, batch_size: int) -> float:
+        """One pass over (X, y) in shuffled batches; return the mean training loss."""
         order = torch.randperm(len(X), generator=self.generator).to(self.device)
         order = distributed.rank_slice(order)  # this rank's share (all of it on one process)
         loss_sum = torch.zeros((), device=self.device)
@@ -352,16 +368,7 @@ class Trainer:
             weight = None if self._sample_weight is None else self._sample_weight[index]
             loss = self._step(X[index], y[index], teacher, weight)
             loss_sum += loss * len(index)
-        train_loss = distributed.all_reduce_mean(float(loss_sum) / len(order))
-        val_loss, val_acc, extra = None, None, {}
-        if val is not None:
-            val_loss, val_acc = self.evaluate(*val, weight=self._val_weight)
-            if self.config.monitor == "val_calibrated_loss":
-                extra = calibrated_loss(self.model, *val, weight=self._val_weight)
-        self.epoch += 1
-        lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
-        seconds = time.perf_counter() - started
-        return EpochRecord(self.epoch, train_loss, val_loss, val_acc, lr, seconds, extra)
+        return distributed.all_reduce_mean(float(loss_sum) / len(order))
 
     def _step(
         self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None, weight: Tensor | None = None
