@@ -9,7 +9,7 @@ Sections (``--sections e3,b9,b9c,c2,d8,d8r,d8e,e6``; one per invocation keeps ea
   intra-class variation").
 * **b9** (B9) annealed gradient noise, σ_t² = η/(1+t)^0.55, on a 20-layer plain ReLU MLP (no
   residual, no normalisation, PyTorch's default init: a poor init that stays at chance);
-  **b9c** the same with the critical init (a network that trains without noise).
+  **b9c** the same with a half-critical init (C_W = 1) and the critical one (C_W = 2).
 * **c2** (C2) ``online_softmax`` and the fused ``softmax_topk`` against ``torch.softmax`` and
   ``torch.softmax(...).topk``: median time and the peak of the memory the call allocates.
 * **d8** (D8) EBV vs simplex ETF vs a learned cosine head vs the linear head, MNIST-1D and digits.
@@ -139,28 +139,30 @@ def _marks(epochs: int) -> list[int]:
     return sorted({1, max(1, epochs // 4), max(1, epochs // 2), epochs})
 
 
-def section_b9(d, seeds, epochs, init):
+def section_b9(d, seeds, epochs, grid):
     from sklearn.metrics import log_loss
 
-    deep = {"hidden_sizes": (64,) * 20, "dropout": 0.0, "epochs": epochs, "init": init}
+    deep = {"hidden_sizes": (64,) * 20, "dropout": 0.0, "epochs": epochs}
     rows = ["| init | η | test acc | test log-loss | final train loss |", "|---|---|---|---|---|"]
-    for eta in (0.0, 0.01, 0.3, 1.0) if init == "default" else (0.0, 0.01):
-        acc, nll, final = [], [], []
-        for seed in seeds:
-            m = _fit(d.X_train, d.y_train, seed, gradient_noise=eta, **deep)
-            p = m.predict_proba(d.X_test).astype(np.float64)
-            acc.append(m.score(d.X_test, d.y_test))
-            nll.append(log_loss(d.y_test, p / p.sum(1, keepdims=True), labels=m.classes_))
-            final.append(m.history_[-1]["train_loss"])
-        rows.append(f"| {init} | {eta} | {_stat(acc)} | {_stat(nll)} | {_stat(final)} |")
-        print(rows[-1], flush=True)
+    for init, etas in grid.items():
+        for eta in etas:
+            acc, nll, final = [], [], []
+            for seed in seeds:
+                m = _fit(d.X_train, d.y_train, seed, init=init, gradient_noise=eta, **deep)
+                p = m.predict_proba(d.X_test).astype(np.float64)
+                acc.append(m.score(d.X_test, d.y_test))
+                nll.append(log_loss(d.y_test, p / p.sum(1, keepdims=True), labels=m.classes_))
+                final.append(m.history_[-1]["train_loss"])
+            rows.append(f"| {init} | {eta} | {_stat(acc)} | {_stat(nll)} | {_stat(final)} |")
+            print(rows[-1], flush=True)
     note = (f"MNIST-1D, HeadClassifier({deep}, gradient_noise=η, gradient_noise_gamma=0.55), "
             "no residual, no normalisation, ReLU, AdamW one-cycle lr 1e-2 (headkit has no "
             "plain-SGD option; the paper used SGD and Adam), batch 500 (8 steps per epoch). "
-            "init='default' is PyTorch's (C_W = 1/3: a poor init for 20 ReLU layers); "
-            "'critical' is C_W = 2. Chance: accuracy 0.10, log-loss 2.303. The 'min' of "
-            "log-loss and training loss is the best seed.")  # fmt: skip
-    return f"B9 — annealed gradient noise on a 20-layer plain MLP, init={init!r}", note, rows
+            "init='default' is PyTorch's (C_W = 1/3: the signal shrinks ~6× per layer, a poor "
+            "init for 20 ReLU layers); 'critical:c_w=1' halves the critical variance (poor but "
+            "not hopeless: ~0.7× per layer); 'critical' is C_W = 2. Chance: accuracy 0.10, "
+            "log-loss 2.303. The 'min' of log-loss and training loss is the best seed.")  # fmt: skip
+    return "B9 — annealed gradient noise on a 20-layer plain MLP", note, rows
 
 
 def _peak_rss_delta(fn) -> tuple[float, float]:
@@ -200,12 +202,17 @@ def section_c2(quick: bool):
     for c in sizes:
         x = torch.randn(batch, c, generator=torch.Generator().manual_seed(0)) * 3
         ref_p = torch.softmax(x, -1)
-        ref_v, ref_i = ref_p.topk(k, -1)
-        rel = float(((online_softmax(x) - ref_p).abs() / ref_p).max())
+        ref_i = ref_p.topk(k, -1).indices
+        exact = torch.softmax(x.double(), -1)
+        err_torch = float(((ref_p - exact).abs() / exact).max())
+        err = float(((online_softmax(x) - exact).abs() / exact).max())
         v, i = softmax_topk(x, k)
-        rel_k = float(((v - ref_v).abs() / ref_v).max())
-        assert torch.equal(i, ref_i) and max(rel, rel_k) < 1e-4, (rel, rel_k)
-        checks.append(f"C = {c:,}: {rel:.1e} (softmax), {rel_k:.1e} (top-k)")
+        top = exact.gather(1, i)
+        err_k = float(((v - top).abs() / top).max())
+        del exact, top
+        assert torch.equal(i, ref_i), "softmax_topk picked other classes than torch.topk"
+        assert max(err, err_k) < 1e-3, (err, err_k)
+        checks.append(f"C = {c:,}: torch {err_torch:.1e}, online {err:.1e}, top-k {err_k:.1e}")
         del ref_p
         repeats = 3 if quick else (11 if c <= 262_144 else 5)
         base = {}
@@ -225,7 +232,8 @@ def section_c2(quick: bool):
             "growth of the process's peak resident memory during the call (VmHWM reset before "
             "each call; MALLOC_MMAP_THRESHOLD_=65536 so freed buffers go back to the system), "
             "output included; 'output': the returned tensor's size. Same top-k indices as torch; "
-            "largest relative difference from torch's probabilities: " + "; ".join(checks) + ".")  # fmt: skip
+            "largest relative error of the float32 probabilities against float64 softmax: "
+            + "; ".join(checks) + ".")  # fmt: skip
     return "C2 — online softmax and fused softmax + top-k vs torch", note, rows
 
 
@@ -343,8 +351,9 @@ def main() -> None:
         if key == "e3":
             title, note, rows = section_e3(mnist, seeds, epochs)
         elif key in ("b9", "b9c"):
-            init = "default" if key == "b9" else "critical"
-            title, note, rows = section_b9(mnist, seeds, epochs, init)
+            grid = ({"default": (0.0, 0.01, 0.3, 1.0)} if key == "b9" else
+                    {"critical:c_w=1": (0.0, 0.01, 0.3), "critical": (0.0, 0.01)})  # fmt: skip
+            title, note, rows = section_b9(mnist, seeds, epochs, grid)
         elif key == "c2":
             title, note, rows = section_c2(args.quick)
         elif key == "d8":
