@@ -1,6 +1,6 @@
 """More headline claims of the catalogue tested at small scale on a CPU (issue 23).
 
-Sections (``--sections e3,b9,b9c,c2,d8,d8r,d8e,e6``; one per invocation keeps each under 5 minutes):
+Sections (``--sections e3,b9,b9c,b9s,c2,d8,d8r,d8e,e6``; one per invocation keeps each under 5 minutes):
 
 * **e3** (E3) MaxSup vs label smoothing vs cross-entropy: test accuracy, and the two logit
   penalties measured on the training rows after every epoch: LS's loss is CE + α·(z_y − z̄),
@@ -9,7 +9,8 @@ Sections (``--sections e3,b9,b9c,c2,d8,d8r,d8e,e6``; one per invocation keeps ea
   intra-class variation").
 * **b9** (B9) annealed gradient noise, σ_t² = η/(1+t)^0.55, on a 20-layer plain ReLU MLP (no
   residual, no normalisation, PyTorch's default init: a poor init that stays at chance);
-  **b9c** the same with a half-critical init (C_W = 1) and the critical one (C_W = 2).
+  **b9c** the same with a half-critical init (C_W = 1) and the critical one (C_W = 2);
+  **b9s** smaller η (1e-4, 1e-6) with the half-critical init.
 * **c2** (C2) ``online_softmax`` and the fused ``softmax_topk`` against ``torch.softmax`` and
   ``torch.softmax(...).topk``: median time and the peak of the memory the call allocates.
 * **d8** (D8) EBV vs simplex ETF vs a learned cosine head vs the linear head, MNIST-1D and digits.
@@ -350,9 +351,10 @@ def main() -> None:
         t0 = time.perf_counter()
         if key == "e3":
             title, note, rows = section_e3(mnist, seeds, epochs)
-        elif key in ("b9", "b9c"):
-            grid = ({"default": (0.0, 0.01, 0.3, 1.0)} if key == "b9" else
-                    {"critical:c_w=1": (0.0, 0.01, 0.3), "critical": (0.0, 0.01)})  # fmt: skip
+        elif key in ("b9", "b9c", "b9s"):
+            grid = {"b9": {"default": (0.0, 0.01, 0.3, 1.0)},
+                    "b9c": {"critical:c_w=1": (0.0, 0.01, 0.3), "critical": (0.0, 0.01)},
+                    "b9s": {"critical:c_w=1": (1e-4, 1e-6)}}[key]  # fmt: skip
             title, note, rows = section_b9(mnist, seeds, epochs, grid)
         elif key == "c2":
             title, note, rows = section_c2(args.quick)
