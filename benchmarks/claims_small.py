@@ -11,7 +11,7 @@ Sections (``--sections e2,a5,b8,j1,h1``; all by default):
   a larger teacher, and self-distillation, against the same student trained alone.
 
 Every fit uses ``HeadClassifier`` with the settings printed in each table, seeds 0..S−1 (mean and
-min over seeds), one torch thread. Results: ``benchmarks/results/claims_small.md``.
+min over seeds), one torch thread. Results: ``benchmarks/results/claims_small_<sections>.md``.
 
     flock /tmp/headkit-bench.lock python benchmarks/claims_small.py            # 2 seeds
     flock /tmp/headkit-bench.lock python benchmarks/claims_small.py --sections a5 --seeds 3
