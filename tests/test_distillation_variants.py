@@ -12,6 +12,7 @@ from headkit import HeadClassifier
 from headkit import functional as F
 from headkit.cli.app import app
 from headkit.nn import DistillationLoss
+from tests.plain import PLAIN
 
 
 def _kl_reference(s, t, t_t, t_s):
@@ -109,10 +110,15 @@ def test_estimator_distils_saves_and_loads_with_the_new_settings(settings, tmp_p
     from headkit.data import load_dataset
 
     d = load_dataset("digits")
-    teacher = HeadClassifier(hidden_sizes=(64,), epochs=15, random_state=0)
+    teacher = HeadClassifier(**PLAIN, hidden_sizes=(64,), epochs=15, random_state=0)
     teacher.fit(d.X_train, d.y_train).save(tmp_path / "teacher")
     student = HeadClassifier(
-        hidden_sizes=(16,), epochs=15, random_state=0, teacher=str(tmp_path / "teacher"), **settings
+        **PLAIN,
+        hidden_sizes=(16,),
+        epochs=15,
+        random_state=0,
+        teacher=str(tmp_path / "teacher"),
+        **settings,
     ).fit(d.X_train, d.y_train)
     assert student.score(d.X_test, d.y_test) > 0.85
     student.save(tmp_path / "student")

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.data import load_dataset
+from tests.plain import PLAIN
 
 SPECS = [
     {"dropout": "gaussian_noise:sigma=0.2"},
@@ -41,7 +42,7 @@ def datasets():
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 def test_trains_saves_loads_and_predicts_by_name(spec, data, datasets, tmp_path):
     d = datasets[data]
-    model = HeadClassifier(hidden_sizes=(64,), epochs=8, random_state=0, **spec)
+    model = HeadClassifier(**PLAIN, hidden_sizes=(64,), epochs=8, random_state=0, **spec)
     model.fit(d.X_train, d.y_train)
     proba = model.predict_proba(d.X_test)
     if spec.get("output") == "softmax1":  # the rest is the "none of these" mass

@@ -12,6 +12,7 @@ from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.nn import HEADS, OUTPUTS
 from headkit.nn.losses import LOSSES
+from tests.plain import PLAIN
 
 # Names that need more than the shared settings below; the extra settings are stated here.
 NEEDS = {
@@ -28,7 +29,14 @@ CASES = [
 @pytest.mark.parametrize("spec", CASES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 def test_estimator_trains_saves_and_loads_by_name(spec, blobs_data, tmp_path):
     X, y, X_test, y_test = blobs_data
-    settings = {"epochs": 8, "batch_size": 32, "hidden_sizes": (16,), "random_state": 0, **spec}
+    settings = {
+        **PLAIN,
+        "epochs": 8,
+        "batch_size": 32,
+        "hidden_sizes": (16,),
+        "random_state": 0,
+        **spec,
+    }
     model = HeadClassifier(**settings)
     model.fit(X, y)
     proba = model.predict_proba(X_test)
@@ -46,7 +54,7 @@ def test_estimator_trains_saves_and_loads_by_name(spec, blobs_data, tmp_path):
 def test_sparse_outputs_give_exact_zeros(blobs_data):
     X, y, X_test, _ = blobs_data
     model = HeadClassifier(
-        epochs=8, batch_size=32, hidden_sizes=(16,), output="sparsemax", random_state=0
+        **PLAIN, epochs=8, batch_size=32, hidden_sizes=(16,), output="sparsemax", random_state=0
     )
     assert (model.fit(X, y).predict_proba(X_test) == 0).mean() > 0.3
 

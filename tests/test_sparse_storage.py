@@ -15,6 +15,7 @@ from headkit import HeadClassifier, io
 from headkit import functional as F
 from headkit.inference.saved_model import SavedModel
 from headkit.sparse_storage import LAYOUT_KEY, header_metadata, pack, unpack
+from tests.plain import PLAIN
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_v1_run"
 
@@ -90,7 +91,7 @@ def test_a_corrupt_layout_is_a_model_file_error(tmp_path, blobs_data):
 @pytest.mark.parametrize("prune", ["gmp:sparsity=0.9", "erk:density=0.1"])
 def test_a_pruned_run_saves_smaller_and_loads_bit_for_bit(prune, blobs_data, tmp_path):
     X, y, X_test, _ = blobs_data
-    params = {"hidden_sizes": (128, 128), "epochs": 4, "random_state": 0}
+    params = {**PLAIN, "hidden_sizes": (128, 128), "epochs": 4, "random_state": 0}
     pruned = HeadClassifier(**params, prune=prune).fit(X, y)
     dense = HeadClassifier(**params).fit(X, y)
     pruned.save(tmp_path / "pruned")

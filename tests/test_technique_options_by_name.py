@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from headkit import HeadClassifier
 from headkit.cli.app import app
+from tests.plain import PLAIN
 
 CASES = [
     {"output": "online_softmax:chunk_size=2"},
@@ -21,7 +22,9 @@ CASES = [
 @pytest.mark.parametrize("spec", CASES, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 def test_estimator_trains_saves_and_loads(spec, blobs_data, tmp_path):
     X, y, X_test, y_test = blobs_data
-    clf = HeadClassifier(epochs=8, batch_size=32, hidden_sizes=(16,), random_state=0, **spec)
+    clf = HeadClassifier(
+        **PLAIN, epochs=8, batch_size=32, hidden_sizes=(16,), random_state=0, **spec
+    )
     proba = clf.fit(X, y).predict_proba(X_test)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
     assert clf.score(X_test, y_test) > 0.6
@@ -34,7 +37,7 @@ def test_estimator_trains_saves_and_loads(spec, blobs_data, tmp_path):
 
 def test_online_softmax_model_matches_plain_softmax_probabilities(blobs_data):
     X, y, X_test, _ = blobs_data
-    clf = HeadClassifier(epochs=3, hidden_sizes=(8,), output="online_softmax:chunk_size=2")
+    clf = HeadClassifier(**PLAIN, epochs=3, hidden_sizes=(8,), output="online_softmax:chunk_size=2")
     clf.fit(X, y)
     logits = torch.as_tensor(clf.logits(X_test))
     np.testing.assert_allclose(

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.nn import DROPOUTS, MultiSampleDropout, NestedDropout
+from tests.plain import PLAIN_ARGS
 
 runner = CliRunner()
 
@@ -32,7 +33,7 @@ def train(tmp_path, csv, name, *extra):
     out = tmp_path / name
     result = invoke(
         "train", "--data", csv, "--target", "answer", "--out", out,
-        "--epochs", "30", "--hidden-sizes", "16", "--quiet", *extra,
+        "--epochs", "30", "--hidden-sizes", "16", "--quiet", *PLAIN_ARGS, *extra,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return out

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from headkit.cli.app import app
+from tests.plain import PLAIN_ARGS
 
 runner = CliRunner()
 
@@ -56,7 +57,7 @@ def messy_run(tmp_path_factory):
     write_european(messy(), folder / "train.csv.gz")
     result = invoke(
         "train", "--data", folder / "train.csv.gz", "--target", "label", "--na-values", "unknown",
-        "--out", folder / "run", "--epochs", "20", "--hidden-sizes", "16", "--quiet",
+        "--out", folder / "run", "--epochs", "20", "--hidden-sizes", "16", "--quiet", *PLAIN_ARGS,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return folder, result.output

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tests.plain import PLAIN
 
 from headkit import HeadClassifier
 from headkit.evaluation.importance import (
@@ -34,7 +35,7 @@ def test_random_high_cardinality_column_has_raw_mi_but_no_normalised_score():
 
 def test_permutation_importance_of_an_unused_input_is_exactly_zero(blobs_data):
     X, y, X_test, y_test = blobs_data
-    model = HeadClassifier(hidden_sizes=(16,), epochs=10, random_state=0).fit(X, y)
+    model = HeadClassifier(**PLAIN, hidden_sizes=(16,), epochs=10, random_state=0).fit(X, y)
     with torch.no_grad():
         model.model_.trunk.blocks[0].linear.weight[:, 2] = 0.0  # the network ignores input 2
     out = permutation_importance(model, X_test, y_test, n_repeats=4)
@@ -53,7 +54,7 @@ def test_table_columns_are_ranked_under_their_own_names():
             "shop": rng.choice(["a", "b", "c"], n),
         }
     )
-    model = HeadClassifier(hidden_sizes=(8,), epochs=10, random_state=0).fit(X, y)
+    model = HeadClassifier(**PLAIN, hidden_sizes=(8,), epochs=10, random_state=0).fit(X, y)
     ranking = feature_ranking(model, X, y, n_repeats=3)
     assert ranking.loc[0, "feature"] == "colour"
     assert set(ranking["feature"]) == {"colour", "size", "shop"}

@@ -6,6 +6,7 @@ import pytest
 from headkit import HeadClassifier
 from headkit.export.onnx import export_onnx
 from headkit.inference.saved_model import SavedModel
+from tests.plain import PLAIN
 
 ort = pytest.importorskip("onnxruntime")
 onnx = pytest.importorskip("onnx")
@@ -15,7 +16,7 @@ def _fit_and_export(tmp_path, name, **params):
     from headkit.data import load_dataset
 
     d = load_dataset("digits")
-    model = HeadClassifier(hidden_sizes=(128, 128), epochs=4, random_state=0, **params)
+    model = HeadClassifier(**PLAIN, hidden_sizes=(128, 128), epochs=4, random_state=0, **params)
     model.fit(d.X_train, d.y_train).save(tmp_path / name)
     return d.X_test.astype(np.float32), export_onnx(tmp_path / name, tmp_path / f"{name}.onnx")
 

@@ -15,6 +15,7 @@ from headkit import functional as F
 from headkit.functional.adaptive_margin import SCALE_ANCHOR
 from headkit.nn import HEADS
 from headkit.training.callbacks import Callback
+from tests.plain import PLAIN
 
 
 def _batch(seed=0, n=33, c=7, pull=0.5):
@@ -95,7 +96,7 @@ def test_adapted_scale_and_margin_rise_over_training_on_digits(head):
 
     d = load_dataset("digits")
     record = _Record()
-    model = HeadClassifier(hidden_sizes=(32,), head=head, epochs=12, random_state=0)
+    model = HeadClassifier(**PLAIN, hidden_sizes=(32,), head=head, epochs=12, random_state=0)
     model.fit(d.X_train, d.y_train, callbacks=[record])
     s = np.array([v[0] for v in record.values])
     m = np.array([v[1] for v in record.values])

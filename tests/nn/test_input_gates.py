@@ -7,6 +7,7 @@ import torch
 
 from headkit import HeadClassifier, protocols
 from headkit.nn import INPUT_GATES, HeadNet, OptFSGates, StochasticGates
+from tests.plain import PLAIN
 
 
 @pytest.mark.parametrize("spec", ["optfs", "stg"])
@@ -58,12 +59,12 @@ def _signal_data(n=1200, d=20, k=4, seed=0):
 @pytest.mark.parametrize("spec", ["optfs", "stg"])
 def test_gates_keep_the_signal_features_and_close_the_noise(spec):
     X, y, k = _signal_data()
-    clf = HeadClassifier(hidden_sizes=(32,), epochs=30, input_gates=spec, random_state=0)
+    clf = HeadClassifier(**PLAIN, hidden_sizes=(32,), epochs=30, input_gates=spec, random_state=0)
     clf.fit(X, y)
     gates = np.array(list(clf.input_gates_.values()))
     assert (gates[:k] > 0.5).all(), gates
     assert (gates[k:] == 0).mean() >= 0.75, gates  # most of the 16 noise features closed
-    plain = HeadClassifier(hidden_sizes=(32,), epochs=30, random_state=0).fit(X, y)
+    plain = HeadClassifier(**PLAIN, hidden_sizes=(32,), epochs=30, random_state=0).fit(X, y)
     assert plain.input_gates_ is None
     assert clf.score(X, y) > plain.score(X, y) - 0.03
 

@@ -8,6 +8,7 @@ from headkit import HeadClassifier
 from headkit import functional as F
 from headkit.exceptions import ConfigError
 from headkit.nn import HeadNet, LowRankLinear, truncate_rank
+from tests.plain import PLAIN
 
 
 def test_forward_at_b_is_the_truncated_product_and_b_r_the_full_one():
@@ -93,7 +94,9 @@ def test_estimator_trains_saves_and_loads_by_name(data, tmp_path):
     from headkit.data import load_dataset
 
     d = load_dataset(data)
-    model = HeadClassifier(hidden_sizes=(64,), block="lowrank:rank=12", epochs=8, random_state=0)
+    model = HeadClassifier(
+        **PLAIN, hidden_sizes=(64,), block="lowrank:rank=12", epochs=8, random_state=0
+    )
     model.fit(d.X_train, d.y_train)
     assert model.score(d.X_test, d.y_test) > {"digits": 0.85, "mnist1d": 0.25}[data]
     model.save(tmp_path / "m")

@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from headkit.exceptions import ConfigError
 from headkit.nn import HEADS, HeadNet, PartialFC, RowSparseSGD
 from headkit.nn.partial_fc import sample_classes
+from tests.plain import PLAIN_ARGS
 
 
 def _data(n=32, d=8, c=50, seed=0):
@@ -161,7 +162,7 @@ def test_cli_train_with_partial_fc_head_and_evaluate(tmp_path):
 
     out = tmp_path / "run"
     args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "8"]
-    args += ["--hidden-sizes", "32", "--head", "partial_fc:r=0.1", "--quiet"]
+    args += ["--hidden-sizes", "32", "--head", "partial_fc:r=0.1", "--quiet", *PLAIN_ARGS]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert '"partial_fc:r=0.1"' in (out / "config.json").read_text()

@@ -7,6 +7,7 @@ import torch
 from headkit import HeadClassifier
 from headkit import functional as F
 from headkit.training.callbacks import Callback
+from tests.plain import PLAIN
 
 
 @pytest.mark.parametrize("shape", [(7,), (4, 5), (2, 3, 4)])
@@ -49,7 +50,7 @@ class _Check(Callback):
 def test_estimator_projects_every_step_and_saves_the_setting(blobs_data, tmp_path):
     X, y, X_test, y_test = blobs_data
     check = _Check()
-    model = HeadClassifier(hidden_sizes=(16,), epochs=3, orthogonal_gradients=True)
+    model = HeadClassifier(**PLAIN, hidden_sizes=(16,), epochs=3, orthogonal_gradients=True)
     model.fit(X, y, callbacks=[check])
     assert check.cosines and max(check.cosines) < 1e-5
     assert model.score(X_test, y_test) > 0.6

@@ -11,6 +11,7 @@ from headkit import functional as F
 from headkit.training import PRUNING, weight_sparsity
 from headkit.training.callbacks import Callback
 from headkit.training.pruning import prunable
+from tests.plain import PLAIN
 
 
 def test_cubic_schedule_rises_to_the_target():
@@ -59,7 +60,9 @@ class _Sparsity(Callback):
 def test_gmp_follows_the_schedule_and_the_saved_model_is_sparse(blobs_data, tmp_path):
     X, y, X_test, y_test = blobs_data
     record = _Sparsity()
-    model = HeadClassifier(hidden_sizes=(32, 32), epochs=10, prune="gmp:sparsity=0.8,end=0.6")
+    model = HeadClassifier(
+        **PLAIN, hidden_sizes=(32, 32), epochs=10, prune="gmp:sparsity=0.8,end=0.6"
+    )
     model.fit(X, y, callbacks=[record])
     assert all(a <= b + 1e-9 for a, b in itertools.pairwise(record.values))
     expected = [F.cubic_sparsity(e / 10, 0.8, 0.0, 0.6) for e in range(1, 11)]
@@ -97,3 +100,25 @@ def test_erk_masks_stay_exactly_zero_through_adam(blobs_data):
     )
     assert kept == target and abs(kept / total - 0.2) < 0.01
     assert PRUNING.names() == ["erk", "gmp", "none"]
+
+
+class _StopAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, record):
+        trainer.stop = trainer.stop or record.epoch >= self.epoch
+
+
+def test_gmp_reaches_its_sparsity_when_the_fit_stops_early_or_restores(blobs_data):
+    # the fit stops at epoch 3 of 40, long before the schedule's end, and may restore an even
+    # earlier (denser) epoch: it still ends at the target sparsity
+    X, y, _, _ = blobs_data
+    model = HeadClassifier(
+        hidden_sizes=(32, 32), epochs=40, validation_fraction=0.3, random_state=0,
+        prune="gmp:sparsity=0.8", calibrate=True, monitor="val_loss",
+    )  # fmt: skip
+    model.fit(X, y, callbacks=[_StopAt(3)])
+    assert len(model.history_) == 3
+    assert F.cubic_sparsity(3 / 40, 0.8, 0.0, 0.7) < 0.5  # what the schedule had reached
+    assert weight_sparsity(model.model_) == pytest.approx(0.8, abs=0.01)

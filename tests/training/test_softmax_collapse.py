@@ -6,6 +6,7 @@ import torch
 
 from headkit import HeadClassifier
 from headkit.training import SoftmaxCollapseDetector, SoftmaxCollapseWarning
+from tests.plain import PLAIN
 
 
 def _separable(n=200, seed=0):
@@ -80,7 +81,7 @@ def test_detector_stays_silent_on_a_normal_run(blobs_data):
     X, y, *_ = blobs_data
     with warnings.catch_warnings():
         warnings.simplefilter("error", SoftmaxCollapseWarning)
-        model = HeadClassifier(epochs=30, random_state=0).fit(X, y)
+        model = HeadClassifier(**PLAIN, epochs=30, random_state=0).fit(X, y)
     # On these easy blobs many rows reach p = 1 in float32 late in training; the share is
     # recorded after every epoch, and the filter above fails the fit if the detector speaks.
     shares = [row["softmax_collapse"] for row in model.history_]

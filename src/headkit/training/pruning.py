@@ -89,6 +89,16 @@ class GradualMagnitudePruning(_Masks):
                 layer.weight_mask.copy_(magnitude_mask(layer.weight_orig * layer.weight_mask, s))
                 layer.weight = layer.weight_orig * layer.weight_mask  # until the next forward
 
+    def on_fit_end(self, trainer: Trainer) -> None:
+        # A fit that stopped early, or whose best epoch (restored just before this callback)
+        # came before the schedule's end, holds a denser mask: prune it to the target now.
+        with torch.no_grad():
+            for layer in self._layers:
+                kept = layer.weight_orig * layer.weight_mask
+                if 1.0 - layer.weight_mask.mean().item() < self.sparsity:
+                    layer.weight_mask.copy_(magnitude_mask(kept, self.sparsity))
+        super().on_fit_end(trainer)
+
 
 class ERKRandomSparse(_Masks):
     """Static random sparse training: fixed random masks with ERK densities (Liu et al. 2022)."""
