@@ -107,8 +107,9 @@ def early_exit_predict(net: nn.Module, x: Tensor, threshold: float) -> tuple[Ten
     x : Tensor, shape (N, n_features)
     threshold : float
         A row leaves after block l when ``max_c p_c ≥ threshold`` at that exit (p from
-        ``net.probabilities``: output map and calibration temperature apply). Above 1 every row
-        runs the whole network, which is then exactly the full-depth forward.
+        ``net.probabilities``: output map and calibration temperature apply; the test is made
+        in the logits' dtype, the returned probabilities in float64 as ``predict_proba``'s).
+        Above 1 every row runs the whole network, which is then exactly the full-depth forward.
 
     Returns
     -------
@@ -132,10 +133,10 @@ def early_exit_predict(net: nn.Module, x: Tensor, threshold: float) -> tuple[Ten
         h = block(h)
         if i not in exits:
             continue
-        p = net.probabilities(net.head(h).double())  # float64, as predict_proba
-        done = p.amax(-1) >= threshold
+        logits = net.head(h)
+        done = net.probabilities(logits).amax(-1) >= threshold  # the test in float32
         if bool(done.any()):
-            proba[active[done]] = p[done]
+            proba[active[done]] = net.probabilities(logits[done].double())  # as predict_proba
             depth[active[done]] = i + 1
             active, h = active[~done], h[~done]
             if len(active) == 0:
