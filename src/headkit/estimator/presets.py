@@ -204,6 +204,18 @@ def resolve_data_auto(
     return resolved
 
 
+def resolved_parameters(estimator: Any) -> dict[str, Any]:
+    """Return the parameters a fit of ``estimator`` uses (``HeadClassifier.resolved_params``).
+
+    ``get_params()`` with every ``"auto"`` resolved: the preset's value (``preset``, else the
+    fitted ``preset_``) or the library default, and after a fit the data-dependent values.
+    """
+    given = estimator.get_params(deep=False)
+    spec = given["preset"] if given["preset"] is not None else getattr(estimator, "preset_", None)
+    fitted = {n: getattr(estimator, f"{n}_") for n in DATA_AUTO if hasattr(estimator, f"{n}_")}
+    return resolve_data_auto(given, apply_preset(spec, given), fitted)
+
+
 def preset_values(spec: str) -> dict[str, Any]:
     """Return the parameter values a preset spec (``"accurate"``, ``"accurate:epochs=50"``) sets.
 
