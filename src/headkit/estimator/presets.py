@@ -121,8 +121,8 @@ DATA_AUTO = ("calibrate", "monitor", "patience", "epochs")
 HONEST_MONITOR = "val_calibrated_loss"  # epoch chosen by its loss after its best temperature
 HONEST_PATIENCE = 16  # epochs without a better calibrated validation loss before stopping
 # The honest recipe's schedule holds at most this many steps (fewer epochs on a large table: the
-# 254,654-row AER Fertility gets 11 instead of 80) and at least this many epochs.
-HONEST_STEPS, HONEST_MIN_EPOCHS = 4000, 5
+# 254,654-row AER Fertility gets 9 instead of 80) and at least this many epochs.
+HONEST_STEPS, HONEST_MIN_EPOCHS = 3000, 5
 
 
 def honest_epochs(params: dict[str, Any], preset: str | None, n_rows: int) -> int:
