@@ -238,11 +238,11 @@ def test_large_tables_get_fewer_epochs_under_the_honest_recipe():
     auto = {name: "auto" for name in PRESETTABLE}
     assert honest_epochs(auto, "small", 5000) == 80  # 10 steps of 512 rows per epoch: all 80
     # the 190,990 training rows of AER Fertility: 374 steps of 512 per epoch
-    assert honest_epochs(auto, "small", 190_990) == -(-HONEST_STEPS // 374) == 11
+    assert honest_epochs(auto, "small", 190_990) == -(-HONEST_STEPS // 374) == 9
     assert honest_epochs(auto, None, 10**8) == HONEST_MIN_EPOCHS
     assert honest_epochs({**auto, "epochs": 30}, "small", 190_990) == 30  # set: it stands
     assert honest_epochs(auto, "accurate", 190_990) == ACCURATE["epochs"]  # the preset's
     given = {"calibrate": "auto", "monitor": "auto", "preset": None, "patience": "auto",
              "validation_fraction": None, **auto}  # fmt: skip
-    assert automatic_settings(given, table=True, n_rows=190_990)["epochs_"] == 11
+    assert automatic_settings(given, table=True, n_rows=190_990)["epochs_"] == 9
     assert automatic_settings(given, table=False, n_rows=190_990)["epochs_"] == 80  # plain

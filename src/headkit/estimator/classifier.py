@@ -33,12 +33,11 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
-from headkit.estimator.presets import DATA_AUTO, automatic_settings, resolve_data_auto
-from headkit.estimator.state import (
-    estimator_metadata,
-    fitted_files,
-    load_estimator,
+from headkit.estimator.presets import (
+    automatic_settings,
+    resolved_parameters,
 )
+from headkit.estimator.state import estimator_metadata, fitted_files, load_estimator
 from headkit.estimator.structure import StructureMixin
 from headkit.inference.forward import mc_predict_arrays, predict_arrays, seeded
 from headkit.inference.scores import network_ood_score
@@ -118,14 +117,7 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------- configs (views of params)
     def resolved_params(self) -> dict[str, Any]:
         """Return the parameters a fit uses: ``get_params()`` with the preset's values filled in."""
-        from headkit.estimator.presets import apply_preset
-
-        spec = self.preset if self.preset is not None else getattr(self, "preset_", None)
-        fitted = {
-            name: getattr(self, f"{name}_") for name in DATA_AUTO if hasattr(self, f"{name}_")
-        }
-        given = self.get_params(deep=False)
-        return resolve_data_auto(given, apply_preset(spec, given), fitted)
+        return resolved_parameters(self)
 
     def network_config(self, n_features: int, n_classes: int) -> NetworkConfig:
         """Return the :class:`NetworkConfig` a fit builds (preset applied)."""

@@ -121,8 +121,8 @@ DATA_AUTO = ("calibrate", "monitor", "patience", "epochs")
 HONEST_MONITOR = "val_calibrated_loss"  # epoch chosen by its loss after its best temperature
 HONEST_PATIENCE = 16  # epochs without a better calibrated validation loss before stopping
 # The honest recipe's schedule holds at most this many steps (fewer epochs on a large table: the
-# 254,654-row AER Fertility gets 11 instead of 80) and at least this many epochs.
-HONEST_STEPS, HONEST_MIN_EPOCHS = 4000, 5
+# 254,654-row AER Fertility gets 9 instead of 80) and at least this many epochs.
+HONEST_STEPS, HONEST_MIN_EPOCHS = 3000, 5
 
 
 def honest_epochs(params: dict[str, Any], preset: str | None, n_rows: int) -> int:
@@ -202,6 +202,18 @@ def resolve_data_auto(
         if _same(given.get(name, AUTO), AUTO) and name in fitted:
             resolved[name] = fitted[name]
     return resolved
+
+
+def resolved_parameters(estimator: Any) -> dict[str, Any]:
+    """Return the parameters a fit of ``estimator`` uses (``HeadClassifier.resolved_params``).
+
+    ``get_params()`` with every ``"auto"`` resolved: the preset's value (``preset``, else the
+    fitted ``preset_``) or the library default, and after a fit the data-dependent values.
+    """
+    given = estimator.get_params(deep=False)
+    spec = given["preset"] if given["preset"] is not None else getattr(estimator, "preset_", None)
+    fitted = {n: getattr(estimator, f"{n}_") for n in DATA_AUTO if hasattr(estimator, f"{n}_")}
+    return resolve_data_auto(given, apply_preset(spec, given), fitted)
 
 
 def preset_values(spec: str) -> dict[str, Any]:

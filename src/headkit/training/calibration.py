@@ -18,7 +18,7 @@ import torch
 from headkit.evaluation.calibration import fit_temperature
 from headkit.evaluation.metrics import negative_log_likelihood
 from headkit.evaluation.reliability import expected_calibration_error
-from headkit.functional.temperature import MIN_TEMPERATURE
+from headkit.functional.temperature import MIN_TEMPERATURE, best_temperature
 from headkit.inference.forward import device_of, predict_arrays
 
 if TYPE_CHECKING:
@@ -31,11 +31,20 @@ def fit_network_temperature(net: HeadNet, logits: Any, y: Any) -> float:
     """Fit T for ``net`` on logits (N, C) and labels (N,) through its own output map.
 
     Minimises the NLL of ``net.output.log_prob(logits / T)``, floored at log 1e-12 so that the
-    exact zeros of sparse maps stay finite; see :func:`fit_temperature`. T is at least
+    exact zeros of sparse maps stay finite; see :func:`fit_temperature` (for softmax, whose NLL
+    is convex in 1/T, :func:`headkit.functional.best_temperature`'s golden-section search finds
+    the same minimum without an optimiser). T is at least
     :data:`headkit.functional.temperature.MIN_TEMPERATURE` (0.5): a few hundred nearly
     separable held-out rows would otherwise drive it towards 0.
     """
     output = copy.deepcopy(net.output).cpu().double().eval()
+    z = torch.as_tensor(logits).detach().cpu().double()
+    target = torch.as_tensor(np.asarray(y), dtype=torch.int64)
+    if type(output).__name__ == "Softmax" and len(target) and not (z.argmax(1) == target).all():
+        # convex in 1/T: a golden-section search, no torch optimiser (L-BFGS imports
+        # torch._dynamo, 3.7 s of a 1-3 s table fit the first time in a process)
+        scaled = z / output.temperature  # T is the factor on top of the map's own τ
+        return best_temperature(scaled, target, bounds=(MIN_TEMPERATURE, 1e2), iterations=40)[0]
     log_prob = lambda z: output.log_prob(z).clamp_min(LOG_EPS)  # noqa: E731
     return fit_temperature(logits, y, log_prob=log_prob, bounds=(MIN_TEMPERATURE, 1e2))
 
@@ -65,8 +74,8 @@ def calibrate_network(net: HeadNet, X: np.ndarray, y: np.ndarray) -> dict[str, f
     """
     net.temperature.fill_(1.0)
     logits, before, _ = predict_arrays(net, X)
-    t = fit_network_temperature(net, logits, y)
-    net.temperature.fill_(t)
+    net.temperature.fill_(fit_network_temperature(net, logits, y))
+    t = float(net.temperature)  # the T in use, as the buffer holds it
     with torch.no_grad():
         after = net.probabilities(logits.double().to(device_of(net))).cpu().numpy()
     return {
