@@ -1,6 +1,6 @@
 """More headline claims of the catalogue tested at small scale on a CPU (issue 23).
 
-Sections (``--sections e3,b9,b9c,b9s,c2,d8,d8r,d8e,e6``; one per invocation keeps each under 5 minutes):
+Sections (``--sections e3,b9,b9c,b9s,c2,d8,d8r,d8e,d8n,e6``; one per invocation keeps each under 5 minutes):
 
 * **e3** (E3) MaxSup vs label smoothing vs cross-entropy: test accuracy, and the two logit
   penalties measured on the training rows after every epoch: LS's loss is CE + α·(z_y − z̄),
@@ -15,7 +15,8 @@ Sections (``--sections e3,b9,b9c,b9s,c2,d8,d8r,d8e,e6``; one per invocation keep
   ``torch.softmax(...).topk``: median time and the peak of the memory the call allocates.
 * **d8** (D8) EBV vs simplex ETF vs a learned cosine head vs the linear head, MNIST-1D and digits.
 * **d8r** (D8) the regime: EBV vs linear on many classes (blobs, C = 100) with the feature width
-  d below and above C; **d8e** on MNIST-1D with 4× the epochs.
+  d below and above C; **d8e** on MNIST-1D with 4× the epochs; **d8n** the cosine and ETF
+  heads at 4× the epochs (normalised logits with learned vs fixed vectors).
 * **e6** (E6) decoupled softmax vs softmax cross-entropy vs one-vs-all on a synthetic
   multi-label problem (P@1, P@5).
 
@@ -279,8 +280,8 @@ def section_d8r(seeds, epochs):
     return "D8 regime — many classes, feature width below and above C", note, rows
 
 
-def section_d8e(mnist, seeds, epochs):
-    heads = {"linear": "linear", "ebv": "ebv"}
+def section_d8e(mnist, seeds, epochs, heads=None):
+    heads = heads or {"linear": "linear", "ebv": "ebv"}
     params = {"hidden_sizes": (128, 128), "epochs": 4 * epochs}
     rows = _heads_table({f"MNIST-1D, {4 * epochs} epochs": mnist}, heads, seeds, **params)
     note = f"Test accuracy, HeadClassifier({params}, head=...): 4× the epochs of section d8."
@@ -364,6 +365,9 @@ def main() -> None:
             title, note, rows = section_d8r(seeds, epochs)
         elif key == "d8e":
             title, note, rows = section_d8e(mnist, seeds, epochs)
+        elif key == "d8n":
+            heads = {"cosine (learned W, s=10)": "cosine:s=10", "etf": "etf"}
+            title, note, rows = section_d8e(mnist, seeds, epochs, heads)
         elif key == "e6":
             title, note, rows = section_e6(seeds, epochs)
         else:
