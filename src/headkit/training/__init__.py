@@ -2,7 +2,8 @@
 
 from headkit.training.callbacks import Callback, PlainLog, ProgressBar, default_callbacks
 from headkit.training.checkpoint import Checkpointer
-from headkit.training.trainer import EpochRecord, Trainer, resolve_device
+from headkit.training.devices import resolve_device
+from headkit.training.trainer import EpochRecord, Trainer
 
 __all__ = [
     "Callback",

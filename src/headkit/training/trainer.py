@@ -23,6 +23,7 @@ from headkit.threads import with_thread_policy
 from headkit.training import distributed
 from headkit.training.augment import AUGMENTS
 from headkit.training.callbacks import Callback, EpochRecord
+from headkit.training.devices import resolve_device
 from headkit.training.distillation import check_teacher_targets, distillation_criterion
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.optim import SCHEDULES, FusedAdamW, build_schedulers
@@ -32,21 +33,6 @@ from headkit.training.stopping import DivergenceGuard, EarlyStopping, calibrated
 from headkit.training.weights import check_class_weights, weighted_criterion, weighted_rows_loss
 
 MONITORS = ("val_accuracy", "val_loss", "val_calibrated_loss")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn ``"auto"`` into ``cuda`` when available (else ``cpu``) and validate the rest."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"Unknown device {device!r}; use 'auto', 'cpu' or 'cuda'.") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "device='cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'."
-        )
-    return resolved
 
 
 class Trainer:
