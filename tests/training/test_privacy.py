@@ -119,3 +119,11 @@ def test_partial_fit_weights_and_a_missing_opacus_are_refused(blobs_data, monkey
     monkeypatch.setitem(sys.modules, "opacus", None)  # import opacus → ImportError
     with pytest.raises(ConfigError, match=r"install it with pip install 'headkit\[dp\]'"):
         HeadClassifier(**SMALL, epochs=1, privacy="dp").fit(X, y)
+
+
+def test_a_private_fit_holds_no_rows_out_on_its_own(blobs_data):
+    # on small data the default calibrates on held-out rows, which ε would not cover
+    model = _fit(blobs_data)
+    assert model.calibrate_ is False and model.temperature_ == 1.0
+    asked = _fit(blobs_data, validation_fraction=0.2)
+    assert asked.calibrate_ is True

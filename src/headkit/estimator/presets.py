@@ -157,7 +157,8 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
     dict
         ``calibrate_``: ``calibrate``, or for ``"auto"`` True (a temperature fitted on about 200
         held-out rows) on :func:`honest_data` or when rows are held out anyway (a positive
-        ``validation_fraction``, or ``patience``), never with ``validation_fraction=0``.
+        ``validation_fraction``, or ``patience``), never with ``validation_fraction=0``, and
+        not on its own for a DP-SGD fit (``privacy``), whose ε would not cover held-out rows.
         ``monitor_``: ``monitor``, or for ``"auto"`` :data:`HONEST_MONITOR` when the fit
         calibrates :func:`honest_data`, else ``"val_accuracy"``. ``patience_``: ``patience``, or
         for ``"auto"`` :data:`HONEST_PATIENCE` with that monitor on that data, else None (the
@@ -170,7 +171,8 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
         held_out = (fraction or 0) > 0 or (
             not _same(params.get("patience"), AUTO) and (params.get("patience") is not None)
         )
-        calibrate = fraction != 0 and (honest or held_out)
+        private = str(params.get("privacy") or "none") != "none"  # ε covers trained rows only
+        calibrate = fraction != 0 and (held_out or (honest and not private))
     monitor = params["monitor"]
     if _same(monitor, AUTO):
         monitor = HONEST_MONITOR if calibrate and honest else PLAIN_AUTO["monitor"]
