@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.data import load_dataset
+from tests.plain import PLAIN, PLAIN_ARGS
 
 SPECS = [
     {"input_gates": "optfs"},
@@ -43,7 +44,7 @@ def test_trains_saves_loads_and_predicts_by_name(spec, data, datasets, tmp_path)
     d = datasets[data]
     sizes = SIZES.get(next(iter(spec)), (64,))
     options = {k: (v == "true" if v in ("true", "false") else v) for k, v in spec.items()}
-    model = HeadClassifier(hidden_sizes=sizes, epochs=8, random_state=0, **options)
+    model = HeadClassifier(**PLAIN, hidden_sizes=sizes, epochs=8, random_state=0, **options)
     model.fit(d.X_train, d.y_train)
     proba = model.predict_proba(d.X_test)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
@@ -67,7 +68,7 @@ def test_trains_saves_loads_and_predicts_by_name(spec, data, datasets, tmp_path)
 def test_cli_train_and_predict(spec, datasets, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "3"]
+    args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "3", *PLAIN_ARGS]
     args += ["--hidden-sizes", "32,32,32" if "layer_drop" in spec else "32"]
     for key, value in spec.items():
         args += [f"--{key.replace('_', '-')}", value]

@@ -199,6 +199,13 @@ def predict(
             "conformal, APS on the run's held-out rows): columns set and set_size."
         ),
     ] = None,
+    early_exit: Annotated[
+        float | None,
+        typer.Option(
+            help="Layer dropout runs (layer_drop=layerskip): each row leaves at the first exit "
+            "at least this confident; adds an exit_depth column (Dense blocks run)."
+        ),
+    ] = None,
     id_column: Annotated[
         str | None,
         typer.Option(help="Copy this column of DATA (e.g. an order id) into the output, first."),
@@ -218,9 +225,8 @@ def predict(
 
         check_mc_samples(mc_samples)
     read = read_options(na_values, decimal)
-    found = saved_prediction(
-        run, data, target, id_column, mc_samples, ood_score, read, conformal=conformal
-    )
+    extras = {"conformal": conformal, "early_exit": early_exit}
+    found = saved_prediction(run, data, target, id_column, mc_samples, ood_score, read, **extras)
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
     result = predictions_table(found.classes, found.proba, found.uncertainty, leading,
                                multilabel=found.multilabel, empty=found.empty)  # fmt: skip

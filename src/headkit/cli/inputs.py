@@ -219,6 +219,7 @@ def saved_prediction(
     ood_score: str | None = None,
     read: Any = None,
     conformal: float | None = None,
+    early_exit: float | None = None,
 ) -> Predicted:
     """Predict with :class:`headkit.inference.saved_model.SavedModel`, the one road from a run.
 
@@ -230,8 +231,14 @@ def saved_prediction(
     saved = SavedModel.load(run, engine="auto")
     rows = load_unlabelled(data, target or saved.metadata.get("target"), read=read)
     X, names, ids = pop_id_column(*rows, id_column, data)
-    uncertainty = None
-    if mc_samples is not None and mc_samples > 1:
+    uncertainty, depth = None, None
+    if early_exit is not None:
+        if mc_samples is not None:
+            from headkit.exceptions import ConfigError
+
+            raise ConfigError("--early-exit and --mc-samples cannot be combined; give one.")
+        proba, depth = saved.predict_early_exit(X, early_exit, names)
+    elif mc_samples is not None and mc_samples > 1:
         uncertainty = saved.predict_uncertainty(X, mc_samples, names)
         proba = uncertainty["proba"].astype("float64")
     else:
@@ -243,6 +250,8 @@ def saved_prediction(
         table = TablePreprocessor.from_dict(saved.preprocessing)
     found = Predicted(saved.classes, proba, ids, saved.multilabel, uncertainty,
                       empty=_empty_rows(table, X, names))  # fmt: skip
+    if depth is not None:
+        found.extra["exit_depth"] = depth
     if ood_score is not None:
         found.extra[f"ood_{ood_score}"] = saved.ood_score(X, ood_score, names)
     if conformal is not None:

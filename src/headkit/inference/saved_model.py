@@ -154,6 +154,28 @@ class SavedModel:
         result = mc_predict_arrays(self.torch_network(), self.rows(X, names), mc_samples, seed)
         return {name: value.numpy() for name, value in result._asdict().items()}
 
+    def predict_early_exit(
+        self, X: Any, threshold: float, names: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Early-exit probabilities (N, C) float64 and exit depths (N,) int64 (torch network).
+
+        The same numbers as :meth:`headkit.HeadClassifier.predict_early_exit`; see
+        :func:`headkit.nn.layer_drop.early_exit_predict`.
+        """
+        from headkit.inference.forward import map_batches
+        from headkit.nn.layer_drop import early_exit_predict
+
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or threshold <= 0:
+            raise ConfigError(f"--early-exit must be a number > 0; got {threshold!r}.")
+        net = self.torch_network().eval()
+
+        def step(x: Any) -> dict[str, Any]:
+            proba, depth = early_exit_predict(net, x, float(threshold))
+            return {"proba": proba, "depth": depth}
+
+        out = map_batches(net, self.rows(X, names), step)
+        return out["proba"].numpy(), out["depth"].numpy()
+
     def ood_score(self, X: Any, method: str, names: list[str] | None = None) -> np.ndarray:
         """Out-of-distribution score per row (N,), higher = in-distribution (torch network).
 
