@@ -95,7 +95,9 @@ def test_adapted_scale_and_margin_rise_over_training_on_digits(head):
 
     d = load_dataset("digits")
     record = _Record()
-    model = HeadClassifier(hidden_sizes=(32,), head=head, epochs=12, random_state=0)
+    model = HeadClassifier(
+        hidden_sizes=(32,), head=head, epochs=12, random_state=0, calibrate=False
+    )
     model.fit(d.X_train, d.y_train, callbacks=[record])
     s = np.array([v[0] for v in record.values])
     m = np.array([v[1] for v in record.values])

@@ -160,7 +160,7 @@ def test_cli_train_with_partial_fc_head_and_evaluate(tmp_path):
     from headkit.cli.app import app
 
     out = tmp_path / "run"
-    args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "8"]
+    args = ["train", "--dataset", "digits", "--out", str(out), "--epochs", "8", "--no-calibrate"]
     args += ["--hidden-sizes", "32", "--head", "partial_fc:r=0.1", "--quiet"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
