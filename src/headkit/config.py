@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from headkit._settings import Choice, Range, setting, settings
 
 AUTO_BATCH_MAX = 512  # rows per step of batch_size=None on large data
 AUTO_BATCH_STEPS = 8  # steps per epoch batch_size=None keeps on small data
@@ -25,45 +27,6 @@ PREDICT_BATCH = 8192  # rows per forward pass when predicting (torch and NumPy e
 # What "auto" means for the settings that follow the data where the data is not known (a Trainer
 # built from a bare TrainingConfig, runs saved before "auto"): the plain path, every row trained.
 PLAIN_AUTO = {"calibrate": False, "monitor": "val_accuracy", "patience": None}
-
-
-@dataclass(frozen=True)
-class Range:
-    """Numbers of ``kind`` from ``low`` to ``high`` (None: unbounded); ``closed`` as sklearn's."""
-
-    kind: type
-    low: float | None
-    high: float | None
-    closed: str = "left"
-
-
-@dataclass(frozen=True)
-class Choice:
-    """Allowed values: one of ``values`` (strings)."""
-
-    values: tuple[str, ...]
-
-
-def setting(default: Any, help: str, *allowed: Any) -> Any:
-    """Declare a setting: a dataclass field with its default, help line and allowed values.
-
-    Parameters
-    ----------
-    default
-        The one default of the setting.
-    help : str
-        One line, shown by ``headkit train --help`` and in the estimator's docstring.
-    *allowed
-        Allowed values: :class:`Range`, :class:`Choice`, a type (``str``, ``bool``), ``None``,
-        ``"path"`` (an ``os.PathLike``) or ``"random_state"`` (an int, a NumPy RandomState or
-        None).
-    """
-    return field(default=default, metadata={"help": help, "allowed": allowed})
-
-
-def settings(config: type) -> list[dataclasses.Field]:
-    """Return the fields of a config class that are user settings (those with a help line)."""
-    return [f for f in dataclasses.fields(config) if "help" in f.metadata]
 
 
 def setting_fields() -> list[dataclasses.Field]:

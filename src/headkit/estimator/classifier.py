@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from headkit.config import MULTILABEL_THRESHOLD, NetworkConfig, TrainingConfig
 from headkit.data.sparse import is_sparse
 from headkit.estimator import fit as steps
-from headkit.estimator.inputs import is_frame
+from headkit.estimator.inputs import is_frame, split_rows, validation_rows
 from headkit.estimator.params import (
     NETWORK_SETTINGS,
     SIGNATURE,
@@ -33,10 +33,7 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
-from headkit.estimator.presets import (
-    automatic_settings,
-    resolved_parameters,
-)
+from headkit.estimator.presets import automatic_settings, resolved_parameters
 from headkit.estimator.state import estimator_metadata, fitted_files, load_estimator
 from headkit.estimator.structure import StructureMixin
 from headkit.inference.forward import mc_predict_arrays, predict_arrays, seeded
@@ -138,9 +135,6 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         return cls(**params)
 
     # ----------------------------------------------------------------------------- fitting
-    def _split(self, X: Any, y: np.ndarray, weights: Any, seed: int) -> tuple[Any, ...]:
-        return steps.split_rows(X, y, weights, steps.validation_rows(self, len(y)), seed)
-
     def _prepare(self, X: Any, callbacks: Sequence[Callback], weights: Any = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
         self._set_fitted(model_=steps.build_network(self, X, weights), history_=[])
@@ -183,7 +177,8 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)
         self._set_fitted(seed_=seed)
-        X_train, y_train, X_val, y_val, w_train, w_val = self._split(X, y, weights, seed)
+        n_val = validation_rows(self, len(y))
+        X_train, y_train, X_val, y_val, w_train, w_val = split_rows(X, y, weights, n_val, seed)
         if w_train is not None:
             w_train = w_train / w_train.mean()
         callbacks = [*callbacks, *steps.observers(self, X_train, y_train)]

@@ -22,7 +22,6 @@ from headkit.estimator.inputs import (
     check_targets,
     drop_zero_weight,
     row_weights,
-    validation_share,
     wants_table_preprocessing,
 )
 from headkit.evaluation.conformal import ConformalScores
@@ -138,42 +137,6 @@ def network_input(estimator: Any, X: Any) -> Any:
     if preprocessor is not None:
         return preprocessor.transform(as_frame(X, estimator.feature_names_in_))
     return validate_features(estimator, X, reset=False, accept_sparse="csr")
-
-
-def validation_rows(est: Any, n_rows: int) -> int:
-    """Rows to hold out for validation (see :func:`validation_share`), or 0 when too few.
-
-    With too few rows for a validation split (under one row, or too few left to train on every
-    class) nothing is held out; a warning says so when ``patience`` needed the split.
-    """
-    needs_split = est.calibrate_ or getattr(est, "nested_budget", None) is not None
-    share = validation_share(est.validation_fraction, est.patience_, needs_split, n_rows)
-    n_val = round(share * n_rows)
-    if n_val >= 1 and n_rows - n_val >= len(est.classes_):
-        return n_val
-    if est.patience_ is not None and est.patience != "auto" and share > 0:
-        warnings.warn(
-            f"patience={est.patience} needs a validation split, but {n_rows} rows with "
-            f"a validation share of {share} leave none; early stopping is off "
-            "(give more rows or a larger validation_fraction).",
-            stacklevel=4,
-        )
-    return 0
-
-
-def split_rows(
-    X: Any, y: np.ndarray, weights: np.ndarray | None, n_val: int, seed: int
-) -> tuple[Any, ...]:
-    """Hold out ``n_val`` rows: X, y (train), X, y (validation), then the two weight arrays."""
-    from headkit.data.split import holdout_split
-
-    if weights is None and y.ndim == 1:
-        return (*holdout_split(X, y, n_val, seed), None, None)
-    # Split row numbers exactly as the unweighted split would, then cut every array alike.
-    labels = y if y.ndim == 1 else np.zeros(len(y))
-    train, _, val, _ = holdout_split(np.arange(len(y)), labels, n_val, seed)
-    w_train, w_val = (None, None) if weights is None else (weights[train], weights[val])
-    return X[train], y[train], X[val], y[val], w_train, w_val
 
 
 def derive_seed(est: Any, saved: dict[str, Any] | None = None) -> int:
