@@ -6,13 +6,13 @@ engine leaves these networks to)."""
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.data import load_dataset
+from tests.cli_predict import assert_cli_predict_matches_estimator
 from tests.plain import PLAIN, PLAIN_ARGS
 
 SPECS = [
@@ -79,15 +79,7 @@ def test_cli_train_and_predict(spec, datasets, tmp_path):
         assert len(gates) == 64 and all(0.0 <= g <= 1.0 for g in gates.values())
         assert f"input gates keep {sum(g > 0 for g in gates.values())} of 64" in result.output
     d = datasets["digits"]
-    rows = tmp_path / "x.csv"
-    frame = pd.DataFrame(d.X_test[:30], columns=d.feature_names)
-    frame.to_csv(rows, index=False)
-    preds = tmp_path / "p.csv"
-    result = runner.invoke(app, ["predict", str(out), str(rows), "-o", str(preds)])
-    assert result.exit_code == 0, result.output
-    proba = pd.read_csv(preds).filter(like="proba_").to_numpy()
-    expected = HeadClassifier.load(out).predict_proba(frame)
-    np.testing.assert_allclose(proba, expected, atol=1e-5)
+    assert_cli_predict_matches_estimator(out, d.X_test, d.feature_names, tmp_path)
     from headkit.inference.saved_model import SavedModel
 
     assert SavedModel.load(out, engine="auto").engine == "torch"
