@@ -56,3 +56,33 @@ def test_unreadable_csv():
     with pytest.raises(RequestError) as caught:
         parse_rows(b'a,b,c\n1,"2,3\n', "text/csv", NAMED)
     assert caught.value.status == 400
+
+
+def test_numeric_list_rows_take_the_fast_path_and_equal_the_checked_one():
+    rows = np.random.default_rng(0).normal(size=(300, 3)).round(6)
+    body = json.dumps({"rows": rows.tolist()}).encode()
+    got = parse_rows(body, "application/json", NAMED)
+    assert got.dtype == np.float32 and got.shape == (300, 3)
+    np.testing.assert_array_equal(got, rows.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"rows": [[1, 2, 3], [4, true, 6]]}', "Row 1, column b: true is not a number"),
+        (b'{"rows": [[1, 2, 3], [4, 5]]}', "Row 1 has 2 values"),
+        (b'{"rows": [[1, 2, 3], [4, 5, "six"]]}', "'six' is not a number"),
+        (b'{"rows": [[1, 2, 3], {"a": 1, "b": 2, "c": 3}]}', "all lists"),
+    ],
+)
+def test_bodies_the_fast_path_declines_get_the_checked_paths_message(body, message):
+    with pytest.raises(RequestError, match=message.replace("(", r"\(")) as caught:
+        parse_rows(body, "application/json", NAMED)
+    assert caught.value.status == 422
+
+
+def test_a_boolean_in_an_object_row_with_t_and_f_in_its_names_is_found():
+    schema = Schema(["total", "flag", "c"], 3)
+    body = b'[{"total": 1, "flag": false, "c": 3}]'
+    with pytest.raises(RequestError, match="column flag: false is not a number"):
+        parse_rows(body, "application/json", schema)

@@ -47,7 +47,7 @@ def serve(
         str,
         typer.Option(
             help="Forward pass: auto (as predict: NumPy for a plain network, else torch; a plain "
-            "network's calls of over 32 rows on torch), numpy, torch, or onnx (onnxruntime; "
+            "network's calls of over 128 rows on torch), numpy, torch, or onnx (onnxruntime; "
             "needs the onnx extra)."
         ),
     ] = "auto",

@@ -134,11 +134,14 @@ class SavedModel:
         return self._proba(self.rows(X, names))
 
     def _proba(self, rows: np.ndarray) -> np.ndarray:
-        if self.engine != "torch":  # NumPy (or onnxruntime, in the server): rows in, float64 out
-            return self.network.predict_proba(rows)
-        from headkit.inference.forward import predict_arrays
+        if self.engine == "torch":
+            from headkit.inference.forward import predict_arrays
+            from headkit.nn.network import HeadNet
 
-        return predict_arrays(self.network, rows).proba.numpy()  # float64
+            if isinstance(self.network, HeadNet):
+                return predict_arrays(self.network, rows).proba.numpy()  # float64
+        # NumPy, or in the server onnxruntime or a fixed-thread torch forward: rows → float64
+        return self.network.predict_proba(rows)
 
     def predict_uncertainty(
         self, X: Any, mc_samples: int, names: list[str] | None = None
@@ -212,7 +215,7 @@ class SavedModel:
     def torch_network(self) -> HeadNet:
         """The network on torch (loaded once, when the NumPy engine runs the probabilities)."""
         if self.engine == "torch":
-            return self.network  # type: ignore[return-value]
+            return getattr(self.network, "net", self.network)  # the server wraps it: TorchNet
         if self._torch is None:
             from headkit import io
 

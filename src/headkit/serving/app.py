@@ -346,9 +346,12 @@ def _conformal_scores(model: ServedModel) -> Any:
 
 def _alpha(scope: dict[str, Any], conformal: Any) -> float | None:
     """The ``alpha`` query parameter of ``/predict`` (None without one); 422 when unusable."""
+    query = scope.get("query_string")
+    if not query:  # the common request: no query string to parse
+        return None
     from urllib.parse import parse_qs
 
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("alpha")
+    values = parse_qs(query.decode("latin-1")).get("alpha")
     if not values:
         return None
     try:
