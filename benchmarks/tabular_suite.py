@@ -29,8 +29,9 @@ for every contestant; ECE is ``headkit.evaluation.expected_calibration_error`` (
 Time budget (``--budget``, default 300 s per fit): a contestant is not fitted (and the table says
 so) on a split of a table when its earlier split of that table took longer than the budget, or on
 a table with at least 5× the rows of every other table when its median seconds per row over the
-tables of ≥ 1,000 rows it has been fitted on, times the rows, exceeds the budget. Skips and
-failures are not cached (they are decided again on each run). Tables of ``--subprocess-rows`` rows or more (the
+tables of ≥ 1,000 rows it has been fitted on, times the rows, exceeds the budget (with
+``--skip-estimated``: on any table, for a contestant as slow as TabM). Skips are cached so that
+the report shows them, and decided again on each run that fits; failures are not cached. Tables of ``--subprocess-rows`` rows or more (the
 254,654-row AER Fertility) are fitted in a subprocess that reports its peak RSS, killed at
 2 × budget.
 """
@@ -273,7 +274,8 @@ def skip_reason(
     if rates:
         estimate = float(np.median(rates)) * rows[table]
         largest = max(rows[t] for t in rows if t != table)
-        if rows[table] >= 5 * largest and estimate > args.budget:
+        large = rows[table] >= 5 * largest or args.skip_estimated
+        if large and estimate > args.budget:
             return f"estimated {estimate:.0f} s > budget {args.budget:.0f} s"
     return None
 
@@ -295,7 +297,8 @@ def loop(args, tables, contestants, cache, rows, lock) -> None:
         for table in tables:
             for contestant in contestants:
                 key = cache_key(table, split, contestant, args.threads, args.quick)
-                if key in cache or args.report_only:
+                done = key in cache and "skipped" not in cache[key]  # skips: decided again
+                if done or args.report_only:
                     continue
                 reason = skip_reason(cache, table, split, contestant, rows, args)
                 if reason:
@@ -304,7 +307,7 @@ def loop(args, tables, contestants, cache, rows, lock) -> None:
                     lock.before_fit()
                     entry = fit_entry(table, split, contestant, rows[table], args)
                 cache[key] = entry
-                if "acc" in entry or "aps" in entry:  # failures and skips are not cached
+                if "acc" in entry or "aps" in entry or "skipped" in entry:  # not failures
                     tcache.save_cache(args.cache, key, entry)
                 print(f"{table:18s} split {split} {contestant:24s} {short(entry)}", flush=True)
 
@@ -343,6 +346,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--splits", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budget", type=float, default=300.0, help="seconds per fit")
+    ap.add_argument(
+        "--skip-estimated",
+        action="store_true",
+        help="skip any table whose estimated fit time exceeds --budget (not only the large one)",
+    )
     ap.add_argument("--subprocess-rows", type=int, default=100_000)
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--read-cache", action="append", default=[], help="extra caches to read")
