@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python benchmarks/linear_ce.py            # full run (several minutes)
     PYTHONPATH=src python benchmarks/linear_ce.py --quick    # smoke run, small sizes
+    PYTHONPATH=src python benchmarks/linear_ce.py --classes 262144 --methods cce headkit --threads 1
 
 Each (method, size) runs in a fresh subprocess: one warm-up call (for Cut Cross-Entropy this is
 its torch.compile step, reported as "first call"), then timed forward+backward calls (up to 3
@@ -31,6 +32,7 @@ import threading
 import time
 import types
 
+METHODS = ("naive", "cce", "headkit")
 FULL = [(4096, 256, 65_536), (4096, 256, 262_144), (4096, 256, 1_048_576)]
 QUICK = [(1024, 64, 8_192), (1024, 64, 32_768)]
 REPEATS, REPEAT_WITHIN_S = 3, 20.0  # timed calls: up to 3 while their total stays < 20 s
@@ -83,8 +85,11 @@ def _load_cce():
     return torch_compile_linear_cross_entropy
 
 
-def worker(method: str, n: int, d: int, c: int) -> dict:
+def worker(method: str, n: int, d: int, c: int, threads: int) -> dict:
     import torch
+
+    if threads:
+        torch.set_num_threads(threads)
     from torch.nn import functional as F
 
     from headkit.functional import linear_cross_entropy
@@ -131,8 +136,8 @@ def gemm_rate() -> float:
     return 2 * 4096 * 256 * 8192 / best / 1e9
 
 
-def run(method: str, n: int, d: int, c: int, timeout: float) -> dict:
-    cmd = [sys.executable, __file__, "--worker", method, str(n), str(d), str(c)]
+def run(method: str, n: int, d: int, c: int, threads: int, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--worker", method, str(n), str(d), str(c), str(threads)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -145,7 +150,11 @@ def run(method: str, n: int, d: int, c: int, timeout: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--worker", nargs=4)
+    parser.add_argument("--worker", nargs=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--methods", nargs="*", default=list(METHODS), choices=METHODS, help="methods to run"
+    )
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--classes", type=int, nargs="*", help="run only these C of the full set")
     args = parser.parse_args()
@@ -157,9 +166,13 @@ def main() -> None:
 
     from speed_probes import cpu_model
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rate = gemm_rate()
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
-        f"{cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"{cpu_model()}; load average {load}; torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; "
         f"float32 GEMM rate {rate:.0f} GFLOP/s (best of 5, 4096x256 @ 256x8192)\n"
     )
     print(
@@ -170,11 +183,11 @@ def main() -> None:
     sizes = QUICK if args.quick else [s for s in FULL if not args.classes or s[2] in args.classes]
     for n, d, c in sizes:
         rows = {}
-        for method in ("naive", "cce", "headkit"):
+        for method in args.methods:
             if method != "headkit" and c > (32_768 if args.quick else NAIVE_MAX_C):
                 rows[method] = {"error": SKIP[method]}
                 continue
-            rows[method] = run(method, n, d, c, args.timeout)
+            rows[method] = run(method, n, d, c, args.threads, args.timeout)
         flops = 6 * n * d * c
         for method, r in rows.items():
             if "error" in r:

@@ -25,17 +25,43 @@ ACC_TIE = 0.005
 LOGLOSS_TIE = 0.01
 
 
-def collect(cache, key, tables, contestants, splits, split_of, prior_logloss) -> dict:
-    """Gather every cached entry of ``tables`` × ``contestants`` × splits into one dict."""
-    out: dict[str, Any] = {"tables": {}, "conformal": {}}
+SET_VARIANTS = ("aps", "raps", "aps-det")
+
+
+def _mean_sets(done: list[dict], field: str | None) -> dict[str, Any]:
+    """Mean coverage and size per variant over entries (``field``: where the variants sit)."""
+    got = [e[field] if field else e for e in done]
+    return {
+        v: {m: float(np.mean([g[v][m] for g in got if v in g])) for m in ("coverage", "size")}
+        for v in SET_VARIANTS
+        if any(v in g for g in got)
+    } | {"n": len(done)}
+
+
+def collect(find, tables, contestants, splits, split_of, prior_logloss) -> dict:
+    """Gather every cached entry of ``tables`` × ``contestants`` × splits into one dict.
+
+    ``find(table, split, contestant)`` returns the cached entry (or one of older code marked
+    ``stale``, see ``tabular_cache.find_entry``) or None.
+    """
+    out: dict[str, Any] = {"tables": {}, "conformal": {}, "predict_set": {}, "code": {}}
     for table in tables:
         priors, by = [], {}
         for s in range(splits):
             data, info = split_of(table, s)
             priors.append(prior_logloss(data.y_train, data.y_test, data.n_classes))
         for c in contestants:
-            entries = [cache.get(key(table, s, c)) for s in range(splits)]
+            entries = [find(table, s, c) for s in range(splits)]
             done = [e for e in entries if e and "acc" in e]
+            for e in done:
+                code = f"{e.get('commit', '?')} ({e.get('code', '?')})" + (
+                    ", stale" if e.get("stale") else ""
+                )
+                out["code"].setdefault(c, {}).setdefault(code, 0)
+                out["code"][c][code] += 1
+            with_sets = [e for e in done if e.get("sets")]
+            if with_sets:
+                out["predict_set"].setdefault(table, {})[c] = _mean_sets(with_sets, "sets")
             notes = sorted({e.get("skipped") or e.get("error") for e in entries if e} - {None})
             mean = {m: float(np.mean([e[m] for e in done])) for m in METRICS} if done else None
             by[c] = {"mean": mean, "n": len(done), "notes": notes, "splits": entries}
@@ -45,13 +71,10 @@ def collect(cache, key, tables, contestants, splits, split_of, prior_logloss) ->
         out["tables"][table] = {"info": info, "prior": float(np.mean(priors)), "by": by}
         sets = {}
         for c in contestants:
-            done = [cache.get(key(table, s, f"conformal:{c}")) for s in range(splits)]
+            done = [find(table, s, f"conformal:{c}") for s in range(splits)]
             done = [e for e in done if e and "aps" in e]
             if done:
-                sets[c] = {
-                    v: {m: float(np.mean([e[v][m] for e in done])) for m in ("coverage", "size")}
-                    for v in ("aps", "aps-rand", "raps")
-                } | {"n": len(done)}
+                sets[c] = _mean_sets(done, None)
         out["conformal"][table] = sets
     return out
 
@@ -254,26 +277,18 @@ def large_section(results, threshold) -> list[str]:
     return lines
 
 
-def conformal_section(results) -> list[str]:
-    conf = results["conformal"]
+def _sets_table(conf: dict, title: str, intro: list[str]) -> list[str]:
     names = sorted({c for t in conf.values() for c in t})
     if not names:
         return []
-    lines = ["", "## Split-conformal prediction sets, α = 0.1 (target coverage 0.90 ± 0.02)", ""]
-    lines += [
-        "Each contestant refitted on 80 % of the training split, calibrated on the other 20 %,",
-        "sets scored on the test split (`headkit.evaluation.conformal`; aps: non-randomised,",
-        "top class always in; aps-rand: randomised, sets may be empty; raps: λ = 0.01, k_reg = 1).",
-        "",
-    ]
-    variants = ("aps", "aps-rand", "raps")
-    header = ["table"] + [f"{c} {v} cov / size" for c in names for v in variants]
-    rows, means = [], {(c, v): [] for c in names for v in variants}
+    lines = ["", title, "", *intro, ""]
+    header = ["table"] + [f"{c} {v} cov / size" for c in names for v in SET_VARIANTS]
+    rows, means = [], {(c, v): [] for c in names for v in SET_VARIANTS}
     for table, by in conf.items():
         row = [table]
         for c in names:
-            for v in variants:
-                if c in by:
+            for v in SET_VARIANTS:
+                if c in by and v in by[c]:
                     row.append(f"{by[c][v]['coverage']:.3f} / {by[c][v]['size']:.2f}")
                     means[(c, v)].append((by[c][v]["coverage"], by[c][v]["size"]))
                 else:
@@ -283,8 +298,51 @@ def conformal_section(results) -> list[str]:
     for vals in means.values():
         cov = np.mean([a for a, _ in vals]) if vals else math.nan
         size = np.mean([b for _, b in vals]) if vals else math.nan
-        mean_row.append(f"**{cov:.3f} / {size:.2f}**")
+        mean_row.append(f"**{cov:.3f} / {size:.2f}** ({len(vals)})")
     return lines + _table(header, [*rows, mean_row])
+
+
+def conformal_section(results) -> list[str]:
+    title = "## Split-conformal prediction sets, α = 0.1 (target coverage 0.90 ± 0.02)"
+    lines = _sets_table(
+        {t: by for t, by in results["predict_set"].items() if by},
+        f"{title}: `predict_set`, what a user gets",
+        [
+            "headkit's own fit (the table above): `predict_set(X_test, 0.1, method)` with the",
+            "scores of the rows the fit held out (they also chose the epoch and the temperature).",
+            "aps (the default) and raps: randomised, `u` hashed from each row, sets may be empty;",
+            "aps-det: `u = 1`, the top class always in. Mean over splits, then over tables (n).",
+        ],
+    )
+    lines += _sets_table(
+        {t: by for t, by in results["conformal"].items() if by},
+        f"{title}: any model's probabilities",
+        [
+            "Each contestant refitted on 80 % of the training split, calibrated on the other 20 %,",
+            "sets scored on the test split with `headkit.evaluation.conformal`'s defaults (aps,",
+            "raps: randomised, seeded; raps λ = 0.01, k_reg = 1) and `randomized=False` (aps-det).",
+        ],
+    )
+    return lines
+
+
+def code_section(results) -> list[str]:
+    """Which code each contestant's shown entries were fitted at (stale: older than now)."""
+    rows = [
+        [c, code, str(n)] for c, codes in results["code"].items() for code, n in codes.items()
+        if c.startswith("headkit")
+    ]  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "",
+        "## Code the headkit entries were fitted at",
+        "",
+        'An entry of older code ("stale") is shown when the current source has none, so that a',
+        "change elsewhere in src/ does not drop results; refit to replace it.",
+        "",
+        *_table(["contestant", "commit (source hash)", "fits"], rows),
+    ]
 
 
 def render(results, args, contestants_spec) -> str:
@@ -333,4 +391,5 @@ def render(results, args, contestants_spec) -> str:
     lines += targets_section(results)
     lines += large_section(results, args.subprocess_rows)
     lines += conformal_section(results)
+    lines += code_section(results)
     return "\n".join(lines) + "\n"

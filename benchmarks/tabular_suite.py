@@ -29,8 +29,9 @@ for every contestant; ECE is ``headkit.evaluation.expected_calibration_error`` (
 Time budget (``--budget``, default 300 s per fit): a contestant is not fitted (and the table says
 so) on a split of a table when its earlier split of that table took longer than the budget, or on
 a table with at least 5× the rows of every other table when its median seconds per row over the
-tables of ≥ 1,000 rows it has been fitted on, times the rows, exceeds the budget. Skips and
-failures are not cached (they are decided again on each run). Tables of ``--subprocess-rows`` rows or more (the
+tables of ≥ 1,000 rows it has been fitted on, times the rows, exceeds the budget (with
+``--skip-estimated``: on any table, for a contestant as slow as TabM). Skips are cached so that
+the report shows them, and decided again on each run that fits; failures are not cached. Tables of ``--subprocess-rows`` rows or more (the
 254,654-row AER Fertility) are fitted in a subprocess that reports its peak RSS, killed at
 2 × budget.
 """
@@ -62,6 +63,7 @@ from typing import Any
 
 import numpy as np
 
+import tabular_cache as tcache
 import tabular_contestants as tc
 import tabular_report as report
 
@@ -72,6 +74,9 @@ PREP_VERSION = "1"
 EPS = 1e-7
 QUICK_TABLES = ("Pima.te", "biopsy", "CreditCard", "digits")
 ALPHA = 0.1
+# Conformal entries' code version carries this: "sets2" = aps and raps randomised (the defaults),
+# aps-det non-randomised with the top class in (before it: "aps" was the non-randomised form).
+SETS_VERSION = "sets2"
 
 
 # ------------------------------------------------------------------------------- metrics
@@ -106,13 +111,14 @@ def headkit_version() -> str:
 
 
 def code_version(contestant: str) -> str:
+    sets = f"-{SETS_VERSION}" if contestant.startswith("conformal:") else ""
     if contestant.split(":")[-1] in tc.HEADKIT:
-        return headkit_version()
+        return headkit_version() + sets
     from importlib.metadata import version
 
     libs = {"lgbm": "lightgbm", "realmlp": "pytabkit", "tabm": "pytabkit"}
     lib = libs.get(contestant.split(":")[-1], "scikit-learn")
-    return f"{lib}-{version(lib)}-sklearn-{version('scikit-learn')}-prep{PREP_VERSION}"
+    return f"{lib}-{version(lib)}-sklearn-{version('scikit-learn')}-prep{PREP_VERSION}{sets}"
 
 
 def cache_key(table: str, split: int, contestant: str, threads: int, quick: bool) -> str:
@@ -152,6 +158,22 @@ def fit_one(table: str, split: int, contestant: str, threads: int, quick: bool) 
     out = {**metrics(data.y_test, proba), "fit_s": fit_s, "predict_s": predict_s}
     out.update(peak_rss_mb=rss, rss_before_fit_mb=rss_before, n_train=len(data.y_train))
     out["load1"] = os.getloadavg()[0]  # how busy the shared machine was when the fit ended
+    if name in tc.HEADKIT and getattr(model, "conformal_", None) is not None:
+        out["sets"] = headkit_sets(model, data)
+    return out
+
+
+def headkit_sets(model: Any, data: tc.Split) -> dict[str, dict[str, float]]:
+    """Coverage and mean size of ``predict_set(X_test, ALPHA, method)``: what a user gets."""
+    from headkit.evaluation.conformal import mean_set_size, set_coverage
+
+    out = {}
+    for method in ("aps", "raps", "aps-det"):
+        try:
+            sets = model.predict_set(data.X_test, ALPHA, method)
+        except Exception:  # an older headkit without this method
+            continue
+        out[method] = {"coverage": set_coverage(sets, data.y_test), "size": mean_set_size(sets)}
     return out
 
 
@@ -177,10 +199,10 @@ def conformal_one(data: tc.Split, name: str, split: int, threads: int, quick: bo
     p_cal = tc.full_proba(model, rows(cal_idx), data.n_classes)
     p_test = tc.full_proba(model, data.X_test, data.n_classes)
     out: dict[str, Any] = {"n_calibration": len(cal_idx)}
-    variants = {"aps": {}, "aps-rand": {"randomized": True}, "raps": {"method": "raps"}}
-    for label, kw in variants.items():
+    variants = {"aps": {}, "raps": {"method": "raps"}, "aps-det": {"randomized": False}}
+    for label, kw in variants.items():  # the defaults: randomised, no top class forced in
         cal = calibrate(p_cal, data.y_train[cal_idx], ALPHA, rng=split, **kw)
-        sets = prediction_sets(p_test, cal, include_top=label != "aps-rand", rng=split + 1)
+        sets = prediction_sets(p_test, cal, rng=split + 1)
         out[label] = {"coverage": set_coverage(sets, data.y_test), "size": mean_set_size(sets)}
     return out
 
@@ -233,22 +255,6 @@ class BenchLock:
 
 
 # ------------------------------------------------------------------------------- cache
-def load_caches(args: argparse.Namespace) -> dict[str, dict]:
-    merged: dict[str, dict] = {}
-    for path in [*args.read_cache, args.cache]:
-        if Path(path).exists():
-            merged.update(json.loads(Path(path).read_text()))
-    return merged
-
-
-def save_cache(path: str, key: str, entry: dict) -> None:
-    from headkit.io import atomic_write_text
-
-    current = json.loads(Path(path).read_text()) if Path(path).exists() else {}
-    current[key] = entry
-    atomic_write_text(path, json.dumps(current, indent=0, sort_keys=True))
-
-
 def skip_reason(
     cache: dict, table: str, split: int, contestant: str, rows: dict, args: argparse.Namespace
 ) -> str | None:
@@ -268,14 +274,15 @@ def skip_reason(
     if rates:
         estimate = float(np.median(rates)) * rows[table]
         largest = max(rows[t] for t in rows if t != table)
-        if rows[table] >= 5 * largest and estimate > args.budget:
+        large = rows[table] >= 5 * largest or args.skip_estimated
+        if large and estimate > args.budget:
             return f"estimated {estimate:.0f} s > budget {args.budget:.0f} s"
     return None
 
 
 # --------------------------------------------------------------------------------- main
 def run(args: argparse.Namespace, tables: list[str], contestants: list[str]) -> dict:
-    cache = load_caches(args)
+    cache = tcache.load_caches([*args.read_cache, args.cache])
     rows = {t: split_of(t, 0)[1]["rows"] for t in tables}
     lock = BenchLock(args.lock, args.hold)
     try:
@@ -290,7 +297,8 @@ def loop(args, tables, contestants, cache, rows, lock) -> None:
         for table in tables:
             for contestant in contestants:
                 key = cache_key(table, split, contestant, args.threads, args.quick)
-                if key in cache or args.report_only:
+                done = key in cache and "skipped" not in cache[key]  # skips: decided again
+                if done or args.report_only:
                     continue
                 reason = skip_reason(cache, table, split, contestant, rows, args)
                 if reason:
@@ -299,8 +307,8 @@ def loop(args, tables, contestants, cache, rows, lock) -> None:
                     lock.before_fit()
                     entry = fit_entry(table, split, contestant, rows[table], args)
                 cache[key] = entry
-                if "acc" in entry or "aps" in entry:  # failures and skips are not cached
-                    save_cache(args.cache, key, entry)
+                if "acc" in entry or "aps" in entry or "skipped" in entry:  # not failures
+                    tcache.save_cache(args.cache, key, entry)
                 print(f"{table:18s} split {split} {contestant:24s} {short(entry)}", flush=True)
 
 
@@ -312,7 +320,13 @@ def fit_entry(table: str, split: int, contestant: str, n_rows: int, args) -> dic
             entry = fit_one(table, split, contestant, args.threads, args.quick)
         except Exception as exc:
             entry = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-    return {**entry, "locked": bool(args.lock)}  # False: the fit time is not a timing figure
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    code = {"code": code_version(contestant), "commit": tcache.git_commit(), "fitted_at": stamp}
+    return {
+        **entry,
+        **code,
+        "locked": bool(args.lock),
+    }  # False: the fit time is not a timing figure
 
 
 def short(entry: dict) -> str:
@@ -332,6 +346,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--splits", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--budget", type=float, default=300.0, help="seconds per fit")
+    ap.add_argument(
+        "--skip-estimated",
+        action="store_true",
+        help="skip any table whose estimated fit time exceeds --budget (not only the large one)",
+    )
     ap.add_argument("--subprocess-rows", type=int, default=100_000)
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--read-cache", action="append", default=[], help="extra caches to read")
@@ -364,8 +383,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"unknown contestants {sorted(bad)}; choose from {list(tc.CONTESTANTS)}")
     cache = run(args, tables, contestants + conformal)
     key = functools.partial(cache_key, threads=args.threads, quick=args.quick)
+    find = tcache.lookup(cache, key)  # an entry of older code when the current code has none
     shown = list(tc.CONTESTANTS)  # everything cached is reported, fitted now or before
-    results = report.collect(cache, key, tables, shown, args.splits, split_of, prior_logloss)
+    results = report.collect(find, tables, shown, args.splits, split_of, prior_logloss)
     text = report.render(results, args, tc.CONTESTANTS)
     print(text)
     from headkit.io import atomic_write_text

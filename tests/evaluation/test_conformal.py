@@ -70,8 +70,8 @@ def test_scores_match_definition_aps_and_raps():
     p = _softmax(rng.normal(size=(20, 6)))
     p[0, :3] = p[0, 0]  # ties: broken by class index
     p[0] /= p[0].sum()
-    aps = class_scores(p, "aps")
-    raps = class_scores(p, "raps", lam=0.3, k_reg=2)
+    aps = class_scores(p, "aps", randomized=False)
+    raps = class_scores(p, "raps", randomized=False, lam=0.3, k_reg=2)
     for i in range(len(p)):
         for c in range(6):
             score, rank = _naive_aps(p[i], c, 1.0)
@@ -79,12 +79,17 @@ def test_scores_match_definition_aps_and_raps():
             assert raps[i, c] == pytest.approx(score + 0.3 * max(0, rank - 2))
     y = rng.integers(0, 6, size=20)
     np.testing.assert_allclose(
-        calibration_scores(p, y, "raps", lam=0.3, k_reg=2), raps[np.arange(20), y]
+        calibration_scores(p, y, "raps", randomized=False, lam=0.3, k_reg=2),
+        raps[np.arange(20), y],
     )
     u = np.random.default_rng(7).uniform(size=20)
     rand = class_scores(p, "aps", randomized=True, rng=7)
     for i in range(len(p)):
         assert rand[i, 3] == pytest.approx(_naive_aps(p[i], 3, u[i])[0])
+    u0 = np.random.default_rng(0).uniform(size=20)  # the default: randomised, seed 0
+    np.testing.assert_allclose(
+        class_scores(p)[:, 3], [_naive_aps(p[i], 3, u0[i])[0] for i in range(20)]
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,7 +125,7 @@ def test_raps_penalty_reduces_mean_set_size():
         p_cal, y_cal = _draw(rng, 500, n_classes=30)
         p_test, _ = _draw(rng, 500, n_classes=30)
         for lam in sizes:
-            cal = calibrate(p_cal, y_cal, 0.1, "raps", lam=lam, k_reg=1)
+            cal = calibrate(p_cal, y_cal, 0.1, "raps", randomized=False, lam=lam, k_reg=1)
             sizes[lam].append(mean_set_size(prediction_sets(p_test, cal)))
     m = {lam: float(np.mean(v)) for lam, v in sizes.items()}
     assert m[0.5] < m[0.05] < m[0.0]
@@ -160,36 +165,21 @@ def test_bad_inputs():
         conformal_quantile([], 0.1)
 
 
-def test_stored_scores_give_sets_by_the_naive_rule_and_cover_one_minus_alpha(tmp_path):
-    from headkit.evaluation.conformal import ConformalScores, row_uniforms
-
-    rng = np.random.default_rng(5)
-    logits = rng.normal(size=(2000, 6)) * 2
-    proba = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    y = np.array([rng.choice(6, p=row) for row in proba])
-    features = rng.normal(size=(2000, 3))  # the rows the probabilities came from
-    stored = ConformalScores.fit(proba[:500], y[:500], features[:500])
-    (tmp_path / "c.safetensors").write_bytes(stored.to_bytes())
-    back = ConformalScores.load(tmp_path / "c.safetensors")
-    u_cal, u_new = row_uniforms(features[:500]), row_uniforms(features[500:])
-    for method in ("aps", "raps"):
-        true_scores = class_scores(proba[:500], method, u=u_cal)[np.arange(500), y[:500]]
-        for alpha in (0.05, 0.1, 0.3):
-            threshold = _naive_quantile(true_scores.tolist(), alpha)
-            naive = class_scores(proba[500:], method, u=u_new) <= threshold
-            sets = back.sets(proba[500:], features[500:], alpha, method)
-            np.testing.assert_array_equal(sets, naive)
-    for alpha in (0.1, 0.2):  # randomised scores: coverage close to exactly 1 − α
-        sets = back.sets(proba[500:], features[500:], alpha)
-        assert abs(set_coverage(sets, y[500:]) - (1 - alpha)) < 0.03
-    assert ConformalScores.load(tmp_path / "missing.safetensors") is None
-
-
-def test_a_rows_u_does_not_depend_on_its_batch():
-    from headkit.evaluation.conformal import row_uniforms
-
-    proba = _softmax(np.random.default_rng(0).normal(size=(50, 4)))
-    u = row_uniforms(proba)
-    assert ((u >= 0) & (u < 1)).all() and len(set(u.tolist())) == 50
-    np.testing.assert_array_equal(row_uniforms(proba[[7, 3]]), u[[7, 3]])
-    assert abs(u.mean() - 0.5) < 0.15
+def test_defaults_cover_one_minus_alpha_within_a_point_over_many_draws():
+    # The defaults (randomised, seeded, no top class forced in) hold the label 1 − α of the time
+    # on average; the non-randomised sets over-cover on the same draws (the test can fail).
+    rng = np.random.default_rng(11)
+    default, det, sizes = [], [], []
+    for _ in range(200):
+        p_cal, y_cal = _draw(rng, 300)
+        p_test, y_test = _draw(rng, 300)
+        sets = prediction_sets(p_test, calibrate(p_cal, y_cal))
+        default.append(set_coverage(sets, y_test))
+        sizes.append(mean_set_size(sets))
+        fixed = prediction_sets(p_test, calibrate(p_cal, y_cal, randomized=False))
+        det.append(set_coverage(fixed, y_test))
+    assert abs(np.mean(default) - 0.9) < 0.01  # SE of the mean ≈ 0.002
+    assert np.mean(det) > 0.92
+    assert 1.0 < np.mean(sizes) < 10.0
+    again = prediction_sets(p_test, calibrate(p_cal, y_cal))  # seeded: a call repeats
+    np.testing.assert_array_equal(again, sets)

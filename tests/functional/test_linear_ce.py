@@ -62,7 +62,7 @@ GRID = list(
 def test_matches_naive_loss_and_grads(reduction, eps, z_loss, cap, bias, schedule, monkeypatch):
     # allow row blocks of 7 rows so that several row blocks are visited
     monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
-    if schedule == "rows_small_blocks":  # exp pass in column slabs of 256 (C=1003: 4 slabs)
+    if schedule == "rows_small_blocks":  # exp pass in class slabs of 16 (C=1003: 63, one partial)
         monkeypatch.setattr("headkit.functional.linear_ce.slab_bytes", lambda: 1)
     x, w, b, t = _problem(bias=bias)
     params = [x, w] + ([b] if bias else [])

@@ -196,9 +196,16 @@ def predict(
         float | None,
         typer.Option(
             help="Add a prediction set holding the label with probability 1 - ALPHA (split "
-            "conformal, APS on the run's held-out rows): columns set and set_size."
+            "conformal on the run's held-out rows): columns set and set_size."
         ),
     ] = None,
+    conformal_method: Annotated[
+        str,
+        typer.Option(
+            help="Score of --conformal: aps (randomised, may give an empty set), raps, or "
+            "aps-det (never empty, over-covers)."
+        ),
+    ] = "aps",
     early_exit: Annotated[
         float | None,
         typer.Option(
@@ -225,7 +232,8 @@ def predict(
 
         check_mc_samples(mc_samples)
     read = read_options(na_values, decimal)
-    extras = {"conformal": conformal, "early_exit": early_exit}
+    extras = {"conformal": conformal, "conformal_method": conformal_method}
+    extras["early_exit"] = early_exit
     found = saved_prediction(run, data, target, id_column, mc_samples, ood_score, read, **extras)
     leading = None if found.ids is None else {id_column: found.ids.to_numpy()}
     result = predictions_table(found.classes, found.proba, found.uncertainty, leading,

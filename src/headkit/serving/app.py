@@ -337,7 +337,7 @@ def _conformal_scores(model: ServedModel) -> Any:
     """The run's held-out conformal scores (None without them or outside a run directory)."""
     from pathlib import Path
 
-    from headkit.evaluation.conformal import ConformalScores
+    from headkit.evaluation.conformal_scores import ConformalScores
     from headkit.io import CONFORMAL
 
     path = getattr(model, "path", None)
