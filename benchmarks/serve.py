@@ -21,6 +21,7 @@ requests/s. The load average is recorded, since other work on the machine depres
     python benchmarks/serve.py                  # 10 s per scenario, 3 repeats
     python benchmarks/serve.py --quick          # 3 s per scenario, 1 repeat, auto engine only
     python benchmarks/serve.py --run RUN_DIR    # serve an existing run instead of training one
+    python benchmarks/serve.py --workers 1,2    # each engine with 1 and with 2 server processes
 """
 
 from __future__ import annotations
@@ -98,27 +99,38 @@ def get(port: int, path: str) -> tuple[int, bytes]:
     return answer
 
 
-def call_rows(port: int) -> tuple[float, float]:
-    """(sum, count) of the server's rows-per-model-call histogram."""
-    text = get(port, "/metrics")[1].decode()
-    values = {}
-    for line in text.splitlines():
-        if line.startswith("headkit_model_call_rows_sum") or line.startswith(
-            "headkit_model_call_rows_count"
-        ):
-            values[line.split("{", 1)[0]] = float(line.rsplit(" ", 1)[1])
-    return values["headkit_model_call_rows_sum"], values["headkit_model_call_rows_count"]
+def call_rows(port: int, workers: int) -> dict[str, tuple[float, float]]:
+    """pid → (sum, count) of each worker's rows-per-model-call histogram.
+
+    A scrape reaches one worker; with several, scrape until each answered (or 40 tries).
+    """
+    seen: dict[str, tuple[float, float]] = {}
+    for _ in range(40 if workers > 1 else 1):
+        values, pid = {}, None
+        for line in get(port, "/metrics")[1].decode().splitlines():
+            if line.startswith(("headkit_model_call_rows_sum", "headkit_model_call_rows_count")):
+                values[line.split("{", 1)[0]] = float(line.rsplit(" ", 1)[1])
+                pid = line.split('pid="', 1)[1].split('"', 1)[0]
+        seen[pid] = (values["headkit_model_call_rows_sum"], values["headkit_model_call_rows_count"])
+        if len(seen) >= workers:
+            break
+    return seen
 
 
-def scenario(server: subprocess.Popen, port: int, body: Path, seconds: float) -> dict:
+def rows_per_call(before: dict, after: dict) -> float:
+    """Mean rows per model call between two :func:`call_rows` readings, over the workers."""
+    rows = sum(after[p][0] - before.get(p, (0.0, 0.0))[0] for p in after)
+    calls = sum(after[p][1] - before.get(p, (0.0, 0.0))[1] for p in after)
+    return rows / max(calls, 1)
+
+
+def scenario(server: subprocess.Popen, port: int, body: Path, seconds: float, workers: int) -> dict:
     drive(port, body, min(1.0, seconds / 3), CONNECTIONS)  # warm-up
-    rows_before = call_rows(port)
+    rows_before = call_rows(port, workers)
     cpu_before = cpu_seconds(server.pid)
     result = drive(port, body, seconds, CONNECTIONS)
     server_cpu = cpu_seconds(server.pid) - cpu_before
-    rows_after = call_rows(port)
-    calls = rows_after[1] - rows_before[1]
-    result["rows_per_call"] = (rows_after[0] - rows_before[0]) / max(calls, 1)
+    result["rows_per_call"] = rows_per_call(rows_before, call_rows(port, workers))
     result["server_cpu"] = server_cpu / result["wall"]
     result["client_cpu"] = result["client_cpu_s"] / result["wall"]
     result["server_us"] = server_cpu / max(result["n"], 1) * 1e6
@@ -134,10 +146,10 @@ def summary(runs: list[dict]) -> dict:
     return out
 
 
-def table_row(engine: str, rows: int, s: dict) -> str:
+def table_row(engine: str, workers: int, rows: int, s: dict) -> str:
     share = s["server_cpu"] / max(s["server_cpu"] + s["client_cpu"], 1e-9)
     return (
-        f"| {engine} | {rows} | {s['rps']:.0f} (min {s['rps_min']:.0f}) | {s['p50']:.2f} | "
+        f"| {engine} | {workers} | {rows} | {s['rps']:.0f} (min {s['rps_min']:.0f}) | {s['p50']:.2f} | "
         f"{s['p99']:.2f} (max {s['p99_max']:.2f}) | {s['rows_per_call']:.1f} | "
         f"{s['server_cpu']:.2f} / {s['client_cpu']:.2f} ({share:.0%}) | {s['server_us']:.0f} | "
         f"{s['errors']} |"
@@ -168,19 +180,23 @@ def bodies(tmp: Path) -> dict[int, Path]:
 
 
 def measure(run: Path, engines: list[str], files: dict, args: argparse.Namespace) -> list[str]:
-    results: dict[tuple[str, int], list[dict]] = {}
+    results: dict[tuple[str, int, int], list[dict]] = {}
     for _ in range(args.repeats):
         for engine in engines:
-            server, port = start_server(run, engine, args.workers)
-            try:
-                for rows, body in files.items():
-                    got = scenario(server, port, body, args.seconds)
-                    results.setdefault((engine, rows), []).append(got)
-                    print(f"{engine} {rows}-row: {got['rps']:.0f}/s p99 {got['p99']:.2f} ms")
-            finally:
-                server.terminate()
-                server.wait(timeout=60)
-    return [table_row(e, n, summary(r)) for (e, n), r in sorted(results.items())]
+            for workers in args.workers:
+                server, port = start_server(run, engine, workers)
+                try:
+                    for rows, body in files.items():
+                        got = scenario(server, port, body, args.seconds, workers)
+                        results.setdefault((engine, workers, rows), []).append(got)
+                        print(
+                            f"{engine} ×{workers} {rows}-row: {got['rps']:.0f}/s "
+                            f"p99 {got['p99']:.2f} ms"
+                        )
+                finally:
+                    server.terminate()
+                    server.wait(timeout=60)
+    return [table_row(e, w, n, summary(r)) for (e, w, n), r in sorted(results.items())]
 
 
 def main() -> None:
@@ -190,12 +206,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="load time per scenario")
     parser.add_argument("--repeats", type=int, help="runs per scenario (default 3)")
     parser.add_argument("--engines", default="auto,numpy,torch,onnx", help="comma-separated")
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
+    parser.add_argument(
+        "--workers", default="1", help="server processes; comma-separated to compare (1,2)"
+    )
     parser.add_argument("--epochs", type=int, help="epochs when training (default: headkit's)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file to write")
     args = parser.parse_args()
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     args.repeats = args.repeats or (1 if args.quick else 3)
     engines = available_engines(["auto"] if args.quick else args.engines.split(","))
+    args.workers = [int(w) for w in str(args.workers).split(",")]
     loads = [load_average()]
     with tempfile.TemporaryDirectory() as tmp:
         run = args.run
@@ -232,7 +252,8 @@ def write(lines: list[str], loads: list[str], args, network: dict, engines: list
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {cpu_model()} · {cores} cores "
         f"usable · Python {platform.python_version()} · client: {client}, {CONNECTIONS} "
         f"keep-alive connections on 127.0.0.1 · {args.seconds:g} s per scenario × {args.repeats} "
-        f"repeats · server: 1 BLAS/torch thread, {args.workers} worker(s) · engines: "
+        f"repeats · server: 1 BLAS/torch thread, {'/'.join(map(str, args.workers))} worker(s) · "
+        "engines: "
         f"{', '.join(engines)}",
         "",
         f"Served network: {shape} ({network['n_features']} features, {network['n_classes']} "
@@ -241,14 +262,14 @@ def write(lines: list[str], loads: list[str], args, network: dict, engines: list
         f"Load average (1, 5, 15 min) at start → end: {' → '.join(loads)}. Other work on the "
         "machine depresses every figure.",
         "",
-        "| engine | rows/request | requests/s (mean, min) | p50 ms | p99 ms (mean, max) | "
-        "rows per model call | CPU server / client, cores (server's share) | "
+        "| engine | workers | rows/request | requests/s (mean, min) | p50 ms | "
+        "p99 ms (mean, max) | rows per model call | CPU server / client, cores (server's share) | "
         "server µs/request | non-200 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    RESULTS.write_text("\n".join([*header, *lines, ""]))
+    args.out.write_text("\n".join([*header, *lines, ""]))
     print("\n".join(header[-2:] + lines))
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

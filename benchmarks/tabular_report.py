@@ -326,26 +326,9 @@ def conformal_section(results) -> list[str]:
     return lines
 
 
-def code_section(results) -> list[str]:
-    """Which code each contestant's shown entries were fitted at (stale: older than now)."""
-    rows = [
-        [c, code, str(n)] for c, codes in results["code"].items() for code, n in codes.items()
-        if c.startswith("headkit")
-    ]  # fmt: skip
-    if not rows:
-        return []
-    return [
-        "",
-        "## Code the headkit entries were fitted at",
-        "",
-        'An entry of older code ("stale") is shown when the current source has none, so that a',
-        "change elsewhere in src/ does not drop results; refit to replace it.",
-        "",
-        *_table(["contestant", "commit (source hash)", "fits"], rows),
-    ]
-
-
 def render(results, args, contestants_spec) -> str:
+    import tabular_report_extra as extra
+
     contestants = [c for c in contestants_spec if any(
         t["by"].get(c, {}).get("mean") for t in results["tables"].values()
     )]  # fmt: skip
@@ -388,8 +371,9 @@ def render(results, args, contestants_spec) -> str:
         ]
     lines += per_table_sections(results, contestants, args.splits)
     lines += summary_sections(results, contestants)
+    lines += extra.field_sections(results, contestants)
     lines += targets_section(results)
     lines += large_section(results, args.subprocess_rows)
     lines += conformal_section(results)
-    lines += code_section(results)
+    lines += extra.code_section(results)
     return "\n".join(lines) + "\n"

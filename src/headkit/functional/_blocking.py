@@ -6,9 +6,12 @@ a host with 1–2 MiB of L2 per core and spills on one with 512 KiB. Here
 * :func:`cache_bytes` reads the per-core data cache sizes from
   ``/sys/devices/system/cpu/cpu0/cache/index*/`` (Linux), else ``os.sysconf``, else assumes
   256 KiB of L2 (a conservative size that every x86 and ARM server core of the last decade meets);
-* :func:`row_block` times a row block's logit product ``(R×D)·(D×K)`` at a few candidate R once
-  per process (and per D) and takes the smallest R within 10 % of the best rate: fewer rows mean
-  less memory and more of the block in cache, as long as the product keeps its speed.
+* :func:`row_block` times one row block's three products, in the class-major layout the kernel
+  uses (logits ``W_K·x_R.T``, then ``dx = E.T·W_K`` and ``dW_K += E·x_R`` for a block E of K
+  classes × R rows), at a few candidate R once per process (and per D, dtype and thread count),
+  and takes the smallest R within 5 % of the best rate: fewer rows mean less memory, as long as
+  the products keep their speed. Without a measurement (the call is too small to pay for the
+  probe) the caller keeps what the memory budget allows.
 
 Results depend on the block sizes (sums run in a different order), so, like the thread count, a
 fixed ``chunk_size`` / ``memory_budget`` is what makes a seeded run bit-for-bit repeatable across
@@ -27,8 +30,8 @@ import torch
 _DEFAULT_L2 = 256 * 1024
 _SYS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 _ROW_CANDIDATES = (128, 256, 512)
-_PROBE_COLS = 2048
-_TOLERANCE = 0.9  # a smaller block is taken while it keeps this share of the best GEMM rate
+_PROBE_COLS = 4096
+_TOLERANCE = 0.95  # a smaller block is taken while it keeps this share of the best GEMM rate
 
 
 def _parse_size(text: str) -> int:
@@ -70,27 +73,35 @@ def slab_bytes() -> int:
     return max(64 * 1024, cache_bytes()[2] // 2)
 
 
+def _time_block(w: torch.Tensor, x: torch.Tensor, repeats: int = 3) -> float:
+    """Best time of one block step's three products (class-major logits, dx, dW)."""
+    zt = torch.empty(w.shape[0], x.shape[0], dtype=w.dtype)
+    gx, gw = torch.empty_like(x), torch.zeros_like(w)
+    best = float("inf")
+    for i in range(repeats + 1):  # the first pass warms the caches and the BLAS up
+        start = time.perf_counter()
+        torch.mm(w, x.T, out=zt)
+        torch.mm(zt.T, w, out=gx)
+        gw.addmm_(zt, x)
+        if i:
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
 @functools.lru_cache(maxsize=16)
 def _probe_rates(d: int, dtype: torch.dtype, threads: int) -> tuple[float, ...]:
-    """GFLOP/s of ``(R×d)·(d×_PROBE_COLS)`` for each candidate R (best of 3 after a warm-up)."""
+    """GFLOP/s of a block step over ``_PROBE_COLS`` classes for each candidate R (best of 3)."""
     g = torch.Generator().manual_seed(0)
     w = torch.randn(_PROBE_COLS, d, generator=g, dtype=dtype)
     rates = []
     for rows in _ROW_CANDIDATES:
         x = torch.randn(rows, d, generator=g, dtype=dtype)
-        out = torch.empty(rows, _PROBE_COLS, dtype=dtype)
-        torch.mm(x, w.t(), out=out)
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            torch.mm(x, w.t(), out=out)
-            best = min(best, time.perf_counter() - start)
-        rates.append(2.0 * rows * d * _PROBE_COLS / max(best, 1e-9) / 1e9)
+        rates.append(6.0 * rows * d * _PROBE_COLS / max(_time_block(w, x), 1e-9) / 1e9)
     return tuple(rates)
 
 
 def row_block(max_rows: int, d: int, dtype: torch.dtype = torch.float32) -> int:
-    """Rows per block: the smallest candidate within 10 % of the best measured GEMM rate.
+    """Rows per block: the smallest candidate within 5 % of the best measured block-step rate.
 
     Never more than ``max_rows`` (what the memory budget allows); when ``max_rows`` is below
     every candidate it is returned as it is.
