@@ -136,7 +136,7 @@ def class_scores(
         None draws fresh entropy).
     u : array-like, shape (N,), optional
         The rows' ``u`` themselves (then ``randomized`` and ``rng`` are not read); see
-        :func:`headkit.evaluation.conformal_scores.row_uniforms`.
+        :func:`row_uniforms`.
 
     Returns
     -------
