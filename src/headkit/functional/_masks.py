@@ -43,7 +43,7 @@ def keep_mask(
         The probability that an element is kept.
     """
     uniform, threshold, keep = _draw(shape, p, device)
-    return (uniform >= threshold).view(shape), keep
+    return uniform >= threshold, keep
 
 
 def scaled_keep_mask(
@@ -64,7 +64,7 @@ def scaled_keep_mask(
     uniform, threshold, keep = _draw(shape, p, device)
     multiplier = torch.empty(uniform.shape, dtype=dtype, device=device)
     torch.ge(uniform, threshold, out=multiplier)
-    return multiplier.view(shape).mul_(1.0 / keep)
+    return multiplier.mul_(1.0 / keep)
 
 
 def unit_keep_mask(
@@ -77,22 +77,28 @@ def unit_keep_mask(
     """
     uniform, threshold, keep = _draw(shape, p, device)
     mask = torch.empty(uniform.shape, dtype=dtype, device=device)
-    return torch.ge(uniform, threshold, out=mask).view(shape), keep
+    return torch.ge(uniform, threshold, out=mask), keep
 
 
 def _draw(
     shape: torch.Size | tuple[int, ...], p: float, device: torch.device
 ) -> tuple[Tensor, float, float]:
-    """Uniform draws, the value from which an element is kept, and the keep probability.
+    """Uniform draws of shape ``shape``, the value from which an element is kept, its probability.
 
-    On the CPU the draws are int16 lanes, shape (numel,); elsewhere float uniforms, ``shape``.
+    On the CPU the draws are int16 lanes; elsewhere float uniforms. When the last dimension is a
+    multiple of the lanes per word, the words are drawn in the mask's own shape (the same stream
+    as a flat draw), so no slice or reshape is dispatched per mask.
     """
     if device.type != "cpu":
         return torch.rand(shape, device=device), p, 1.0 - p
+    dropped = round(p * 65536)  # lanes below this of 0..65535 are dropped
+    threshold, keep = dropped - 32768, 1.0 - dropped / 65536
+    # int16 lanes are signed: the threshold is shifted so 0..65535 maps onto -32768..32767.
+    if len(shape) and shape[-1] % _LANES == 0:
+        words = torch.empty((*shape[:-1], shape[-1] // _LANES), dtype=torch.int64)
+        return words.random_(_INT64_MIN, None).view(torch.int16), threshold, keep
     numel = 1
     for size in shape:
         numel *= size
     words = torch.empty((numel + _LANES - 1) // _LANES, dtype=torch.int64).random_(_INT64_MIN, None)
-    dropped = round(p * 65536)  # lanes below this of 0..65535 are dropped
-    # int16 lanes are signed: shift so 0..65535 maps onto -32768..32767.
-    return words.view(torch.int16)[:numel], dropped - 32768, 1.0 - dropped / 65536
+    return words.view(torch.int16)[:numel].view(shape), threshold, keep

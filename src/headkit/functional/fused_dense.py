@@ -47,10 +47,12 @@ class _LinearReluDropout(torch.autograd.Function):
         s = ctx.scale
         gz = torch.ops.aten.threshold_backward(grad, out, 0.0)  # grad where out > 0, else 0
         gx = gw = gb = None
+        # beta=0 ignores the first argument (NaNs included): x and weight stand in for an output
+        # buffer, so no empty tensor is dispatched per product.
         if ctx.needs_input_grad[0]:
-            gx = torch.addmm(x.new_empty(x.shape), gz, weight, beta=0.0, alpha=s)
+            gx = torch.addmm(x, gz, weight, beta=0.0, alpha=s)
         if ctx.needs_input_grad[1]:
-            gw = torch.addmm(weight.new_empty(weight.shape), gz.t(), x, beta=0.0, alpha=s)
+            gw = torch.addmm(weight, gz.t(), x, beta=0.0, alpha=s)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = gz.sum(0)
             if s != 1.0:
@@ -93,15 +95,16 @@ def linear_relu_dropout(
     Tensor, shape (..., H)
     """
     check_rate(p)
-    lead = x.shape[:-1]
-    x2 = x.reshape(-1, x.shape[-1])
+    flat = x.dim() != 2  # (..., D) inputs run as (N, D) rows; 2-D ones as they are
+    x2 = x.reshape(-1, x.shape[-1]) if flat else x
     shape = (x2.shape[0], weight.shape[0])
     keep, scale = None, 1.0
     if training and p > 0.0:
         if mask is not None:
+            lead = x.shape[:-1]
             keep, prob = (mask.expand(*lead, shape[1]).reshape(shape) != 0).to(x.dtype), 1.0 - p
         else:
             keep, prob = unit_keep_mask(shape, p, x.device, x.dtype)
         scale = 1.0 / prob
     out = _LinearReluDropout.apply(x2, weight, bias, keep, scale)
-    return out.view(*lead, shape[1])
+    return out.view(*x.shape[:-1], shape[1]) if flat else out

@@ -345,15 +345,21 @@ class Trainer:
         """One pass over (X, y) in shuffled batches; return the mean training loss."""
         order = torch.randperm(len(X), generator=self.generator).to(self.device)
         order = distributed.rank_slice(order)  # this rank's share (all of it on one process)
-        loss_sum = torch.zeros((), device=self.device)
+        losses: list[Tensor] = []  # one per step, summed once per epoch (no per-step arithmetic)
+        rows: list[int] = []
         for start in range(0, len(order), batch_size):
             index = order[start : start + batch_size]
             if len(index) < 2 and len(X) >= 2:
                 continue  # a batch of one breaks batch norm and adds only noise
             teacher = None if self._teacher is None else self._teacher[index]
             weight = None if self._sample_weight is None else self._sample_weight[index]
-            loss = self._step(X[index], y[index], teacher, weight)
-            loss_sum += loss * len(index)
+            losses.append(self._step(X[index], y[index], teacher, weight))
+            rows.append(len(index))
+        if not losses:
+            return distributed.all_reduce_mean(0.0)
+        loss_sum = torch.stack(losses) @ torch.tensor(
+            rows, dtype=losses[0].dtype, device=self.device
+        )
         return distributed.all_reduce_mean(float(loss_sum) / len(order))
 
     def _step(
@@ -373,7 +379,8 @@ class Trainer:
                 loss = self.augment.loss(self.model, xb, yb, criterion)
             else:
                 loss = self.model.training_loss(xb, yb, criterion)
-        loss = loss + protocols.auxiliary_loss(self._auxiliary)  # gate penalty, MoE balance
+        if self._auxiliary:
+            loss = loss + protocols.auxiliary_loss(self._auxiliary)  # gate penalty, MoE balance
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         if loss.requires_grad:  # memory heads on fixed features have nothing to train
