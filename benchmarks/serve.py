@@ -248,7 +248,7 @@ def write(lines: list[str], loads: list[str], args, network: dict, engines: list
     header = [
         "# benchmarks/serve.py",
         "",
-        f"`python benchmarks/serve.py{' --quick' if args.quick else ''}` · "
+        f"`python benchmarks/serve.py{''.join(' ' + a for a in sys.argv[1:])}` · "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {cpu_model()} · {cores} cores "
         f"usable · Python {platform.python_version()} · client: {client}, {CONNECTIONS} "
         f"keep-alive connections on 127.0.0.1 · {args.seconds:g} s per scenario × {args.repeats} "
