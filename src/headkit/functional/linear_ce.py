@@ -110,10 +110,8 @@ def _class_major(flat: Tensor | None, c: int, r: int) -> Tensor | None:
 def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
     """Row-block schedule: exact log-sum-exp and (optionally) gradients in one visit.
 
-    Each block of R rows is held class-major, ``z.T = W · x_rows.T`` of shape (C, R): on the
-    measured hosts that product runs 1.2–1.4× faster than the row-major ``x_rows · W.T`` (a
-    long, thin output written down its columns) and each class slab of the exp pass is one
-    contiguous piece of memory. The gradient products read the block through free transposes.
+    Blocks are class-major, ``z.T = W·x_rows.T`` (C, R): 1.2–1.4× faster than ``x_rows·W.T``
+    on an AMD EPYC host, with contiguous exp slabs; the gradient GEMMs read it transposed.
     """
     n, c = x.shape[0], w.shape[0]
     lse = x.new_empty(n)
