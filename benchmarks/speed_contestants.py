@@ -190,7 +190,9 @@ def table(
             rows.append((name, None, error))
             continue
         rows.append((name, clocks, None))
-        print(f"done: {name}", flush=True)
+        hits = ", ".join("never" if c.hit is None else f"{c.hit:.2f}" for c in clocks)
+        wholes = ", ".join(f"{c.finished:.2f}" for c in clocks)  # type: ignore[attr-defined]
+        print(f"done: {name}: time to 68 % (s) {hits}; whole fit (s) {wholes}", flush=True)
     head_whole = float(np.median([c.finished for c in rows[0][1]]))  # type: ignore[attr-defined]
     lines = [
         "## Time to 68 % vs Keras",

@@ -374,6 +374,8 @@ def section_keras(args: argparse.Namespace) -> list[str]:
             lambda s: race.run_sklearn(X, y, Xt, yt, quick or 100, s)
         ),
     }
+    if not args.keras_batch32:  # minutes per seed on a slow host: keeps the section under 5 min
+        contestants.pop("Keras 3, torch backend, Adam, batch 32 (Keras's default)")
     return race.table(contestants, args.seeds[:3], probes.machine_line())
 
 
@@ -404,6 +406,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny runs; nothing is written")
     parser.add_argument("--section", action="append", choices=sorted(SECTIONS), default=None)
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (preset/keras: ≤ 3)")
+    parser.add_argument(
+        "--no-keras-batch32",
+        dest="keras_batch32",
+        action="store_false",
+        help="keras section: leave out Keras at batch 32 (the slowest contestant)",
+    )
     args = parser.parse_args()
     args.seeds = list(range(1 if args.quick else args.seeds))
     for name in args.section or list(SECTIONS):

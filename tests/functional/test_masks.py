@@ -54,3 +54,25 @@ def test_scaled_keep_mask_is_the_keep_mask_times_its_inverse_keep_probability(dt
     assert multiplier.dtype == dtype and multiplier.shape == (300, 70)
     expected = mask.to(torch.float64) / keep
     torch.testing.assert_close(multiplier.double(), expected, rtol=2**-7, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(50, 64), (7, 3, 8), (33, 6), (5,)])
+def test_a_shaped_draw_is_the_flat_draw_reshaped(shape):
+    numel = int(torch.tensor(shape).prod())
+    torch.manual_seed(11)
+    shaped, keep = keep_mask(shape, 0.2, torch.device("cpu"))
+    torch.manual_seed(11)
+    flat, keep_flat = keep_mask((numel,), 0.2, torch.device("cpu"))
+    assert shaped.shape == shape and keep == keep_flat
+    assert torch.equal(shaped.reshape(-1), flat)
+
+
+def test_default_block_mask_rate_and_scaling():
+    torch.manual_seed(0)
+    x = torch.ones(500, 256)
+    out = dropout(x, 0.2)
+    kept = out != 0
+    # 128,000 Bernoulli(0.8) draws: standard error 0.0011
+    assert kept.float().mean().item() == pytest.approx(0.8, abs=0.005)
+    assert out[kept].unique().tolist() == pytest.approx([1 / (1 - 13107 / 65536)])
+    assert out.mean().item() == pytest.approx(1.0, abs=0.007)

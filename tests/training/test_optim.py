@@ -100,3 +100,22 @@ def test_training_does_not_import_torch_dynamo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_step_hooks_run_and_zero_grad_drops_or_zeroes_gradients():
+    model, X, y = _problem()
+    opt = FusedAdamW(_groups(model), lr=0.01)
+    calls = []
+    pre = opt.register_step_pre_hook(lambda o, args, kwargs: calls.append("pre"))
+    post = opt.register_step_post_hook(lambda o, args, kwargs: calls.append("post"))
+    torch.nn.functional.cross_entropy(model(X), y).backward()
+    before = model[0].weight.detach().clone()
+    opt.step()
+    assert calls == ["pre", "post"] and not torch.equal(before, model[0].weight)
+    pre.remove(), post.remove()
+    opt.step()
+    assert calls == ["pre", "post"]
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())

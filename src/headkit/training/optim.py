@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import Optimizer
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
@@ -53,7 +54,6 @@ class FusedAdamW(torch.optim.AdamW):
     """
 
     add_param_group = _unwrapped(Optimizer.add_param_group)
-    zero_grad = _unwrapped(Optimizer.zero_grad)
     state_dict = _unwrapped(Optimizer.state_dict)
     load_state_dict = _unwrapped(Optimizer.load_state_dict)
 
@@ -76,9 +76,34 @@ class FusedAdamW(torch.optim.AdamW):
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused or None
         )
 
-    @torch.no_grad()
+    def _patch_step_function(self) -> None:
+        # torch wraps ``step`` in a profiler record and a hook loop (a dispatched call and a few
+        # Python frames per step); ``step`` runs the hooks itself when any are registered.
+        self._zero_grad_profile_name = f"Optimizer.zero_grad#{type(self).__name__}.zero_grad"
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every gradient (or zero it with ``set_to_none=False``), without a profiler record."""
+        if not set_to_none:
+            _unwrapped(Optimizer.zero_grad)(self, set_to_none=False)
+            return
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """Update every parameter that has a gradient; return the closure's loss (if given)."""
+        if (
+            self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or _global_optimizer_pre_hooks
+            or _global_optimizer_post_hooks
+        ):
+            return self.profile_hook_step(FusedAdamW._update)(self, closure)
+        return self._update(closure)
+
+    @torch.no_grad()
+    def _update(self, closure: Callable[[], float] | None = None) -> float | None:
+        """The step itself (``step`` adds the registered hooks around it)."""
         if closure is not None or not self._kernel_applies():
             return _unwrapped(torch.optim.AdamW.step)(self, closure)
         for group in self.param_groups:
