@@ -89,3 +89,25 @@ def test_a_hurting_softmax_collapse_becomes_one_notice_naming_the_flags(tmp_path
     (line,) = result.notices
     assert line.startswith("Softmax Collapse from epoch ") and "\n" not in line
     assert "validation loss rose" in line and "--weight-decay 0 --lr 0.1" in line
+
+
+def test_a_built_in_array_data_set_gets_an_arrays_auto_settings_and_a_file_a_tables(tmp_path):
+    # MNIST-1D (4,000 rows of a signal) is fitted as a frame to keep its column names, but its
+    # "auto" settings are an array's: the plain path, not the table recipe that cost 15 points.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(2400, 3)), columns=["a", "b", "c"])
+    frame["label"] = (frame["a"] > 0).astype(int)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    params = {"epochs": 2, "hidden_sizes": (8,), "random_state": 0}
+    built_in = train_run(TrainRequest(dataset="mnist1d", out=tmp_path / "a", params=params))
+    from_file = train_run(
+        TrainRequest(data=tmp_path / "t.csv", target="label", out=tmp_path / "b", params=params)
+    )
+    array_run, table_run = (HeadClassifier.load(r.out) for r in (built_in, from_file))
+    assert (array_run.calibrate_, array_run.monitor_, array_run.patience_) == (
+        False,
+        "val_accuracy",
+        None,
+    )
+    assert array_run.preset_ is None
+    assert table_run.calibrate_ is True and table_run.monitor_ == "val_calibrated_loss"

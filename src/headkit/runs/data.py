@@ -16,13 +16,18 @@ DEFAULT_DATASET = "mnist1d"
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Train and test rows of a run, with the feature names."""
+    """Train and test rows of a run, with the feature names.
+
+    ``table`` is False for a built-in data set: numeric arrays (signals, images), whose
+    ``"auto"`` settings are an array's even though the run keeps their column names.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
     feature_names: list[str]
+    table: bool = True
 
 
 def _force_classes(y: np.ndarray) -> np.ndarray:
@@ -71,7 +76,9 @@ def load_training_data(
                 "--target only applies with --data FILE; add --data or drop --target."
             )
         ds = load_dataset(dataset or DEFAULT_DATASET)
-        return TrainingData(ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.feature_names)
+        return TrainingData(
+            ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.feature_names, table=False
+        )
     if target is None:
         raise DataError(f"Say which column of {data} holds the labels with --target COLUMN.")
     table = load_table(data, target, na_values=na_values, decimal=decimal)

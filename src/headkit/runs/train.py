@@ -271,6 +271,8 @@ def _fit(
         # checkpoints are single-process, and DP-SGD's accountant is not in them
         params["checkpoint_dir"] = str(run.checkpoint_dir)
     model = HeadClassifier(**params)
+    if not data.table:
+        model.set_params(**_array_settings(model, len(data.y_train)))
     names = data.feature_names
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SoftmaxCollapseWarning)
@@ -283,6 +285,20 @@ def _fit(
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
     distributed.gather_sharded(model.model_)  # class-sharded heads: full weight on every rank
     return model, notices
+
+
+def _array_settings(model: Any, n_rows: int) -> dict[str, Any]:
+    """The ``"auto"`` settings a numeric array of ``n_rows`` rows resolves to.
+
+    A built-in data set is fitted as a frame to keep its column names; without this, its "auto"
+    settings would be a table's (the honest recipe, which costs MNIST-1D 15 points).
+    """
+    from headkit.estimator.presets import AUTO, automatic_settings
+
+    params = model.get_params(deep=False)
+    resolved = automatic_settings(params, table=False, n_rows=n_rows)
+    names = ("calibrate", "monitor", "patience")
+    return {name: resolved[f"{name}_"] for name in names if params[name] == AUTO}
 
 
 def _metrics(
