@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.data import load_dataset
-from tests.cli_predict import assert_cli_predict_matches_estimator
+from tests.cli_predict import assert_cli_predict_matches_estimator, assert_reloads_by_name
 from tests.plain import PLAIN, PLAIN_ARGS
 
 SPECS = [
@@ -49,11 +49,7 @@ def test_trains_saves_loads_and_predicts_by_name(spec, data, datasets, tmp_path)
     proba = model.predict_proba(d.X_test)
     np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
     assert model.score(d.X_test, d.y_test) > FLOOR[data]
-    model.save(tmp_path / "run")
-    loaded = HeadClassifier.load(tmp_path / "run")
-    for key, value in options.items():
-        assert getattr(loaded, key) == value
-    np.testing.assert_allclose(loaded.predict_proba(d.X_test), proba, atol=1e-6)
+    loaded = assert_reloads_by_name(model, options, d.X_test, proba, tmp_path / "run")
     if "layer_drop" in spec:
         early = loaded.predict_early_exit(d.X_test, threshold=0.5)
         assert early.depth.min() >= 1 and early.depth.max() <= 3 and early.depth.mean() < 3

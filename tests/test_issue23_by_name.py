@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.data import load_dataset
+from tests.cli_predict import assert_reloads_by_name
 from tests.plain import PLAIN, PLAIN_ARGS
 
 TEACHER = "<teacher>"  # replaced by the data set's saved teacher run
@@ -113,11 +114,7 @@ def test_estimator_fits_saves_loads_and_predicts(row, data, datasets, teachers, 
     proba = model.predict_proba(d["X_test"])
     _check_proba(spec, proba)
     assert model.score(d["X_test"], d["y_test"]) > FLOOR[data]
-    model.save(tmp_path / "run")
-    loaded = HeadClassifier.load(tmp_path / "run")
-    for key, value in spec.items():
-        assert getattr(loaded, key) == value, key
-    np.testing.assert_allclose(loaded.predict_proba(d["X_test"]), proba, atol=1e-6)
+    assert_reloads_by_name(model, spec, d["X_test"], proba, tmp_path / "run")
 
 
 def _flags(spec):

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.data import load_dataset
-from tests.cli_predict import assert_cli_predict_matches_estimator
+from tests.cli_predict import assert_cli_predict_matches_estimator, assert_reloads_by_name
 from tests.plain import PLAIN
 
 SPECS = [
@@ -50,11 +50,7 @@ def test_trains_saves_loads_and_predicts_by_name(spec, data, datasets, tmp_path)
     else:
         np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-5)
     assert model.score(d.X_test, d.y_test) > FLOOR[data]
-    model.save(tmp_path / "run")
-    loaded = HeadClassifier.load(tmp_path / "run")
-    for key, value in spec.items():
-        assert getattr(loaded, key) == value
-    np.testing.assert_allclose(loaded.predict_proba(d.X_test), proba, atol=1e-6)
+    assert_reloads_by_name(model, spec, d.X_test, proba, tmp_path / "run")
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))

@@ -11,6 +11,7 @@ from headkit import HeadClassifier
 from headkit.cli.app import app
 from headkit.nn import INITS, RESIDUALS
 from headkit.training import AUGMENTS, SOLVERS
+from tests.cli_predict import assert_reloads_by_name
 from tests.plain import PLAIN
 
 FAMILIES = {"init": INITS, "residual": RESIDUALS, "solver": SOLVERS, "augment": AUGMENTS}
@@ -40,11 +41,7 @@ def test_estimator_trains_saves_and_loads_each_name(params, blobs_data, tmp_path
     X, y, X_test, y_test = blobs_data
     model = HeadClassifier(**PLAIN, epochs=15, random_state=0, **params).fit(X, y)
     assert model.score(X_test, y_test) > 0.6
-    model.save(tmp_path / "run")
-    loaded = HeadClassifier.load(tmp_path / "run")
-    for key, value in params.items():
-        assert getattr(loaded, key) == value
-    np.testing.assert_allclose(loaded.predict_proba(X_test), model.predict_proba(X_test), atol=1e-6)
+    assert_reloads_by_name(model, params, X_test, model.predict_proba(X_test), tmp_path / "run")
 
 
 def test_predict_with_a_class_mask(blobs_data):

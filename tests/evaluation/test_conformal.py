@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from tests.conformal_reference import naive_quantile, softmax
 
 from headkit.evaluation.conformal import (
     ConformalCalibration,
@@ -16,27 +17,12 @@ from headkit.evaluation.conformal import (
 from headkit.exceptions import ConfigError, DataError
 
 
-def _naive_quantile(scores, alpha):
-    """Smallest calibration score t with #{s_i <= t} >= (1 - alpha)(n + 1), else +inf."""
-    n = len(scores)
-    for t in sorted(scores):
-        if sum(s <= t for s in scores) >= (1 - alpha) * (n + 1) - 1e-9:
-            return t
-    return math.inf
-
-
-def _softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _draw(rng, n, n_classes=10):
     """Exchangeable rows: a miscalibrated model's probabilities and labels from the truth."""
     logits = rng.normal(size=(n, n_classes)) * 2.0
-    truth = _softmax(logits)
+    truth = softmax(logits)
     y = (truth.cumsum(axis=1) > rng.uniform(size=(n, 1))).argmax(axis=1)
-    model = _softmax(3.0 * logits + rng.normal(size=(n, n_classes)))  # overconfident and noisy
+    model = softmax(3.0 * logits + rng.normal(size=(n, n_classes)))  # overconfident and noisy
     return model, y
 
 
@@ -55,7 +41,7 @@ def _naive_aps(p, y, u):
 @pytest.mark.parametrize("alpha", [0.01, 0.05, 0.1, 0.2, 0.5, 0.9])
 def test_quantile_matches_naive_definition(n, alpha):
     scores = np.random.default_rng(n).uniform(size=n).round(2)  # ties on purpose
-    assert conformal_quantile(scores, alpha) == _naive_quantile(list(scores), alpha)
+    assert conformal_quantile(scores, alpha) == naive_quantile(list(scores), alpha)
 
 
 def test_quantile_hand_cases():
@@ -67,7 +53,7 @@ def test_quantile_hand_cases():
 
 def test_scores_match_definition_aps_and_raps():
     rng = np.random.default_rng(0)
-    p = _softmax(rng.normal(size=(20, 6)))
+    p = softmax(rng.normal(size=(20, 6)))
     p[0, :3] = p[0, 0]  # ties: broken by class index
     p[0] /= p[0].sum()
     aps = class_scores(p, "aps", randomized=False)

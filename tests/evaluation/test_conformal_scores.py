@@ -2,31 +2,18 @@
 
 import numpy as np
 import pytest
+from tests.conformal_reference import naive_quantile, softmax
 
 from headkit.evaluation.conformal import class_scores, mean_set_size, set_coverage
 from headkit.evaluation.conformal_scores import SET_METHODS, ConformalScores, row_uniforms
 from headkit.exceptions import ConfigError
 
 
-def _naive_quantile(scores, alpha):
-    """Smallest calibration score t with #{s_i <= t} >= (1 - alpha)(n + 1), else +inf."""
-    n = len(scores)
-    for t in sorted(scores):
-        if sum(s <= t for s in scores) >= (1 - alpha) * (n + 1) - 1e-9:
-            return t
-    return np.inf
-
-
-def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def _table(seed, n, n_features=3, n_classes=6):
     """Rows, a model's probabilities of them and labels drawn from those probabilities."""
     rng = np.random.default_rng(seed)
     rows = rng.normal(size=(n, n_features))
-    proba = _softmax(rng.normal(size=(n, n_classes)) * 2)
+    proba = softmax(rng.normal(size=(n, n_classes)) * 2)
     y = (proba.cumsum(axis=1) > rng.uniform(size=(n, 1))).argmax(axis=1)
     return rows, proba, y
 
@@ -41,12 +28,12 @@ def test_stored_scores_give_sets_by_the_naive_rule_and_cover_one_minus_alpha(tmp
     for method in ("aps", "raps"):
         true_scores = class_scores(proba[:500], method, u=u_cal)[np.arange(500), y[:500]]
         for alpha in (0.05, 0.1, 0.3):
-            threshold = _naive_quantile(true_scores.tolist(), alpha)
+            threshold = naive_quantile(true_scores.tolist(), alpha)
             naive = class_scores(proba[500:], method, u=u_new) <= threshold
             sets = back.sets(proba[500:], features[500:], alpha, method)
             np.testing.assert_array_equal(sets, naive)
     fixed = class_scores(proba[:500], "aps", randomized=False)[np.arange(500), y[:500]]
-    threshold = _naive_quantile(fixed.tolist(), 0.1)
+    threshold = naive_quantile(fixed.tolist(), 0.1)
     naive = class_scores(proba[500:], "aps", randomized=False) <= threshold
     naive[np.arange(1500), proba[500:].argmax(axis=1)] = True  # the top class always in
     np.testing.assert_array_equal(back.sets(proba[500:], features[500:], 0.1, "aps-det"), naive)
@@ -88,7 +75,7 @@ def test_scores_saved_before_aps_det_say_so_and_unknown_methods_are_refused():
 
 
 def test_a_rows_u_does_not_depend_on_its_batch():
-    proba = _softmax(np.random.default_rng(0).normal(size=(50, 4)))
+    proba = softmax(np.random.default_rng(0).normal(size=(50, 4)))
     u = row_uniforms(proba)
     assert ((u >= 0) & (u < 1)).all() and len(set(u.tolist())) == 50
     np.testing.assert_array_equal(row_uniforms(proba[[7, 3]]), u[[7, 3]])
