@@ -59,3 +59,18 @@ def test_the_onnx_engine_agrees_with_torch(small_run):
     assert served.engine == "onnx"
     expected = load_model(small_run, "torch").predict_proba(X)
     np.testing.assert_allclose(served.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_server_process_hands_the_gil_back_within_its_switch_interval(small_run):
+    import sys
+
+    from headkit.serving.options import ServeOptions
+    from headkit.serving.server import SWITCH_INTERVAL_S, build_app
+
+    before = sys.getswitchinterval()
+    try:
+        app = build_app(small_run, ServeOptions())
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+        assert SWITCH_INTERVAL_S < before and app.model.engine == "numpy+torch"
+    finally:
+        sys.setswitchinterval(before)

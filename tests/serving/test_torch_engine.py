@@ -29,3 +29,45 @@ def test_served_torch_calls_skip_the_thread_policy(small_run, monkeypatch):
     served.predict_proba(np.zeros((5000, 4), dtype=np.float32))
     assert calls == []  # predict_arrays would ask the policy (and may read the machine's load)
     assert served.torch_network() is served.network.net  # MC dropout / OOD get the HeadNet
+
+
+def test_the_traced_forward_answers_as_the_eager_one_at_every_batch_size(small_run):
+    saved = SavedModel.load(small_run, engine="torch")
+    eager, traced = TorchNet(saved.network), TorchNet(saved.network)
+    rng = np.random.default_rng(4)
+    assert traced.trace(rng.normal(size=(9, 4)).astype(np.float32))
+    assert traced.script is not None and eager.script is None
+    for n in (1, 2, 130, 1000):
+        rows = rng.normal(size=(n, 4)).astype(np.float32)
+        got = traced.predict_proba(rows)
+        assert got.dtype == np.float64 and got.shape == (n, 2)
+        np.testing.assert_allclose(got, eager.predict_proba(rows), rtol=1e-6, atol=1e-9)
+
+
+class Branching(torch.nn.Module):
+    """A forward with a data-dependent branch: a trace records only the branch it saw."""
+
+    config = metadata = None
+
+    def forward(self, x):
+        return x[:, :2] * 2 if bool(x.sum() > 0) else x[:, :2] * 3
+
+    def probabilities(self, z):
+        return torch.softmax(z, dim=1)
+
+
+def test_a_trace_that_answers_otherwise_is_dropped():
+    net = TorchNet(Branching())
+    rows = np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 0.0]], dtype=np.float32)  # sum > 0; row 0 > 0
+    assert net.trace(rows)  # both checks take the branch the trace saw
+    negative = TorchNet(Branching())
+    rows = np.array([[-1.0, -2.0, 0.0], [9.0, 0.5, 0.0]], dtype=np.float32)  # sum > 0; row 0 < 0
+    assert not negative.trace(rows) and negative.script is None
+    np.testing.assert_allclose(
+        negative.predict_proba(rows[:1]), torch.softmax(torch.tensor(rows[:1, :2]) * 3, 1)
+    )
+
+
+def test_auto_serves_large_calls_through_the_traced_forward(small_run):
+    served = load_model(small_run)
+    assert served.large.network.script is not None

@@ -93,11 +93,13 @@ def load_model(run: str | Path, engine: str = "auto", threads: int = 1) -> Serve
 
 
 def _torch_model(run: str | Path) -> Any:
-    """The run on torch, its forward called directly (:class:`TorchNet`)."""
+    """A plain network on torch, its forward one traced call (:meth:`TorchNet.trace`)."""
     from headkit.inference.saved_model import SavedModel
 
     model = SavedModel.load(run, device="cpu", engine="torch")
     model.network = TorchNet(model.network)
+    rows = np.random.default_rng(0).normal(size=(SPLIT_ROWS + 1, model.n_features))
+    model.network.trace(rows.astype(np.float32))
     return model
 
 
