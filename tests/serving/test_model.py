@@ -61,16 +61,23 @@ def test_the_onnx_engine_agrees_with_torch(small_run):
     np.testing.assert_allclose(served.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_a_server_process_hands_the_gil_back_within_its_switch_interval(small_run):
+def test_a_server_process_hands_the_gil_back_soon_and_keeps_freed_memory(small_run, monkeypatch):
+    import platform
     import sys
 
+    from headkit.serving import server
     from headkit.serving.options import ServeOptions
-    from headkit.serving.server import SWITCH_INTERVAL_S, build_app
 
+    kept = []
+    monkeypatch.setattr(server, "_keep_freed_memory", kept.append)
     before = sys.getswitchinterval()
     try:
-        app = build_app(small_run, ServeOptions())
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
-        assert SWITCH_INTERVAL_S < before and app.model.engine == "numpy+torch"
+        app = server.build_app(small_run, ServeOptions())
+        assert sys.getswitchinterval() == pytest.approx(server.SWITCH_INTERVAL_S)
+        assert server.SWITCH_INTERVAL_S < before and app.model.engine == "numpy+torch"
     finally:
         sys.setswitchinterval(before)
+    assert kept == [server.KEEP_FREED_BYTES]
+    monkeypatch.undo()
+    if platform.libc_ver()[0] == "glibc":
+        assert server._keep_freed_memory(server.KEEP_FREED_BYTES)
