@@ -2,7 +2,7 @@
 
 The default MNIST-1D model (trained here, or ``--run``) is served by `headkit serve` in its own
 process, once per engine: ``auto`` (the default: NumPy, as `headkit predict` picks for this plain
-network, for model calls of at most 32 rows, torch above), ``numpy``, ``torch``, and ``onnx``
+network, for model calls of at most 128 rows, traced torch above), ``numpy``, ``torch``, and ``onnx``
 (onnxruntime, when the onnx extra is installed). A separate client
 process drives it over 127.0.0.1 with 8 keep-alive connections, each sending its next request as
 soon as the previous answer arrived: `wrk` (C, one thread, a Lua script for the POST body) when
