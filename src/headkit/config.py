@@ -269,10 +269,12 @@ class TrainingConfig:
         bool,
     )
     numeric: str = setting(
-        "robust_clip",
-        "Scaling of a table's numeric columns (tabular preprocessing): robust_clip (median and "
-        "inter-quartile range, then smooth clipping to ±3, as RealMLP) or standard (mean, std).",
-        Choice(("robust_clip", "standard")),
+        "auto",
+        "Encoding of a table's numeric columns (tabular preprocessing): robust_clip (median and "
+        "inter-quartile range, then smooth clipping to ±3, as RealMLP), ple (robust_clip plus a "
+        "piecewise-linear encoding on up to 16 quantile bins), standard (mean, std); auto: ple "
+        "with at least 400 training rows per class, else robust_clip.",
+        Choice(("auto", "robust_clip", "ple", "standard")),
     )
     track_collapse: bool = setting(
         False, "Record neural-collapse NC1–NC4 on the training split after every epoch.", bool

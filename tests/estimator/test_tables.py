@@ -77,3 +77,33 @@ def test_partial_fit_refuses_to_continue_a_table_model(fitted):
     model, X, y = fitted
     with pytest.raises(ConfigError, match="partial_fit cannot continue"):
         model.partial_fit(X.iloc[:10], y[:10])
+
+
+def _threshold_table(n_rows, seed=0):
+    """A table whose class flips where a skewed numeric column crosses its median."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(size=n_rows)
+    frame = pd.DataFrame({"income": income, "city": rng.choice(["a", "b", "c"], n_rows)})
+    return frame, (income > np.median(income)).astype(int)
+
+
+def test_numeric_auto_bins_tables_with_enough_rows_per_class_and_they_save(tmp_path):
+    from headkit.data.numeric import PLE_ROWS_PER_CLASS
+    from headkit.inference.saved_model import SavedModel
+
+    params = dict(hidden_sizes=(16,), epochs=3, calibrate=False, random_state=0)
+    frame, y = _threshold_table(2 * PLE_ROWS_PER_CLASS)
+    model = HeadClassifier(**params).fit(frame, y)
+    assert model.preprocessor_.numeric == "ple"
+    assert "income__bin0" in model.preprocessor_.output_names
+    assert model.model_.config.n_features == len(model.preprocessor_.output_names)
+    path = model.save(tmp_path / "run")
+    expected = model.predict_proba(frame)
+    np.testing.assert_array_equal(HeadClassifier.load(path).predict_proba(frame), expected)
+    numpy_engine = SavedModel.load(path, engine="numpy").predict_proba(frame)
+    np.testing.assert_allclose(numpy_engine, expected, atol=1e-5)
+    fewer = HeadClassifier(**params).fit(frame.iloc[:700], y[:700])
+    assert fewer.preprocessor_.numeric == "robust_clip"
+    assert "income__bin0" not in fewer.preprocessor_.output_names
+    kept = HeadClassifier(numeric="robust_clip", **params).fit(frame, y)
+    assert kept.preprocessor_.numeric == "robust_clip"

@@ -80,10 +80,12 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> FitInput
     weights = row_weights(sample_weight, estimator.class_weight, classes, y_index)
     X, y, weights = drop_zero_weight(X, y, weights)
     if tabular:
+        from headkit.data.numeric import resolve_numeric
         from headkit.data.preprocessing import TablePreprocessor
 
         check_private_fit(estimator, tabular)
-        fitted["preprocessor_"] = TablePreprocessor(numeric=estimator.numeric).fit(X, weights)
+        numeric = resolve_numeric(estimator.numeric, len(X), len(classes))
+        fitted["preprocessor_"] = TablePreprocessor(numeric=numeric).fit(X, weights)
         X = fitted["preprocessor_"].transform(X)
     return FitInput(X, y, weights, fitted)
 
