@@ -174,6 +174,14 @@ class TrainingConfig:
         Range(float, 0, 1),
         None,
     )
+    members: int | str = setting(
+        "auto",
+        "Networks trained from different seeds on the same rows and saved as one network whose "
+        "logits are their mean (headkit.estimator.members); auto: 3 on a table (a DataFrame) of at "
+        "most 20,000 rows fitted with the honest recipe, else 1.",
+        Range(int, 1, None),
+        Choice(("auto",)),
+    )
     patience: int | str | None = setting(
         "auto",
         "Epochs without validation improvement before stopping; none runs the whole schedule "

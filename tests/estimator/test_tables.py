@@ -60,9 +60,10 @@ def test_save_load_keeps_the_preprocessing(fitted, tmp_path):
 
 def test_numeric_arrays_and_clean_frames_keep_the_plain_path(blobs_data):
     X, y, X_test, _ = blobs_data
-    from_array = HeadClassifier(hidden_sizes=(8,), epochs=3, random_state=0).fit(X, y)
+    params = dict(hidden_sizes=(8,), epochs=3, members=1, random_state=0)  # a frame gets 3
+    from_array = HeadClassifier(**params).fit(X, y)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    from_frame = HeadClassifier(hidden_sizes=(8,), epochs=3, random_state=0).fit(frame, y)
+    from_frame = HeadClassifier(**params).fit(frame, y)
     assert from_array.preprocessor_ is None and from_frame.preprocessor_ is None
     np.testing.assert_array_equal(
         from_array.predict_proba(X_test), from_frame.predict_proba(X_test)

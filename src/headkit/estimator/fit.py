@@ -106,6 +106,11 @@ def validate_partial_fit(
             "partial_fit cannot continue a network that nested_budget cut to width "
             f"{est.nested_width_}; refit it with fit()."
         )
+    elif getattr(est, "members_", 1) > 1:
+        raise ConfigError(
+            f"partial_fit cannot continue a network merged from {est.members_} members; refit "
+            "it with fit(), or fit with members=1 to continue it."
+        )
     elif getattr(est, "preprocessor_", None) is not None:
         raise ConfigError(
             "partial_fit cannot continue a model fitted on a table (text columns or gaps); "
