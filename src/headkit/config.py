@@ -174,6 +174,14 @@ class TrainingConfig:
         Range(float, 0, 1),
         None,
     )
+    members: int | str = setting(
+        "auto",
+        "Networks trained from different seeds on the same rows and saved as one network whose "
+        "logits are their mean (headkit.estimator.members); auto: 3 on a table (a DataFrame) of at "
+        "most 20,000 rows fitted with the honest recipe, else 1.",
+        Range(int, 1, None),
+        Choice(("auto",)),
+    )
     patience: int | str | None = setting(
         "auto",
         "Epochs without validation improvement before stopping; none runs the whole schedule "
@@ -269,10 +277,12 @@ class TrainingConfig:
         bool,
     )
     numeric: str = setting(
-        "robust_clip",
-        "Scaling of a table's numeric columns (tabular preprocessing): robust_clip (median and "
-        "inter-quartile range, then smooth clipping to ±3, as RealMLP) or standard (mean, std).",
-        Choice(("robust_clip", "standard")),
+        "auto",
+        "Encoding of a table's numeric columns (tabular preprocessing): robust_clip (median and "
+        "inter-quartile range, then smooth clipping to ±3, as RealMLP), ple (robust_clip plus a "
+        "piecewise-linear encoding on up to 16 quantile bins), standard (mean, std); auto: ple "
+        "with at least 400 training rows per class, else robust_clip.",
+        Choice(("auto", "robust_clip", "ple", "standard")),
     )
     track_collapse: bool = setting(
         False, "Record neural-collapse NC1–NC4 on the training split after every epoch.", bool

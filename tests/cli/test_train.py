@@ -123,14 +123,17 @@ def test_predict_names_an_empty_file(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "resolved"),
     [
-        ((), {"calibrate": True, "monitor": "val_calibrated_loss", "patience": 16}),  # a table
-        (
-            ("--no-calibrate", "--patience", "none"),
-            {"calibrate": False, "monitor": "val_accuracy", "patience": None},
+        (  # a table: the honest recipe, three members
+            (),
+            {"calibrate": True, "monitor": "val_calibrated_loss", "patience": 16, "members": 3},
         ),
         (
-            ("--calibrate", "--patience", "3"),
-            {"calibrate": True, "monitor": "val_calibrated_loss", "patience": 3},
+            ("--no-calibrate", "--patience", "none"),
+            {"calibrate": False, "monitor": "val_accuracy", "patience": None, "members": 1},
+        ),
+        (
+            ("--calibrate", "--patience", "3", "--members", "2"),
+            {"calibrate": True, "monitor": "val_calibrated_loss", "patience": 3, "members": 2},
         ),
     ],
 )

@@ -2,7 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from headkit.data.numeric import robust_scale, smooth_clip, weighted_quantile
+from headkit.data.numeric import (
+    piecewise_linear,
+    quantile_edges,
+    robust_scale,
+    smooth_clip,
+    weighted_quantile,
+)
 from headkit.data.preprocessing import TablePreprocessor
 
 
@@ -50,3 +56,41 @@ def test_table_preprocessor_robust_clip_transforms_and_round_trips():
     np.testing.assert_array_equal(again.transform(frame), out)
     standard = TablePreprocessor().fit(frame).transform(frame)
     assert standard[:, 0].max() > 1.5 and not np.allclose(standard[:, 0], out[:, 0])
+
+
+def test_quantile_edges_drop_repeats_and_skip_two_valued_columns():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=400)
+    edges = quantile_edges(values, np.ones(400), bins=8)
+    np.testing.assert_allclose(edges, np.quantile(values, np.linspace(0, 1, 9)), atol=0.05)
+    assert set(edges) <= set(values)  # moved to values seen
+    few = np.array([1.0, 2.0, 2.0, 3.0, 3.0, 3.0, np.nan])  # 3 distinct values: at most 2 bins
+    assert quantile_edges(few, np.ones(7), bins=8) == [1.0, 2.0, 3.0]
+    assert quantile_edges(np.array([0.0, 1.0, 1.0, 0.0]), np.ones(4)) == []
+
+
+def test_piecewise_linear_is_zero_below_one_above_and_linear_inside_each_bin():
+    edges = [0.0, 1.0, 3.0]
+    x = np.array([-5.0, 0.0, 0.5, 1.0, 2.0, 3.0, 9.0])
+    expected = np.array([[0, 0], [0, 0], [0.5, 0], [1, 0], [1, 0.5], [1, 1], [1, 1]])
+    np.testing.assert_allclose(piecewise_linear(x, edges), expected)
+
+
+def test_table_preprocessor_ple_adds_bins_after_the_scaled_value_and_round_trips():
+    rng = np.random.default_rng(1)
+    income = rng.lognormal(size=200)
+    income[3] = np.nan
+    frame = pd.DataFrame({"income": income, "city": rng.choice(list("abc"), 200)})
+    pre = TablePreprocessor(numeric="ple").fit(frame)
+    names = pre.output_names
+    bins = [n for n in names if n.startswith("income__bin")]
+    assert len(bins) == 16 and names[0] == "income" and names[17] == "income__missing"
+    out = pre.transform(frame)
+    robust = TablePreprocessor(numeric="robust_clip").fit(frame).transform(frame)
+    np.testing.assert_array_equal(out[:, 0], robust[:, 0])  # the scaled value is unchanged
+    edges = pre.columns_[0]["edges"]
+    filled = np.where(np.isnan(income), pre.columns_[0]["median"], income)
+    np.testing.assert_allclose(out[:, 1:17], piecewise_linear(filled, edges), rtol=1e-6)
+    assert out[3, 17] == 1.0 and out[:, 1:17].min() == 0.0 and out[:, 1:17].max() == 1.0
+    again = TablePreprocessor.from_dict(pre.to_dict())
+    np.testing.assert_array_equal(again.transform(frame), out)

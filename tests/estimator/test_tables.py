@@ -60,9 +60,10 @@ def test_save_load_keeps_the_preprocessing(fitted, tmp_path):
 
 def test_numeric_arrays_and_clean_frames_keep_the_plain_path(blobs_data):
     X, y, X_test, _ = blobs_data
-    from_array = HeadClassifier(hidden_sizes=(8,), epochs=3, random_state=0).fit(X, y)
+    params = dict(hidden_sizes=(8,), epochs=3, members=1, random_state=0)  # a frame gets 3
+    from_array = HeadClassifier(**params).fit(X, y)
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
-    from_frame = HeadClassifier(hidden_sizes=(8,), epochs=3, random_state=0).fit(frame, y)
+    from_frame = HeadClassifier(**params).fit(frame, y)
     assert from_array.preprocessor_ is None and from_frame.preprocessor_ is None
     np.testing.assert_array_equal(
         from_array.predict_proba(X_test), from_frame.predict_proba(X_test)
@@ -77,3 +78,33 @@ def test_partial_fit_refuses_to_continue_a_table_model(fitted):
     model, X, y = fitted
     with pytest.raises(ConfigError, match="partial_fit cannot continue"):
         model.partial_fit(X.iloc[:10], y[:10])
+
+
+def _threshold_table(n_rows, seed=0):
+    """A table whose class flips where a skewed numeric column crosses its median."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(size=n_rows)
+    frame = pd.DataFrame({"income": income, "city": rng.choice(["a", "b", "c"], n_rows)})
+    return frame, (income > np.median(income)).astype(int)
+
+
+def test_numeric_auto_bins_tables_with_enough_rows_per_class_and_they_save(tmp_path):
+    from headkit.data.numeric import PLE_ROWS_PER_CLASS
+    from headkit.inference.saved_model import SavedModel
+
+    params = dict(hidden_sizes=(16,), epochs=3, calibrate=False, random_state=0)
+    frame, y = _threshold_table(2 * PLE_ROWS_PER_CLASS)
+    model = HeadClassifier(**params).fit(frame, y)
+    assert model.preprocessor_.numeric == "ple"
+    assert "income__bin0" in model.preprocessor_.output_names
+    assert model.model_.config.n_features == len(model.preprocessor_.output_names)
+    path = model.save(tmp_path / "run")
+    expected = model.predict_proba(frame)
+    np.testing.assert_array_equal(HeadClassifier.load(path).predict_proba(frame), expected)
+    numpy_engine = SavedModel.load(path, engine="numpy").predict_proba(frame)
+    np.testing.assert_allclose(numpy_engine, expected, atol=1e-5)
+    fewer = HeadClassifier(**params).fit(frame.iloc[:700], y[:700])
+    assert fewer.preprocessor_.numeric == "robust_clip"
+    assert "income__bin0" not in fewer.preprocessor_.output_names
+    kept = HeadClassifier(numeric="robust_clip", **params).fit(frame, y)
+    assert kept.preprocessor_.numeric == "robust_clip"

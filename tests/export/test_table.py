@@ -46,9 +46,9 @@ def naive_encoding(bill, island, mass):
     return np.array(rows, dtype=np.float32)
 
 
-def table_run(path, state):
+def table_run(path, state, n_features=7):
     torch.manual_seed(0)
-    net = HeadNet(n_features=7, n_classes=3, hidden_sizes=(8,), output="sparsemax").eval()
+    net = HeadNet(n_features=n_features, n_classes=3, hidden_sizes=(8,), output="sparsemax").eval()
     meta = {
         "classes": [10, 20, 30],
         "classes_dtype": "<i8",
@@ -164,6 +164,23 @@ def test_smoothly_clipped_numeric_columns_export_with_the_clip_in_the_graph(tmp_
                                   "mass": mass[:, None]})  # fmt: skip
     encoded = naive_encoding(bill, island, mass)
     encoded[:, -1] = encoded[:, -1] / np.sqrt(1 + (encoded[:, -1] / 3) ** 2)  # by hand
+    with torch.no_grad():
+        expected = net.predict_proba(torch.from_numpy(encoded)).numpy()
+    assert np.abs(proba - expected).max() <= 1e-5
+
+
+def test_piecewise_linear_bins_export_with_the_bins_in_the_graph(tmp_path):
+    columns = [dict(c) for c in STATE["columns"]]
+    columns[2]["edges"] = [3000.0, 4000.0, 4500.0, 6000.0]  # mass: 3 bins after its value
+    run, net = table_run(tmp_path / "run", {**STATE, "columns": columns}, n_features=10)
+    session = ort.InferenceSession(str(export_onnx(run, tmp_path / "m.onnx")))
+    bill = np.array([40.0, np.nan, 55.0, 41.0], dtype=np.float32)
+    island = np.array(["Dream", "Biscoe", "", "Torgersen"], dtype=object)
+    mass = np.array([3500.0, 4200.0, 50000.0, 100.0], dtype=np.float32)
+    proba, _ = session.run(None, {"bill": bill[:, None], "island": island[:, None],
+                                  "mass": mass[:, None]})  # fmt: skip
+    bins = np.array([[0.5, 0, 0], [1, 0.4, 0], [1, 1, 1], [0, 0, 0]], dtype=np.float32)
+    encoded = np.hstack([naive_encoding(bill, island, mass), bins])  # by hand
     with torch.no_grad():
         expected = net.predict_proba(torch.from_numpy(encoded)).numpy()
     assert np.abs(proba - expected).max() <= 1e-5

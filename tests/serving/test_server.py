@@ -90,7 +90,7 @@ def test_health_and_metadata(served):
     assert meta["classes"] == ["no", "yes"]
     assert meta["features"] == NAMES
     assert meta["target"] == "answer"
-    assert meta["network"]["hidden_sizes"] == [8]
+    assert meta["network"]["hidden_sizes"] == [24]  # a table: three members of 8 units, merged
 
 
 def test_json_list_rows_object_rows_and_csv_agree_with_headkit_predict(served, tmp_path):

@@ -316,6 +316,7 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         "calibrate",
         "monitor",
         "patience",
+        "members",
         "solver",
         "augment",
         "random_state",

@@ -111,6 +111,19 @@ def patience_value(text: str) -> int | str | None:
         ) from None
 
 
+def members_value(text: str) -> int | str:
+    """Parse ``--members``: a number of networks (``3``) or ``auto``."""
+    word = text.strip().lower()
+    if word == "auto":
+        return word
+    try:
+        return int(word)
+    except ValueError:
+        raise ConfigError(
+            f"--members must be a number of networks or auto; got {text!r}."
+        ) from None
+
+
 def _switch(text: str, words: dict[str, Any]) -> Any:
     """``words[text]`` for a known word (true, false, none, ...), else the text (a spec)."""
     return words.get(text.strip().lower(), text)
@@ -133,6 +146,7 @@ _TEXT: dict[str, tuple[Any, Callable[[Any], Any], Callable[[Any], Any]]] = {
     "tabular": (str, lambda v: str(v).lower(), lambda text: _switch(text, _BOOLS)),
     "calibrate": (bool | None, lambda v: None, lambda flag: "auto" if flag is None else flag),
     "patience": (str, lambda v: str(v).lower(), patience_value),
+    "members": (str, lambda v: str(v).lower(), members_value),
     "checkpoint_dir": (str | None, lambda v: v, lambda text: text),
 }
 

@@ -112,12 +112,15 @@ def fit_column(
         entry["indicator"] = bool(missing.any())
         entry["n_missing"] = int(missing.sum())
         stats = [scaling(values[:, j], weights) for j in range(values.shape[1])]
-        if parts is None and role == "numeric" and numeric == "robust_clip":
-            from headkit.data.numeric import robust_scale
+        if parts is None and role == "numeric" and numeric in ("robust_clip", "ple"):
+            from headkit.data.numeric import quantile_edges, robust_scale
 
             centre, factor = robust_scale(values[:, 0], weights)
             scale = 1.0 / factor if factor else 1.0
             entry.update(median=centre, mean=centre, scale=scale, clip=True)
+            if numeric == "ple":
+                filled = np.where(np.isnan(values[:, 0]), centre, values[:, 0])
+                entry["edges"] = quantile_edges(filled, weights)
         elif parts is None:
             entry.update(stats[0])
         else:
@@ -139,7 +142,8 @@ def output_names(entry: dict[str, Any]) -> list[str]:
     name, role = entry["name"], entry["role"]
     flag = [f"{name}__missing"] if entry.get("indicator") else []
     if role in ("numeric", "boolean"):
-        return [name, *flag]
+        bins = [f"{name}__bin{t}" for t in range(max(len(entry.get("edges", ())) - 1, 0))]
+        return [name, *bins, *flag]
     if role == "datetime":
         return [f"{name}__{p['part']}" for p in entry["parts"]] + flag
     if role == "onehot":
@@ -191,8 +195,15 @@ def encode_column(
             from headkit.data.numeric import smooth_clip
 
             out[:, 0] = smooth_clip(out[:, 0])
+        width = len(stats)
+        if entry.get("edges"):
+            from headkit.data.numeric import piecewise_linear
+
+            filled = np.where(np.isnan(values[:, 0]), entry["median"], values[:, 0])
+            width += len(entry["edges"]) - 1
+            out[:, 1:width] = piecewise_linear(filled, entry["edges"])
         if entry.get("indicator"):
-            out[:, len(stats)] = missing
+            out[:, width] = missing
         return ~np.isnan(values).all(axis=1)
     codes, uniques = factorize(series, na)
     if role == "onehot":

@@ -53,10 +53,11 @@ class TablePreprocessor:
         Text read as a missing value besides :data:`headkit.data.column_roles.NA_TOKENS`
         (``?``, ``NA``, ``N/A``, ``NaN``, ``null``, ``None``, ``-``, empty, ...). When ``None``,
         the frame's ``attrs["na_values"]`` (set by :func:`headkit.data.load_table`) is used.
-    numeric : {"standard", "robust_clip"}, default="standard"
+    numeric : {"standard", "robust_clip", "ple"}, default="standard"
         Scaling of numeric columns: mean and standard deviation, or median and inter-quartile
-        range followed by smooth clipping to ±3 (:mod:`headkit.data.numeric`); gaps take the
-        median either way.
+        range followed by smooth clipping to ±3 (:mod:`headkit.data.numeric`); ``"ple"`` adds
+        after that value a piecewise-linear encoding on up to 16 quantile bins (``<name>__bin0``,
+        ...); gaps take the median either way.
 
     Attributes
     ----------

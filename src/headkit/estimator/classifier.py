@@ -23,6 +23,7 @@ from headkit.config import MULTILABEL_THRESHOLD, NetworkConfig, TrainingConfig
 from headkit.data.sparse import is_sparse
 from headkit.estimator import fit as steps
 from headkit.estimator.inputs import is_frame, split_rows, validation_rows
+from headkit.estimator.members import train_members
 from headkit.estimator.params import (
     NETWORK_SETTINGS,
     SIGNATURE,
@@ -158,17 +159,14 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
             a time), or a DataFrame with text/category/boolean columns and gaps (see
             ``tabular``).
         y : array-like, shape (n_samples,) or (n_samples, n_labels)
-            Class labels of any sortable type, or a 0/1 multi-label indicator matrix (needs
-            ``output="sigmoid"``).
+            Class labels (any sortable type), or a 0/1 indicator matrix (``output="sigmoid"``).
         sample_weight : array-like, shape (n_samples,), optional
             Row weights: the loss, the validation loss/accuracy (early stopping) and the
             standardisation statistics count a row of weight w like w copies of it.
         callbacks : sequence of Callback
             Extra observers of the training loop.
 
-        Returns
-        -------
-        self
+        Returns ``self``.
         """
         table = is_frame(X)
         X, y, weights, fitted = steps.validate_fit(self, X, y, sample_weight)
@@ -197,6 +195,8 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
                 teacher_log_probs=steps.teacher_targets(self, X_train),
             )
         self._after_training()
+        rows = (X_train, y_train, X_val, y_val, w_train, w_val)  # members 1.. merged with model_
+        self._set_fitted(model_=train_members(self, rows, seed, table))
         self._set_fitted(**steps.fit_extras(self, X_train, y_train, X_val, y_val))
         return self
 

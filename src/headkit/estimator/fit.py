@@ -80,10 +80,12 @@ def validate_fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> FitInput
     weights = row_weights(sample_weight, estimator.class_weight, classes, y_index)
     X, y, weights = drop_zero_weight(X, y, weights)
     if tabular:
+        from headkit.data.numeric import resolve_numeric
         from headkit.data.preprocessing import TablePreprocessor
 
         check_private_fit(estimator, tabular)
-        fitted["preprocessor_"] = TablePreprocessor(numeric=estimator.numeric).fit(X, weights)
+        numeric = resolve_numeric(estimator.numeric, len(X), len(classes))
+        fitted["preprocessor_"] = TablePreprocessor(numeric=numeric).fit(X, weights)
         X = fitted["preprocessor_"].transform(X)
     return FitInput(X, y, weights, fitted)
 
@@ -103,6 +105,11 @@ def validate_partial_fit(
         raise ConfigError(
             "partial_fit cannot continue a network that nested_budget cut to width "
             f"{est.nested_width_}; refit it with fit()."
+        )
+    elif getattr(est, "members_", 1) > 1:
+        raise ConfigError(
+            f"partial_fit cannot continue a network merged from {est.members_} members; refit "
+            "it with fit(), or fit with members=1 to continue it."
         )
     elif getattr(est, "preprocessor_", None) is not None:
         raise ConfigError(

@@ -6,7 +6,8 @@ graph input per table column, each of shape (N, 1):
 * numeric columns: float32, NaN where a value is missing →
   ``(where(isnan(x), median, x) - mean) / scale`` and, where the column had gaps in training,
   the 0/1 missing flag ``cast(isnan(x))``; with ``numeric="robust_clip"`` the scaled value is
-  then smoothly clipped, ``x / sqrt(1 + (x/3)²)``;
+  then smoothly clipped, ``x / sqrt(1 + (x/3)²)``; with ``numeric="ple"`` the piecewise-linear
+  bins ``clip((filled - e_t) / (e_{t+1} - e_t), 0, 1)`` follow;
 * one-hot columns: string (the value's text, ``""`` where missing) →
   ``ai.onnx.ml.LabelEncoder`` (training categories → 0..k-1, anything else → k, the unknown slot)
   → ``OneHot(depth=k+1)``;
@@ -68,6 +69,20 @@ def _numeric(entry: dict[str, Any], column: str, index: int) -> tuple[list, list
             helper.make_node("Div", [p + "scaled", p + "root"], [p + "clipped"]),
         ]
         outputs = [p + "clipped"]
+    if entry.get("edges"):  # piecewise-linear bins: clip((filled - low) / width, 0, 1)
+        edges = np.asarray(entry["edges"], dtype=np.float64)
+        consts += [
+            _const(p + "low", edges[None, :-1]),
+            _const(p + "width", np.diff(edges)[None, :]),
+            _const(p + "zero", 0.0),
+            _const(p + "unit", 1.0),
+        ]
+        nodes += [
+            helper.make_node("Sub", [p + "filled", p + "low"], [p + "offset"]),
+            helper.make_node("Div", [p + "offset", p + "width"], [p + "position"]),
+            helper.make_node("Clip", [p + "position", p + "zero", p + "unit"], [p + "bins"]),
+        ]
+        outputs.append(p + "bins")
     if entry["indicator"]:
         nodes.append(helper.make_node("Cast", [p + "isnan"], [p + "flag"], to=TensorProto.FLOAT))
         outputs.append(p + "flag")

@@ -298,7 +298,8 @@ def _array_settings(model: Any, n_rows: int) -> dict[str, Any]:
     params = model.get_params(deep=False)
     resolved = automatic_settings(params, table=False, n_rows=n_rows)
     names = ("calibrate", "monitor", "patience")
-    return {name: resolved[f"{name}_"] for name in names if params[name] == AUTO}
+    settings = {name: resolved[f"{name}_"] for name in names if params[name] == AUTO}
+    return {**settings, "members": 1} if params["members"] == AUTO else settings  # not a table
 
 
 def _metrics(
