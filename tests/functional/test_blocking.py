@@ -47,13 +47,16 @@ def test_cache_bytes_falls_back_without_sysfs(tmp_path, monkeypatch):
         _blocking.cache_bytes.cache_clear()
 
 
-def test_row_block_takes_smallest_candidate_near_the_best_rate(monkeypatch):
-    rates = {128: 50.0, 256: 96.0, 512: 100.0}
+def test_row_block_takes_largest_fitting_candidate_near_the_best_rate(monkeypatch):
+    rates = {128: 100.0, 256: 96.0, 512: 80.0}
     monkeypatch.setattr(_blocking, "_probe_rates", lambda d, dt, th: tuple(rates.values()))
-    assert _blocking.row_block(4096, 64) == 256  # 128 is below 95 % of the best, 256 is not
-    assert _blocking.row_block(300, 64) == 256  # 512 does not fit the budget
-    assert _blocking.row_block(200, 64) == 128  # only 128 fits
+    assert _blocking.row_block(4096, 64) == 256  # 512 is below 95 % of the best, 256 is not
+    assert _blocking.row_block(300, 64) == 256
+    assert _blocking.row_block(200, 64) == 128  # only 128 fits the budget
     assert _blocking.row_block(100, 64) == 100  # below every candidate: the budget's rows
+    rates.update({128: 50.0, 512: 100.0})
+    assert _blocking.row_block(4096, 64) == 512  # every fitting size near the best: the largest
+    assert _blocking.row_block(300, 64) == 256  # 512 does not fit the budget
 
 
 def test_probe_measures_positive_rates_once_per_width():

@@ -63,7 +63,7 @@ def test_matches_naive_loss_and_grads(reduction, eps, z_loss, cap, bias, schedul
     # allow row blocks of 7 rows so that several row blocks are visited
     monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
     if schedule == "rows_small_blocks":  # exp pass in class slabs of 16 (C=1003: 63, one partial)
-        monkeypatch.setattr("headkit.functional.linear_ce.slab_bytes", lambda: 1)
+        monkeypatch.setattr("headkit.functional._ce_blocks.slab_bytes", lambda: 1)
     x, w, b, t = _problem(bias=bias)
     params = [x, w] + ([b] if bias else [])
     opts = {"label_smoothing": eps, "z_loss": z_loss, "softcap": cap}
@@ -197,3 +197,33 @@ def test_schedule_choice(monkeypatch):
     linear_cross_entropy(x, w, t, b, reduction="none")
     linear_cross_entropy(x, w, t, b, chunk_size=100)
     assert calls == [7]
+
+
+@pytest.mark.parametrize("case", ["normal", "large_later_rows", "large_all", "very_negative"])
+def test_unshifted_exp_falls_back_to_the_row_max_shift(case, monkeypatch):
+    # row blocks of 7 kept rows: blocks 0-1 hold rows 0-13 of x's 37 (every 5th is ignored); "large_later_rows" scales rows 14+ so
+    # that exp(z) overflows from block 2 on, "very_negative" makes every exp(z) underflow
+    from headkit.functional import linear_ce
+
+    monkeypatch.setattr(linear_ce, "_MIN_ROWS", 4)
+    calls = []
+    real = linear_ce.block_logits
+    monkeypatch.setattr(linear_ce, "block_logits", lambda *a: calls.append(1) or real(*a))
+    x, w, b, t = _problem(bias=True)
+    with torch.no_grad():
+        if case == "large_later_rows":
+            x[14:] *= 30
+        elif case == "large_all":
+            x *= 30
+        elif case == "very_negative":
+            b -= 200
+    got = linear_cross_entropy(x, w, t, b, memory_budget=7 * 1003 * 4, label_smoothing=0.1)
+    ref = naive(x, w, t, b, "mean", 0.1, 0.0, None)
+    blocks = -(-int((t != IGNORE).sum()) // 7)  # 29 kept rows: 5 blocks
+    assert len(calls) == blocks + (0 if case == "normal" else 1)  # one block recomputed
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    for a, r in zip(
+        torch.autograd.grad(got, [x, w, b]), torch.autograd.grad(ref, [x, w, b]), strict=True
+    ):
+        scale = max(1.0, r.abs().max().item())
+        assert (a - r).abs().max().item() <= 1e-5 * scale

@@ -27,84 +27,20 @@ import torch
 from torch import Tensor
 
 from headkit.exceptions import ConfigError
-from headkit.functional._blocking import row_block, slab_bytes
+from headkit.functional._blocking import row_block
+from headkit.functional._ce_blocks import (
+    block_grads,
+    block_logits,
+    class_major,
+    exp_sum_,
+    softcap_,
+    unshifted_ok,
+)
 from headkit.functional.losses import Reduction, check_reduction, check_smoothing
 from headkit.functional.memory_budget import MIN_ROWS as _MIN_ROWS
 from headkit.functional.memory_budget import auto_memory_budget, rows_within_budget
 
 _PROBE_FLOPS = 2**34  # calls below this many logit-GEMM flops keep the budget's rows (no probe)
-
-
-def _softcap_(z: Tensor, cap: float, tanh_out: Tensor | None) -> Tensor:
-    """Replace ``z`` by ``cap·tanh(z/cap)`` in place; keep ``tanh(z/cap)`` in ``tanh_out``."""
-    if tanh_out is None:
-        return z.div_(cap).tanh_().mul_(cap)
-    torch.tanh(z.div_(cap), out=tanh_out)
-    return torch.mul(tanh_out, cap, out=z)
-
-
-def _exp_sum_(z: Tensor, m: Tensor) -> Tensor:
-    """Set the class-major block ``z`` (K, R) to ``exp(z - m)`` in place; return its column sums.
-
-    The block is walked in slabs of whole class rows, each half this host's L2
-    (:func:`slab_bytes`) and contiguous in memory, so that the subtraction, the exponential and
-    the sum read the slab from cache instead of memory three times.
-    """
-    rows = max(16, slab_bytes() // (z.element_size() * max(1, z.shape[1])))
-    if z.shape[0] <= rows:
-        return z.sub_(m).exp_().sum(0)
-    s = z.new_zeros(z.shape[1])
-    for c0 in range(0, z.shape[0], rows):
-        s += z[c0 : c0 + rows].sub_(m).exp_().sum(0)
-    return s
-
-
-def _block_grads(
-    e: Tensor,
-    scale: Tensor,
-    x_rows: Tensor,
-    weight_rows: Tensor,
-    tanh: Tensor | None,
-    smooth: Tensor | None,
-    gx_out: Tensor | None,
-    gw: Tensor | None,
-    gb: Tensor | None,
-    accumulate_x: bool,
-) -> None:
-    """Add one block's gradient to ``gx_out``, ``gw`` and ``gb``.
-
-    ``e`` (R, K) holds ``exp(z - shift)`` and ``scale`` (R,) the factor turning it into the
-    softmax part of dL/dz. Without soft-capping the factor is applied to the GEMM operands instead
-    of the block (no extra pass); with it the block becomes the full dL/du explicitly.
-    """
-    if tanh is not None:
-        e.mul_(scale[:, None])
-        if smooth is not None:
-            e.sub_(smooth[:, None])
-        e.mul_(tanh.square_().neg_().add_(1.0))
-        row_scale = None
-    else:
-        row_scale = scale
-    if gx_out is not None:
-        if accumulate_x:
-            if row_scale is None:
-                gx_out.addmm_(e, weight_rows)
-            else:
-                gx_out.add_(torch.mm(e, weight_rows).mul_(row_scale[:, None]))
-        else:
-            torch.mm(e, weight_rows, out=gx_out)
-            if row_scale is not None:
-                gx_out.mul_(row_scale[:, None])
-    if gw is not None:
-        xs = x_rows if row_scale is None else x_rows * row_scale[:, None]
-        gw.addmm_(e.T, xs)
-    if gb is not None:
-        gb.addmv_(e.T, row_scale if row_scale is not None else e.new_ones(e.shape[0]))
-
-
-def _class_major(flat: Tensor | None, c: int, r: int) -> Tensor | None:
-    """A contiguous (c, r) view at the start of the flat buffer ``flat`` (None stays None)."""
-    return None if flat is None else flat[: c * r].view(c, r)
 
 
 def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
@@ -123,25 +59,30 @@ def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
     buf = x.new_empty(c * rows)
     tbuf = x.new_empty(c * rows) if (cap is not None and grads) else None
     bcol = b[:, None] if b is not None else None
+    unshifted = True  # exp(z) without the row-max pass while the sums stay in range
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        xb, zt = x[r0:r1], _class_major(buf, c, r1 - r0)
-        torch.mm(w, xb.T, out=zt) if b is None else torch.addmm(bcol, w, xb.T, out=zt)
-        tt = _class_major(tbuf, c, r1 - r0)
-        if cap is not None:
-            _softcap_(zt, cap, tt)
-            if zsum is not None:
-                zsum[r0:r1] = zt.sum(0)
-        m = zt.amax(0)
-        s = _exp_sum_(zt, m)
-        lse[r0:r1] = m + s.log()
+        xb, zt, tt = x[r0:r1], class_major(buf, c, r1 - r0), class_major(tbuf, c, r1 - r0)
+        block_logits(zt, tt, w, xb, bcol, cap)
+        if zsum is not None:
+            zsum[r0:r1] = zt.sum(0)
+        s = exp_sum_(zt, None) if unshifted else None
+        if s is not None and unshifted_ok(s):
+            lse[r0:r1] = s.log()
+        else:  # out of range (or NaN): recompute, shift by the row maximum from here on
+            if s is not None:
+                unshifted = False
+                block_logits(zt, tt, w, xb, bcol, cap)
+            m = zt.amax(0)
+            s = exp_sum_(zt, m)
+            lse[r0:r1] = m + s.log()
         if grads:
             gr = g[r0:r1]
             scale = gr * (1 + 2 * z_loss * lse[r0:r1]) / s
             smooth = gr * (eps / c) if (cap is not None and eps) else None
             gxo = gx[r0:r1] if gx is not None else None
             t = tt.T if tt is not None else None
-            _block_grads(zt.T, scale, xb, w, t, smooth, gxo, gw, gb, accumulate_x=False)
+            block_grads(zt.T, scale, xb, w, t, smooth, gxo, gw, gb, accumulate_x=False)
     return lse, zsum, gx, gw, gb
 
 
@@ -158,7 +99,7 @@ def _chunk_forward(x, w, b, eps, cap, chunk):
         wc = w[c0:c1]
         torch.mm(x, wc.T, out=z) if b is None else torch.addmm(b[c0:c1], x, wc.T, out=z)
         if cap is not None:
-            _softcap_(z, cap, None)
+            softcap_(z, cap, None)
             if zsum is not None:
                 zsum += z.sum(1)
         m_new = torch.maximum(m, z.amax(1))
@@ -183,11 +124,11 @@ def _chunk_backward(x, w, b, g, lse, eps, z_loss, cap, chunk, need):
         torch.mm(x, wc.T, out=z) if b is None else torch.addmm(b[c0:c1], x, wc.T, out=z)
         t = tbuf[:, : c1 - c0] if tbuf is not None else None
         if cap is not None:
-            _softcap_(z, cap, t)
+            softcap_(z, cap, t)
         z.sub_(lse[:, None]).exp_()
         gwc = gw[c0:c1] if gw is not None else None
         gbc = gb[c0:c1] if gb is not None else None
-        _block_grads(z, scale, x, wc, t, smooth, gx, gwc, gbc, accumulate_x=True)
+        block_grads(z, scale, x, wc, t, smooth, gx, gwc, gbc, accumulate_x=True)
     return gx, gw, gb
 
 
