@@ -212,10 +212,9 @@ def main() -> None:
 
 
 def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+    from speed_probes import cpu_model  # imports torch, so only once the measured runs are done
+
+    return cpu_model()
 
 
 def _threads() -> int:

@@ -20,15 +20,26 @@ import torch
 BUSY_LOOP = "import time\nwhile True:\n    sum(i * i for i in range(10000))\n"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``), for every table."""
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name with its family and model numbers, for every table.
+
+    Two hosts can share a model name ("AMD EPYC" is both a Zen 1 and a Zen 4 guest here), so the
+    ``cpu family`` and ``model`` fields of ``cpuinfo`` are appended when present; elsewhere
+    ``platform.processor()``.
+    """
+    fields: dict[str, str] = {}
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(cpuinfo) as f:
             for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.strip()
     except OSError:
         pass
+    if "model name" in fields:
+        numbers = [f"{k} {fields[k]}" for k in ("cpu family", "model") if k in fields]
+        return fields["model name"] + (f" ({', '.join(numbers)})" if numbers else "")
     import platform
 
     return platform.processor() or "unknown CPU"
