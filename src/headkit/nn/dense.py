@@ -165,6 +165,34 @@ class DenseStack(nn.Module):
         # skip probability of each block in training (layer_drop; headkit.nn.layer_drop)
         self.drop_rates = [0.0] * len(blocks)
 
+    def fusable_layers(self) -> tuple[list[Tensor], list[Tensor], list[float]] | None:
+        """Weights, biases and drop rates when training runs the stack as one fused node.
+
+        That is when every block is linear (with a bias) → ReLU → dropout with nothing in
+        between (:meth:`DenseBlock._fusable`), and no input dropout, LayerDrop or hook on the
+        stack changes its forward pass; None otherwise.
+        """
+        if (
+            not self.blocks
+            or type(self.input_dropout) is not nn.Identity
+            or any(self.drop_rates)
+            or self._forward_hooks
+            or self._forward_pre_hooks
+            or nn.modules.module._global_forward_hooks
+            or nn.modules.module._global_forward_pre_hooks
+        ):
+            return None
+        weights, biases, rates = [], [], []
+        for block in self.blocks:
+            if not block._fusable() or block._forward_hooks or block._forward_pre_hooks:
+                return None
+            if block.linear.bias is None:
+                return None
+            weights.append(block.linear.weight)
+            biases.append(block.linear.bias)
+            rates.append(float(getattr(block.dropout, "p", 0.0)))
+        return weights, biases, rates
+
     def forward(self, x: Tensor, exits: dict[int, Tensor] | None = None) -> Tensor:
         """Run the blocks; in training skip block l with probability ``drop_rates[l]``.
 

@@ -9,12 +9,14 @@ import torch
 from torch import Tensor, nn
 
 from headkit.config import NetworkConfig
+from headkit.functional.fused_network import dense_cross_entropy
 from headkit.nn.activations import ACTIVATIONS
 from headkit.nn.dense import DenseStack
 from headkit.nn.dropout import build_dropout, resolved_dropout
-from headkit.nn.heads import HEADS
+from headkit.nn.heads import HEADS, LinearHead
 from headkit.nn.input_gates import INPUT_GATES, build_input_gates
 from headkit.nn.layer_drop import LAYER_DROPS
+from headkit.nn.losses import CrossEntropyLoss
 from headkit.nn.outputs import OUTPUTS
 
 
@@ -116,8 +118,13 @@ class HeadNet(nn.Module):
         full logits), else ``criterion(head(features, target), target, features)``; with
         ``layer_drop`` the same head's loss at every exit is added (:mod:`headkit.nn.layer_drop`).
         """
+        inputs = self.trunk_input(x)
+        if self.layer_drop is None:
+            fused = self._fused_loss(inputs, target, criterion)
+            if fused is not None:
+                return fused
         exits: dict[int, Tensor] | None = {} if self.layer_drop is not None else None
-        feats = self.trunk(self.trunk_input(x), exits)
+        feats = self.trunk(inputs, exits)
         if callable(getattr(self.head, "training_loss", None)):  # OwnsTrainingLoss, without
             loss = self.head.training_loss(feats, target)  # a Protocol check (~0.1 ms) per step
         else:
@@ -125,6 +132,34 @@ class HeadNet(nn.Module):
         if exits:  # layer_drop: the shared head's loss at every exit (LayerSkip)
             loss = self.layer_drop.loss(self, loss, exits, target, criterion)
         return loss
+
+    def _fused_loss(self, x: Tensor, target: Tensor, criterion: nn.Module) -> Tensor | None:
+        """The loss as one autograd node when the network is the default kind, else None.
+
+        Dense-ReLU-Dropout blocks (:meth:`DenseStack.fusable_layers`), a linear head with a bias
+        and plain softmax cross-entropy (no class weights, no smoothing) on (N,) class indices:
+        :func:`headkit.functional.fused_network.dense_cross_entropy`, the same arithmetic.
+        """
+        head = self.head
+        if (
+            type(head) is not LinearHead
+            or head.bias is None
+            or type(criterion) is not CrossEntropyLoss
+            or criterion.weight is not None
+            or criterion.label_smoothing != 0.0
+            or x.dim() != 2
+            or x.dtype not in (torch.float32, torch.float64)
+            or target.dim() != 1
+            or any(m._forward_hooks or m._forward_pre_hooks for m in (head, criterion))
+        ):
+            return None
+        layers = self.trunk.fusable_layers()
+        if layers is None:
+            return None
+        weights, biases, rates = layers
+        return dense_cross_entropy(
+            x, target, weights, biases, head.weight, head.bias, rates, criterion.ignore_index
+        )
 
     def probabilities(self, logits: Tensor, temperature: float | Tensor | None = None) -> Tensor:
         """Return ``output(logits / T)``, shape (..., C): the one path from logits to probabilities.

@@ -266,6 +266,9 @@ class Trainer:
         self.generator.manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
         self.begin_fit(epochs, resumable=True)
         self.model.train()
+        self._progress = protocols.modules_with(
+            [self.model, self.criterion], protocols.ProgressAware
+        )
         while self.epoch < self.fit_end_epoch and not self.stop:
             self.end_epoch(self._run_epoch(X, y, val, batch_size))
         self.end_fit()
@@ -326,7 +329,7 @@ class Trainer:
     ) -> EpochRecord:
         """One pass over (X, y) in shuffled batches, then validation; return the epoch's record."""
         started = time.perf_counter()
-        for module in protocols.modules_with([self.model, self.criterion], protocols.ProgressAware):
+        for module in self._progress:
             fit_epochs = max(self.fit_end_epoch - self.fit_start_epoch, 1)
             module.set_progress((self.epoch - self.fit_start_epoch) / fit_epochs)
         own = self.privacy
@@ -353,13 +356,13 @@ class Trainer:
                 continue  # a batch of one breaks batch norm and adds only noise
             teacher = None if self._teacher is None else self._teacher[index]
             weight = None if self._sample_weight is None else self._sample_weight[index]
-            losses.append(self._step(X[index], y[index], teacher, weight))
+            xb = X.index_select(0, index) if isinstance(X, Tensor) else X[index]  # faster than []
+            losses.append(self._step(xb, y.index_select(0, index), teacher, weight))
             rows.append(len(index))
         if not losses:
             return distributed.all_reduce_mean(0.0)
-        loss_sum = torch.stack(losses) @ torch.tensor(
-            rows, dtype=losses[0].dtype, device=self.device
-        )
+        row_counts = torch.tensor(rows, dtype=losses[0].dtype, device=self.device)
+        loss_sum = torch.stack(losses) @ row_counts
         return distributed.all_reduce_mean(float(loss_sum) / len(order))
 
     def _step(
