@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from headkit.evaluation.calibration import fit_temperature
-from headkit.functional import best_temperature, temperature_nll
+from headkit.functional import best_temperature, confidence_temperature, temperature_nll
+from headkit.nn import HeadNet
+from headkit.training.calibration import fit_network_temperature
 
 
 def _overconfident(n=400, c=4, seed=0):
@@ -50,3 +52,36 @@ def test_a_nearly_separable_split_cannot_sharpen_past_the_floor():
     logits[torch.arange(len(target)), target] += 0.5  # and separable: the NLL falls as T → 0
     assert best_temperature(logits, target, bounds=(1e-3, 20))[0] < 0.01
     assert best_temperature(logits, target)[0] == pytest.approx(MIN_TEMPERATURE, rel=1e-4)
+
+
+@pytest.mark.parametrize("scale", [0.3, 6.0])  # under- and overconfident logits
+def test_confidence_temperature_hits_the_target_mean_top_probability(scale):
+    logits, _ = _overconfident()
+    logits = logits / 6.0 * scale
+    grid = np.exp(np.linspace(np.log(0.5), np.log(20), 20001))
+    tops = np.array([torch.softmax(logits / t, -1).amax(-1).mean().item() for t in grid])
+    target = 0.5 * (tops.min() + tops.max())
+    t = confidence_temperature(logits, target, bounds=(0.5, 20.0))
+    assert float(torch.softmax(logits / t, -1).amax(-1).mean()) == pytest.approx(target, abs=1e-6)
+    assert t == pytest.approx(grid[np.abs(tops - target).argmin()], rel=1e-3)
+
+
+def test_confidence_temperature_returns_the_bound_out_of_reach():
+    logits, _ = _overconfident()
+    assert confidence_temperature(logits, 0.999999, bounds=(0.5, 20.0)) == 0.5
+    assert confidence_temperature(logits, 0.25 + 1e-9, bounds=(0.5, 20.0)) == 20.0
+
+
+@pytest.mark.parametrize("scale", [0.7, 30.0])
+def test_a_network_right_on_every_held_out_row_gets_the_accuracys_lower_bound_as_confidence(scale):
+    # The NLL has no minimiser then (it falls as T -> 0): T = 1 kept an underconfident
+    # (label-smoothed) network underconfident, and T = 0.5 would sharpen an overconfident one.
+    n, c = 190, 5
+    target = torch.arange(n) % c
+    logits = torch.randn(n, c, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    logits[torch.arange(n), target] += 6.0
+    logits *= scale
+    net = HeadNet(n_features=3, n_classes=c, hidden_sizes=(4,))
+    t = fit_network_temperature(net, logits.numpy(), target.numpy())
+    top = float(torch.softmax(logits / t, -1).amax(-1).mean())
+    assert top == pytest.approx(0.05 ** (1 / n), abs=1e-6)  # 95 % bound after n of n right

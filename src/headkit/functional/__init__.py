@@ -137,7 +137,11 @@ from headkit.functional.stablemax import (
     stablemax,
     stablemax_s,
 )
-from headkit.functional.temperature import best_temperature, temperature_nll
+from headkit.functional.temperature import (
+    best_temperature,
+    confidence_temperature,
+    temperature_nll,
+)
 
 __all__ = [
     "early_exit_weights",
@@ -179,6 +183,7 @@ __all__ = [
     "arcface_logits",
     "aspect_ratio",
     "best_temperature",
+    "confidence_temperature",
     "bias_loss_weights",
     "cosface_logits",
     "cosine_importance",

@@ -93,3 +93,48 @@ def best_temperature(
             fb = nll(b)
     beta = a if fa <= fb else b
     return 1.0 / beta, min(fa, fb)
+
+
+def confidence_temperature(
+    logits: Tensor,
+    confidence: float,
+    bounds: tuple[float, float] = (MIN_TEMPERATURE, 20.0),
+    iterations: int = 40,
+) -> float:
+    """Return the temperature in ``bounds`` at which the mean top softmax probability is ``confidence``.
+
+    For held-out rows that are all classified correctly, where the NLL has no minimiser (it
+    keeps falling as T → 0): a calibrated model's mean confidence equals its accuracy, so T is
+    set from an estimate of that accuracy instead. The mean of each row's largest probability
+    rises monotonically with β = 1/T, so a bisection over β finds it; a confidence out of reach
+    returns the nearer bound.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (N, C)
+    confidence : float
+        Target mean top probability, in (1/C, 1).
+    bounds : (float, float)
+        Smallest and largest temperature considered.
+    iterations : int
+        Bisection steps (each halves the interval of β).
+
+    Returns
+    -------
+    float
+        The temperature.
+    """
+    z = logits.detach().double()
+
+    def mean_top(beta: float) -> float:
+        return float(torch.softmax(z * beta, dim=-1).amax(dim=-1).mean())
+
+    low, high = 1.0 / bounds[1], 1.0 / bounds[0]
+    if mean_top(high) <= confidence:
+        return bounds[0]
+    if mean_top(low) >= confidence:
+        return bounds[1]
+    for _ in range(iterations):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if mean_top(middle) < confidence else (low, middle)
+    return 2.0 / (low + high)

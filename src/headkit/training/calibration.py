@@ -18,7 +18,11 @@ import torch
 from headkit.evaluation.calibration import fit_temperature
 from headkit.evaluation.metrics import negative_log_likelihood
 from headkit.evaluation.reliability import expected_calibration_error
-from headkit.functional.temperature import MIN_TEMPERATURE, best_temperature
+from headkit.functional.temperature import (
+    MIN_TEMPERATURE,
+    best_temperature,
+    confidence_temperature,
+)
 from headkit.inference.forward import device_of, predict_arrays
 
 if TYPE_CHECKING:
@@ -35,15 +39,25 @@ def fit_network_temperature(net: HeadNet, logits: Any, y: Any) -> float:
     is convex in 1/T, :func:`headkit.functional.best_temperature`'s golden-section search finds
     the same minimum without an optimiser). T is at least
     :data:`headkit.functional.temperature.MIN_TEMPERATURE` (0.5): a few hundred nearly
-    separable held-out rows would otherwise drive it towards 0.
+    separable held-out rows would otherwise drive it towards 0. When a softmax network gets
+    every held-out row right the NLL has no minimiser; T then makes the mean top probability
+    0.05^(1/n) for n rows, the one-sided 95 % lower bound of an accuracy with no error in n
+    trials (:func:`headkit.functional.temperature.confidence_temperature`): the lower bound, not
+    the rule of succession's (n + 1) / (n + 2), because these rows also chose the epoch, which
+    flatters them.
     """
     output = copy.deepcopy(net.output).cpu().double().eval()
     z = torch.as_tensor(logits).detach().cpu().double()
     target = torch.as_tensor(np.asarray(y), dtype=torch.int64)
-    if type(output).__name__ == "Softmax" and len(target) and not (z.argmax(1) == target).all():
+    if type(output).__name__ == "Softmax" and len(target):
+        scaled = z / output.temperature  # T is the factor on top of the map's own τ
+        if bool((z.argmax(1) == target).all()):
+            # no error seen: aim the mean confidence at the 95 % lower bound of the accuracy
+            return confidence_temperature(
+                scaled, 0.05 ** (1 / len(target)), bounds=(MIN_TEMPERATURE, 1e2)
+            )
         # convex in 1/T: a golden-section search, no torch optimiser (L-BFGS imports
         # torch._dynamo, 3.7 s of a 1-3 s table fit the first time in a process)
-        scaled = z / output.temperature  # T is the factor on top of the map's own τ
         return best_temperature(scaled, target, bounds=(MIN_TEMPERATURE, 1e2), iterations=40)[0]
     log_prob = lambda z: output.log_prob(z).clamp_min(LOG_EPS)  # noqa: E731
     return fit_temperature(logits, y, log_prob=log_prob, bounds=(MIN_TEMPERATURE, 1e2))
