@@ -183,20 +183,15 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         if writer is not None:
             writer.info["seed"] = seed
             callbacks.append(writer)  # last: it stores the others' state
+        rows = (X_train, y_train, X_val, y_val, w_train, w_val)
         with seeded(seed, resolve_device(self.device)):
             self._prepare(X_train, callbacks, w_train)
             self._trainer.fit(
-                steps.training_rows(X_train),
-                steps.encode_targets(self, y_train),
-                steps.training_rows(X_val),
-                steps.encode_targets(self, y_val),
-                sample_weight=None if w_train is None else torch.as_tensor(w_train),
-                val_weight=None if w_val is None else torch.as_tensor(w_val),
+                **steps.trainer_rows(self, rows),
                 teacher_log_probs=steps.teacher_targets(self, X_train),
             )
         self._after_training()
-        rows = (X_train, y_train, X_val, y_val, w_train, w_val)  # members 1.. merged with model_
-        self._set_fitted(model_=train_members(self, rows, seed, table))
+        self._set_fitted(model_=train_members(self, rows, seed, table))  # members 1.. merged
         self._set_fitted(**steps.fit_extras(self, X_train, y_train, X_val, y_val))
         return self
 

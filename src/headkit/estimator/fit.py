@@ -202,6 +202,22 @@ def encode_targets(est: Any, y: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(index, dtype=torch.int64)
 
 
+def trainer_rows(est: Any, rows: tuple) -> dict[str, Any]:
+    """:meth:`Trainer.fit`'s data arguments from a fit's split rows.
+
+    ``rows`` is ``(X_train, y_train, X_val, y_val, w_train, w_val)``; the weights may be None.
+    """
+    X_train, y_train, X_val, y_val, w_train, w_val = rows
+    return {
+        "X": training_rows(X_train),
+        "y": encode_targets(est, y_train),
+        "X_val": training_rows(X_val),
+        "y_val": encode_targets(est, y_val),
+        "sample_weight": None if w_train is None else torch.as_tensor(w_train),
+        "val_weight": None if w_val is None else torch.as_tensor(w_val),
+    }
+
+
 def teacher_targets(est: Any, X: np.ndarray) -> torch.Tensor | None:
     """The teacher run's log-probabilities of the rows of ``X`` (None without a teacher)."""
     if est.teacher is None:

@@ -116,20 +116,13 @@ def train_members(est: Any, rows: tuple, seed: int, table: bool) -> HeadNet:
     from headkit.inference.forward import seeded
     from headkit.training import Trainer, default_callbacks, resolve_device
 
-    X_train, y_train, X_val, y_val, w_train, w_val = rows
+    X_train, w_train = rows[0], rows[4]
     nets = [est.model_]
     device = resolve_device(est.device)
     for k in range(1, est.members_):
         with seeded(member_seed(seed, k), device):
             net = steps.build_network(est, X_train, w_train).to(device)
             trainer = Trainer(net, est.training_config(), len(est.classes_), default_callbacks(0))
-            trainer.fit(
-                steps.training_rows(X_train),
-                steps.encode_targets(est, y_train),
-                steps.training_rows(X_val),
-                steps.encode_targets(est, y_val),
-                sample_weight=None if w_train is None else torch.as_tensor(w_train),
-                val_weight=None if w_val is None else torch.as_tensor(w_val),
-            )
+            trainer.fit(**steps.trainer_rows(est, rows))
         nets.append(trainer.model)
     return merge_networks(nets)
