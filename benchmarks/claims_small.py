@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import time
 import warnings
 from pathlib import Path
@@ -34,20 +32,15 @@ import torch
 from headkit import HeadClassifier
 from headkit.data import load_dataset
 from headkit.evaluation.reliability import expected_calibration_error
+from speed_probes import cpu_model
 
 RESULTS = Path(__file__).parent / "results" / "claims_small.md"
 
 
 def machine() -> str:
-    """The CPU model (``lscpu``) and the 1/5/15-minute load averages, for a results header."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        cpu = next(line.split(":", 1)[1].strip() for line in out.splitlines()
-                   if line.startswith("Model name"))  # fmt: skip
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        cpu = platform.processor() or platform.machine()
+    """The CPU model with its family and model numbers, and the load averages, for a header."""
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return f"CPU {cpu} ({os.cpu_count()} cores); load average {load} (a shared machine)"
+    return f"CPU {cpu_model()} ({os.cpu_count()} cores); load average {load} (a shared machine)"
 
 
 def _nll(y, proba):

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import torch
 from headkit import HeadClassifier
 from headkit.data import load_dataset
 from headkit.nn.layer_drop import early_exit_predict
+from speed_probes import cpu_model
 
 RESULTS = Path(__file__).parent / "results" / "early_exit.md"
 THRESHOLDS = (0.99, 0.95, 0.9, 0.8, 0.6)
@@ -80,15 +79,6 @@ def measure(data, seed: int, epochs: int) -> dict[str, tuple[float, float, float
     with torch.no_grad():
         times = best_times(fns)
     return {row: (*scores[row], times[row]) for row in scores}
-
-
-def cpu_model() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    lines = [line.split(":", 1)[1].strip() for line in text.splitlines() if "Model name" in line]
-    return lines[0] if lines else "unknown"
 
 
 def table(name: str, runs: list[dict[str, tuple[float, float, float]]]) -> list[str]:
