@@ -41,8 +41,9 @@ def test_linear_layers_move_to_onednn_and_answer_alike(settings, fused):
     net = _net(**settings)
     copy = onednn_copy(net)
     moved = [m for m in copy.modules() if isinstance(m, OneDnnLinear)]
-    assert len(moved) == 2 and all(m.attr == ("relu" if fused else "none") for m in moved)
-    assert not any(type(m) is torch.nn.Linear for m in copy.trunk.modules())
+    assert len(moved) == 3 and moved[-1] is copy.head and moved[-1].attr == "none"
+    assert all(m.attr == ("relu" if fused else "none") for m in moved[:-1])
+    assert not any(isinstance(m, torch.nn.Linear) for m in copy.modules())
     assert any(type(m) is torch.nn.Linear for m in net.modules())  # the original is untouched
     rng = np.random.default_rng(1)
     for n in (1, 7, 129, 3000):

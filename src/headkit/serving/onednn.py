@@ -8,7 +8,8 @@ EPYC, cpu family 25 model 17, 1 thread, CPU µs per traced 1,024-row call): 3,60
 ``nn.Linear``, 3,260–3,440 with the oneDNN matmul and a separate ReLU, ~3,000 fused.
 
 :func:`onednn_copy` returns a copy of a network with its plain ``nn.Linear`` modules (exactly
-that class: no parametrisation, no subclass) replaced by :class:`OneDnnLinear`, a ReLU that
+that class, or the plain :class:`headkit.nn.heads.LinearHead`: no parametrisation, no other
+subclass) replaced by :class:`OneDnnLinear`, a ReLU that
 directly follows one in a :class:`headkit.nn.dense.DenseBlock` fused into it. The ops are
 torch's own (``torch.ops.mkldnn``, used by ``torch.compile`` on CPU) but private: where they are
 missing or fail, the copy is None and the caller keeps ``nn.Linear``. The sums run in another
@@ -73,8 +74,8 @@ class OneDnnLinear(nn.Module):
         self.attr = attr
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return ``attr(x @ W.T + b)``, (N, out)."""
+    def forward(self, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """Return ``attr(x @ W.T + b)``, (N, out); ``target`` is ignored, as a LinearHead does."""
         return _linear()(x, self.packed, self.bias, self.attr)
 
     def extra_repr(self) -> str:
@@ -104,6 +105,7 @@ def _swap(module: nn.Module) -> int:
     """Replace ``module``'s plain ``nn.Linear`` descendants in place; return how many."""
     from headkit.nn.activations import ReLU
     from headkit.nn.dense import DenseBlock
+    from headkit.nn.heads import LinearHead
 
     if (
         isinstance(module, DenseBlock)
@@ -117,7 +119,7 @@ def _swap(module: nn.Module) -> int:
         return 1 + _swap(module.dropout)
     count = 0
     for name, child in module.named_children():
-        if type(child) is nn.Linear:
+        if type(child) in (nn.Linear, LinearHead):
             setattr(module, name, OneDnnLinear(child))
             count += 1
         else:
