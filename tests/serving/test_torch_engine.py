@@ -41,7 +41,8 @@ def test_the_traced_forward_answers_as_the_eager_one_at_every_batch_size(small_r
         rows = rng.normal(size=(n, 4)).astype(np.float32)
         got = traced.predict_proba(rows)
         assert got.dtype == np.float64 and got.shape == (n, 2)
-        np.testing.assert_allclose(got, eager.predict_proba(rows), rtol=1e-6, atol=1e-9)
+        # oneDNN's matmul sums in another order than nn.Linear's: float32 rounding apart
+        np.testing.assert_allclose(got, eager.predict_proba(rows), rtol=1e-5, atol=1e-7)
 
 
 class Branching(torch.nn.Module):
