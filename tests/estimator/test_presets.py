@@ -131,6 +131,8 @@ def test_small_data_gets_the_small_preset_unless_a_preset_is_named(tmp_path, blo
     assert small.preset_ == "small"
     assert small.model_.config.hidden_sizes == preset_values("small")["hidden_sizes"]
     assert small.training_config().weight_decay == preset_values("small")["weight_decay"]
+    assert small.training_config().loss == "label_smoothing:0.1"  # softened targets, then T
+    assert small.temperature_ != 1.0
     plain = HeadClassifier(epochs=3, calibrate=True, preset="none").fit(X, y)
     assert plain.preset_ == "none" and plain.model_.config.hidden_sizes == (256, 256, 256)
     explicit = HeadClassifier(epochs=3, calibrate=True, hidden_sizes=(16,)).fit(X, y)

@@ -67,10 +67,12 @@ SMALL_DATA_ROWS = 2000  # numeric arrays under this many rows get the honest rec
 
 
 @PRESETS.register(
-    "small", "2×128, dropout 0.5, weight decay 0.1, lr 3e-3: tables and data under 2,000 rows"
+    "small",
+    "2×128, dropout 0.5, weight decay 0.1, lr 3e-3, label smoothing 0.1: tables and data under "
+    "2,000 rows",
 )
 def small() -> dict[str, Any]:
-    """2 × 128, dropout 0.5, AdamW weight decay 0.1, lr 3e-3: calibrated fits on tables.
+    """2 × 128, dropout 0.5, AdamW weight decay 0.1, lr 3e-3, label smoothing 0.1: calibrated fits.
 
     On tables the 3 × 256 default overfits within a few epochs and its probabilities are worse
     than logistic regression's even when the best epoch is kept and calibrated; a narrower, more
@@ -81,8 +83,22 @@ def small() -> dict[str, Any]:
     → 0.427 (0.418), loans_full_schema 0.471 → 0.386 (0.812), in a quarter to half the time.
     ``HeadClassifier(preset=None)`` applies it wherever the fit calibrates a table or fewer
     than :data:`SMALL_DATA_ROWS` rows (``preset="none"`` keeps the library defaults).
+
+    Label smoothing (0.1, as RealMLP-TD) softens the targets; the held-out temperature then
+    sharpens the probabilities again (it may go down to 0.5). Split 0 of the development suite
+    (13 tables, accuracy % / log-loss, cross-entropy → smoothing): digits 97.8 / 0.107 → 98.0 /
+    0.072 (splits 0–2: 97.1 → 97.9 %), CreditCard 82.7 → 84.2 %, Wage 64.8 → 66.0 %, biopsy
+    log-loss 0.115 → 0.094; loans_full_schema 86.8 / 0.350 → 86.1 / 0.370. Mean accuracy rank
+    against logistic regression, HGB, LightGBM, MLPClassifier, RealMLP-TD and TabM 3.15 → 2.62
+    on split 0, 1.96 → 1.96 on split 1 (log-loss rank 2.08 → 2.08 and 1.77 → 1.46).
     """
-    return {"hidden_sizes": (128, 128), "dropout": 0.5, "weight_decay": 0.1, "lr": 3e-3}
+    return {
+        "hidden_sizes": (128, 128),
+        "dropout": 0.5,
+        "weight_decay": 0.1,
+        "lr": 3e-3,
+        "loss": "label_smoothing:0.1",
+    }
 
 
 @PRESETS.register("none", "the library defaults at any data size (no automatic preset)")
