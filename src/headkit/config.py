@@ -355,8 +355,8 @@ class TrainingConfig:
         None,
         "A named recipe (headkit.estimator.presets: accurate, small, none) whose values replace "
         "every setting left at its default; options after a colon (accurate:epochs=60); none "
-        "uses small (2×128, dropout 0.5, weight decay 0.1) where calibrate is on for a table "
-        "(a DataFrame) or fewer than 2,000 rows.",
+        "uses small (2×128, dropout 0.5, weight decay 0.1, label smoothing 0.1) where calibrate "
+        "is on for a table (a DataFrame) or fewer than 2,000 rows.",
         str,
         None,
     )

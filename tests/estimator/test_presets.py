@@ -131,6 +131,8 @@ def test_small_data_gets_the_small_preset_unless_a_preset_is_named(tmp_path, blo
     assert small.preset_ == "small"
     assert small.model_.config.hidden_sizes == preset_values("small")["hidden_sizes"]
     assert small.training_config().weight_decay == preset_values("small")["weight_decay"]
+    assert small.training_config().loss == "label_smoothing:0.1"  # softened targets, then T
+    assert small.temperature_ != 1.0
     plain = HeadClassifier(epochs=3, calibrate=True, preset="none").fit(X, y)
     assert plain.preset_ == "none" and plain.model_.config.hidden_sizes == (256, 256, 256)
     explicit = HeadClassifier(epochs=3, calibrate=True, hidden_sizes=(16,)).fit(X, y)
@@ -246,3 +248,28 @@ def test_large_tables_get_fewer_epochs_under_the_honest_recipe():
              "validation_fraction": None, **auto}  # fmt: skip
     assert automatic_settings(given, table=True, n_rows=190_990)["epochs_"] == 9
     assert automatic_settings(given, table=False, n_rows=190_990)["epochs_"] == 80  # plain
+
+
+def test_small_preset_smooths_labels_unless_a_class_is_rare():
+    import numpy as np
+
+    from headkit.estimator.presets import SMOOTHING_BALANCE, automatic_preset, class_balance
+
+    assert class_balance(np.array([0, 1, 0, 1])) == 1.0
+    assert class_balance(np.array(["a"] * 9 + ["b"])) == pytest.approx(0.2)  # 2 × 1/10
+    assert class_balance(np.zeros((4, 3))) == 1.0  # multi-label: no single rarest class
+    assert preset_values("small")["loss"] == "label_smoothing:0.1"
+    assert "loss" not in preset_values("small:smoothing=0")  # plain cross-entropy
+    assert automatic_preset(None, 100, balance=SMOOTHING_BALANCE) == "small"
+    assert automatic_preset(None, 100, balance=0.2) == "small:smoothing=0"
+    assert automatic_preset("accurate", 100, balance=0.01) == "accurate"
+    with pytest.raises(ConfigError, match="smoothing"):
+        preset_values("small:smoothing=1")
+    X, y = _rows(300)
+    rare = np.where(np.arange(300) < 15, 1, 0)  # 5 % positives: 2 × 0.05 = 0.1 < 0.25
+    fit = HeadClassifier(epochs=2, hidden_sizes=(8,)).fit(X, rare)
+    assert fit.preset_ == "small:smoothing=0"
+    assert fit.training_config().loss == "cross_entropy"
+    assert fit.model_.config.hidden_sizes == (8,)  # the caller's value still wins
+    even = HeadClassifier(epochs=2).fit(X, y)
+    assert even.preset_ == "small" and even.training_config().loss == "label_smoothing:0.1"

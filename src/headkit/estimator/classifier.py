@@ -34,7 +34,7 @@ from headkit.estimator.params import (
     parameters_section,
     training_config,
 )
-from headkit.estimator.presets import automatic_settings, resolved_parameters
+from headkit.estimator.presets import automatic_settings, class_balance, resolved_parameters
 from headkit.estimator.state import estimator_metadata, fitted_files, load_estimator
 from headkit.estimator.structure import StructureMixin
 from headkit.inference.forward import mc_predict_arrays, predict_arrays, seeded
@@ -94,8 +94,8 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         original column); None without gates. See :mod:`headkit.estimator.structure`.
     preset_ : str or None
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
-        ``"small"`` for a table or fewer than 2,000 rows
-        (:func:`headkit.estimator.presets.automatic_preset`); saved.
+        ``"small"`` for a table or fewer than 2,000 rows (``"small:smoothing=0"`` where a class
+        is rare; :func:`headkit.estimator.presets.automatic_preset`); saved.
     calibrate_, monitor_, patience_, epochs_ : bool, str, int or None, int
         The ``calibrate``, ``monitor``, ``patience`` and ``epochs`` the fit used (``"auto"``
         resolved by the data: :func:`headkit.estimator.presets.automatic_settings`); saved.
@@ -170,7 +170,7 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         """
         table = is_frame(X)
         X, y, weights, fitted = steps.validate_fit(self, X, y, sample_weight)
-        auto = automatic_settings(self.get_params(deep=False), table, len(y))
+        auto = automatic_settings(self.get_params(deep=False), table, len(y), class_balance(y))
         self._set_fitted(**fitted, **auto)
         writer = steps.checkpointer(self, X, y, weights)
         seed = steps.derive_seed(self, writer.saved_info() if writer is not None else None)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from headkit.config import PLAIN_AUTO, NetworkConfig, TrainingConfig, batch_rows, settings
 from headkit.exceptions import ConfigError
 from headkit.registry import Registry
@@ -67,10 +69,12 @@ SMALL_DATA_ROWS = 2000  # numeric arrays under this many rows get the honest rec
 
 
 @PRESETS.register(
-    "small", "2×128, dropout 0.5, weight decay 0.1, lr 3e-3: tables and data under 2,000 rows"
+    "small",
+    "2×128, dropout 0.5, weight decay 0.1, lr 3e-3, label smoothing 0.1: tables and data under "
+    "2,000 rows",
 )
-def small() -> dict[str, Any]:
-    """2 × 128, dropout 0.5, AdamW weight decay 0.1, lr 3e-3: calibrated fits on tables.
+def small(smoothing: float = 0.1) -> dict[str, Any]:
+    """2 × 128, dropout 0.5, AdamW weight decay 0.1, lr 3e-3, label smoothing: calibrated fits.
 
     On tables the 3 × 256 default overfits within a few epochs and its probabilities are worse
     than logistic regression's even when the best epoch is kept and calibrated; a narrower, more
@@ -81,8 +85,44 @@ def small() -> dict[str, Any]:
     → 0.427 (0.418), loans_full_schema 0.471 → 0.386 (0.812), in a quarter to half the time.
     ``HeadClassifier(preset=None)`` applies it wherever the fit calibrates a table or fewer
     than :data:`SMALL_DATA_ROWS` rows (``preset="none"`` keeps the library defaults).
+
+    ``smoothing`` (label smoothing ε, 0.1 as RealMLP-TD; 0 trains on plain cross-entropy)
+    softens the targets; the held-out temperature then sharpens the probabilities again (down to
+    T = 0.5). The automatic preset turns it off where a class is rare (:func:`automatic_preset`).
+    Split 0 of the development suite (accuracy % / log-loss, ε 0 → 0.1): digits 97.8 / 0.107 →
+    98.0 / 0.072 (splits 0–2: 97.1 → 97.9 %), CreditCard 82.7 → 84.2 %, Wage 64.8 → 66.0 %,
+    biopsy log-loss 0.115 → 0.094.
     """
-    return {"hidden_sizes": (128, 128), "dropout": 0.5, "weight_decay": 0.1, "lr": 3e-3}
+    if not 0.0 <= smoothing < 1.0:
+        raise ConfigError(f"small: smoothing must be in [0, 1); got {smoothing!r}.")
+    values: dict[str, Any] = {"hidden_sizes": (128, 128), "dropout": 0.5, "weight_decay": 0.1}
+    values["lr"] = 3e-3
+    if smoothing > 0:
+        values["loss"] = f"label_smoothing:{smoothing:g}"
+    return values
+
+
+# The automatic small preset smooths the labels only where the rarest class holds at least this
+# share of what it would hold among balanced classes (C × its share of the rows): smoothing puts
+# ε/C on every class of every row, which on a rare class costs the log-loss of the many rows
+# where it is far less likely than that. Splits 0 and 1 (ε 0 → 0.1, accuracy % / log-loss):
+# ISLR Default (3.3 % positives, C × share 0.07) 97.2 / 0.076 → 97.2 / 0.077 and 97.6 / 0.074 →
+# 97.0 / 0.079 (logistic regression 0.073: over its 5 % bound), loans_full_schema (grade G 0.1 %)
+# 86.8 / 0.350 → 86.1 / 0.370 and 87.1 / 0.335 → 86.8 / 0.355.
+SMOOTHING_BALANCE = 0.25
+
+
+def class_balance(y: Any) -> float:
+    """Return C × the smallest class's share of the rows of labels ``y`` (1 when balanced).
+
+    ``y`` is (N,) labels; a 2-D (multi-label) ``y`` gives 1.0 (the preset's smoothing is then
+    not the fit's loss anyway).
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) == 0:
+        return 1.0
+    counts = np.unique(y, return_counts=True)[1]
+    return float(len(counts) * counts.min() / len(y))
 
 
 @PRESETS.register("none", "the library defaults at any data size (no automatic preset)")
@@ -103,16 +143,24 @@ def honest_data(table: bool, n_rows: int) -> bool:
 
 
 def automatic_preset(
-    preset: str | None, n_rows: int, calibrate: bool = True, table: bool = False
+    preset: str | None,
+    n_rows: int,
+    calibrate: bool = True,
+    table: bool = False,
+    balance: float = 1.0,
 ) -> str | None:
     """Return the preset a fit on ``n_rows`` rows (a DataFrame when ``table``) uses.
 
     ``preset`` when given; for None, "small" on :func:`honest_data` when ``calibrate`` (the
-    recipe was measured with the held-out epoch selection and temperature).
+    recipe was measured with the held-out epoch selection and temperature), as
+    ``"small:smoothing=0"`` when ``balance`` (:func:`class_balance`) is under
+    :data:`SMOOTHING_BALANCE`.
     """
     if preset is not None:
         return preset
-    return "small" if calibrate and honest_data(table, n_rows) else None
+    if not (calibrate and honest_data(table, n_rows)):
+        return None
+    return "small" if balance >= SMOOTHING_BALANCE else "small:smoothing=0"
 
 
 # Settings whose "auto" depends on the data a fit sees (not on a preset): the fitted estimator
@@ -140,7 +188,9 @@ def honest_epochs(params: dict[str, Any], preset: str | None, n_rows: int) -> in
     return min(epochs, max(HONEST_MIN_EPOCHS, math.ceil(HONEST_STEPS / steps)))
 
 
-def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict[str, Any]:
+def automatic_settings(
+    params: dict[str, Any], table: bool, n_rows: int, balance: float = 1.0
+) -> dict[str, Any]:
     """Return the fitted ``calibrate_``, ``monitor_``, ``patience_``, ``epochs_``, ``preset_``.
 
     Parameters
@@ -151,6 +201,8 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
         The rows came as a DataFrame (also what ``headkit train --data file.csv`` passes).
     n_rows : int
         Training rows (before the validation hold-out).
+    balance : float
+        :func:`class_balance` of the training labels (1 when balanced).
 
     Returns
     -------
@@ -180,7 +232,7 @@ def automatic_settings(params: dict[str, Any], table: bool, n_rows: int) -> dict
     patience = params.get("patience")
     if _same(patience, AUTO):
         patience = HONEST_PATIENCE if recipe else None
-    preset = automatic_preset(params["preset"], n_rows, bool(calibrate), table)
+    preset = automatic_preset(params["preset"], n_rows, bool(calibrate), table, balance)
     epochs = apply_preset(preset, params)["epochs"]
     return {
         "calibrate_": bool(calibrate),
