@@ -12,9 +12,10 @@ The words come from SFC64 (NumPy's ``numpy.random.SFC64``, a small chaotic gener
 drawn from torch's global CPU generator and warmed up by SFC64's own 12 seeding rounds:
 ``torch.manual_seed`` (and so ``random_state``) still fixes every mask, and a mask advances
 torch's generator by three words instead of one per four elements. SFC64 fills the words in
-about half the time of torch's Mersenne Twister (``random_`` over the int64 range: 145 µs against
-74 µs for the 32,000 words of a 500×256 mask, one core of an AMD EPYC Zen 4), and the masks are
-about 5× faster than ``bernoulli_`` at the sizes of a Dense head.
+about half the time of torch's Mersenne Twister (``random_`` over the int64 range: 104 µs of CPU
+against 54 µs for the 32,000 words of a 500×256 mask, one thread of an AMD EPYC Zen 4; the whole
+mask 138 µs before, 101 µs now), and the masks are about 5× faster than ``bernoulli_`` at the
+sizes of a Dense head.
 Dropout itself uses :func:`scaled_keep_mask`, the same draw compared straight into the
 activations' dtype and scaled: a boolean mask and its cast to float would be two more passes
 over memory of the activations' size.
