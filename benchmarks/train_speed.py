@@ -376,7 +376,7 @@ def section_keras(args: argparse.Namespace) -> list[str]:
     }
     if not args.keras_batch32:  # minutes per seed on a slow host: keeps the section under 5 min
         contestants.pop("Keras 3, torch backend, Adam, batch 32 (Keras's default)")
-    return race.table(contestants, args.seeds[:3], probes.machine_line())
+    return race.table(contestants, args.seeds[:5], probes.machine_line())
 
 
 SECTIONS = {
@@ -405,7 +405,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny runs; nothing is written")
     parser.add_argument("--section", action="append", choices=sorted(SECTIONS), default=None)
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (preset/keras: ≤ 3)")
+    parser.add_argument(
+        "--seeds", type=int, default=5, help="seeds 0..N-1 (preset: ≤ 3, keras: ≤ 5)"
+    )
     parser.add_argument(
         "--no-keras-batch32",
         dest="keras_batch32",

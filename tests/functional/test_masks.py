@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from headkit.functional import dropout
-from headkit.functional._masks import keep_mask, scaled_keep_mask
+from headkit.functional._masks import keep_mask, scaled_keep_mask, unit_keep_mask
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9])
@@ -76,3 +76,65 @@ def test_default_block_mask_rate_and_scaling():
     assert kept.float().mean().item() == pytest.approx(0.8, abs=0.005)
     assert out[kept].unique().tolist() == pytest.approx([1 / (1 - 13107 / 65536)])
     assert out.mean().item() == pytest.approx(1.0, abs=0.007)
+
+
+def _sfc64_words(key, count):
+    """Naive SFC64 (Doty-Humphrey): state a, b, c, counter w = 1, 12 discarded seeding rounds."""
+    mask64 = 2**64 - 1
+    a, b, c = (k % 2**64 for k in key)
+    w, words = 1, []
+    for i in range(12 + count):
+        out = (a + b + w) & mask64
+        w += 1
+        a = b ^ (b >> 11)
+        b = (c + (c << 3)) & mask64
+        c = (((c << 24) | (c >> 40)) + out) & mask64
+        if i >= 12:
+            words.append(out)
+    return words
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_mask_is_sfc64_keyed_by_three_words_of_torchs_generator(p):
+    torch.manual_seed(4)
+    key = torch.empty(3, dtype=torch.int64).random_(-(2**63), None).tolist()
+    torch.manual_seed(4)
+    mask, keep = keep_mask((6, 8), p, torch.device("cpu"))
+    dropped = round(p * 65536)
+    lanes = [(word >> (16 * i)) & 0xFFFF for word in _sfc64_words(key, 12) for i in range(4)]
+    # a lane is read as a signed int16 and kept from round(p·2^16) − 2^15 up
+    signed = [lane - 65536 if lane >= 32768 else lane for lane in lanes]
+    expected = torch.tensor([v >= dropped - 32768 for v in signed]).reshape(6, 8)
+    assert torch.equal(mask, expected) and keep == 1 - dropped / 65536
+
+
+def test_a_mask_advances_torchs_generator_by_three_words():
+    torch.manual_seed(2)
+    keep_mask((1000, 1000), 0.5, torch.device("cpu"))
+    after_mask = torch.randint(0, 2**62, (4,))
+    torch.manual_seed(2)
+    torch.empty(3, dtype=torch.int64).random_(-(2**63), None)
+    assert torch.equal(torch.randint(0, 2**62, (4,)), after_mask)
+
+
+def test_successive_masks_differ_and_are_uncorrelated():
+    torch.manual_seed(0)
+    a, _ = keep_mask((200_000,), 0.5, torch.device("cpu"))
+    b, _ = keep_mask((200_000,), 0.5, torch.device("cpu"))
+    corr = torch.corrcoef(torch.stack([a.float(), b.float()]))[0, 1]
+    assert abs(corr.item()) < 0.01
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64, torch.bfloat16])
+def test_unit_mask_in_every_dtype_keeps_the_elements_of_the_boolean_mask(dtype):
+    torch.manual_seed(9)
+    mask, keep = keep_mask((123, 45), 0.3, torch.device("cpu"))
+    torch.manual_seed(9)
+    unit, keep_unit = unit_keep_mask((123, 45), 0.3, torch.device("cpu"), dtype)
+    assert unit.dtype == dtype and keep_unit == keep
+    assert torch.equal(unit, mask.to(dtype))
+
+
+def test_a_rate_that_rounds_to_one_drops_every_element():
+    mask, keep = keep_mask((64,), 1 - 2**-18, torch.device("cpu"))
+    assert not mask.any() and keep == 0.0

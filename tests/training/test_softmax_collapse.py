@@ -95,3 +95,22 @@ def test_stablemax_output_is_not_watched_and_trains(blobs_data):
     model = HeadClassifier(output="stablemax", epochs=30, random_state=0).fit(X, y)
     assert "softmax_collapse" not in model.history_[0]
     assert model.score(X_test, y_test) > 0.8
+
+
+def test_shares_are_those_of_the_naive_expressions():
+    from headkit.training.softmax_collapse import _collapsed_and_wrong
+
+    logits = torch.tensor([[30.0, 0.0], [0.0, 1.0], [0.0, 40.0], [2.0, 0.0], [0.0, 0.0]])
+    y = torch.tensor([0, 0, 1, 1, 1])
+    loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+    fraction, error = _collapsed_and_wrong(logits, y)
+    assert fraction == pytest.approx(float((loss == 0).float().mean())) and fraction == 2 / 5
+    assert error == pytest.approx(float((logits.argmax(-1) != y).float().mean()))
+    assert _collapsed_and_wrong(torch.zeros(0, 2), torch.zeros(0, dtype=torch.int64)) == (0.0, 0.0)
+
+
+def test_detector_scores_a_fixed_sample_of_128_rows():
+    X, y = torch.randn(1000, 3), torch.randint(0, 2, (1000,))
+    first, second = SoftmaxCollapseDetector(X, y), SoftmaxCollapseDetector(X, y)
+    assert first.X.shape == (128, 3) and torch.equal(first.X, second.X)
+    assert SoftmaxCollapseDetector(X[:50], y[:50]).X.shape == (50, 3)

@@ -9,7 +9,8 @@ frame per layer; the ReLU-and-dropout gradient is applied in place in the gradie
 function itself wrote. Each operation is the one the per-node path runs, with the same
 arguments in the same order (the same masks from the same generator state, the products with
 the same ``alpha``/``beta``), so on a given machine the loss and gradients are those of the
-per-node path.
+per-node path. The elementwise passes run on one intra-op thread
+(:mod:`headkit.functional._serial`); the products keep the caller's thread count.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor
 
 from headkit.functional._masks import unit_keep_mask
+from headkit.functional._serial import one_thread
 from headkit.functional.dropout import check_rate
 
 _MEAN = 1  # torch's Reduction::Mean, as nll_loss_forward / nll_loss_backward take it
@@ -37,9 +39,10 @@ class _DenseCrossEntropy(torch.autograd.Function):
                 keep, prob = unit_keep_mask((h.shape[0], w.shape[0]), p, h.device, h.dtype)
                 scale = 1.0 / prob
             h = torch.addmm(b, h, w.t(), beta=scale, alpha=scale)
-            h.clamp_min_(0.0)
-            if keep is not None:
-                h.mul_(keep)
+            with one_thread(h.numel()):
+                h.clamp_min_(0.0)
+                if keep is not None:
+                    h.mul_(keep)
             acts.append(h)
             scales.append(scale)
         logits = torch.addmm(head_b, h, head_w.t())
@@ -66,10 +69,11 @@ class _DenseCrossEntropy(torch.autograd.Function):
         needs_x = ctx.needs_input_grad[0]
         for layer in range(len(blocks) // 2 - 1, -1, -1):
             w, s, below = blocks[2 * layer], ctx.scales[layer], acts[layer]
-            # grad where the block's output is positive (kept and past the ReLU), else 0
-            torch.ops.aten.threshold_backward.grad_input(g, acts[layer + 1], 0.0, grad_input=g)
+            with one_thread(g.numel()):
+                # grad where the block's output is positive (kept and past the ReLU), else 0
+                torch.ops.aten.threshold_backward.grad_input(g, acts[layer + 1], 0.0, grad_input=g)
+                gb = g.sum(0)
             grads[2 * layer] = torch.addmm(w, g.t(), below, beta=0.0, alpha=s)
-            gb = g.sum(0)
             grads[2 * layer + 1] = gb.mul_(s) if s != 1.0 else gb
             if layer > 0 or needs_x:
                 # beta=0 ignores the first argument: ``below`` only fixes the output's shape

@@ -9,7 +9,9 @@ fit of 4 s. headkit's loop is never compiled, so
 (``step``, ``exp_avg``, ``exp_avg_sq`` per parameter) and ``param_groups`` are torch's, so
 schedulers, checkpoints and ``state_dict`` files are interchangeable with ``torch.optim.AdamW``.
 Anything the kernel does not cover (sparse gradients, AMSGrad, ``maximize``, a closure) falls back
-to torch's own step.
+to torch's own step. Parameters of fewer than 2^18 elements each are updated on one intra-op
+thread (:mod:`headkit.functional._serial`: a busy machine's barrier costs more than the split
+saves).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch
 from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
+from headkit.functional._serial import one_thread
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 
@@ -109,14 +113,17 @@ class FusedAdamW(torch.optim.AdamW):
         for group in self.param_groups:
             for tensors in self._by_device_and_dtype(group).values():
                 params, grads, exp_avgs, exp_avg_sqs, steps = tensors
-                torch._foreach_add_(steps, 1)
                 beta1, beta2 = group["betas"]
-                torch._fused_adamw_(
-                    params, grads, exp_avgs, exp_avg_sqs, [], steps,
-                    lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                    eps=group["eps"], amsgrad=False, maximize=False, grad_scale=None,
-                    found_inf=None,
-                )  # fmt: skip
+                # one thread for small tensors (headkit.functional._serial); the kernel splits
+                # each tensor on its own
+                with one_thread(max(p.numel() for p in params)):
+                    torch._foreach_add_(steps, 1)
+                    torch._fused_adamw_(
+                        params, grads, exp_avgs, exp_avg_sqs, [], steps,
+                        lr=group["lr"], beta1=beta1, beta2=beta2,
+                        weight_decay=group["weight_decay"], eps=group["eps"], amsgrad=False,
+                        maximize=False, grad_scale=None, found_inf=None,
+                    )  # fmt: skip
         return None
 
     def _kernel_applies(self) -> bool:
