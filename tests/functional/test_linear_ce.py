@@ -199,16 +199,24 @@ def test_schedule_choice(monkeypatch):
     assert calls == [7]
 
 
-@pytest.mark.parametrize("case", ["normal", "large_later_rows", "large_all", "very_negative"])
-def test_unshifted_exp_falls_back_to_the_row_max_shift(case, monkeypatch):
-    # row blocks of 7 kept rows: blocks 0-1 hold rows 0-13 of x's 37 (every 5th is ignored); "large_later_rows" scales rows 14+ so
-    # that exp(z) overflows from block 2 on, "very_negative" makes every exp(z) underflow
+@pytest.mark.parametrize(
+    ("case", "rows_done", "recomputed"),
+    [("normal", 29, 0), ("large_later_rows", 7, 4), ("large_all", 0, 5), ("very_negative", 0, 5)],
+)
+def test_unshifted_exp_falls_back_to_the_row_max_shift(case, rows_done, recomputed, monkeypatch):
+    # row blocks of 7 kept rows (x's 37 rows less every 5th, ignored): block 0 holds rows 1-9;
+    # "large_later_rows" scales rows 14+ so that exp(z) overflows from block 1 on,
+    # "very_negative" makes every exp(z) underflow. The slab pipeline stops before the first
+    # block out of range and the shifted per-block kernels finish the rest.
     from headkit.functional import linear_ce
 
     monkeypatch.setattr(linear_ce, "_MIN_ROWS", 4)
-    calls = []
-    real = linear_ce.block_logits
+    calls, done = [], []
+    real, real_pipe = linear_ce.block_logits, linear_ce.pipeline_row_blocks
     monkeypatch.setattr(linear_ce, "block_logits", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        linear_ce, "pipeline_row_blocks", lambda *a: done.append(real_pipe(*a)) or done[-1]
+    )
     x, w, b, t = _problem(bias=True)
     with torch.no_grad():
         if case == "large_later_rows":
@@ -219,11 +227,49 @@ def test_unshifted_exp_falls_back_to_the_row_max_shift(case, monkeypatch):
             b -= 200
     got = linear_cross_entropy(x, w, t, b, memory_budget=7 * 1003 * 4, label_smoothing=0.1)
     ref = naive(x, w, t, b, "mean", 0.1, 0.0, None)
-    blocks = -(-int((t != IGNORE).sum()) // 7)  # 29 kept rows: 5 blocks
-    assert len(calls) == blocks + (0 if case == "normal" else 1)  # one block recomputed
+    assert done == [rows_done]  # 29 kept rows in 5 blocks
+    assert len(calls) == recomputed
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     for a, r in zip(
         torch.autograd.grad(got, [x, w, b]), torch.autograd.grad(ref, [x, w, b]), strict=True
     ):
         scale = max(1.0, r.abs().max().item())
         assert (a - r).abs().max().item() <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("reduction", "z_loss", "bias"), [("mean", 0.0, True), ("sum", 1e-2, False)]
+)
+def test_slab_pipeline_threads_match_naive(threads, reduction, z_loss, bias, monkeypatch):
+    # slabs of 16 classes (C = 1003: 63 slabs, one partial) shared by 1-3 workers; the torch
+    # thread count is restored afterwards
+    from headkit.functional import _ce_pipeline
+
+    monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
+    monkeypatch.setattr(_ce_pipeline, "slab_classes", lambda *a: 16)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x, w, b, t = _problem(bias=bias)
+        params = [x, w] + ([b] if bias else [])
+        opts = {"reduction": reduction, "z_loss": z_loss, "label_smoothing": 0.1}
+        got = linear_cross_entropy(x, w, t, b, memory_budget=7 * 1003 * 4, **opts)
+        assert torch.get_num_threads() == threads
+        grads = torch.autograd.grad(got, params)
+    finally:
+        torch.set_num_threads(before)
+    ref = naive(x, w, t, b, reduction, 0.1, z_loss, None)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    for a, r in zip(grads, torch.autograd.grad(ref, params), strict=True):
+        assert (a - r).abs().max().item() <= 1e-5 * max(1.0, r.abs().max().item())
+
+
+def test_slab_classes_fit_the_l2(monkeypatch):
+    from headkit.functional import _ce_pipeline
+
+    monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 2**20})
+    k = _ce_pipeline.slab_classes(256, 256, 4)  # 3/4 MiB over 4·(256 + 512) bytes a class
+    assert k % 16 == 0 and k == 256
+    monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 1024})
+    assert _ce_pipeline.slab_classes(256, 256, 4) == 16
