@@ -62,6 +62,8 @@ GRID = list(
 def test_matches_naive_loss_and_grads(reduction, eps, z_loss, cap, bias, schedule, monkeypatch):
     # allow row blocks of 7 rows so that several row blocks are visited
     monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
+    if schedule == "rows":  # the slab pipeline (softcap: per-block kernels)
+        monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", 0)
     if schedule == "rows_small_blocks":  # exp pass in class slabs of 16 (C=1003: 63, one partial)
         monkeypatch.setattr("headkit.functional._ce_blocks.slab_bytes", lambda: 1)
     x, w, b, t = _problem(bias=bias)
@@ -115,7 +117,9 @@ def test_each_option_changes_the_result():
     assert not torch.allclose(base, linear_cross_entropy(x, w, t))
 
 
-def test_gradcheck_float64_both_schedules():
+@pytest.mark.parametrize("pipeline_flops", [0, 2**30])  # slab pipeline on / off
+def test_gradcheck_float64_both_schedules(pipeline_flops, monkeypatch):
+    monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", pipeline_flops)
     x, w, b, t = _problem(n=6, d=3, c=11, dtype=torch.float64)
     for opts in ({}, {"chunk_size": 4}):
         for extra in ({}, {"softcap": 2.0, "label_smoothing": 0.1, "z_loss": 0.05}):
@@ -211,6 +215,7 @@ def test_unshifted_exp_falls_back_to_the_row_max_shift(case, rows_done, recomput
     from headkit.functional import linear_ce
 
     monkeypatch.setattr(linear_ce, "_MIN_ROWS", 4)
+    monkeypatch.setattr(linear_ce, "_PIPELINE_FLOPS", 0)
     calls, done = [], []
     real, real_pipe = linear_ce.block_logits, linear_ce.pipeline_row_blocks
     monkeypatch.setattr(linear_ce, "block_logits", lambda *a: calls.append(1) or real(*a))
@@ -247,6 +252,7 @@ def test_slab_pipeline_threads_match_naive(threads, reduction, z_loss, bias, mon
     from headkit.functional import _ce_pipeline
 
     monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
+    monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", 0)
     monkeypatch.setattr(_ce_pipeline, "slab_classes", lambda *a: 16)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -265,11 +271,11 @@ def test_slab_pipeline_threads_match_naive(threads, reduction, z_loss, bias, mon
         assert (a - r).abs().max().item() <= 1e-5 * max(1.0, r.abs().max().item())
 
 
-def test_slab_classes_fit_the_l2(monkeypatch):
+def test_slab_classes_fill_the_l2(monkeypatch):
     from headkit.functional import _ce_pipeline
 
     monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 2**20})
-    k = _ce_pipeline.slab_classes(256, 256, 4)  # 3/4 MiB over 4·(256 + 512) bytes a class
-    assert k % 16 == 0 and k == 256
+    assert _ce_pipeline.slab_classes(256, 4) == 1024  # 1 MiB of float32 (K, 256) slab
+    assert _ce_pipeline.slab_classes(100, 4) == 2608  # 2,621 rounded down to a multiple of 16
     monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 1024})
-    assert _ce_pipeline.slab_classes(256, 256, 4) == 16
+    assert _ce_pipeline.slab_classes(256, 4) == 16

@@ -42,6 +42,7 @@ from headkit.functional.memory_budget import MIN_ROWS as _MIN_ROWS
 from headkit.functional.memory_budget import auto_memory_budget, rows_within_budget
 
 _PROBE_FLOPS = 2**34  # calls below this many logit-GEMM flops keep the budget's rows (no probe)
+_PIPELINE_FLOPS = 2**30  # calls from this many logit-GEMM flops run the slab pipeline
 
 
 def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
@@ -61,7 +62,7 @@ def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
     tbuf = x.new_empty(c * rows) if (cap is not None and grads) else None
     bcol = b[:, None] if b is not None else None
     start = 0
-    if cap is None:  # fused slab pipeline while the unshifted exp stays in range
+    if cap is None and 2 * n * c * x.shape[1] >= _PIPELINE_FLOPS:  # while exp(z) stays in range
         start = pipeline_row_blocks(
             x, w, b, g if grads else None, z_loss, rows, buf, (lse, gx, gw, gb)
         )
