@@ -279,3 +279,21 @@ def test_slab_classes_fill_the_l2(monkeypatch):
     assert _ce_pipeline.slab_classes(100, 4) == 2608  # 2,621 rounded down to a multiple of 16
     monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 1024})
     assert _ce_pipeline.slab_classes(256, 4) == 16
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_slab_pipeline_threads_under_inference_mode(mode, monkeypatch):
+    # pool threads must take the caller's inference mode to write into its buffers
+    from headkit.functional import _ce_pipeline
+
+    monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", 0)
+    monkeypatch.setattr(_ce_pipeline, "slab_classes", lambda *a: 16)
+    x, w, b, t = _problem()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with getattr(torch, mode)():
+            got = linear_cross_entropy(x, w, t, b)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(got, naive(x, w, t, b, "mean", 0, 0, None).detach())

@@ -76,6 +76,7 @@ class _Pass:
         self.s = self.w.new_zeros(p, r)
         self.gx = self.w.new_zeros(p, r, self.w.shape[1]) if self.need_x else None
         self.queue = itertools.count()  # next() is atomic under the GIL
+        self.inference = torch.is_inference_mode_enabled()
 
     def slab(self, c0: int, c1: int, r: int) -> Tensor:
         """Slab of classes [c0, c1) as (c1 - c0, r), at an offset that does not depend on ``r``.
@@ -86,9 +87,16 @@ class _Pass:
         start = c0 * self.rows
         return self.buf[start : start + (c1 - c0) * r].view(c1 - c0, r)
 
-    @torch.no_grad()  # grad mode is per thread: pool threads start with it on
     def work(self, p: int) -> None:
-        """Worker ``p``: visit slabs from the shared queue until none is left."""
+        """Worker ``p``: visit slabs from the shared queue until none is left.
+
+        Grad and inference mode are per thread: pool threads take the caller's inference mode
+        (in-place writes to its inference tensors need it) and never record autograd.
+        """
+        with torch.inference_mode(self.inference), torch.no_grad():
+            self._visit(p)
+
+    def _visit(self, p: int) -> None:
         w, b, xp, xr = self.w, self.b, self.x_prev, self.x_rows
         while (k := next(self.queue)) < len(self.slabs):
             c0, c1 = self.slabs[k]
