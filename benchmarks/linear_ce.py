@@ -5,9 +5,9 @@
     PYTHONPATH=src python benchmarks/linear_ce.py --classes 262144 --methods cce headkit --threads 1
 
 Each (method, size) runs in a fresh subprocess: one warm-up call (for Cut Cross-Entropy this is
-its torch.compile step, reported as "first call"), then timed forward+backward calls (up to 3
-while their total stays under 20 s; the best is reported, which damps the noise of a shared
-machine). Peak extra
+its torch.compile step, reported as "first call"), then timed forward+backward calls (up to 5
+while their total stays under 40 s; the best is reported, which damps the noise of a shared
+machine, and the mean with the number of calls). Peak extra
 memory = the highest resident set size (RSS, /proc/self/statm, sampled every 2 ms by a background
 thread) during the timed call minus the RSS just before it, with inputs allocated and their
 gradients cleared. It therefore counts the gradients of x and W (outputs every method must
@@ -35,7 +35,7 @@ import types
 METHODS = ("naive", "cce", "headkit")
 FULL = [(4096, 256, 65_536), (4096, 256, 262_144), (4096, 256, 1_048_576)]
 QUICK = [(1024, 64, 8_192), (1024, 64, 32_768)]
-REPEATS, REPEAT_WITHIN_S = 3, 20.0  # timed calls: up to 3 while their total stays < 20 s
+REPEATS, REPEAT_WITHIN_S = 5, 40.0  # timed calls: up to 5 while their total stays < 40 s
 NAIVE_MAX_C = 262_144  # the naive expression needs ~48 GB at C = 1,048,576
 SKIP = {
     "naive": "skipped: needs ~48 GB (N×C logits, softmax and gradient)",
@@ -120,7 +120,15 @@ def worker(method: str, n: int, d: int, c: int, threads: int) -> dict:
         extra = max(extra, mem.extra)
         value = float(loss)
         del loss
-    return {"time": min(times), "cpu": min(cpus), "first": first, "extra": extra, "loss": value}
+    return {
+        "time": min(times),
+        "mean": sum(times) / len(times),
+        "calls": len(times),
+        "cpu": min(cpus),
+        "first": first,
+        "extra": extra,
+        "loss": value,
+    }
 
 
 def gemm_rate() -> float:
@@ -176,10 +184,10 @@ def main() -> None:
         f"float32 GEMM rate {rate:.0f} GFLOP/s (best of 5, 4096x256 @ 256x8192)\n"
     )
     print(
-        "| N | D | C | method | fwd+bwd s | first call s | peak extra GB | extra vs naive "
+        "| N | D | C | method | fwd+bwd s | mean s (calls) | first call s | peak extra GB | extra vs naive "
         "| speed vs naive | speed vs CCE | GFLOP/s | % of GEMM | loss |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     sizes = QUICK if args.quick else [s for s in FULL if not args.classes or s[2] in args.classes]
     for n, d, c in sizes:
         rows = {}
@@ -191,7 +199,7 @@ def main() -> None:
         flops = 6 * n * d * c
         for method, r in rows.items():
             if "error" in r:
-                print(f"| {n} | {d} | {c:,} | {method} | {r['error']} | | | | | | | | |")
+                print(f"| {n} | {d} | {c:,} | {method} | {r['error']} | | | | | | | | | |")
                 continue
             ratio = lambda other, key, r=r, rows=rows: (  # noqa: E731
                 f"{rows[other][key] / r[key]:.2f}x" if "time" in rows.get(other, {}) else "-"
@@ -203,7 +211,8 @@ def main() -> None:
             )
             gf = flops / r["time"] / 1e9
             print(
-                f"| {n} | {d} | {c:,} | {method} | {r['time']:.2f} | {r['first']:.2f} | "
+                f"| {n} | {d} | {c:,} | {method} | {r['time']:.2f} | {r['mean']:.2f} ({r['calls']}) | "
+                f"{r['first']:.2f} | "
                 f"{r['extra'] / 1e9:.3f} | {mem} | {ratio('naive', 'time')} | "
                 f"{ratio('cce', 'time')} | {gf:.0f} | {100 * gf / rate:.0f} % | {r['loss']:.5f} |",
                 flush=True,

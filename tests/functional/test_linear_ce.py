@@ -62,6 +62,8 @@ GRID = list(
 def test_matches_naive_loss_and_grads(reduction, eps, z_loss, cap, bias, schedule, monkeypatch):
     # allow row blocks of 7 rows so that several row blocks are visited
     monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
+    if schedule == "rows":  # the slab pipeline (softcap: per-block kernels)
+        monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", 0)
     if schedule == "rows_small_blocks":  # exp pass in class slabs of 16 (C=1003: 63, one partial)
         monkeypatch.setattr("headkit.functional._ce_blocks.slab_bytes", lambda: 1)
     x, w, b, t = _problem(bias=bias)
@@ -115,7 +117,9 @@ def test_each_option_changes_the_result():
     assert not torch.allclose(base, linear_cross_entropy(x, w, t))
 
 
-def test_gradcheck_float64_both_schedules():
+@pytest.mark.parametrize("pipeline_flops", [0, 2**30])  # slab pipeline on / off
+def test_gradcheck_float64_both_schedules(pipeline_flops, monkeypatch):
+    monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", pipeline_flops)
     x, w, b, t = _problem(n=6, d=3, c=11, dtype=torch.float64)
     for opts in ({}, {"chunk_size": 4}):
         for extra in ({}, {"softcap": 2.0, "label_smoothing": 0.1, "z_loss": 0.05}):
@@ -199,16 +203,25 @@ def test_schedule_choice(monkeypatch):
     assert calls == [7]
 
 
-@pytest.mark.parametrize("case", ["normal", "large_later_rows", "large_all", "very_negative"])
-def test_unshifted_exp_falls_back_to_the_row_max_shift(case, monkeypatch):
-    # row blocks of 7 kept rows: blocks 0-1 hold rows 0-13 of x's 37 (every 5th is ignored); "large_later_rows" scales rows 14+ so
-    # that exp(z) overflows from block 2 on, "very_negative" makes every exp(z) underflow
+@pytest.mark.parametrize(
+    ("case", "rows_done", "recomputed"),
+    [("normal", 29, 0), ("large_later_rows", 7, 4), ("large_all", 0, 5), ("very_negative", 0, 5)],
+)
+def test_unshifted_exp_falls_back_to_the_row_max_shift(case, rows_done, recomputed, monkeypatch):
+    # row blocks of 7 kept rows (x's 37 rows less every 5th, ignored): block 0 holds rows 1-9;
+    # "large_later_rows" scales rows 14+ so that exp(z) overflows from block 1 on,
+    # "very_negative" makes every exp(z) underflow. The slab pipeline stops before the first
+    # block out of range and the shifted per-block kernels finish the rest.
     from headkit.functional import linear_ce
 
     monkeypatch.setattr(linear_ce, "_MIN_ROWS", 4)
-    calls = []
-    real = linear_ce.block_logits
+    monkeypatch.setattr(linear_ce, "_PIPELINE_FLOPS", 0)
+    calls, done = [], []
+    real, real_pipe = linear_ce.block_logits, linear_ce.pipeline_row_blocks
     monkeypatch.setattr(linear_ce, "block_logits", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(
+        linear_ce, "pipeline_row_blocks", lambda *a: done.append(real_pipe(*a)) or done[-1]
+    )
     x, w, b, t = _problem(bias=True)
     with torch.no_grad():
         if case == "large_later_rows":
@@ -219,11 +232,68 @@ def test_unshifted_exp_falls_back_to_the_row_max_shift(case, monkeypatch):
             b -= 200
     got = linear_cross_entropy(x, w, t, b, memory_budget=7 * 1003 * 4, label_smoothing=0.1)
     ref = naive(x, w, t, b, "mean", 0.1, 0.0, None)
-    blocks = -(-int((t != IGNORE).sum()) // 7)  # 29 kept rows: 5 blocks
-    assert len(calls) == blocks + (0 if case == "normal" else 1)  # one block recomputed
+    assert done == [rows_done]  # 29 kept rows in 5 blocks
+    assert len(calls) == recomputed
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     for a, r in zip(
         torch.autograd.grad(got, [x, w, b]), torch.autograd.grad(ref, [x, w, b]), strict=True
     ):
         scale = max(1.0, r.abs().max().item())
         assert (a - r).abs().max().item() <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("reduction", "z_loss", "bias"), [("mean", 0.0, True), ("sum", 1e-2, False)]
+)
+def test_slab_pipeline_threads_match_naive(threads, reduction, z_loss, bias, monkeypatch):
+    # slabs of 16 classes (C = 1003: 63 slabs, one partial) shared by 1-3 workers; the torch
+    # thread count is restored afterwards
+    from headkit.functional import _ce_pipeline
+
+    monkeypatch.setattr("headkit.functional.linear_ce._MIN_ROWS", 4)
+    monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", 0)
+    monkeypatch.setattr(_ce_pipeline, "slab_classes", lambda *a: 16)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        x, w, b, t = _problem(bias=bias)
+        params = [x, w] + ([b] if bias else [])
+        opts = {"reduction": reduction, "z_loss": z_loss, "label_smoothing": 0.1}
+        got = linear_cross_entropy(x, w, t, b, memory_budget=7 * 1003 * 4, **opts)
+        assert torch.get_num_threads() == threads
+        grads = torch.autograd.grad(got, params)
+    finally:
+        torch.set_num_threads(before)
+    ref = naive(x, w, t, b, reduction, 0.1, z_loss, None)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    for a, r in zip(grads, torch.autograd.grad(ref, params), strict=True):
+        assert (a - r).abs().max().item() <= 1e-5 * max(1.0, r.abs().max().item())
+
+
+def test_slab_classes_fill_the_l2(monkeypatch):
+    from headkit.functional import _ce_pipeline
+
+    monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 2**20})
+    assert _ce_pipeline.slab_classes(256, 4) == 1024  # 1 MiB of float32 (K, 256) slab
+    assert _ce_pipeline.slab_classes(100, 4) == 2608  # 2,621 rounded down to a multiple of 16
+    monkeypatch.setattr(_ce_pipeline, "cache_bytes", lambda: {2: 1024})
+    assert _ce_pipeline.slab_classes(256, 4) == 16
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_slab_pipeline_threads_under_inference_mode(mode, monkeypatch):
+    # pool threads must take the caller's inference mode to write into its buffers
+    from headkit.functional import _ce_pipeline
+
+    monkeypatch.setattr("headkit.functional.linear_ce._PIPELINE_FLOPS", 0)
+    monkeypatch.setattr(_ce_pipeline, "slab_classes", lambda *a: 16)
+    x, w, b, t = _problem()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with getattr(torch, mode)():
+            got = linear_cross_entropy(x, w, t, b)
+    finally:
+        torch.set_num_threads(before)
+    torch.testing.assert_close(got, naive(x, w, t, b, "mean", 0, 0, None).detach())

@@ -36,11 +36,13 @@ from headkit.functional._ce_blocks import (
     softcap_,
     unshifted_ok,
 )
+from headkit.functional._ce_pipeline import pipeline_row_blocks
 from headkit.functional.losses import Reduction, check_reduction, check_smoothing
 from headkit.functional.memory_budget import MIN_ROWS as _MIN_ROWS
 from headkit.functional.memory_budget import auto_memory_budget, rows_within_budget
 
 _PROBE_FLOPS = 2**34  # calls below this many logit-GEMM flops keep the budget's rows (no probe)
+_PIPELINE_FLOPS = 2**30  # calls from this many logit-GEMM flops run the slab pipeline
 
 
 def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
@@ -59,8 +61,13 @@ def _row_blocks(x, w, b, g, eps, z_loss, cap, rows, need):
     buf = x.new_empty(c * rows)
     tbuf = x.new_empty(c * rows) if (cap is not None and grads) else None
     bcol = b[:, None] if b is not None else None
-    unshifted = True  # exp(z) without the row-max pass while the sums stay in range
-    for r0 in range(0, n, rows):
+    start = 0
+    if cap is None and 2 * n * c * x.shape[1] >= _PIPELINE_FLOPS:  # while exp(z) stays in range
+        start = pipeline_row_blocks(
+            x, w, b, g if grads else None, z_loss, rows, buf, (lse, gx, gw, gb)
+        )
+    unshifted = cap is not None  # unshifted exp(z) while the sums stay in range (pipeline: done)
+    for r0 in range(start, n, rows):
         r1 = min(n, r0 + rows)
         xb, zt, tt = x[r0:r1], class_major(buf, c, r1 - r0), class_major(tbuf, c, r1 - r0)
         block_logits(zt, tt, w, xb, bcol, cap)
