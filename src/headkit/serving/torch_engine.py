@@ -66,7 +66,7 @@ class TorchNet:
 
     def _forward(self, rows: Any) -> Any:
         """Eager probabilities (N, C) float64 of float32 rows (N, n_features)."""
-        return self.net.probabilities(self.net(rows).double())
+        return _probabilities(self.net, rows)
 
     def trace(self, rows: np.ndarray) -> bool:
         """Run the forward as one traced TorchScript call from now on, if it answers alike.
@@ -126,6 +126,15 @@ def _as_module(net: Any) -> Any:
             self.net = net
 
         def forward(self, rows: Any) -> Any:
-            return self.net.probabilities(self.net(rows).double())
+            return _probabilities(self.net, rows)
 
     return Forward()
+
+
+def _probabilities(net: Any, rows: Any) -> Any:
+    """``net``'s probabilities (N, C) float64 of float32 rows (N, n_features).
+
+    Logits in float32, the output map in float64: the one forward that both the eager and the
+    traced call run.
+    """
+    return net.probabilities(net(rows).double())
