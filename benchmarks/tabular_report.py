@@ -64,6 +64,9 @@ def collect(find, tables, contestants, splits, split_of, prior_logloss) -> dict:
                 out["predict_set"].setdefault(table, {})[c] = _mean_sets(with_sets, "sets")
             notes = sorted({e.get("skipped") or e.get("error") for e in entries if e} - {None})
             mean = {m: float(np.mean([e[m] for e in done])) for m in METRICS} if done else None
+            timed = [e["fit_cpu_s"] for e in done if "fit_cpu_s" in e]
+            if timed:  # CPU seconds: entries of older runs have none
+                mean["fit_cpu_s"] = float(np.mean(timed))
             by[c] = {"mean": mean, "n": len(done), "notes": notes, "splits": entries}
             if done and "peak_rss_mb" in done[0]:
                 by[c]["peak_rss_mb"] = max(e["peak_rss_mb"] for e in done)
@@ -81,7 +84,7 @@ def collect(find, tables, contestants, splits, split_of, prior_logloss) -> dict:
 
 def _mean(results, table, c, metric):
     m = results["tables"][table]["by"].get(c, {}).get("mean")
-    return None if m is None else m[metric]
+    return None if m is None else m.get(metric)
 
 
 def _cell(results, table, c, metric, fmt, splits):
@@ -174,18 +177,13 @@ def summary_sections(results, contestants) -> list[str]:
     rows = []
     for c in sorted(contestants, key=lambda c: ll_r[c][0]):
         ratio = _time_ratio(results, c, "realmlp")
-        rows.append(
-            [
-                c,
-                f"{acc_r[c][0]:.2f}",
-                f"{ll_r[c][0]:.2f}",
-                str(ll_r[c][1]),
-                f"{times[c]:.2f}",
-                ratio,
-            ]
-        )
+        cpu_ratio = _time_ratio(results, c, "realmlp", "fit_cpu_s")
+        row = [c, f"{acc_r[c][0]:.2f}", f"{ll_r[c][0]:.2f}", str(ll_r[c][1]), f"{times[c]:.2f}"]
+        rows.append([*row, ratio, cpu_ratio])
     header = ["contestant", "accuracy rank", "log-loss rank", "tables", "geo-mean fit s"]
-    lines += _table([*header, "fit time / RealMLP (same tables)"], rows)
+    lines += _table(
+        [*header, "fit time / RealMLP (same tables)", "fit CPU time / RealMLP (same tables)"], rows
+    )
     lines += [
         "",
         f"## Paired differences: {BASE} − contestant (per-table means, ± SE over tables)",
@@ -208,10 +206,11 @@ def summary_sections(results, contestants) -> list[str]:
     return lines
 
 
-def _time_ratio(results, c, ref) -> str:
+def _time_ratio(results, c, ref, metric: str = "fit_s") -> str:
+    """Geometric mean over tables of ``c``'s ``metric`` (wall or CPU seconds) over ``ref``'s."""
     logs = []
     for t in results["tables"]:
-        a, b = _mean(results, t, c, "fit_s"), _mean(results, t, ref, "fit_s")
+        a, b = _mean(results, t, c, metric), _mean(results, t, ref, metric)
         if a is not None and b is not None:
             logs.append(math.log(a / b))
     return f"{math.exp(np.mean(logs)):.3f} ({len(logs)})" if logs else "—"
