@@ -50,7 +50,7 @@ def test_cache_bytes_falls_back_without_sysfs(tmp_path, monkeypatch):
 def test_row_block_takes_largest_fitting_candidate_near_the_best_rate(monkeypatch):
     rates = {128: 100.0, 256: 96.0, 512: 80.0}
     monkeypatch.setattr(_blocking, "_probe_rates", lambda d, dt, th: tuple(rates.values()))
-    assert _blocking.row_block(4096, 64) == 256  # 512 is below 95 % of the best, 256 is not
+    assert _blocking.row_block(4096, 64) == 256  # 512 is below 85 % of the best, 256 is not
     assert _blocking.row_block(300, 64) == 256
     assert _blocking.row_block(200, 64) == 128  # only 128 fits the budget
     assert _blocking.row_block(100, 64) == 100  # below every candidate: the budget's rows
