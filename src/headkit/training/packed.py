@@ -28,8 +28,10 @@ import torch
 from torch import Tensor, nn
 
 from headkit.config import TrainingConfig, batch_rows
+from headkit.functional.dropout import dropout
 from headkit.functional.temperature import GOLDEN, MIN_TEMPERATURE
 from headkit.nn.dropout import Dropout
+from headkit.nn.loss_variants import LabelSmoothingLoss
 from headkit.nn.losses import CrossEntropyLoss
 from headkit.nn.network import HeadNet
 from headkit.threads import intra_op_threads, resolve_threads, step_flops
@@ -43,13 +45,13 @@ def packable(net: HeadNet, criterion: nn.Module) -> bool:
     """True when K copies of ``net`` train packed with ``criterion`` exactly as apart.
 
     Plain Dense blocks (linear with a bias → parameter-free activation → plain dropout), a
-    linear head with a bias, and a softmax cross-entropy (a mean over rows, label smoothing
-    and class weights allowed), no hooks.
+    linear head with a bias, a softmax cross-entropy (label smoothing and class weights
+    allowed: a mean over rows), no hooks.
     """
     blocks = list(net.trunk.blocks)
     return (
         bool(blocks)
-        and type(criterion) is CrossEntropyLoss
+        and _row_mean(criterion)
         and type(net.trunk.input_dropout) is nn.Identity
         and not any(net.trunk.drop_rates)
         and getattr(net.head, "bias", None) is not None
@@ -65,6 +67,13 @@ def packable(net: HeadNet, criterion: nn.Module) -> bool:
         )
         and not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
     )
+
+
+def _row_mean(criterion: nn.Module) -> bool:
+    """True for softmax cross-entropy, label-smoothed or not: a (weighted) mean over rows."""
+    if type(criterion) is LabelSmoothingLoss:
+        criterion = criterion.base
+    return type(criterion) is CrossEntropyLoss
 
 
 class PackedNet(nn.Module):
@@ -112,7 +121,7 @@ class PackedNet(nn.Module):
 
     def _act_drop(self, h: Tensor, rate: float) -> Tensor:
         h = self.activation(h)
-        return nn.functional.dropout(h, rate, self.training) if rate > 0 else h
+        return dropout(h, rate, self.training) if rate > 0 else h  # headkit's fast masks
 
     def forward(self, x: Tensor) -> Tensor:
         """Return every member's logits, shape (K, N, C)."""
