@@ -8,12 +8,12 @@ import torch
 from headkit import HeadClassifier
 from headkit.config import TrainingConfig
 from headkit.estimator.members import merge_networks
-from headkit.functional.temperature import best_temperature
+from headkit.functional.temperature import best_temperature, best_temperatures
 from headkit.nn import HeadNet
 from headkit.nn.loss_variants import LabelSmoothingLoss
 from headkit.nn.losses import CrossEntropyLoss
 from headkit.training import Callback
-from headkit.training.packed import PackedNet, PackedTrainer, best_temperatures, packable
+from headkit.training.packed import PackedNet, PackedTrainer, packable
 from headkit.training.stopping import calibrated_loss
 
 

@@ -95,6 +95,47 @@ def best_temperature(
     return 1.0 / beta, min(fa, fb)
 
 
+def best_temperatures(
+    logits: Tensor, target: Tensor, bounds: tuple[float, float] = (MIN_TEMPERATURE, 20.0)
+) -> tuple[Tensor, Tensor]:
+    """Every member's best temperature and NLL at it, shapes (K,) and (K,), float64.
+
+    :func:`best_temperature` (the same golden-section search over β = 1/T, 30 probes) for K
+    sets of logits of the same rows at once (the members of a packed ensemble):
+    one ``log_softmax`` of the (K, N, C) logits per probe instead of K.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (K, N, C)
+    target : Tensor, shape (N,) int64 class indices
+    """
+    z = logits.detach().double()
+    index = target[None, :, None].expand(len(z), -1, 1)
+
+    def nll(beta: Tensor) -> Tensor:
+        scaled = z * beta[:, None, None]
+        return -torch.log_softmax(scaled, dim=-1).gather(-1, index)[..., 0].mean(dim=1)
+
+    k = len(z)
+    low = torch.full((k,), 1.0 / bounds[1], dtype=z.dtype, device=z.device)
+    high = torch.full((k,), 1.0 / bounds[0], dtype=z.dtype, device=z.device)
+    a, b = high - GOLDEN * (high - low), low + GOLDEN * (high - low)
+    fa, fb = nll(a), nll(b)
+    for _ in range(30):
+        left = fa <= fb  # the minimum lies in [low, b]: drop (b, high], else [low, a)
+        high, low = torch.where(left, b, high), torch.where(left, low, a)
+        probe = torch.where(left, high - GOLDEN * (high - low), low + GOLDEN * (high - low))
+        f = nll(probe)
+        a, b, fa, fb = (
+            torch.where(left, probe, b),
+            torch.where(left, a, probe),
+            torch.where(left, f, fb),
+            torch.where(left, fa, f),
+        )
+    beta = torch.where(fa <= fb, a, b)
+    return 1.0 / beta, torch.minimum(fa, fb)
+
+
 def confidence_temperature(
     logits: Tensor,
     confidence: float,
