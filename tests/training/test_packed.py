@@ -13,7 +13,8 @@ from headkit.nn import HeadNet
 from headkit.nn.loss_variants import LabelSmoothingLoss
 from headkit.nn.losses import CrossEntropyLoss
 from headkit.training import Callback
-from headkit.training.packed import PackedNet, PackedTrainer, packable
+from headkit.training.packed import PackedTrainer
+from headkit.training.packed_net import PackedNet, member_losses, packable
 from headkit.training.stopping import calibrated_loss
 
 
@@ -39,17 +40,21 @@ def _member_grads(packed, k):
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
-def test_packed_logits_loss_and_gradients_equal_the_separate_networks(smoothing):
+@pytest.mark.parametrize("weights", [None, (1.0, 3.0, 0.5)])
+def test_packed_logits_loss_and_gradients_equal_the_separate_networks(smoothing, weights):
     nets = _nets()
     packed = PackedNet(nets)
-    criterion = CrossEntropyLoss()
+    criterion = CrossEntropyLoss(class_weights=weights).double()
     if smoothing:
-        criterion = LabelSmoothingLoss(CrossEntropyLoss(), smoothing)
+        criterion = LabelSmoothingLoss(criterion, smoothing)
     assert packable(nets[0], criterion)
     x, y = torch.randn(9, 4, dtype=torch.float64), torch.randint(0, 3, (9,))
+    # headkit's smoothed targets are float32 (ε/C rounded); torch's label_smoothing is exact
+    tol = {"rtol": 1e-6, "atol": 1e-8} if smoothing else {"rtol": 1e-10, "atol": 1e-12}
     logits = packed(x)
     assert logits.shape == (3, 9, 3)
-    loss = criterion(logits, y) * 3  # the sum of the members' mean losses
+    members = member_losses(criterion, logits, y)  # each member's mean loss
+    loss = members.sum()
     loss.backward()
     total = 0.0
     for k, net in enumerate(nets):
@@ -57,10 +62,11 @@ def test_packed_logits_loss_and_gradients_equal_the_separate_networks(smoothing)
         solo.backward()
         total = total + solo
         torch.testing.assert_close(logits[k], net(x), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(members[k], solo, **tol)
         reference = [p.grad for p in net.parameters() if p.requires_grad]
         for got, want in zip(_member_grads(packed, k), reference, strict=True):
-            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(loss, total, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(got, want, **tol)
+    torch.testing.assert_close(loss, total, **tol)
 
 
 def test_dropout_masks_are_drawn_per_member_independently():

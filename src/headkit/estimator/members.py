@@ -21,7 +21,8 @@ import torch
 
 from headkit.exceptions import ConfigError
 from headkit.nn.network import HeadNet
-from headkit.training.packed import PackedTrainer, packable
+from headkit.training.packed import PackedTrainer
+from headkit.training.packed_net import packable
 
 # members="auto": this many networks on the honest recipe's tables of at most MEMBER_ROWS rows
 AUTO_MEMBERS, MEMBER_ROWS = 3, 20_000

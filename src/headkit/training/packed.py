@@ -28,131 +28,14 @@ import torch
 from torch import Tensor, nn
 
 from headkit.config import TrainingConfig, batch_rows
-from headkit.functional.dropout import dropout
 from headkit.functional.temperature import best_temperatures
-from headkit.nn.dropout import Dropout
-from headkit.nn.loss_variants import LabelSmoothingLoss
-from headkit.nn.losses import CrossEntropyLoss
 from headkit.nn.network import HeadNet
 from headkit.threads import intra_op_threads, resolve_threads, step_flops
 from headkit.training.callbacks import Callback, EpochRecord
 from headkit.training.devices import resolve_device
 from headkit.training.optim import FusedAdamW, build_schedulers
+from headkit.training.packed_net import PackedNet, member_losses
 from headkit.training.stopping import DivergenceGuard, EarlyStopping
-
-
-def packable(net: HeadNet, criterion: nn.Module) -> bool:
-    """True when K copies of ``net`` train packed with ``criterion`` exactly as apart.
-
-    Plain Dense blocks (linear with a bias → parameter-free activation → plain dropout), a
-    linear head with a bias, a softmax cross-entropy (label smoothing and class weights
-    allowed: a mean over rows), no hooks.
-    """
-    blocks = list(net.trunk.blocks)
-    return (
-        bool(blocks)
-        and _row_mean(criterion)
-        and type(net.trunk.input_dropout) is nn.Identity
-        and not any(net.trunk.drop_rates)
-        and getattr(net.head, "bias", None) is not None
-        and type(getattr(net.head, "weight", None)) is nn.Parameter
-        and all(
-            type(b.linear) is nn.Linear
-            and b.linear.bias is not None
-            and type(b.norm) is nn.Identity
-            and b.skip is None
-            and not list(b.activation.parameters())
-            and type(b.dropout) in (Dropout, nn.Identity)
-            for b in blocks
-        )
-        and not any(m._forward_hooks or m._forward_pre_hooks for m in net.modules())
-    )
-
-
-def _row_mean(criterion: nn.Module) -> bool:
-    """True for softmax cross-entropy, label-smoothed or not: a (weighted) mean over rows."""
-    if type(criterion) is LabelSmoothingLoss:
-        criterion = criterion.base
-    return type(criterion) is CrossEntropyLoss
-
-
-class PackedNet(nn.Module):
-    """K :func:`packable` networks of one config as one module with a member dimension.
-
-    Parameters
-    ----------
-    nets : sequence of HeadNet
-        K >= 1 networks of the same config; their weights are copied in (the standardisation
-        of the first is used).
-
-    Shape
-    -----
-    ``forward``: input (N, n_features) → logits (K, N, n_classes), member k's logits at [k].
-    """
-
-    def __init__(self, nets: Sequence[HeadNet]) -> None:
-        super().__init__()
-        first = nets[0]
-        self.k, self.width = len(nets), first.config.hidden_sizes[0]
-        blocks = [list(net.trunk.blocks) for net in nets]
-        self.register_buffer("feature_mean", first.feature_mean.detach().clone())
-        self.register_buffer("feature_scale", first.feature_scale.detach().clone())
-        with torch.no_grad():
-            # first layer: (F, K·H₁), member k's columns at [:, k·H₁ : (k+1)·H₁]
-            self.first_weight = nn.Parameter(
-                torch.cat([b[0].linear.weight for b in blocks]).t().contiguous()
-            )
-            self.first_bias = nn.Parameter(torch.cat([b[0].linear.bias for b in blocks]))
-            later = range(1, len(blocks[0]))
-            self.weights = nn.ParameterList(
-                torch.stack([b[j].linear.weight.t() for b in blocks]).contiguous() for j in later
-            )  # (K, H_in, H_out) each
-            self.biases = nn.ParameterList(
-                torch.stack([b[j].linear.bias for b in blocks])[:, None, :].clone() for j in later
-            )  # (K, 1, H_out) each
-            self.head_weight = nn.Parameter(
-                torch.stack([n.head.weight.t() for n in nets]).contiguous()
-            )
-            self.head_bias = nn.Parameter(
-                torch.stack([n.head.bias for n in nets])[:, None, :].clone()
-            )
-        self.activation = blocks[0][0].activation
-        self.rates = [float(getattr(b.dropout, "p", 0.0)) for b in blocks[0]]
-
-    def _act_drop(self, h: Tensor, rate: float) -> Tensor:
-        h = self.activation(h)
-        return dropout(h, rate, self.training) if rate > 0 else h  # headkit's fast masks
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return every member's logits, shape (K, N, C)."""
-        x = (x - self.feature_mean) / self.feature_scale
-        h = torch.addmm(self.first_bias, x, self.first_weight)  # (N, K·H₁): one product
-        h = self._act_drop(h.view(len(x), self.k, self.width).transpose(0, 1), self.rates[0])
-        for w, b, rate in zip(self.weights, self.biases, self.rates[1:], strict=True):
-            h = self._act_drop(torch.baddbmm(b, h, w), rate)
-        return torch.baddbmm(self.head_bias, h, self.head_weight)
-
-    def member_tensors(self, k: int) -> dict[str, Tensor]:
-        """Views of member ``k``'s parameters in the packed tensors (writing them writes the net)."""
-        cols = slice(k * self.width, (k + 1) * self.width)
-        found = {"first_weight": self.first_weight[:, cols], "first_bias": self.first_bias[cols]}
-        for j, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            found[f"weights.{j}"], found[f"biases.{j}"] = w[k], b[k]
-        found["head_weight"], found["head_bias"] = self.head_weight[k], self.head_bias[k]
-        return found
-
-    def write_member(self, net: HeadNet, k: int) -> None:
-        """Copy member ``k``'s weights into ``net`` (a network of the members' config)."""
-        views = self.member_tensors(k)
-        blocks = list(net.trunk.blocks)
-        with torch.no_grad():
-            blocks[0].linear.weight.copy_(views["first_weight"].t())
-            blocks[0].linear.bias.copy_(views["first_bias"])
-            for j, block in enumerate(blocks[1:]):
-                block.linear.weight.copy_(views[f"weights.{j}"].t())
-                block.linear.bias.copy_(views[f"biases.{j}"][0])
-            net.head.weight.copy_(views["head_weight"].t())
-            net.head.bias.copy_(views["head_bias"][0])
 
 
 class _Member:
@@ -191,8 +74,7 @@ class PackedTrainer:
     criterion : nn.Module
         A :class:`~headkit.nn.losses.CrossEntropyLoss` (a mean over rows).
     callbacks : sequence of Callback
-        Observers of the packed fit as a whole (progress); they see one record per epoch,
-        the mean over members. A :class:`DivergenceGuard` is installed first.
+        Observers of the whole fit (progress), shown the members' mean record per epoch.
 
     Attributes
     ----------
@@ -287,8 +169,8 @@ class PackedTrainer:
             if len(index) < 2 and len(X) >= 2:
                 continue  # as the sequential loop: a batch of one adds only noise
             logits = self.model(X.index_select(0, index))  # (K, B, C)
-            # the mean over the K·B folded rows is the members' mean loss: K× it is their sum
-            loss = self.criterion(logits, y.index_select(0, index)) * k
+            # the sum of the members' mean losses: each member's gradient is its solo one
+            loss = member_losses(self.criterion, logits, y.index_select(0, index)).sum()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.last_loss = loss.detach() / k
@@ -312,7 +194,7 @@ class PackedTrainer:
             logits = torch.cat(parts, dim=1)  # (K, N_val, C)
             ranks = self.nets[0].probabilities(logits).argmax(-1)  # the output map's ranking
             hits = (ranks == y).double().mean(dim=1).tolist()
-            losses = [float(self.criterion(member, y)) for member in logits]
+            losses = member_losses(self.criterion, logits, y).tolist()
         self.model.train()
         extras: list[dict[str, float]] = [{} for _ in losses]
         softmax = type(self.nets[0].output).__name__ == "Softmax"
