@@ -69,6 +69,17 @@ def test_packed_logits_loss_and_gradients_equal_the_separate_networks(smoothing,
     torch.testing.assert_close(loss, total, **tol)
 
 
+def test_a_subset_of_members_computes_only_theirs_and_trains_only_theirs():
+    packed = PackedNet(_nets()).train()
+    x = torch.randn(6, 4, dtype=torch.float64)
+    some = torch.tensor([0, 2])
+    logits = packed(x, some)
+    torch.testing.assert_close(logits, packed(x)[some], rtol=1e-12, atol=1e-12)
+    logits.sum().backward()
+    assert _member_grads(packed, 1)[0].abs().max() == 0
+    assert all(g.abs().max() > 0 for g in _member_grads(packed, 2))
+
+
 def test_dropout_masks_are_drawn_per_member_independently():
     packed = PackedNet(_nets(k=2, dropout=0.5, dtype=torch.float32)).train()
     torch.manual_seed(0)

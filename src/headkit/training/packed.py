@@ -14,8 +14,8 @@ their dropout masks are independent (one mask over the (K, N, H) activations).
 After each epoch one batched forward scores every member on the held-out rows; each member has
 its own :class:`~headkit.training.stopping.EarlyStopping` (the sequential rule: best epoch,
 patience, restore margin) over its own history, and the fit ends when every member has
-stopped. A stopped member's slices keep being updated (they cost nothing extra in the batched
-products), but it keeps its weights of the epoch it stopped at (or of its best epoch).
+stopped. A stopped member leaves the products (the others' weights are gathered for each
+step) and keeps its weights of the epoch it stopped at (or of its best epoch).
 """
 
 from __future__ import annotations
@@ -163,17 +163,20 @@ class PackedTrainer:
         order = torch.randperm(len(X), generator=self.generator).to(self.device)
         losses: list[Tensor] = []
         counts: list[int] = []
-        k = self.model.k
+        training = [m.k for m in self.members if m.final is None]  # stopped ones cost nothing
+        active = (
+            None if len(training) == self.model.k else torch.tensor(training, device=self.device)
+        )
         for start in range(0, len(order), rows):
             index = order[start : start + rows]
             if len(index) < 2 and len(X) >= 2:
                 continue  # as the sequential loop: a batch of one adds only noise
-            logits = self.model(X.index_select(0, index))  # (K, B, C)
+            logits = self.model(X.index_select(0, index), active)  # (M, B, C)
             # the sum of the members' mean losses: each member's gradient is its solo one
             loss = member_losses(self.criterion, logits, y.index_select(0, index)).sum()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self.last_loss = loss.detach() / k
+            self.last_loss = loss.detach() / len(training)
             for cb in self.callbacks:
                 cb.on_after_backward(self)  # type: ignore[arg-type]
             self.optimizer.step()

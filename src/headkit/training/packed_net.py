@@ -137,14 +137,29 @@ class PackedNet(nn.Module):
         h = self.activation(h)
         return dropout(h, rate, self.training) if rate > 0 else h  # headkit's fast masks
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Return every member's logits, shape (K, N, C)."""
+    def forward(self, x: Tensor, members: Tensor | None = None) -> Tensor:
+        """Return the members' logits, shape (K, N, C), or (M, N, C) for M ``members``.
+
+        ``members`` (M,) int64 computes only those members (the ones still training): their
+        weights are gathered first, so the others get no gradient and cost nothing.
+        """
         x = (x - self.feature_mean) / self.feature_scale
-        h = torch.addmm(self.first_bias, x, self.first_weight)  # (N, K·H₁): one product
-        h = self._act_drop(h.view(len(x), self.k, self.width).transpose(0, 1), self.rates[0])
-        for w, b, rate in zip(self.weights, self.biases, self.rates[1:], strict=True):
+        first_w, first_b, weights, biases = (
+            self.first_weight, self.first_bias, list(self.weights), list(self.biases)
+        )  # fmt: skip
+        head_w, head_b, k = self.head_weight, self.head_bias, self.k
+        if members is not None:
+            k, rows = len(members), len(first_w)
+            first_w = first_w.view(rows, self.k, -1).index_select(1, members).view(rows, -1)
+            first_b = first_b.view(self.k, -1).index_select(0, members).view(-1)
+            weights = [w.index_select(0, members) for w in weights]
+            biases = [b.index_select(0, members) for b in biases]
+            head_w, head_b = head_w.index_select(0, members), head_b.index_select(0, members)
+        h = torch.addmm(first_b, x, first_w)  # (N, K·H₁): one product
+        h = self._act_drop(h.view(len(x), k, self.width).transpose(0, 1), self.rates[0])
+        for w, b, rate in zip(weights, biases, self.rates[1:], strict=True):
             h = self._act_drop(torch.baddbmm(b, h, w), rate)
-        return torch.baddbmm(self.head_bias, h, self.head_weight)
+        return torch.baddbmm(head_b, h, head_w)
 
     def member_tensors(self, k: int) -> dict[str, Tensor]:
         """Views of member ``k``'s parameters in the packed tensors (writing them writes the net)."""
