@@ -69,6 +69,21 @@ def test_small_work_does_not_read_the_machine(monkeypatch):
     assert resolve_threads(None, FLOPS_PER_THREAD) == 1
 
 
+def test_a_one_thread_limit_does_not_read_the_machine(monkeypatch):
+    def fail():
+        raise AssertionError("read_machine should not be called under a one-thread limit")
+
+    monkeypatch.setattr(threads, "read_machine", fail)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert resolve_threads(None, BIG) == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert resolve_threads(None, BIG) == 1
+
+
 def test_busy_counts_other_processes_only(monkeypatch):
     monkeypatch.setattr(threads, "_procs_running", lambda: 4)
     monkeypatch.setattr(threads, "_own_running", lambda: 1)

@@ -141,6 +141,8 @@ def resolve_threads(threads: int | None, step_flops: float) -> int:
         return threads
     if step_flops < 2 * FLOPS_PER_THREAD:
         return 1  # too little work for a second thread, whatever the machine: skip reading it
+    if torch.get_num_threads() == 1 or _env_limit() == 1:
+        return 1  # the caller allows one thread: the 40 ms load reading could change nothing
     return choose_threads(step_flops, read_machine())
 
 

@@ -23,7 +23,7 @@ from headkit.config import MULTILABEL_THRESHOLD, NetworkConfig, TrainingConfig
 from headkit.data.sparse import is_sparse
 from headkit.estimator import fit as steps
 from headkit.estimator.inputs import is_frame, split_rows, validation_rows
-from headkit.estimator.members import train_members
+from headkit.estimator.members import merge_networks, train_members, train_packed
 from headkit.estimator.params import (
     NETWORK_SETTINGS,
     SIGNATURE,
@@ -186,12 +186,15 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         rows = (X_train, y_train, X_val, y_val, w_train, w_val)
         with seeded(seed, resolve_device(self.device)):
             self._prepare(X_train, callbacks, w_train)
-            self._trainer.fit(
-                **steps.trainer_rows(self, rows),
-                teacher_log_probs=steps.teacher_targets(self, X_train),
-            )
-        self._after_training()
-        self._set_fitted(model_=train_members(self, rows, seed, table))  # members 1.. merged
+            packed = train_packed(self, rows, seed, table)  # all members at once, or None
+            if packed is None:
+                self._trainer.fit(
+                    **steps.trainer_rows(self, rows),
+                    teacher_log_probs=steps.teacher_targets(self, X_train),
+                )
+        self._after_training(packed or self._trainer)
+        merged = merge_networks(packed.nets) if packed else train_members(self, rows, seed, table)
+        self._set_fitted(model_=merged)
         self._set_fitted(**steps.fit_extras(self, X_train, y_train, X_val, y_val))
         return self
 
@@ -231,12 +234,13 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         for name, value in attributes.items():
             setattr(self, name, value)
 
-    def _after_training(self) -> None:
+    def _after_training(self, trainer: Any = None) -> None:
+        trainer = trainer or self._trainer  # or the packed members' (train_packed)
         self._set_fitted(
-            history_=[record.as_dict() for record in self._trainer.history],
-            n_iter_=self._trainer.epoch,
-            best_epoch_=self._trainer.best_epoch,
-            threads_=self._trainer.threads,
+            history_=[record.as_dict() for record in trainer.history],
+            n_iter_=trainer.epoch,
+            best_epoch_=trainer.best_epoch,
+            threads_=trainer.threads,
         )
 
     def calibrate_temperature(self, X: Any, y: Any) -> float:

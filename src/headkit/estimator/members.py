@@ -21,6 +21,8 @@ import torch
 
 from headkit.exceptions import ConfigError
 from headkit.nn.network import HeadNet
+from headkit.training.packed import PackedTrainer
+from headkit.training.packed_net import packable
 
 # members="auto": this many networks on the honest recipe's tables of at most MEMBER_ROWS rows
 AUTO_MEMBERS, MEMBER_ROWS = 3, 20_000
@@ -100,6 +102,58 @@ def merge_networks(nets: list[HeadNet]) -> HeadNet:
 def member_seed(seed: int, k: int) -> int:
     """Seed of member ``k`` (member 0 keeps the fit's seed)."""
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0] % (2**31 - 1)) if k else seed
+
+
+def train_packed(est: Any, rows: tuple, seed: int, table: bool) -> PackedTrainer | None:
+    """Set ``members_``; train every member together when the fit allows, else return None.
+
+    Member 0 is ``est.model_``, member k is built from :func:`member_seed` as in
+    :func:`train_members`; the K train packed (:class:`headkit.training.packed.PackedTrainer`,
+    one pass over the data) and the trainer returned holds them in ``nets``. Packing needs
+    :func:`~headkit.training.packed.packable` networks and a plain fit: dense single-label
+    rows without row or class weights, no augment, solver, gradient noise, pruning, ⊥Grad,
+    torch.distributed, checkpoint or callbacks other than the progress display (the Softmax
+    Collapse detector is not run); any of those trains the members one after another.
+    """
+    est._set_fitted(members_=resolve_members(est, table, len(rows[1]) + len(rows[3])))
+    if est.members_ == 1 or not _packs(est, rows):
+        return None
+    from headkit.estimator import fit as steps
+    from headkit.inference.forward import seeded
+    from headkit.training import PlainLog, ProgressBar, resolve_device
+
+    nets, device = [est.model_], resolve_device(est.device)
+    for k in range(1, est.members_):
+        with seeded(member_seed(seed, k), device):
+            nets.append(steps.build_network(est, rows[0], rows[4]).to(device))
+    shown = [cb for cb in est._trainer.callbacks if isinstance(cb, (PlainLog, ProgressBar))]
+    trainer = PackedTrainer(nets, est._trainer.config, est._trainer.criterion, shown)
+    data = steps.trainer_rows(est, rows)
+    trainer.fit(data["X"], data["y"], data["X_val"], data["y_val"])
+    return trainer
+
+
+def _packs(est: Any, rows: tuple) -> bool:
+    """True when the fit's members may train packed (see :func:`train_packed`)."""
+    from headkit.data.sparse import is_sparse
+    from headkit.training import PlainLog, ProgressBar, SoftmaxCollapseDetector
+    from headkit.training.stopping import DivergenceGuard, EarlyStopping
+
+    trainer = est._trainer
+    known = (DivergenceGuard, EarlyStopping, PlainLog, ProgressBar, SoftmaxCollapseDetector)
+    return (
+        all(type(cb) in known for cb in trainer.callbacks)
+        and trainer.solver is None
+        and trainer.augment is None
+        and not trainer.gradient_noise.enabled
+        and trainer._ddp_step is None
+        and not trainer._auxiliary
+        and rows[4] is None
+        and rows[5] is None
+        and not est.multilabel_
+        and not is_sparse(rows[0])
+        and packable(est.model_, trainer.criterion)
+    )
 
 
 def train_members(est: Any, rows: tuple, seed: int, table: bool) -> HeadNet:

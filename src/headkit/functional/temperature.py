@@ -95,6 +95,58 @@ def best_temperature(
     return 1.0 / beta, min(fa, fb)
 
 
+def best_temperatures(
+    logits: Tensor, target: Tensor, bounds: tuple[float, float] = (MIN_TEMPERATURE, 20.0)
+) -> tuple[Tensor, Tensor]:
+    """Each of K logit sets' best temperature and NLL at it, shapes (K,) and (K,), float64.
+
+    :func:`best_temperature` for K sets of logits of the same rows at once (the members of a
+    packed ensemble), by a safeguarded Newton search over β = 1/T instead of golden sections:
+    the NLL's derivatives are ``mean(E_p[z] − z_y)`` and ``mean(Var_p[z]) >= 0`` (p the softmax
+    of βz), so from β = 1 a few steps reach the minimum to 1e-12 (a step that leaves the
+    bracket the derivative's sign keeps is a bisection); a minimum at a bound is the bound.
+    About 10 passes over the (K, N, C) logits where the golden search takes 32.
+
+    Parameters
+    ----------
+    logits : Tensor, shape (K, N, C)
+    target : Tensor, shape (N,) int64 class indices
+    bounds : (float, float)
+        Smallest and largest temperature considered.
+    """
+    z = logits.detach().double()
+    z_target = z.gather(-1, target[None, :, None].expand(len(z), -1, 1))[..., 0]  # (K, N)
+
+    def moments(beta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """NLL, its first and its second derivative at β (K,), each (K,)."""
+        scaled = z * beta[:, None, None]
+        lse = torch.logsumexp(scaled, dim=-1)
+        p = torch.exp(scaled - lse[..., None])
+        m1, m2 = (p * z).sum(-1), (p * z * z).sum(-1)
+        nll = (lse - beta[:, None] * z_target).mean(1)
+        return nll, (m1 - z_target).mean(1), (m2 - m1 * m1).mean(1)
+
+    low = torch.full((len(z),), 1.0 / bounds[1], dtype=z.dtype, device=z.device)
+    high = torch.full_like(low, 1.0 / bounds[0])
+    at_low, at_high = moments(low)[1] >= 0, moments(high)[1] <= 0  # rising / falling throughout
+    done = at_low | at_high
+    beta = torch.where(
+        at_low, low, torch.where(at_high, high, torch.ones_like(low).clamp(low, high))
+    )
+    for _ in range(50):
+        if bool(done.all()):
+            break
+        _, slope, curvature = moments(beta)
+        rising = slope > 0
+        high, low = torch.where(rising, beta, high), torch.where(rising, low, beta)
+        step = beta - slope / curvature
+        inside = (step > low) & (step < high) & (curvature > 0)
+        new = torch.where(done, beta, torch.where(inside, step, 0.5 * (low + high)))
+        done = done | ((new - beta).abs() <= 1e-12 * beta)
+        beta = new
+    return 1.0 / beta, moments(beta)[0]
+
+
 def confidence_temperature(
     logits: Tensor,
     confidence: float,
