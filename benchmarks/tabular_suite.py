@@ -384,6 +384,12 @@ def main(argv: list[str] | None = None) -> None:
     bad = set(contestants) - set(tc.CONTESTANTS)
     if bad:
         sys.exit(f"unknown contestants {sorted(bad)}; choose from {list(tc.CONTESTANTS)}")
+    summary = Path(args.out).with_suffix(".json")  # the summary written beside --out
+    if summary.resolve() in {Path(p).resolve() for p in [args.cache, *args.read_cache]}:
+        sys.exit(
+            f"--out {args.out} would write its summary over the cache {summary}; "
+            "give --out another name."
+        )
     cache = run(args, tables, contestants + conformal)
     key = functools.partial(cache_key, threads=args.threads, quick=args.quick)
     find = tcache.lookup(cache, key)  # an entry of older code when the current code has none
@@ -394,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     from headkit.io import atomic_write_text
 
     atomic_write_text(args.out, text)
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps(results, indent=1))
+    atomic_write_text(summary, json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
