@@ -157,13 +157,20 @@ def test_a_three_member_table_fit_trains_packed_and_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(again.predict_proba(frame), expected)
 
 
-def test_callbacks_or_a_checkpoint_train_the_members_one_after_another(tmp_path):
+def test_callbacks_or_a_checkpoint_to_resume_train_the_members_one_after_another(tmp_path):
     frame, y = _table(200)
     params = dict(epochs=5, members=2, random_state=0)
     packed = HeadClassifier(**params).fit(frame, y)
     seq = HeadClassifier(**params).fit(frame, y, callbacks=[Callback()])
-    ck = HeadClassifier(checkpoint_dir=tmp_path / "ck", **params).fit(frame, y)
     assert "members_training" in packed.history_[0]
     assert "members_training" not in seq.history_[0]
-    assert "members_training" not in ck.history_[0]
-    np.testing.assert_array_equal(ck.predict_proba(frame), seq.predict_proba(frame))
+    # a fresh checkpoint directory (headkit train's runs) keeps the packed path, writing nothing
+    ck = HeadClassifier(checkpoint_dir=tmp_path / "ck", **params).fit(frame, y)
+    assert "members_training" in ck.history_[0]
+    assert not (tmp_path / "ck").exists()
+    np.testing.assert_array_equal(ck.predict_proba(frame), packed.predict_proba(frame))
+    # a checkpoint left by a sequential fit (here one with a callback) is resumed sequentially
+    HeadClassifier(checkpoint_dir=tmp_path / "seq", **params).fit(frame, y, callbacks=[Callback()])
+    resumed = HeadClassifier(checkpoint_dir=tmp_path / "seq", **params).fit(frame, y)
+    assert "members_training" not in resumed.history_[0]
+    np.testing.assert_array_equal(resumed.predict_proba(frame), seq.predict_proba(frame))

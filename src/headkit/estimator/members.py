@@ -112,8 +112,9 @@ def train_packed(est: Any, rows: tuple, seed: int, table: bool) -> PackedTrainer
     one pass over the data) and the trainer returned holds them in ``nets``. Packing needs
     :func:`~headkit.training.packed.packable` networks and a plain fit: dense single-label
     rows without row or class weights, no augment, solver, gradient noise, pruning, ⊥Grad,
-    torch.distributed, checkpoint or callbacks other than the progress display (the Softmax
-    Collapse detector is not run); any of those trains the members one after another.
+    torch.distributed, a checkpoint to resume or callbacks other than the progress display and
+    a fresh checkpoint writer (which then writes nothing; the Softmax Collapse detector is not
+    run); any of those trains the members one after another.
     """
     est._set_fitted(members_=resolve_members(est, table, len(rows[1]) + len(rows[3])))
     if est.members_ == 1 or not _packs(est, rows):
@@ -142,7 +143,7 @@ def _packs(est: Any, rows: tuple) -> bool:
     trainer = est._trainer
     known = (DivergenceGuard, EarlyStopping, PlainLog, ProgressBar, SoftmaxCollapseDetector)
     return (
-        all(type(cb) in known for cb in trainer.callbacks)
+        all(type(cb) in known or _fresh_checkpoint(cb) for cb in trainer.callbacks)
         and trainer.solver is None
         and trainer.augment is None
         and not trainer.gradient_noise.enabled
@@ -154,6 +155,18 @@ def _packs(est: Any, rows: tuple) -> bool:
         and not is_sparse(rows[0])
         and packable(est.model_, trainer.criterion)
     )
+
+
+def _fresh_checkpoint(callback: Any) -> bool:
+    """True for a :class:`Checkpointer` with no checkpoint to resume (a packed fit skips it).
+
+    A packed fit (at most :data:`MEMBER_ROWS` rows: seconds) writes no per-epoch checkpoint,
+    so an interrupted ``headkit train`` of a table resumes from its first epoch; a checkpoint
+    left by a fit that trained its members one after another is resumed on that path.
+    """
+    from headkit.training.checkpoint import Checkpointer
+
+    return type(callback) is Checkpointer and callback.saved_info() is None
 
 
 def train_members(est: Any, rows: tuple, seed: int, table: bool) -> HeadNet:
