@@ -351,6 +351,13 @@ class TrainingConfig:
         Range(int, 1, None),
         None,
     )
+    precision: str = setting(
+        "auto",
+        "Dtype of the default network's hidden matrix products in training (headkit.training."
+        "precision): float32, or bfloat16 (float32 accumulation, weights and loss; predictions "
+        "stay float32); auto: bfloat16 on a CPU with native bfloat16 and large steps, else float32.",
+        Choice(("auto", "float32", "bfloat16")),
+    )
     preset: str | None = setting(
         None,
         "A named recipe (headkit.estimator.presets: accurate, small, none) whose values replace "

@@ -99,6 +99,9 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
     calibrate_, monitor_, patience_, epochs_ : bool, str, int or None, int
         The ``calibrate``, ``monitor``, ``patience`` and ``epochs`` the fit used (``"auto"``
         resolved by the data: :func:`headkit.estimator.presets.automatic_settings`); saved.
+    precision_ : str
+        ``"float32"`` or ``"bfloat16"``: the training products' precision (``"auto"`` resolved
+        by :func:`headkit.training.precision.resolve_precision`); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -138,6 +141,7 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- fitting
     def _prepare(self, X: Any, callbacks: Sequence[Callback], weights: Any = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
+        self._set_fitted(precision_=steps.fit_precision(self, X, weights))
         self._set_fitted(model_=steps.build_network(self, X, weights), history_=[])
         self._trainer = Trainer(
             self.model_.to(resolve_device(self.device)),
