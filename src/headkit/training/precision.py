@@ -27,7 +27,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 MATMUL_DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
 # Multiply-adds of one forward pass through the hidden blocks (batch × Σ in·out) from which
 # "auto" takes bfloat16: below it the casts around the products cost about what they save.
-AUTO_MIN_MACS = 4_000_000
+AUTO_MIN_MACS = 16_000_000
 _CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
