@@ -28,6 +28,7 @@ def test_a_bad_precision_is_refused_in_one_sentence():
 
 
 def test_auto_is_float32_for_a_tiny_fit_even_on_a_bf16_cpu(monkeypatch):
+    monkeypatch.setattr(prec, "AUTO_BFLOAT16", True)
     monkeypatch.setattr(prec, "cpu_has_bf16", lambda: True)
     model = HeadClassifier(**FAST).fit(*_rows())
     assert model.precision_ == "float32" and model.model_.matmul_dtype is None
@@ -38,6 +39,7 @@ def test_auto_follows_the_cpu_on_a_large_fit(monkeypatch):
     X, y = _rows(64)
     big = {**FAST, "hidden_sizes": (2048, 2048), "epochs": 1, "batch_size": 64}
     assert prec.block_macs(64, 6, (2048, 2048)) >= prec.AUTO_MIN_MACS
+    monkeypatch.setattr(prec, "AUTO_BFLOAT16", True)
     monkeypatch.setattr(prec, "cpu_has_bf16", lambda: False)
     assert HeadClassifier(**big).fit(X, y).precision_ == "float32"
     monkeypatch.setattr(prec, "cpu_has_bf16", lambda: True)
