@@ -69,3 +69,9 @@ def test_float32_is_the_plain_fit():
     low = HeadClassifier(precision="bfloat16", random_state=0, **FAST).fit(X, y)
     assert plain.precision_ == "float32" and plain.model_.matmul_dtype is None
     assert not np.array_equal(plain.predict_proba(X), low.predict_proba(X))
+
+
+def test_bfloat16_on_a_network_without_the_fused_loss_reports_float32():
+    X, y = _rows()
+    model = HeadClassifier(precision="bfloat16", loss="label_smoothing:0.1", **FAST).fit(X, y)
+    assert model.precision_ == "float32" and model.model_.matmul_dtype is None

@@ -20,7 +20,8 @@ def test_block_macs_counts_each_hidden_product():
 @pytest.mark.parametrize("given", ["float32", "bfloat16"])
 def test_an_explicit_precision_is_kept(given, monkeypatch):
     monkeypatch.setattr(prec, "cpu_has_bf16", lambda: False)
-    assert prec.resolve_precision(given, CPU, 1, fused=False) == given
+    assert prec.resolve_precision(given, CPU, 1, fused=True) == given
+    assert prec.resolve_precision(given, CPU, 1, fused=False) == "float32"  # the per-node path
 
 
 def test_auto_is_float32_while_auto_bfloat16_is_off(monkeypatch):

@@ -103,15 +103,18 @@ def resolve_precision(precision: str, device: torch.device, macs: int, fused: bo
     Parameters
     ----------
     precision : {"auto", "float32", "bfloat16"}
-        The setting; an explicit value is kept.
+        The setting; an explicit value is kept where the fit is ``fused``.
     device : torch.device
         The fit's device.
     macs : int
         :func:`block_macs` of one training step.
     fused : bool
         The network is the kind whose loss is one fused node (Dense-ReLU-Dropout blocks, a
-        linear head, plain cross-entropy): the only kind ``precision`` changes.
+        linear head, plain cross-entropy): the only kind ``precision`` changes; any other
+        fit runs, and reports, float32.
     """
+    if not fused:  # the per-node path runs in the input's dtype: say so
+        return "float32"
     if precision != "auto":
         return precision
     fast = AUTO_BFLOAT16 and device.type == "cpu" and cpu_has_bf16()
