@@ -386,6 +386,9 @@ def section_keras(args: argparse.Namespace) -> list[str]:
     }
     if not args.keras_batch32:  # minutes per seed on a slow host: keeps the section under 5 min
         contestants.pop("Keras 3, torch backend, Adam, batch 32 (Keras's default)")
+    if args.keras_only:  # headkit (both precisions) against Keras at batch 128 alone
+        for name in list(contestants)[3:]:
+            contestants.pop(name, None)
     return race.table(contestants, args.seeds[:5], probes.machine_line())
 
 
@@ -423,6 +426,11 @@ def main() -> None:
         dest="keras_batch32",
         action="store_false",
         help="keras section: leave out Keras at batch 32 (the slowest contestant)",
+    )
+    parser.add_argument(
+        "--keras-only",
+        action="store_true",
+        help="keras section: only headkit and Keras at batch 128 (fits a time limit on a busy host)",
     )
     args = parser.parse_args()
     args.seeds = list(range(1 if args.quick else args.seeds))
