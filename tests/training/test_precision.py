@@ -58,5 +58,5 @@ def test_fused_kind_is_the_default_network_with_plain_cross_entropy():
                 {"dropout": "multisample:k=2"}, {"residual": True}):  # fmt: skip
         assert not prec.fused_kind(plain.replace(**net), _params(), weighted=False)
     for fit in ({"loss": "label_smoothing:0.1"}, {"augment": "mixup:alpha=0.2"},
-                {"class_weight": "balanced"}, {"teacher": "run"}):  # fmt: skip
+                {"class_weight": "balanced"}, {"teacher": "run"}, {"members": 2}):  # fmt: skip
         assert not prec.fused_kind(plain, _params(**fit), weighted=False)

@@ -96,12 +96,9 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
         ``"small"`` for a table or fewer than 2,000 rows (``"small:smoothing=0"`` where a class
         is rare; :func:`headkit.estimator.presets.automatic_preset`); saved.
-    calibrate_, monitor_, patience_, epochs_ : bool, str, int or None, int
-        The ``calibrate``, ``monitor``, ``patience`` and ``epochs`` the fit used (``"auto"``
-        resolved by the data: :func:`headkit.estimator.presets.automatic_settings`); saved.
-    precision_ : str
-        ``"float32"`` or ``"bfloat16"``: the training products' precision (``"auto"`` resolved
-        by :func:`headkit.training.precision.resolve_precision`); saved.
+    calibrate_, monitor_, patience_, epochs_, precision_ : bool, str, int or None, int, str
+        The ``calibrate``, ``monitor``, ``patience``, ``epochs`` and ``precision`` the fit used
+        (``"auto"`` resolved: presets.automatic_settings, precision.resolve_precision); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)

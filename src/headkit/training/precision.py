@@ -69,7 +69,7 @@ def fused_kind(config: Any, params: dict[str, Any], weighted: bool) -> bool:
     :meth:`headkit.nn.HeadNet.training_loss` takes the fused node for Dense-ReLU-Dropout
     blocks (no norm, skip, gated block or layer drop), a linear head and plain cross-entropy;
     a teacher, class or sample weights, augmentation or DP-SGD change the loss and keep the
-    per-node path.
+    per-node path, and several members may train packed (:mod:`headkit.training.packed`).
 
     Parameters
     ----------
@@ -93,6 +93,7 @@ def fused_kind(config: Any, params: dict[str, Any], weighted: bool) -> bool:
         and params["class_weight"] is None
         and params["augment"] == "none"
         and params["privacy"] == "none"
+        and params["members"] in (1, "auto")  # K > 1 may train packed (its own loss)
         and not weighted
     )
 
