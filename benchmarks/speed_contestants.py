@@ -239,4 +239,28 @@ def table(
             f"| {name} | {len(clocks[0].accuracies)} | {hit:.2f} | {per_seed} | {reached} | "
             f"{np.mean(finals):.3f} ({min(finals):.3f}) | {whole:.2f} | {ratio} |"
         )
+    return lines + _against_other_headkit(rows)
+
+
+def _against_other_headkit(rows: list) -> list[str]:
+    """A line per further headkit contestant: every other contestant's ratio to its whole fit."""
+    lines = []
+    for name, clocks, _ in rows[1:]:
+        if clocks is None or not name.startswith("headkit"):
+            continue
+        whole = float(np.median([c.finished for c in clocks]))
+        ratios = []
+        for other, theirs, _ in rows[1:]:
+            hits = [c.hit for c in theirs or [] if c.hit is not None]
+            if other.startswith("headkit") or not hits or len(hits) < len(theirs):
+                continue
+            per_seed = [c.hit / mine.finished for c, mine in zip(theirs, clocks, strict=True)]
+            ratios.append(
+                f"{other}: {float(np.median(hits)) / whole:.1f}× "
+                f"(per seed {min(per_seed):.1f}–{max(per_seed):.1f}×)"
+            )
+        lines += [
+            "",
+            f"Against *{name}* (whole fit median {whole:.2f} s): " + "; ".join(ratios) + ".",
+        ]
     return lines

@@ -93,14 +93,22 @@ class StepFloor:
         return self.flops / self.peak_rate
 
 
-def step_floor(widths: list[int], rows: int, repeats: int = 30) -> StepFloor:
-    """Time the GEMMs of one forward+backward step of ``widths`` (features, hidden..., classes)."""
+def step_floor(
+    widths: list[int], rows: int, repeats: int = 30, hidden_dtype: torch.dtype = torch.float32
+) -> StepFloor:
+    """Time the GEMMs of one forward+backward step of ``widths`` (features, hidden..., classes).
+
+    ``hidden_dtype``: the dtype of the hidden blocks' products (``torch.bfloat16`` for a fit
+    with ``precision="bfloat16"``); the head's products stay float32, as in that fit.
+    """
     g = torch.Generator().manual_seed(0)
     mats = []
-    for fan_in, fan_out in itertools.pairwise(widths):
-        x = torch.randn(rows, fan_in, generator=g)
-        w = torch.randn(fan_out, fan_in, generator=g)
-        dy = torch.randn(rows, fan_out, generator=g)
+    pairs = list(itertools.pairwise(widths))
+    for layer, (fan_in, fan_out) in enumerate(pairs):
+        dtype = hidden_dtype if layer < len(pairs) - 1 else torch.float32
+        x = torch.randn(rows, fan_in, generator=g).to(dtype)
+        w = torch.randn(fan_out, fan_in, generator=g).to(dtype)
+        dy = torch.randn(rows, fan_out, generator=g).to(dtype)
         mats.append((x, w, dy))
 
     def products() -> None:

@@ -25,6 +25,7 @@ ran without being descheduled) and as a ratio to the GEMM floor measured in the 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from pathlib import Path
@@ -215,29 +216,33 @@ def section_step(args: argparse.Namespace) -> list[str]:
         "## Per-step time vs the GEMM floor",
         "",
         "`HeadClassifier(hidden_sizes=(256, 256), dropout=0.2)` (other parameters default) on "
-        "MNIST-1D, seed 0. *GEMM floor* = the step's nine matrix products (forward, grad input, "
-        "grad weight of 40→256→256→10) timed back to back, best of 30; *FLOP floor* = its FLOPs "
-        "/ the rate of a 1024² product measured at the same moment. Step = 10th percentile of "
+        "MNIST-1D, seed 0, at each `precision`. *GEMM floor* = the step's nine matrix products "
+        "(forward, grad input, grad weight of 40→256→256→10) timed back to back, best of 30, in "
+        "the fit's precision (bfloat16: the two hidden layers' products on bfloat16 operands, "
+        "the head's in float32, as the fit runs them); *FLOP floor* = its FLOPs / the rate of a "
+        "float32 1024² product measured at the same moment. Step = 10th percentile of "
         "the fit's step durations; *CPU* columns use this thread's CPU time (at 1 thread the whole "
         f"step; robust to other processes). Machine: {probes.machine_line()}.",
         "",
-        "| threads | batch | step p10 (ms) | step median (ms) | GEMM floor (ms) | FLOP floor (ms) | "
-        "step / GEMM floor | CPU step (ms) | CPU GEMM floor (ms) | CPU ratio | "
+        "| threads | precision | batch | step p10 (ms) | step median (ms) | GEMM floor (ms) | "
+        "FLOP floor (ms) | step / GEMM floor | CPU step (ms) | CPU GEMM floor (ms) | CPU ratio | "
         "1024² GEMM (GFLOP/s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     params = {**FIXED_NET, "epochs": 2 if args.quick else 30}
     from headkit.config import batch_rows
 
     batch = batch_rows(HeadClassifier().resolved_params()["batch_size"], len(data[0]))
-    for threads in (1, 2):
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+    for threads, precision in itertools.product((1, 2), dtypes):
         torch.set_num_threads(threads)
-        floor = probes.step_floor([40, 256, 256, 10], batch)
-        run = fit_once(data, 0, threads, **params)
+        floor = probes.step_floor([40, 256, 256, 10], batch, hidden_dtype=dtypes[precision])
+        run = fit_once(data, 0, threads, precision=precision, **params)
         ms = (run["p10"], run["median_step"], floor.gemm_seconds, floor.flop_seconds)
         add_row(
             lines,
             threads,
+            precision,
             batch,
             *(f"{1e3 * v:.3f}" for v in ms),
             f"{run['p10'] / floor.gemm_seconds:.2f}×",
@@ -361,6 +366,11 @@ def section_keras(args: argparse.Namespace) -> list[str]:
         "headkit HeadClassifier(hidden_sizes=(256, 256), dropout=0.2), whole fit": (
             lambda s: race.run_headkit(X, y, Xt, yt, quick, s, threads=2, **FIXED_NET)
         ),
+        "headkit, the same with precision='bfloat16', whole fit": (
+            lambda s: race.run_headkit(
+                X, y, Xt, yt, quick, s, threads=2, precision="bfloat16", **FIXED_NET
+            )
+        ),
         "Keras 3, torch backend, Adam, batch 128": (
             lambda s: race.run_keras(X, y, Xt, yt, quick or 60, s, batch_size=128)
         ),
@@ -376,6 +386,9 @@ def section_keras(args: argparse.Namespace) -> list[str]:
     }
     if not args.keras_batch32:  # minutes per seed on a slow host: keeps the section under 5 min
         contestants.pop("Keras 3, torch backend, Adam, batch 32 (Keras's default)")
+    if args.keras_only:  # headkit (both precisions) against Keras at batch 128 alone
+        for name in list(contestants)[3:]:
+            contestants.pop(name, None)
     return race.table(contestants, args.seeds[:5], probes.machine_line())
 
 
@@ -413,6 +426,11 @@ def main() -> None:
         dest="keras_batch32",
         action="store_false",
         help="keras section: leave out Keras at batch 32 (the slowest contestant)",
+    )
+    parser.add_argument(
+        "--keras-only",
+        action="store_true",
+        help="keras section: only headkit and Keras at batch 128 (fits a time limit on a busy host)",
     )
     args = parser.parse_args()
     args.seeds = list(range(1 if args.quick else args.seeds))

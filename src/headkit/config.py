@@ -351,6 +351,13 @@ class TrainingConfig:
         Range(int, 1, None),
         None,
     )
+    precision: str = setting(
+        "auto",
+        "Dtype of the default network's hidden matrix products in training: float32, or "
+        "bfloat16 (float32 accumulation, weights and loss; predictions stay float32); auto: "
+        "float32 for now (bfloat16 missed its accuracy bar; headkit.training.precision).",
+        Choice(("auto", "float32", "bfloat16")),
+    )
     preset: str | None = setting(
         None,
         "A named recipe (headkit.estimator.presets: accurate, small, none) whose values replace "

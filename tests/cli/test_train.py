@@ -150,7 +150,11 @@ def test_calibrate_and_patience_flags_and_their_auto(tmp_path, flags, resolved):
                     "--hidden-sizes", "4", "--out", tmp_path / "r", "-q", *flags)  # fmt: skip
     assert result.exit_code == 0, result.output
     meta = json.loads((tmp_path / "r" / "config.json").read_text())["metadata"]
-    assert meta["resolved"] == {**resolved, "epochs": 2}  # --epochs 2 stands
+    assert meta["resolved"] == {
+        **resolved,
+        "epochs": 2,
+        "precision": "float32",
+    }  # --epochs 2 stands
     given = {"--no-calibrate": False, "--calibrate": True}
     assert meta["training"]["calibrate"] == next((given[f] for f in flags if f in given), "auto")
     assert invoke("train", "--data", tmp_path / "d.csv", "--target", "y", "--patience",

@@ -198,10 +198,11 @@ def test_auto_calibrates_tables_and_small_data_but_not_large_arrays(tmp_path):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())["metadata"]
     assert saved["resolved"] == {
         "calibrate": True, "monitor": "val_calibrated_loss", "patience": HONEST_PATIENCE,
-        "epochs": 2, "members": 3,
+        "epochs": 2, "members": 3, "precision": "float32",
     }  # fmt: skip
     back = HeadClassifier.load(tmp_path / "run")
-    found = (back.calibrate_, back.monitor_, back.patience_, back.epochs_, back.members_)
+    found = (back.calibrate_, back.monitor_, back.patience_, back.epochs_, back.members_,
+             back.precision_)  # fmt: skip
     assert found == tuple(saved["resolved"].values())
     assert back.training_config().patience == HONEST_PATIENCE
     assert back.get_params() == table.get_params()

@@ -317,6 +317,7 @@ def info(run: Annotated[Path, typer.Argument(help="Run or model directory.")]) -
         "monitor",
         "patience",
         "members",
+        "precision",
         "solver",
         "augment",
         "random_state",

@@ -96,9 +96,9 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
         The preset the fit used: ``preset``, or with ``preset=None`` and calibration on
         ``"small"`` for a table or fewer than 2,000 rows (``"small:smoothing=0"`` where a class
         is rare; :func:`headkit.estimator.presets.automatic_preset`); saved.
-    calibrate_, monitor_, patience_, epochs_ : bool, str, int or None, int
-        The ``calibrate``, ``monitor``, ``patience`` and ``epochs`` the fit used (``"auto"``
-        resolved by the data: :func:`headkit.estimator.presets.automatic_settings`); saved.
+    calibrate_, monitor_, patience_, epochs_, precision_ : bool, str, int or None, int, str
+        The ``calibrate``, ``monitor``, ``patience``, ``epochs`` and ``precision`` the fit used
+        (``"auto"`` resolved: presets.automatic_settings, precision.resolve_precision); saved.
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (scikit-learn's convention)
@@ -138,6 +138,7 @@ class HeadClassifier(StructureMixin, ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------- fitting
     def _prepare(self, X: Any, callbacks: Sequence[Callback], weights: Any = None) -> None:
         """Build ``model_`` and its trainer for data of this shape (inside a seeded context)."""
+        self._set_fitted(precision_=steps.fit_precision(self, X, weights))
         self._set_fitted(model_=steps.build_network(self, X, weights), history_=[])
         self._trainer = Trainer(
             self.model_.to(resolve_device(self.device)),

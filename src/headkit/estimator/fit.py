@@ -33,6 +33,7 @@ from headkit.training import Callback, Checkpointer, resolve_device
 from headkit.training.calibration import calibrate_network
 from headkit.training.checkpoint import fit_fingerprint
 from headkit.training.memory import check_training_memory, explain_allocation_failure
+from headkit.training.precision import MATMUL_DTYPES, block_macs, fused_kind, resolve_precision
 from headkit.training.privacy import check_private_fit, privacy_attributes
 
 
@@ -168,7 +169,18 @@ def build_network(est: Any, X: Any, weights: np.ndarray | None) -> HeadNet:
     if est.standardize and getattr(est, "preprocessor_", None) is None:
         mean, scale = standardization(X, weights)
         net.set_standardization(torch.as_tensor(mean), torch.as_tensor(scale))
+    net.matmul_dtype = MATMUL_DTYPES[getattr(est, "precision_", "float32")]
     return net
+
+
+def fit_precision(est: Any, X: Any, weights: np.ndarray | None) -> str:
+    """Return ``precision_`` of a fit on rows X (:func:`headkit.training.precision.resolve_precision`)."""
+    from headkit.config import batch_rows
+
+    config, params = est.network_config(X.shape[1], len(est.classes_)), est.resolved_params()
+    macs = block_macs(batch_rows(params["batch_size"], X.shape[0]), X.shape[1], config.hidden_sizes)
+    fused = fused_kind(config, params, weights is not None)
+    return resolve_precision(est.precision, resolve_device(est.device), macs, fused)
 
 
 def standardization(X: Any, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -165,7 +165,7 @@ def automatic_preset(
 
 # Settings whose "auto" depends on the data a fit sees (not on a preset): the fitted estimator
 # keeps the value used as ``<name>_`` and saves it under config.json's metadata "resolved".
-DATA_AUTO = ("calibrate", "monitor", "patience", "epochs", "members")
+DATA_AUTO = ("calibrate", "monitor", "patience", "epochs", "members", "precision")
 HONEST_MONITOR = "val_calibrated_loss"  # epoch chosen by its loss after its best temperature
 HONEST_PATIENCE = 16  # epochs without a better calibrated validation loss before stopping
 # The honest recipe's schedule holds at most this many steps (fewer epochs on a large table: the

@@ -21,6 +21,7 @@ from headkit.estimator.presets import DATA_AUTO
 from headkit.evaluation.conformal_scores import ConformalScores
 from headkit.evaluation.ood import MahalanobisDetector
 from headkit.exceptions import ModelFileError
+from headkit.training.precision import MATMUL_DTYPES
 
 if TYPE_CHECKING:
     from headkit.estimator.classifier import HeadClassifier
@@ -115,6 +116,7 @@ def restored_attributes(model: HeadNet, meta: dict[str, Any], path: Path) -> dic
         "privacy_": meta.get("privacy"),
         "epsilon_": (meta.get("privacy") or {}).get("epsilon"),
         "preset_": meta.get("preset"),
+        "precision_": (meta.get("resolved") or {}).get("precision", "float32"),  # older: float32
         "preprocessor_": preprocessor,
         "nested_width_": (meta.get("nested") or {}).get("width"),
         "nested_curve_": (meta.get("nested") or {}).get("curve"),
@@ -188,6 +190,7 @@ def load_estimator(cls: type[HeadClassifier], path: str | Path, device: str) -> 
     estimator._set_fitted(
         **{f"{name}_": value for name, value in _data_auto(estimator, meta).items()}
     )
+    model.matmul_dtype = MATMUL_DTYPES[estimator.precision_]  # partial_fit continues alike
     training = estimator.training_config().replace(device=device)
     estimator._trainer = Trainer(model, training, model.config.n_classes)
     return estimator

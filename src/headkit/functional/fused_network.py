@@ -29,35 +29,46 @@ _MEAN = 1  # torch's Reduction::Mean, as nll_loss_forward / nll_loss_backward ta
 
 class _DenseCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, target, ignore_index, rates, *params):  # type: ignore[override]
+    def forward(ctx, x, target, ignore_index, rates, low, *params):  # type: ignore[override]
         *blocks, head_w, head_b = params
-        acts, scales = [x], []
+        acts, ins, lows, scales = [x], [], [], []
         h = x
         for (w, b), p in zip(zip(blocks[::2], blocks[1::2], strict=True), rates, strict=True):
             keep, scale = None, 1.0
             if p > 0.0:
                 keep, prob = unit_keep_mask((h.shape[0], w.shape[0]), p, h.device, h.dtype)
                 scale = 1.0 / prob
-            h = torch.addmm(b, h, w.t(), beta=scale, alpha=scale)
+            with one_thread(h.numel()):  # the product's copies (the same tensors without low)
+                a, w, b = (h, w, b) if low is None else (h.to(low), w.to(low), b.to(low))
+            h = torch.addmm(b, a, w.t(), beta=scale, alpha=scale)
             with one_thread(h.numel()):
+                h = h.to(x.dtype)  # the elementwise passes in x's dtype
                 h.clamp_min_(0.0)
                 if keep is not None:
                     h.mul_(keep)
             acts.append(h)
+            ins.append(a)
+            lows.append(w)
             scales.append(scale)
         logits = torch.addmm(head_b, h, head_w.t())
         log_probs = torch._log_softmax(logits, 1, False)
         loss, total = torch.ops.aten.nll_loss_forward(log_probs, target, None, _MEAN, ignore_index)
-        ctx.save_for_backward(target, log_probs, total, *acts, *params)
-        ctx.scales, ctx.ignore_index, ctx.n_acts = scales, ignore_index, len(acts)
+        ctx.save_for_backward(target, log_probs, total, *acts, *ins, *lows, *params)
+        ctx.scales, ctx.ignore_index, ctx.n_blocks = scales, ignore_index, len(scales)
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):  # type: ignore[override]
         target, log_probs, total, *rest = ctx.saved_tensors
-        acts, params = rest[: ctx.n_acts], rest[ctx.n_acts :]
-        *blocks, head_w, _ = params
+        n = ctx.n_blocks
+        acts, ins, lows, params = (
+            rest[: n + 1],
+            rest[n + 1 : 2 * n + 1],
+            rest[2 * n + 1 : 3 * n + 1],
+            rest[3 * n + 1 :],
+        )
+        head_w = params[-2]
         g_logits = torch.ops.aten.nll_loss_backward(
             grad_loss, log_probs, target, None, _MEAN, ctx.ignore_index, total
         )
@@ -67,19 +78,22 @@ class _DenseCrossEntropy(torch.autograd.Function):
         grads[-1] = g_logits.sum(0)
         g = g_logits.mm(head_w)  # this function's own buffer: the passes below run in place
         needs_x = ctx.needs_input_grad[0]
-        for layer in range(len(blocks) // 2 - 1, -1, -1):
-            w, s, below = blocks[2 * layer], ctx.scales[layer], acts[layer]
+        for layer in range(n - 1, -1, -1):
+            w, s, below, master = lows[layer], ctx.scales[layer], ins[layer], params[2 * layer]
             with one_thread(g.numel()):
                 # grad where the block's output is positive (kept and past the ReLU), else 0
                 torch.ops.aten.threshold_backward.grad_input(g, acts[layer + 1], 0.0, grad_input=g)
                 gb = g.sum(0)
-            grads[2 * layer] = torch.addmm(w, g.t(), below, beta=0.0, alpha=s)
+                gl = g.to(w.dtype)  # the product's copy (g itself without low)
+            grads[2 * layer] = torch.addmm(w, gl.t(), below, beta=0.0, alpha=s).to(master.dtype)
             grads[2 * layer + 1] = gb.mul_(s) if s != 1.0 else gb
             if layer > 0 or needs_x:
                 # beta=0 ignores the first argument: ``below`` only fixes the output's shape
-                g = torch.addmm(below, g, w, beta=0.0, alpha=s)
+                g = torch.addmm(below, gl, w, beta=0.0, alpha=s)
+                with one_thread(g.numel()):
+                    g = g.to(g_logits.dtype)
         gx = g if needs_x else None
-        return (gx, None, None, None, *grads)
+        return (gx, None, None, None, None, *grads)
 
 
 def dense_cross_entropy(
@@ -91,6 +105,7 @@ def dense_cross_entropy(
     head_bias: Tensor,
     rates: Sequence[float],
     ignore_index: int = -100,
+    matmul_dtype: torch.dtype | None = None,
 ) -> Tensor:
     """Mean softmax cross-entropy of a ReLU network with inverted dropout, as one autograd node.
 
@@ -117,6 +132,14 @@ def dense_cross_entropy(
         Drop probability of each hidden layer's output, in [0, 1).
     ignore_index : int
         Target value to skip.
+    matmul_dtype : torch.dtype, optional
+        Dtype of the hidden blocks' products (``torch.bfloat16``: mixed precision, as
+        ``torch.autocast`` runs a linear layer). The blocks take copies of ``x``, their weights
+        and biases in it and keep their outputs and the gradients flowing down the blocks in
+        it (ReLU and the {0, 1} dropout masks are exact there); the products accumulate in
+        float32, the head's product, the softmax and the loss run in ``x``'s dtype, and every
+        gradient is returned in its parameter's dtype. ``None`` (or ``x``'s dtype): every
+        product in ``x``'s dtype.
 
     Returns
     -------
@@ -135,7 +158,10 @@ def dense_cross_entropy(
         )
     for p in rates:
         check_rate(p)
+    if matmul_dtype is not None and not matmul_dtype.is_floating_point:
+        raise ValueError(f"matmul_dtype must be a floating-point dtype; got {matmul_dtype}.")
+    low = None if matmul_dtype in (None, x.dtype) else matmul_dtype
     params = [t for pair in zip(weights, biases, strict=True) for t in pair]
     return _DenseCrossEntropy.apply(
-        x, target, ignore_index, tuple(rates), *params, head_weight, head_bias
+        x, target, ignore_index, tuple(rates), low, *params, head_weight, head_bias
     )

@@ -54,6 +54,9 @@ class HeadNet(nn.Module):
     multi-sample dropout, (k, N, n_classes).
     """
 
+    # dtype of the fused training loss's hidden products (headkit.training.precision); None: x's
+    matmul_dtype: torch.dtype | None = None
+
     def __init__(
         self,
         config: NetworkConfig | None = None,
@@ -157,8 +160,9 @@ class HeadNet(nn.Module):
         if layers is None:
             return None
         weights, biases, rates = layers
+        w, b, low = head.weight, head.bias, self.matmul_dtype
         return dense_cross_entropy(
-            x, target, weights, biases, head.weight, head.bias, rates, criterion.ignore_index
+            x, target, weights, biases, w, b, rates, criterion.ignore_index, low
         )
 
     def probabilities(self, logits: Tensor, temperature: float | Tensor | None = None) -> Tensor:
