@@ -149,6 +149,7 @@ def test_a_three_member_table_fit_trains_packed_and_saves_and_loads(tmp_path):
     model = HeadClassifier(members=3, random_state=0).fit(frame, y)
     assert model.members_ == 3 and model.model_.config.hidden_sizes == (384, 384)
     assert "members_training" in model.history_[0]  # the packed path
+    assert "softmax_collapse" in model.history_[0]  # the detector watches member 0
     assert model.score(frame, y) > 0.9
     expected = model.predict_proba(frame)
     loaded = HeadClassifier.load(model.save(tmp_path / "run"))

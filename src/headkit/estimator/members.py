@@ -113,22 +113,24 @@ def train_packed(est: Any, rows: tuple, seed: int, table: bool) -> PackedTrainer
     :func:`~headkit.training.packed.packable` networks and a plain fit: dense single-label
     rows without row or class weights, no augment, solver, gradient noise, pruning, ⊥Grad,
     torch.distributed, a checkpoint to resume or callbacks other than the progress display and
-    a fresh checkpoint writer (which then writes nothing; the Softmax Collapse detector is not
-    run); any of those trains the members one after another.
+    a fresh checkpoint writer (which then writes nothing; the Softmax Collapse detector watches
+    member 0, as on the sequential path); any of those trains the members one after another.
     """
     est._set_fitted(members_=resolve_members(est, table, len(rows[1]) + len(rows[3])))
     if est.members_ == 1 or not _packs(est, rows):
         return None
     from headkit.estimator import fit as steps
     from headkit.inference.forward import seeded
-    from headkit.training import PlainLog, ProgressBar, resolve_device
+    from headkit.training import PlainLog, ProgressBar, SoftmaxCollapseDetector, resolve_device
 
     nets, device = [est.model_], resolve_device(est.device)
     for k in range(1, est.members_):
         with seeded(member_seed(seed, k), device):
             nets.append(steps.build_network(est, rows[0], rows[4]).to(device))
-    shown = [cb for cb in est._trainer.callbacks if isinstance(cb, (PlainLog, ProgressBar))]
-    trainer = PackedTrainer(nets, est._trainer.config, est._trainer.criterion, shown)
+    callbacks = est._trainer.callbacks
+    shown = [cb for cb in callbacks if isinstance(cb, (PlainLog, ProgressBar))]
+    watch = [cb for cb in callbacks if isinstance(cb, SoftmaxCollapseDetector)]
+    trainer = PackedTrainer(nets, est._trainer.config, est._trainer.criterion, shown, watch)
     data = steps.trainer_rows(est, rows)
     trainer.fit(data["X"], data["y"], data["X_val"], data["y_val"])
     return trainer

@@ -60,6 +60,27 @@ class _Member:
                 view.copy_(state[name])
 
 
+class _FirstMember(nn.Module):
+    """Member 0 of a :class:`PackedNet` as a network of its own: logits (N, C) from x (N, F)."""
+
+    def __init__(self, packed: PackedNet) -> None:
+        super().__init__()
+        self.packed = packed
+        self.index = torch.zeros(1, dtype=torch.long, device=packed.first_weight.device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.packed(x, self.index)[0]
+
+
+class _FirstMemberView:
+    """What a per-epoch callback reads of a trainer, for member 0 (its model, history, config)."""
+
+    def __init__(self, trainer: PackedTrainer) -> None:
+        self.model = _FirstMember(trainer.model)
+        self.device, self.config = trainer.device, trainer.config
+        self.history = trainer.members[0].history
+
+
 class PackedTrainer:
     """Train K :func:`packable` networks together; each member keeps the sequential rules.
 
@@ -75,6 +96,10 @@ class PackedTrainer:
         A :class:`~headkit.nn.losses.CrossEntropyLoss` (a mean over rows).
     callbacks : sequence of Callback
         Observers of the whole fit (progress), shown the members' mean record per epoch.
+    first_member_callbacks : sequence of Callback
+        Watchers of member 0 (the Softmax Collapse detector), shown its network, history and
+        record after each epoch it trains, as the sequential path shows them member 0's; a
+        column they add to its record is copied into the mean record.
 
     Attributes
     ----------
@@ -98,8 +123,10 @@ class PackedTrainer:
         config: TrainingConfig,
         criterion: nn.Module,
         callbacks: Sequence[Callback] = (),
+        first_member_callbacks: Sequence[Callback] = (),
     ) -> None:
         self.nets, self.config, self.criterion = list(nets), config, criterion
+        self.first_member_callbacks = list(first_member_callbacks)
         self.device = resolve_device(config.device)
         self.model = PackedNet(self.nets).to(self.device)
         self.members = [_Member(self.model, k) for k in range(len(self.nets))]
@@ -220,10 +247,18 @@ class PackedTrainer:
             record = EpochRecord(self.epoch, train_loss, val_loss, val_acc, lr, seconds, extra)
             member.epoch = self.epoch
             member.history.append(record)
+            if member.k == 0:
+                for cb in self.first_member_callbacks:
+                    cb.on_epoch_end(_FirstMemberView(self), record)  # type: ignore[arg-type]
             self.early[member.k].on_epoch_end(member, record)  # type: ignore[arg-type]
             if member.stop:  # patience ran out: it keeps the weights it has now (or its best)
                 member.final = {n: v.detach().clone() for n, v in member.state_dict().items()}
         mean = _mean_record(self.epoch, train_loss, scores, lr, seconds)
+        first = self.members[0].history[-1] if self.members[0] in training else None
+        for cb in self.first_member_callbacks if first is not None else ():
+            column = getattr(cb, "column", None)
+            if column in first.extra:
+                mean.extra[column] = first.extra[column]
         mean.extra["members_training"] = len(training)
         self.history.append(mean)
         for cb in self.callbacks:
