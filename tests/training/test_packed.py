@@ -103,6 +103,28 @@ def test_batched_best_temperatures_equal_the_one_member_search(classes):
         assert math.isclose(float(nlls[k]), nll, rel_tol=1e-6)
 
 
+def test_a_member_at_its_minimum_stays_there_while_the_others_search(monkeypatch):
+    # A member whose Newton step is β itself (its bracket's new end) must count as converged:
+    # taken for a step out of the bracket it was bisected away and searched again (37-48
+    # passes over the logits per call instead of about 10 on the development tables).
+    passes = []
+    logsumexp = torch.logsumexp
+    monkeypatch.setattr(torch, "logsumexp", lambda *a, **k: passes.append(1) or logsumexp(*a, **k))
+    most = 0
+    for seed in range(20):
+        torch.manual_seed(seed)
+        y = torch.randint(0, 3, (300,))
+        logits = torch.randn(3, 300, 3) + 2.0 * torch.nn.functional.one_hot(y, 3)
+        logits *= torch.tensor([0.7, 1.0, 1.6])[:, None, None]
+        passes.clear()
+        temperatures, _ = best_temperatures(logits, y)
+        most = max(most, len(passes))
+        for k in range(3):
+            t, _ = best_temperature(logits[k], y)
+            assert math.isclose(float(temperatures[k]), t, rel_tol=1e-5)
+    assert most <= 15
+
+
 def _rows(n, seed):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n, 4, generator=g)

@@ -140,9 +140,10 @@ def best_temperatures(
         rising = slope > 0
         high, low = torch.where(rising, beta, high), torch.where(rising, low, beta)
         step = beta - slope / curvature
-        inside = (step > low) & (step < high) & (curvature > 0)
+        # ">=": at the minimum the step is β itself, which is also the bracket's new end
+        inside = (step >= low) & (step <= high) & (curvature > 0)
         new = torch.where(done, beta, torch.where(inside, step, 0.5 * (low + high)))
-        done = done | ((new - beta).abs() <= 1e-12 * beta)
+        done = done | (inside & ((new - beta).abs() <= 1e-12 * beta))
         beta = new
     return 1.0 / beta, moments(beta)[0]
 
