@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -7,6 +6,7 @@ from headkit import HeadClassifier
 from headkit.estimator.members import AUTO_MEMBERS, MEMBER_ROWS, merge_networks
 from headkit.exceptions import ConfigError
 from headkit.nn import HeadNet
+from tests.small_table import xor_table
 
 
 def test_the_merged_network_computes_the_mean_of_the_members_logits():
@@ -22,18 +22,11 @@ def test_the_merged_network_computes_the_mean_of_the_members_logits():
         torch.testing.assert_close(merged(x), mean, rtol=1e-5, atol=1e-5)
 
 
-def _table(n_rows, seed=0):
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"a": rng.normal(size=n_rows), "b": rng.choice(list("xyz"), n_rows)})
-    y = ((frame["a"] > 0) ^ (frame["b"] == "x")).to_numpy().astype(int)
-    return frame, y
-
-
 def test_auto_members_on_a_table_save_load_and_export_as_one_network(tmp_path):
     from headkit.export.onnx import export_onnx
     from headkit.inference.saved_model import SavedModel
 
-    frame, y = _table(300)
+    frame, y = xor_table(300)
     model = HeadClassifier(epochs=20, random_state=0).fit(frame, y)
     assert model.members_ == AUTO_MEMBERS
     assert model.model_.config.hidden_sizes == (128 * AUTO_MEMBERS, 128 * AUTO_MEMBERS)
@@ -67,12 +60,12 @@ def test_auto_is_one_member_on_numeric_arrays_and_big_tables():
     y = (X[:, 0] > 0).astype(int)
     assert HeadClassifier(epochs=1, random_state=0).fit(X, y).members_ == 1  # small, not a table
     assert HeadClassifier(epochs=1, members=2, random_state=0).fit(X, y).members_ == 2
-    frame, y = _table(MEMBER_ROWS + 1)
+    frame, y = xor_table(MEMBER_ROWS + 1)
     assert HeadClassifier(epochs=1, random_state=0).fit(frame, y).members_ == 1
 
 
 def test_members_refuse_networks_that_do_not_merge():
-    frame, y = _table(100)
+    frame, y = xor_table(100)
     with pytest.raises(ConfigError, match="members > 1 needs plain Dense blocks"):
         HeadClassifier(epochs=1, members=2, norm="layer").fit(frame, y)
     auto = HeadClassifier(epochs=1, norm="layer", random_state=0).fit(frame, y)
@@ -80,7 +73,7 @@ def test_members_refuse_networks_that_do_not_merge():
 
 
 def test_a_checkpointed_fit_of_several_members_equals_the_plain_one_and_resumes(tmp_path):
-    frame, y = _table(200)
+    frame, y = xor_table(200)
     params = dict(epochs=5, members=2, random_state=0)
     # a fresh checkpoint directory trains the members packed, as the plain fit does
     plain = HeadClassifier(**params).fit(frame, y).predict_proba(frame)

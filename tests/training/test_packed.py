@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -16,6 +15,7 @@ from headkit.training import Callback
 from headkit.training.packed import PackedTrainer
 from headkit.training.packed_net import PackedNet, member_losses, packable
 from headkit.training.stopping import calibrated_loss
+from tests.small_table import xor_table
 
 
 def _nets(k=3, dropout=0.0, dtype=torch.float64, sizes=(7, 5)):
@@ -159,15 +159,8 @@ def test_each_member_keeps_the_weights_of_the_epoch_its_own_rule_chose():
         torch.testing.assert_close(trainer.model(X_val).mean(dim=0), mean, rtol=1e-5, atol=1e-5)
 
 
-def _table(n_rows, seed=0):
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"a": rng.normal(size=n_rows), "b": rng.choice(list("xyz"), n_rows)})
-    y = ((frame["a"] > 0) ^ (frame["b"] == "x")).to_numpy().astype(int)
-    return frame, y
-
-
 def test_a_three_member_table_fit_trains_packed_and_saves_and_loads(tmp_path):
-    frame, y = _table(300)
+    frame, y = xor_table(300)
     model = HeadClassifier(members=3, random_state=0).fit(frame, y)
     assert model.members_ == 3 and model.model_.config.hidden_sizes == (384, 384)
     assert "members_training" in model.history_[0]  # the packed path
@@ -181,7 +174,7 @@ def test_a_three_member_table_fit_trains_packed_and_saves_and_loads(tmp_path):
 
 
 def test_callbacks_or_a_checkpoint_to_resume_train_the_members_one_after_another(tmp_path):
-    frame, y = _table(200)
+    frame, y = xor_table(200)
     params = dict(epochs=5, members=2, random_state=0)
     packed = HeadClassifier(**params).fit(frame, y)
     seq = HeadClassifier(**params).fit(frame, y, callbacks=[Callback()])

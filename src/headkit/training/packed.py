@@ -130,6 +130,7 @@ class PackedTrainer:
         self.device = resolve_device(config.device)
         self.model = PackedNet(self.nets).to(self.device)
         self.members = [_Member(self.model, k) for k in range(len(self.nets))]
+        self._first_view = _FirstMemberView(self)  # what member 0's watchers read
         self.early = [
             EarlyStopping(config.monitor, config.patience, config.restore_best) for _ in nets
         ]
@@ -249,7 +250,7 @@ class PackedTrainer:
             member.history.append(record)
             if member.k == 0:
                 for cb in self.first_member_callbacks:
-                    cb.on_epoch_end(_FirstMemberView(self), record)  # type: ignore[arg-type]
+                    cb.on_epoch_end(self._first_view, record)  # type: ignore[arg-type]
             self.early[member.k].on_epoch_end(member, record)  # type: ignore[arg-type]
             if member.stop:  # patience ran out: it keeps the weights it has now (or its best)
                 member.final = {n: v.detach().clone() for n, v in member.state_dict().items()}

@@ -119,4 +119,4 @@ def resolve_precision(precision: str, device: torch.device, macs: int, fused: bo
     if precision != "auto":
         return precision
     fast = AUTO_BFLOAT16 and device.type == "cpu" and cpu_has_bf16()
-    return "bfloat16" if fused and fast and macs >= AUTO_MIN_MACS else "float32"
+    return "bfloat16" if fast and macs >= AUTO_MIN_MACS else "float32"
