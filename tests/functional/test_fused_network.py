@@ -137,3 +137,43 @@ def test_weighted_or_smoothed_losses_keep_the_per_node_path():
         assert net._fused_loss(x, y, criterion) is None
     assert net._fused_loss(x, y, CrossEntropyLoss()) is not None
     assert net.eval()._fused_loss(x, y, CrossEntropyLoss()) is None  # no dropout in eval mode
+
+
+@pytest.mark.parametrize("rates", [(0.0, 0.0), (0.25, 0.5)])
+def test_graph_free_gradients_are_those_of_backward(rates):
+    from headkit.functional.fused_network import dense_cross_entropy_gradients
+
+    x, target, weights, biases, head_w, head_b = _net()
+    target[0] = -1  # an ignored row
+    params = [weights[0], biases[0], weights[1], biases[1], head_w, head_b]
+    for t in params:
+        t.requires_grad_(True)
+    torch.manual_seed(3)
+    ref = dense_cross_entropy(x, target, weights, biases, head_w, head_b, rates, -1)
+    g_ref = torch.autograd.grad(ref, params)
+    torch.manual_seed(3)  # the same masks
+    loss, grads = dense_cross_entropy_gradients(
+        x, target, weights, biases, head_w, head_b, rates, -1
+    )
+    assert not loss.requires_grad and all(not g.requires_grad for g in grads)
+    torch.testing.assert_close(loss, ref.detach())
+    for a, r, p in zip(grads, g_ref, params, strict=True):
+        assert a.shape == p.shape and a.dtype == p.dtype
+        torch.testing.assert_close(a, r)
+
+
+def test_graph_free_gradients_in_bfloat16_products_match_backward():
+    from headkit.functional.fused_network import dense_cross_entropy_gradients
+
+    x, target, weights, biases, head_w, head_b = _net(dtype=torch.float32)
+    params = [weights[0], biases[0], weights[1], biases[1], head_w, head_b]
+    for t in params:
+        t.requires_grad_(True)
+    args = (x, target, weights, biases, head_w, head_b, (0.2, 0.2), -100, torch.bfloat16)
+    torch.manual_seed(5)
+    g_ref = torch.autograd.grad(dense_cross_entropy(*args), params)
+    torch.manual_seed(5)
+    _, grads = dense_cross_entropy_gradients(*args)
+    for a, r in zip(grads, g_ref, strict=True):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, r)

@@ -203,3 +203,33 @@ def test_calibrated_loss_monitor_keeps_the_last_weights_within_the_margin(
     trainer.fit(X, y, Xv, yv)
     assert trainer.best_epoch < 12
     assert trainer.restored_epoch == (trainer.best_epoch if restored else None)
+
+
+def _fit_float64(graph_free: bool, **kw):
+    torch.manual_seed(0)
+    model = HeadNet(n_features=4, n_classes=3, hidden_sizes=(16, 8), dropout=0.2).double()
+    trainer = Trainer(model, TrainingConfig(epochs=4, batch_size=32, lr=1e-2, **kw), 3)
+    if not graph_free:
+        trainer._graph_free = None  # every step through the autograd graph
+    X, y = data()
+    torch.manual_seed(1)  # the dropout masks
+    history = trainer.fit(X.double(), y)
+    return model, history, trainer
+
+
+def test_the_default_network_trains_without_a_graph_as_with_one():
+    ours, history, trainer = _fit_float64(graph_free=True)
+    assert trainer._graph_free is not None
+    theirs, reference, _ = _fit_float64(graph_free=False)
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    for a, b in zip(history, reference, strict=True):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-9)
+
+
+def test_gradient_callbacks_see_the_graph_free_gradients():
+    recorder = Recorder()  # asserts every trainable parameter has a gradient after each step
+    torch.manual_seed(0)
+    model = HeadNet(n_features=4, n_classes=3, hidden_sizes=(16,), dropout=0.1)
+    Trainer(model, TrainingConfig(epochs=2, batch_size=64), 3, [recorder]).fit(*data())
+    assert recorder.events.count("backward") == 2 * math.ceil(200 / 64)

@@ -11,6 +11,8 @@ arguments in the same order (the same masks from the same generator state, the p
 the same ``alpha``/``beta``), so on a given machine the loss and gradients are those of the
 per-node path. The elementwise passes run on one intra-op thread
 (:mod:`headkit.functional._serial`); the products keep the caller's thread count.
+:func:`dense_cross_entropy_gradients` runs the same forward and backward with no graph at all,
+for a training loop that only wants the parameters' gradients.
 """
 
 from __future__ import annotations
@@ -27,32 +29,87 @@ from headkit.functional.dropout import check_rate
 _MEAN = 1  # torch's Reduction::Mean, as nll_loss_forward / nll_loss_backward take it
 
 
+def _forward(
+    x: Tensor,
+    target: Tensor,
+    ignore_index: int,
+    rates: Sequence[float],
+    low: torch.dtype | None,
+    params: Sequence[Tensor],
+) -> tuple[Tensor, Tensor, Tensor, list[Tensor], list[Tensor], list[Tensor], list[float]]:
+    """The loss and what its gradients need: (loss, total, log_probs, acts, ins, lows, scales)."""
+    *blocks, head_w, head_b = params
+    acts, ins, lows, scales = [x], [], [], []
+    h = x
+    for (w, b), p in zip(zip(blocks[::2], blocks[1::2], strict=True), rates, strict=True):
+        keep, scale = None, 1.0
+        if p > 0.0:
+            keep, prob = unit_keep_mask((h.shape[0], w.shape[0]), p, h.device, h.dtype)
+            scale = 1.0 / prob
+        with one_thread(h.numel()):  # the product's copies (the same tensors without low)
+            a, w, b = (h, w, b) if low is None else (h.to(low), w.to(low), b.to(low))
+        h = torch.addmm(b, a, w.t(), beta=scale, alpha=scale)
+        with one_thread(h.numel()):
+            h = h.to(x.dtype)  # the elementwise passes in x's dtype
+            h.clamp_min_(0.0)
+            if keep is not None:
+                h.mul_(keep)
+        acts.append(h)
+        ins.append(a)
+        lows.append(w)
+        scales.append(scale)
+    logits = torch.addmm(head_b, h, head_w.t())
+    log_probs = torch._log_softmax(logits, 1, False)
+    loss, total = torch.ops.aten.nll_loss_forward(log_probs, target, None, _MEAN, ignore_index)
+    return loss, total, log_probs, acts, ins, lows, scales
+
+
+def _backward(
+    grad_loss: Tensor,
+    target: Tensor,
+    log_probs: Tensor,
+    total: Tensor,
+    acts: Sequence[Tensor],
+    ins: Sequence[Tensor],
+    lows: Sequence[Tensor],
+    params: Sequence[Tensor],
+    scales: Sequence[float],
+    ignore_index: int,
+    needs_x: bool,
+) -> list[Tensor | None]:
+    """Gradients of the loss: ``[x or None, *params]`` (``params`` as :func:`_forward` took them)."""
+    n, head_w = len(scales), params[-2]
+    g_logits = torch.ops.aten.nll_loss_backward(
+        grad_loss, log_probs, target, None, _MEAN, ignore_index, total
+    )
+    g_logits = torch._log_softmax_backward_data(g_logits, log_probs, 1, log_probs.dtype)
+    grads: list[Tensor | None] = [None] * len(params)
+    grads[-2] = g_logits.t().mm(acts[-1])
+    grads[-1] = g_logits.sum(0)
+    g = g_logits.mm(head_w)  # this function's own buffer: the passes below run in place
+    for layer in range(n - 1, -1, -1):
+        w, s, below, master = lows[layer], scales[layer], ins[layer], params[2 * layer]
+        with one_thread(g.numel()):
+            # grad where the block's output is positive (kept and past the ReLU), else 0
+            torch.ops.aten.threshold_backward.grad_input(g, acts[layer + 1], 0.0, grad_input=g)
+            gb = g.sum(0)
+            gl = g.to(w.dtype)  # the product's copy (g itself without low)
+        grads[2 * layer] = torch.addmm(w, gl.t(), below, beta=0.0, alpha=s).to(master.dtype)
+        grads[2 * layer + 1] = gb.mul_(s) if s != 1.0 else gb
+        if layer > 0 or needs_x:
+            # beta=0 ignores the first argument: ``below`` only fixes the output's shape
+            g = torch.addmm(below, gl, w, beta=0.0, alpha=s)
+            with one_thread(g.numel()):
+                g = g.to(g_logits.dtype)
+    return [g if needs_x else None, *grads]
+
+
 class _DenseCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, target, ignore_index, rates, low, *params):  # type: ignore[override]
-        *blocks, head_w, head_b = params
-        acts, ins, lows, scales = [x], [], [], []
-        h = x
-        for (w, b), p in zip(zip(blocks[::2], blocks[1::2], strict=True), rates, strict=True):
-            keep, scale = None, 1.0
-            if p > 0.0:
-                keep, prob = unit_keep_mask((h.shape[0], w.shape[0]), p, h.device, h.dtype)
-                scale = 1.0 / prob
-            with one_thread(h.numel()):  # the product's copies (the same tensors without low)
-                a, w, b = (h, w, b) if low is None else (h.to(low), w.to(low), b.to(low))
-            h = torch.addmm(b, a, w.t(), beta=scale, alpha=scale)
-            with one_thread(h.numel()):
-                h = h.to(x.dtype)  # the elementwise passes in x's dtype
-                h.clamp_min_(0.0)
-                if keep is not None:
-                    h.mul_(keep)
-            acts.append(h)
-            ins.append(a)
-            lows.append(w)
-            scales.append(scale)
-        logits = torch.addmm(head_b, h, head_w.t())
-        log_probs = torch._log_softmax(logits, 1, False)
-        loss, total = torch.ops.aten.nll_loss_forward(log_probs, target, None, _MEAN, ignore_index)
+        loss, total, log_probs, acts, ins, lows, scales = _forward(
+            x, target, ignore_index, rates, low, params
+        )
         ctx.save_for_backward(target, log_probs, total, *acts, *ins, *lows, *params)
         ctx.scales, ctx.ignore_index, ctx.n_blocks = scales, ignore_index, len(scales)
         return loss
@@ -68,31 +125,10 @@ class _DenseCrossEntropy(torch.autograd.Function):
             rest[2 * n + 1 : 3 * n + 1],
             rest[3 * n + 1 :],
         )
-        head_w = params[-2]
-        g_logits = torch.ops.aten.nll_loss_backward(
-            grad_loss, log_probs, target, None, _MEAN, ctx.ignore_index, total
-        )
-        g_logits = torch._log_softmax_backward_data(g_logits, log_probs, 1, log_probs.dtype)
-        grads: list[Tensor | None] = [None] * len(params)
-        grads[-2] = g_logits.t().mm(acts[-1])
-        grads[-1] = g_logits.sum(0)
-        g = g_logits.mm(head_w)  # this function's own buffer: the passes below run in place
-        needs_x = ctx.needs_input_grad[0]
-        for layer in range(n - 1, -1, -1):
-            w, s, below, master = lows[layer], ctx.scales[layer], ins[layer], params[2 * layer]
-            with one_thread(g.numel()):
-                # grad where the block's output is positive (kept and past the ReLU), else 0
-                torch.ops.aten.threshold_backward.grad_input(g, acts[layer + 1], 0.0, grad_input=g)
-                gb = g.sum(0)
-                gl = g.to(w.dtype)  # the product's copy (g itself without low)
-            grads[2 * layer] = torch.addmm(w, gl.t(), below, beta=0.0, alpha=s).to(master.dtype)
-            grads[2 * layer + 1] = gb.mul_(s) if s != 1.0 else gb
-            if layer > 0 or needs_x:
-                # beta=0 ignores the first argument: ``below`` only fixes the output's shape
-                g = torch.addmm(below, gl, w, beta=0.0, alpha=s)
-                with one_thread(g.numel()):
-                    g = g.to(g_logits.dtype)
-        gx = g if needs_x else None
+        gx, *grads = _backward(
+            grad_loss, target, log_probs, total, acts, ins, lows, params, ctx.scales,
+            ctx.ignore_index, ctx.needs_input_grad[0],
+        )  # fmt: skip
         return (gx, None, None, None, None, *grads)
 
 
@@ -146,6 +182,66 @@ def dense_cross_entropy(
     Tensor, shape ()
         The mean loss over the rows not ignored.
     """
+    low, params = _checked(x, target, weights, biases, rates, matmul_dtype)
+    return _DenseCrossEntropy.apply(
+        x, target, ignore_index, tuple(rates), low, *params, head_weight, head_bias
+    )
+
+
+def dense_cross_entropy_gradients(
+    x: Tensor,
+    target: Tensor,
+    weights: Sequence[Tensor],
+    biases: Sequence[Tensor],
+    head_weight: Tensor,
+    head_bias: Tensor,
+    rates: Sequence[float],
+    ignore_index: int = -100,
+    matmul_dtype: torch.dtype | None = None,
+) -> tuple[Tensor, list[Tensor]]:
+    """:func:`dense_cross_entropy` and its parameter gradients, without the autograd engine.
+
+    The same operations in the same order as ``dense_cross_entropy(...).backward()`` (the same
+    masks from the same generator state), run back to back with no graph: a training loop that
+    only wants the parameters' gradients saves the engine's work (a node, its saved tensors, a
+    seed gradient and one accumulation node per parameter: about 0.1 ms a step, a twentieth of
+    the default MNIST-1D step on two cores of an AMD EPYC Zen 4).
+
+    Parameters
+    ----------
+    x, target, weights, biases, head_weight, head_bias, rates, ignore_index, matmul_dtype
+        As for :func:`dense_cross_entropy`. ``x`` gets no gradient.
+
+    Returns
+    -------
+    loss : Tensor, shape ()
+        The mean loss over the rows not ignored (no graph).
+    gradients : list of Tensor
+        d loss / d parameter, in the order ``weights[0], biases[0], weights[1], biases[1], ...,
+        head_weight, head_bias``, each of its parameter's shape and dtype.
+    """
+    low, params = _checked(x, target, weights, biases, rates, matmul_dtype)
+    params += [head_weight, head_bias]
+    with torch.no_grad():
+        loss, total, log_probs, acts, ins, lows, scales = _forward(
+            x, target, ignore_index, tuple(rates), low, params
+        )
+        one = torch.ones((), dtype=loss.dtype, device=loss.device)
+        _, *grads = _backward(
+            one, target, log_probs, total, acts, ins, lows, params, scales, ignore_index, False
+        )
+    return loss, grads  # type: ignore[return-value]  # every parameter gets one
+
+
+def _checked(
+    x: Tensor,
+    target: Tensor,
+    weights: Sequence[Tensor],
+    biases: Sequence[Tensor],
+    rates: Sequence[float],
+    matmul_dtype: torch.dtype | None,
+) -> tuple[torch.dtype | None, list[Tensor]]:
+    """Validate the arguments; return the products' dtype (None: x's) and [w_0, b_0, w_1, ...]."""
     if not (len(weights) == len(biases) == len(rates)) or not weights:
         raise ValueError(
             "dense_cross_entropy needs one bias and one rate per weight, and at least one layer; "
@@ -161,7 +257,4 @@ def dense_cross_entropy(
     if matmul_dtype is not None and not matmul_dtype.is_floating_point:
         raise ValueError(f"matmul_dtype must be a floating-point dtype; got {matmul_dtype}.")
     low = None if matmul_dtype in (None, x.dtype) else matmul_dtype
-    params = [t for pair in zip(weights, biases, strict=True) for t in pair]
-    return _DenseCrossEntropy.apply(
-        x, target, ignore_index, tuple(rates), low, *params, head_weight, head_bias
-    )
+    return low, [t for pair in zip(weights, biases, strict=True) for t in pair]

@@ -9,14 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from headkit.config import NetworkConfig
-from headkit.functional.fused_network import dense_cross_entropy
 from headkit.nn.activations import ACTIVATIONS
 from headkit.nn.dense import DenseStack
 from headkit.nn.dropout import build_dropout, resolved_dropout
-from headkit.nn.heads import HEADS, LinearHead
+from headkit.nn.fused_loss import fused_gradients, fused_loss
+from headkit.nn.heads import HEADS
 from headkit.nn.input_gates import INPUT_GATES, build_input_gates
 from headkit.nn.layer_drop import LAYER_DROPS
-from headkit.nn.losses import CrossEntropyLoss
 from headkit.nn.outputs import OUTPUTS
 
 
@@ -139,31 +138,19 @@ class HeadNet(nn.Module):
     def _fused_loss(self, x: Tensor, target: Tensor, criterion: nn.Module) -> Tensor | None:
         """The loss as one autograd node when the network is the default kind, else None.
 
-        Dense-ReLU-Dropout blocks (:meth:`DenseStack.fusable_layers`), a linear head with a bias
-        and plain softmax cross-entropy (no class weights, no smoothing) on (N,) class indices:
-        :func:`headkit.functional.fused_network.dense_cross_entropy`, the same arithmetic.
+        Dense-ReLU-Dropout blocks, a linear head with a bias and plain softmax cross-entropy
+        (:func:`headkit.nn.fused_loss.fused_arguments`): the same arithmetic as the per-node path.
         """
-        head = self.head
-        if (
-            type(head) is not LinearHead
-            or head.bias is None
-            or type(criterion) is not CrossEntropyLoss
-            or criterion.weight is not None
-            or criterion.label_smoothing != 0.0
-            or x.dim() != 2
-            or x.dtype not in (torch.float32, torch.float64)
-            or target.dim() != 1
-            or any(m._forward_hooks or m._forward_pre_hooks for m in (head, criterion))
-        ):
-            return None
-        layers = self.trunk.fusable_layers()
-        if layers is None:
-            return None
-        weights, biases, rates = layers
-        w, b, low = head.weight, head.bias, self.matmul_dtype
-        return dense_cross_entropy(
-            x, target, weights, biases, w, b, rates, criterion.ignore_index, low
-        )
+        return fused_loss(self, x, target, criterion)
+
+    def fused_gradients(self, x: Tensor, target: Tensor, criterion: nn.Module) -> Tensor | None:
+        """Add the batch's gradients to ``.grad`` with no autograd graph; the loss, or None.
+
+        What ``training_loss(x, target, criterion).backward()`` does, for the network kinds
+        whose loss is one fused node (:func:`headkit.nn.fused_loss.fused_gradients`); None,
+        with nothing touched, for every other kind. ``x`` is raw features, shape (N, F).
+        """
+        return fused_gradients(self, x, target, criterion)
 
     def probabilities(self, logits: Tensor, temperature: float | Tensor | None = None) -> Tensor:
         """Return ``output(logits / T)``, shape (..., C): the one path from logits to probabilities.

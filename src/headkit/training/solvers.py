@@ -17,8 +17,10 @@ equals sklearn's ``½‖w‖²`` on its single weight vector ``w = W₁ − W₀
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -27,6 +29,10 @@ from torch import Tensor, nn
 from headkit import functional as F
 from headkit.exceptions import ConfigError
 from headkit.registry import Registry
+from headkit.training.callbacks import EpochRecord
+
+if TYPE_CHECKING:
+    from headkit.training.trainer import Trainer
 
 SOLVERS = Registry("solver")
 
@@ -42,6 +48,40 @@ def readout_of(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], nn.Linear]
         f"This solver fits a linear readout; head {type(head).__name__} has none. Use "
         "head='linear' or head='random_features', or solver='adamw'."
     )
+
+
+def fit_readout(
+    trainer: Trainer,
+    X: Tensor,
+    y: Tensor,
+    X_val: Tensor | None,
+    y_val: Tensor | None,
+    sample_weight: Tensor | None,
+    teacher_log_probs: Tensor | None,
+) -> list[EpochRecord]:
+    """Fit ``trainer.model``'s readout with the config's solver instead of the loop: one history row.
+
+    The arguments are those of :meth:`headkit.training.Trainer.fit`; ``trainer.solver`` is set.
+    """
+    if sample_weight is not None or teacher_log_probs is not None:
+        raise ConfigError(
+            f"solver={trainer.config.solver!r} fits the readout without sample weights or a "
+            "teacher; drop them or use solver='adamw'."
+        )
+    started = time.perf_counter()
+    X, y = X.to(trainer.device), y.to(trainer.device)
+    trainer.begin_fit(1, resumable=False)
+    extra = trainer.solver.fit(trainer.model, X, y, readout_of(trainer.model)[1].out_features)
+    train_loss, _ = trainer.evaluate(X, y)
+    val_loss = val_acc = None
+    if X_val is not None and y_val is not None and len(X_val) > 0:
+        val_loss, val_acc = trainer.evaluate(X_val.to(trainer.device), y_val.to(trainer.device))
+    trainer.epoch += 1
+    seconds = time.perf_counter() - started
+    record = EpochRecord(trainer.epoch, train_loss, val_loss, val_acc, 0.0, seconds, extra)
+    trainer.end_epoch(record)
+    trainer.end_fit()
+    return trainer.history[trainer.fit_start_epoch :]
 
 
 def frozen_features(model: nn.Module, X: Tensor, batch_size: int = 8192) -> Tensor:

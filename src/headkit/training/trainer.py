@@ -28,7 +28,7 @@ from headkit.training.distillation import check_teacher_targets, distillation_cr
 from headkit.training.gradient_noise import GradientNoise
 from headkit.training.optim import SCHEDULES, FusedAdamW, build_schedulers
 from headkit.training.orthogonal import gradient_callbacks
-from headkit.training.solvers import SOLVERS, readout_of
+from headkit.training.solvers import SOLVERS, fit_readout
 from headkit.training.stopping import DivergenceGuard, EarlyStopping, calibrated_loss
 from headkit.training.weights import check_class_weights, weighted_criterion, weighted_rows_loss
 
@@ -121,6 +121,11 @@ class Trainer:
             )
         self.gradient_noise = GradientNoise(config.gradient_noise, config.gradient_noise_gamma)
         self._auxiliary = protocols.modules_with([model], protocols.AuxiliaryLoss)
+        # The fused default network's gradients without autograd (HeadNet.fused_gradients): a
+        # plain loss on one process only; the method itself returns None for other networks.
+        plain = self.augment is None and self._ddp_step is None and not self._auxiliary
+        plain = plain and self.privacy is None  # DP-SGD clips per-row gradients through hooks
+        self._graph_free = getattr(model, "fused_gradients", None) if plain else None
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
         ]
@@ -238,7 +243,7 @@ class Trainer:
         if len(X) == 0:
             raise DataError("Cannot train on zero samples; give at least one row.")
         if self.solver is not None:
-            return self._fit_readout(X, y, X_val, y_val, sample_weight, teacher_log_probs)
+            return fit_readout(self, X, y, X_val, y_val, sample_weight, teacher_log_probs)
         X, y = X.to(self.device), y.to(self.device)
         self._teacher = check_teacher_targets(self.config, teacher_log_probs, X, self.device)
         self._weighted = weighted_criterion(
@@ -271,35 +276,6 @@ class Trainer:
         )
         while self.epoch < self.fit_end_epoch and not self.stop:
             self.end_epoch(self._run_epoch(X, y, val, batch_size))
-        self.end_fit()
-        return self.history[self.fit_start_epoch :]
-
-    def _fit_readout(
-        self,
-        X: Tensor,
-        y: Tensor,
-        X_val: Tensor | None,
-        y_val: Tensor | None,
-        sample_weight: Tensor | None,
-        teacher_log_probs: Tensor | None,
-    ) -> list[EpochRecord]:
-        """Fit the readout with the config's solver instead of the loop: one history row."""
-        if sample_weight is not None or teacher_log_probs is not None:
-            raise ConfigError(
-                f"solver={self.config.solver!r} fits the readout without sample weights or a "
-                "teacher; drop them or use solver='adamw'."
-            )
-        started = time.perf_counter()
-        X, y = X.to(self.device), y.to(self.device)
-        self.begin_fit(1, resumable=False)
-        extra = self.solver.fit(self.model, X, y, readout_of(self.model)[1].out_features)
-        train_loss, _ = self.evaluate(X, y)
-        val_loss = val_acc = None
-        if X_val is not None and y_val is not None and len(X_val) > 0:
-            val_loss, val_acc = self.evaluate(X_val.to(self.device), y_val.to(self.device))
-        self.epoch += 1
-        seconds = time.perf_counter() - started
-        self.end_epoch(EpochRecord(self.epoch, train_loss, val_loss, val_acc, 0.0, seconds, extra))
         self.end_fit()
         return self.history[self.fit_start_epoch :]
 
@@ -369,6 +345,32 @@ class Trainer:
         self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None, weight: Tensor | None = None
     ) -> Tensor:
         """One optimisation step on a batch (and its rows' teacher log-probabilities / weights)."""
+        loss = None
+        if self._graph_free is not None and teacher is None and weight is None:
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            loss = self._graph_free(xb, yb, self.criterion)  # None: not the fused kind
+        if loss is None:
+            loss = self._loss(xb, yb, teacher, weight)
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            if loss.requires_grad:  # memory heads on fixed features have nothing to train
+                loss.backward()
+        self.last_loss = loss.detach()
+        for cb in self.callbacks:
+            cb.on_after_backward(self)
+        if self.gradient_noise.enabled:
+            self.gradient_noise(self._noisy_params)
+        for opt in self.optimizers:
+            opt.step()
+        for sched in self.schedulers:
+            sched.step()
+        return self.last_loss
+
+    def _loss(
+        self, xb: Tensor, yb: Tensor, teacher: Tensor | None, weight: Tensor | None
+    ) -> Tensor:
+        """The batch's training loss, with its autograd graph."""
         if weight is not None:
             self._weighted.weight = weight  # type: ignore[union-attr]
             loss = self.model.training_loss(xb, yb, self._weighted)
@@ -384,17 +386,4 @@ class Trainer:
                 loss = self.model.training_loss(xb, yb, criterion)
         if self._auxiliary:
             loss = loss + protocols.auxiliary_loss(self._auxiliary)  # gate penalty, MoE balance
-        for opt in self.optimizers:
-            opt.zero_grad(set_to_none=True)
-        if loss.requires_grad:  # memory heads on fixed features have nothing to train
-            loss.backward()
-        self.last_loss = loss.detach()
-        for cb in self.callbacks:
-            cb.on_after_backward(self)
-        if self.gradient_noise.enabled:
-            self.gradient_noise(self._noisy_params)
-        for opt in self.optimizers:
-            opt.step()
-        for sched in self.schedulers:
-            sched.step()
-        return self.last_loss
+        return loss
