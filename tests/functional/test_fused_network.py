@@ -177,3 +177,20 @@ def test_graph_free_gradients_in_bfloat16_products_match_backward():
     for a, r in zip(grads, g_ref, strict=True):
         assert a.dtype == torch.float32
         torch.testing.assert_close(a, r)
+
+
+@pytest.mark.parametrize("classes", [1, 2, 15, 16, 40])  # both layouts of the head's logits
+def test_every_head_width_matches_the_per_node_path(classes):
+    x, target, weights, biases, head_w, head_b = _net(classes=classes, rows=7)
+    params = [*weights, *biases, head_w, head_b]
+    for t in params:
+        t.requires_grad_(True)
+    torch.manual_seed(2)
+    ref = _reference(x, target, weights, biases, head_w, head_b, (0.3, 0.3))
+    g_ref = torch.autograd.grad(ref, params)
+    torch.manual_seed(2)
+    out = dense_cross_entropy(x, target, weights, biases, head_w, head_b, (0.3, 0.3))
+    g_out = torch.autograd.grad(out, params)
+    torch.testing.assert_close(out, ref)
+    for a, r in zip(g_out, g_ref, strict=True):
+        torch.testing.assert_close(a, r)
