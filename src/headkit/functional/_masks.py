@@ -23,6 +23,8 @@ over memory of the activations' size.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -32,6 +34,8 @@ _INT64_MIN = -(2**63)  # random_(_INT64_MIN, None) draws all 64 bits uniformly
 _KEY_WORDS = 3  # SFC64's a, b, c; its counter starts at 1
 _WARM_UP = 12  # SFC64's seeding rounds, whose outputs are discarded
 _SFC64 = np.random.SFC64(0)  # re-keyed from torch's generator before every draw, under its lock
+_STATE = np.ones(_KEY_WORDS + 1, dtype=np.uint64)  # the key, then the counter (1); under the lock
+_INT16_MAX = int(np.iinfo(np.int16).max)
 
 
 def keep_mask(
@@ -97,59 +101,57 @@ _NUMPY_DTYPES = {torch.bool: np.bool_, torch.float16: np.float16, torch.float32:
                  torch.float64: np.float64}  # fmt: skip
 
 
-def _compare(uniform: Tensor, threshold: float, dtype: torch.dtype) -> Tensor:
-    """Return ``uniform >= threshold`` in ``dtype`` (1 where kept, 0 where dropped)."""
-    if uniform.device.type != "cpu" or dtype not in _NUMPY_DTYPES:
-        out = torch.empty(uniform.shape, dtype=dtype, device=uniform.device)
-        return torch.ge(uniform, threshold, out=out)
-    out = np.empty(tuple(uniform.shape), dtype=_NUMPY_DTYPES[dtype])
-    if threshold > np.iinfo(np.int16).max:  # p rounds to 1: no int16 lane is kept
-        out.fill(0)
-    else:
-        np.greater_equal(uniform.numpy(), threshold, out=out)
-    return torch.from_numpy(out)
+def _compare(uniform: Tensor | np.ndarray, threshold: float, dtype: torch.dtype) -> Tensor:
+    """Return ``uniform >= threshold`` in ``dtype`` (1 where kept, 0 where dropped).
+
+    ``uniform`` is the int16 lanes of :func:`_draw` (a NumPy array on the CPU) or float uniforms.
+    """
+    if isinstance(uniform, np.ndarray) and dtype in _NUMPY_DTYPES:
+        out = np.empty(uniform.shape, dtype=_NUMPY_DTYPES[dtype])
+        if threshold > _INT16_MAX:  # p rounds to 1: no int16 lane is kept
+            out.fill(0)
+        else:
+            np.greater_equal(uniform, threshold, out=out)
+        return torch.from_numpy(out)
+    if isinstance(uniform, np.ndarray):
+        uniform = torch.from_numpy(uniform)
+    out = torch.empty(uniform.shape, dtype=dtype, device=uniform.device)
+    return torch.ge(uniform, threshold, out=out)
 
 
 def _draw(
     shape: torch.Size | tuple[int, ...], p: float, device: torch.device
-) -> tuple[Tensor, float, float]:
+) -> tuple[Tensor | np.ndarray, float, float]:
     """Uniform draws of shape ``shape``, the value from which an element is kept, its probability.
 
-    On the CPU the draws are int16 lanes of :func:`_uniform_words`; elsewhere float uniforms. A
-    mask of any shape is the flat draw of as many elements, reshaped.
+    On the CPU the draws are int16 lanes of :func:`_uniform_words` (a NumPy array); elsewhere
+    float uniforms. A mask of any shape is the flat draw of as many elements, reshaped.
     """
     if device.type != "cpu":
         return torch.rand(shape, device=device), p, 1.0 - p
     dropped = round(p * 65536)  # lanes below this of 0..65535 are dropped
     threshold, keep = dropped - 32768, 1.0 - dropped / 65536
     # int16 lanes are signed: the threshold is shifted so 0..65535 maps onto -32768..32767.
-    numel = 1
-    for size in shape:
-        numel *= size
-    words = _uniform_words((numel + _LANES - 1) // _LANES)
-    lanes = words.view(torch.int16)
-    if len(shape) and shape[-1] % _LANES == 0:  # a view: no slice dispatched per mask
-        return lanes.view(shape), threshold, keep
-    return lanes[:numel].view(shape), threshold, keep
+    numel = math.prod(shape)
+    lanes = _uniform_words((numel + _LANES - 1) // _LANES).view(np.int16)
+    return lanes[:numel].reshape(shape), threshold, keep
 
 
-def _uniform_words(count: int) -> Tensor:
-    """Return ``count`` uniform int64 words from SFC64 keyed by torch's global CPU generator.
+def _uniform_words(count: int) -> np.ndarray:
+    """Return ``count`` uniform 64-bit words from SFC64 keyed by torch's global CPU generator.
 
     Returns
     -------
-    Tensor, shape (count,) int64
-        Sharing memory with the NumPy array SFC64 filled.
+    numpy.ndarray, shape (count,) uint64
     """
     key = torch.empty(_KEY_WORDS, dtype=torch.int64).random_(_INT64_MIN, None)
-    state = np.ones(_KEY_WORDS + 1, dtype=np.uint64)
-    state[:_KEY_WORDS] = key.numpy().view(np.uint64)
     with _SFC64.lock:  # set-and-draw is one step for threads sharing the generator
+        _STATE[:_KEY_WORDS] = key.numpy().view(np.uint64)
         _SFC64.state = {
             "bit_generator": "SFC64",
-            "state": {"state": state},
+            "state": {"state": _STATE},
             "has_uint32": 0,
             "uinteger": 0,
         }
         raw = _SFC64.random_raw(count + _WARM_UP)
-    return torch.from_numpy(raw[_WARM_UP:].view(np.int64))
+    return raw[_WARM_UP:]
