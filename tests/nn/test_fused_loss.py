@@ -77,3 +77,14 @@ def test_eval_mode_inputs_with_grad_and_no_grad_mode_return_none():
     with torch.no_grad():
         assert net.fused_gradients(x, y, CrossEntropyLoss()) is None
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_other_kinds_leave_the_batch_to_the_caller_s_own_path():
+    """None before standardising: the fallback runs trunk_input (and random input gates) once."""
+    x, y = _batch()
+    for net in (_net(norm="batch"), _net(input_gates="stg")):
+        calls = []
+        original = net.trunk_input
+        net.trunk_input = lambda t, original=original: calls.append(1) or original(t)
+        assert net.fused_gradients(x, y, CrossEntropyLoss()) is None
+        assert calls == []

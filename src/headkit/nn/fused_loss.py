@@ -73,9 +73,10 @@ def fused_gradients(net: HeadNet, x: Tensor, target: Tensor, criterion: nn.Modul
 
     What ``fused_loss(...).backward()`` does, through :func:`dense_cross_entropy_gradients`:
     each trained parameter's gradient is stored in ``.grad`` (added to one already there), and
-    the loss comes back without a graph. None, with nothing touched, where that would not be
-    the same: a network or loss not of the default kind, inputs that need a gradient (trained
-    input gates), or a weight that is not a leaf parameter (a parametrisation).
+    the loss comes back without a graph. None, with nothing touched and nothing computed (the
+    caller's own path standardises the batch once), where that would not be the same: a network
+    or loss not of the default kind, input gates (trained, and random in training), inputs that
+    need a gradient, or a weight that is not a leaf parameter (a parametrisation).
 
     Parameters
     ----------
@@ -93,10 +94,9 @@ def fused_gradients(net: HeadNet, x: Tensor, target: Tensor, criterion: nn.Modul
     Tensor, shape (), or None
         The mean loss, detached.
     """
-    inputs = net.trunk_input(x)
-    if inputs.requires_grad or not torch.is_grad_enabled():
+    if type(net.input_gates) is not nn.Identity or x.requires_grad or not torch.is_grad_enabled():
         return None
-    arguments = fused_arguments(net, inputs, target, criterion)
+    arguments = fused_arguments(net, x, target, criterion)  # checked on the raw batch's shape
     if arguments is None:
         return None
     params = [
@@ -105,6 +105,7 @@ def fused_gradients(net: HeadNet, x: Tensor, target: Tensor, criterion: nn.Modul
     ]  # fmt: skip
     if not all(isinstance(p, nn.Parameter) and p.is_leaf for p in params):
         return None
+    arguments["x"] = net.trunk_input(x)  # standardised: the same shape and floating dtype
     loss, grads = dense_cross_entropy_gradients(**arguments)
     for p, g in zip(params, grads, strict=True):
         if not p.requires_grad:
