@@ -85,6 +85,6 @@ def test_other_kinds_leave_the_batch_to_the_caller_s_own_path():
     for net in (_net(norm="batch"), _net(input_gates="stg")):
         calls = []
         original = net.trunk_input
-        net.trunk_input = lambda t, original=original: calls.append(1) or original(t)
+        net.trunk_input = lambda t, original=original, calls=calls: calls.append(1) or original(t)
         assert net.fused_gradients(x, y, CrossEntropyLoss()) is None
         assert calls == []

@@ -124,8 +124,7 @@ class Trainer:
         # The fused default network's gradients without autograd (HeadNet.fused_gradients): a
         # plain loss on one process only; the method itself returns None for other networks.
         plain = self.augment is None and self._ddp_step is None and not self._auxiliary
-        plain = plain and self.privacy is None  # DP-SGD clips per-row gradients through hooks
-        self._graph_free = getattr(model, "fused_gradients", None) if plain else None
+        self._graph_free = plain and self.privacy is None  # DP-SGD clips per-row gradients
         self._noisy_params = [
             p for root in (self.model, self.criterion) for p in root.parameters() if p.requires_grad
         ]
@@ -346,10 +345,11 @@ class Trainer:
     ) -> Tensor:
         """One optimisation step on a batch (and its rows' teacher log-probabilities / weights)."""
         loss = None
-        if self._graph_free is not None and teacher is None and weight is None:
+        graph_free = getattr(self.model, "fused_gradients", None) if self._graph_free else None
+        if graph_free is not None and teacher is None and weight is None:
             for opt in self.optimizers:
                 opt.zero_grad(set_to_none=True)
-            loss = self._graph_free(xb, yb, self.criterion)  # None: not the fused kind
+            loss = graph_free(xb, yb, self.criterion)  # None: not the fused kind
         if loss is None:
             loss = self._loss(xb, yb, teacher, weight)
             for opt in self.optimizers:
