@@ -135,6 +135,10 @@ def test_unit_mask_in_every_dtype_keeps_the_elements_of_the_boolean_mask(dtype):
     assert torch.equal(unit, mask.to(dtype))
 
 
-def test_a_rate_that_rounds_to_one_drops_every_element():
-    mask, keep = keep_mask((64,), 1 - 2**-18, torch.device("cpu"))
-    assert not mask.any() and keep == 0.0
+def test_a_rate_within_2_to_the_minus_17_of_one_keeps_one_lane_value_and_stays_finite():
+    torch.manual_seed(0)
+    mask, keep = keep_mask((1 << 20,), 1 - 2**-18, torch.device("cpu"))
+    assert keep == 2**-16
+    assert 0 < int(mask.sum()) < 64  # 16 expected of 2^20
+    scaled = scaled_keep_mask((64, 64), 1 - 2**-18, torch.device("cpu"), torch.float32)
+    assert torch.isfinite(scaled).all() and set(scaled.unique().tolist()) <= {0.0, 65536.0}

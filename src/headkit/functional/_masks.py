@@ -3,9 +3,10 @@
 ``torch.bernoulli_`` draws one float per element and costs ~250 µs for a 128×256 mask on two
 cores, a third of a small network's training step. Here every mask is cut from uniform 64-bit
 words; each word gives four uniform 16-bit lanes, and an element is kept when its lane is at or
-above ``round(p · 2^16)``. The keep probability is therefore ``1 - round(p · 2^16) / 2^16``
-(within 2^-17 of ``1 - p``); :func:`keep_mask` returns that exact probability so callers scale by
-its inverse and stay unbiased. On CUDA the native kernel is used instead.
+above ``d = min(round(p · 2^16), 2^16 - 1)``. The keep probability is therefore ``1 - d / 2^16``
+(within 2^-17 of ``1 - p``, and never under 2^-16); :func:`keep_mask` returns that exact
+probability so callers scale by its inverse and stay unbiased. On CUDA the native kernel is used
+instead.
 
 The words come from SFC64 (NumPy's ``numpy.random.SFC64``, a small chaotic generator with a
 64-bit counter that passes PractRand and BigCrush), keyed before every mask by three 64-bit words
@@ -35,7 +36,6 @@ _KEY_WORDS = 3  # SFC64's a, b, c; its counter starts at 1
 _WARM_UP = 12  # SFC64's seeding rounds, whose outputs are discarded
 _SFC64 = np.random.SFC64(0)  # re-keyed from torch's generator before every draw, under its lock
 _STATE = np.ones(_KEY_WORDS + 1, dtype=np.uint64)  # the key, then the counter (1); under the lock
-_INT16_MAX = int(np.iinfo(np.int16).max)
 
 
 def keep_mask(
@@ -108,10 +108,7 @@ def _compare(uniform: Tensor | np.ndarray, threshold: float, dtype: torch.dtype)
     """
     if isinstance(uniform, np.ndarray) and dtype in _NUMPY_DTYPES:
         out = np.empty(uniform.shape, dtype=_NUMPY_DTYPES[dtype])
-        if threshold > _INT16_MAX:  # p rounds to 1: no int16 lane is kept
-            out.fill(0)
-        else:
-            np.greater_equal(uniform, threshold, out=out)
+        np.greater_equal(uniform, threshold, out=out)
         return torch.from_numpy(out)
     if isinstance(uniform, np.ndarray):
         uniform = torch.from_numpy(uniform)
@@ -129,7 +126,9 @@ def _draw(
     """
     if device.type != "cpu":
         return torch.rand(shape, device=device), p, 1.0 - p
-    dropped = round(p * 65536)  # lanes below this of 0..65535 are dropped
+    # lanes below this of 0..65535 are dropped; a rate within 2^-17 of 1 still keeps one lane
+    # value in 65,536, so the keep probability stays positive and 1 / keep finite
+    dropped = min(round(p * 65536), 65535)
     threshold, keep = dropped - 32768, 1.0 - dropped / 65536
     # int16 lanes are signed: the threshold is shifted so 0..65535 maps onto -32768..32767.
     numel = math.prod(shape)
