@@ -20,8 +20,8 @@ EPYC Zen 4) bfloat16 reached a mean / min test accuracy of 0.7498 / 0.728 at 1 t
 training step (whose narrow-head layout changes seeded fits) the same seeds gave 0.7574 / 0.736
 at 1 thread and 0.7518 / 0.739 at 2, over the bar (seeds 0–9: 0.7553 and 0.7522 against
 float32's 0.7531 and 0.7562): the miss was the seeds' draw. ``"auto"`` stays float32 because
-at 2 threads the bfloat16 fit was faster than the float32 one in two of five side-by-side runs
-and slower in three (``benchmarks/results/train_speed.md``); bfloat16 is asked for by name.
+at 2 threads the bfloat16 fit was faster than the float32 one in three of seven side-by-side
+runs and slower in four (``benchmarks/results/train_speed.md``); bfloat16 is asked for by name.
 """
 
 from __future__ import annotations
