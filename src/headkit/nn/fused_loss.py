@@ -31,7 +31,8 @@ def fused_arguments(
     net : HeadNet
         The network (in training mode).
     x : Tensor, shape (N, F)
-        The trunk's input (:meth:`HeadNet.trunk_input`).
+        The trunk's input (:meth:`HeadNet.trunk_input`), passed on as ``x``; only its shape and
+        dtype are checked here (:func:`fused_gradients` checks the raw batch, then standardises).
     target : Tensor, shape (N,)
         Class indices.
     criterion : nn.Module
