@@ -355,7 +355,7 @@ class TrainingConfig:
         "auto",
         "Dtype of the default network's hidden matrix products in training: float32, or "
         "bfloat16 (float32 accumulation, weights and loss; predictions stay float32); auto: "
-        "float32 for now (bfloat16 missed its accuracy bar; headkit.training.precision).",
+        "float32 for now (headkit.training.precision says why).",
         Choice(("auto", "float32", "bfloat16")),
     )
     preset: str | None = setting(

@@ -34,7 +34,6 @@ from typing import Any
 
 import torch
 
-PRECISIONS = ("auto", "float32", "bfloat16")
 MATMUL_DTYPES: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
 # Multiply-adds of one forward pass through the hidden blocks (batch × Σ in·out) from which
 # "auto" takes bfloat16: below it the casts around the products cost about what they save.

@@ -344,16 +344,14 @@ class Trainer:
         self, xb: Tensor, yb: Tensor, teacher: Tensor | None = None, weight: Tensor | None = None
     ) -> Tensor:
         """One optimisation step on a batch (and its rows' teacher log-probabilities / weights)."""
+        for opt in self.optimizers:  # before either path: the graph-free one writes .grad
+            opt.zero_grad(set_to_none=True)
         loss = None
         graph_free = getattr(self.model, "fused_gradients", None) if self._graph_free else None
         if graph_free is not None and teacher is None and weight is None:
-            for opt in self.optimizers:
-                opt.zero_grad(set_to_none=True)
             loss = graph_free(xb, yb, self.criterion)  # None: not the fused kind
         if loss is None:
             loss = self._loss(xb, yb, teacher, weight)
-            for opt in self.optimizers:
-                opt.zero_grad(set_to_none=True)
             if loss.requires_grad:  # memory heads on fixed features have nothing to train
                 loss.backward()
         self.last_loss = loss.detach()
